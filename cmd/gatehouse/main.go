@@ -1,0 +1,101 @@
+// Command gatehouse runs Gatehouse: an OAuth 2.1 / OpenID Connect
+// authorization server, an Eve-style resource API and a client web app, and
+// the commands to administer them. It only parses flags and wires packages.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+)
+
+// env is the process's outside world, passed in so commands can be tested.
+type env struct {
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	lookup func(string) (string, bool)
+}
+
+// command is one `gatehouse` subcommand.
+type command struct {
+	summary string
+	run     func(ctx context.Context, e env, args []string) error
+}
+
+func commands() map[string]command {
+	return map[string]command{
+		"serve":   {"run the authorization server, the API and the web app", runServe},
+		"migrate": {"apply database migrations and exit", runMigrate},
+		"seed":    {"create the demo user, the built-in clients and demo todos (idempotent)", runSeed},
+		"user":    {"add, list, remove users and set their passwords", runUser},
+		"client":  {"add, list, remove OAuth clients and rotate their secrets", runClient},
+		"keys":    {"rotate the signing keys", runKeys},
+	}
+}
+
+// errUsage marks an error in the command line itself (exit code 2).
+var errUsage = errors.New("usage")
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], env{os.Stdin, os.Stdout, os.Stderr, os.LookupEnv}))
+}
+
+// run executes one command line and returns the exit code. Every failure is
+// one line on stderr.
+func run(ctx context.Context, args []string, e env) int {
+	cmds := commands()
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(e.stdout, cmds)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	c, ok := cmds[args[0]]
+	if !ok {
+		fmt.Fprintf(e.stderr, "gatehouse: unknown command %q (run gatehouse --help)\n", args[0])
+		return 2
+	}
+	err := c.run(ctx, e, args[1:])
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(e.stderr, "gatehouse %s: %s\n", args[0], strings.TrimPrefix(err.Error(), "usage: "))
+		return 2
+	default:
+		fmt.Fprintf(e.stderr, "gatehouse %s: %s\n", args[0], oneLine(err.Error()))
+		return 1
+	}
+}
+
+func usage(w io.Writer, cmds map[string]command) {
+	fmt.Fprintln(w, "Usage: gatehouse COMMAND [flags]")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Commands:")
+	names := make([]string, 0, len(cmds))
+	for n := range cmds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-8s %s\n", n, cmds[n].summary)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Run gatehouse COMMAND --help for a command's flags and examples.")
+	fmt.Fprintln(w, "Every flag can also be set as GATEHOUSE_<FLAG> (for example GATEHOUSE_DATA_DIR); a flag wins.")
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
+}

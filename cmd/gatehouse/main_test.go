@@ -1,0 +1,282 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/tlsconf"
+)
+
+// syncBuffer is a bytes.Buffer safe for a command writing while a test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// gatehouse runs one command line in-process.
+func gatehouse(t *testing.T, ctx context.Context, stdin string, environ map[string]string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut syncBuffer
+	e := env{
+		stdin: strings.NewReader(stdin), stdout: &out, stderr: &errOut,
+		lookup: func(k string) (string, bool) { v, ok := environ[k]; return v, ok },
+	}
+	code = run(ctx, args, e)
+	return code, out.String(), errOut.String()
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// TestErrorsAreOneClearLine covers the foundation issue's promise: bad flags,
+// bad DSNs, an occupied port and a missing certificate file each give one
+// clear line and a non-zero exit code.
+func TestErrorsAreOneClearLine(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	closed := freeAddr(t)
+
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"unknown command", []string{"frobnicate"}, nil, `unknown command "frobnicate"`},
+		{"unknown flag", []string{"serve", "--no-such-flag"}, nil, "flag provided but not defined: -no-such-flag"},
+		{"bad role", []string{"serve", "--roles", "authz,ftp"}, nil, `unknown role "ftp"`},
+		{"bad duration in env", []string{"migrate"}, map[string]string{"GATEHOUSE_DB_MAX_OPEN_CONNS": "many"}, "GATEHOUSE_DB_MAX_OPEN_CONNS"},
+		{"bad DSN scheme", []string{"migrate", "--db", "oracle://x"}, nil, "oracle"},
+		{"malformed DSN", []string{"migrate", "--db", "postgres://%zz"}, nil, "DSN"},
+		{"unreachable postgres", []string{"migrate", "--db", "postgres://gatehouse:hunter2@" + closed + "/gh?connect_timeout=2"}, nil, closed},
+		{"unreachable mysql", []string{"migrate", "--db", "mysql://root:hunter2@" + closed + "/gh?timeout=2s"}, nil, closed},
+		{"occupied port", []string{"serve", "--roles", "api", "--api-addr", busy.Addr().String()}, nil, "api: cannot listen on " + busy.Addr().String()},
+		{"missing certificate", []string{"serve", "--roles", "api", "--api-addr", freeAddr(t), "--tls-cert", "/nonexistent/cert.pem", "--tls-key", "/nonexistent/key.pem"}, nil, "/nonexistent/cert.pem"},
+		{"missing secret file", []string{"serve", "--secret-file", "/nonexistent/secret"}, nil, "/nonexistent/secret"},
+		{"user add without password", []string{"user", "add", "--username", "x"}, nil, "--password-stdin"},
+		{"bad redirect", []string{"client", "add", "--id", "c", "--redirect-uri", "/relative"}, nil, "must be absolute"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			args := tt.args
+			if len(args) > 0 && args[0] != "frobnicate" {
+				args = append(args, "--data-dir", t.TempDir())
+			}
+			code, _, stderr := gatehouse(t, ctx, "", tt.env, args...)
+			if code == 0 {
+				t.Fatalf("exit code 0, stderr %q", stderr)
+			}
+			if !strings.Contains(stderr, tt.want) {
+				t.Errorf("stderr %q does not mention %q", stderr, tt.want)
+			}
+			if n := strings.Count(strings.TrimSpace(stderr), "\n"); n != 0 {
+				t.Errorf("stderr has %d lines, want one: %q", n+1, stderr)
+			}
+			if strings.Contains(stderr, "hunter2") {
+				t.Errorf("stderr reveals the DSN's password: %q", stderr)
+			}
+			if strings.Contains(stderr, "goroutine ") {
+				t.Errorf("stderr has a stack trace: %q", stderr)
+			}
+		})
+	}
+}
+
+func TestHelpHasExamples(t *testing.T) {
+	for _, args := range [][]string{
+		{"serve", "--help"}, {"migrate", "--help"}, {"seed", "--help"}, {"keys", "rotate", "--help"},
+		{"user", "add", "--help"}, {"user", "list", "--help"}, {"user", "remove", "--help"}, {"user", "set-password", "--help"},
+		{"client", "add", "--help"}, {"client", "list", "--help"}, {"client", "remove", "--help"}, {"client", "rotate-secret", "--help"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			code, stdout, stderr := gatehouse(t, context.Background(), "", nil, args...)
+			if code != 0 || !strings.Contains(stdout, "Examples:") || !strings.Contains(stdout, "gatehouse ") {
+				t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
+			}
+		})
+	}
+}
+
+// TestAdminCommands drives the admin CLI end to end on a fresh data directory.
+func TestAdminCommands(t *testing.T) {
+	ctx := context.Background()
+	dir := []string{"--data-dir", t.TempDir()}
+	steps := []struct {
+		args   []string
+		stdin  string
+		code   int
+		stdout string // regexp
+	}{
+		{[]string{"migrate"}, "", 0, "up to date"},
+		{[]string{"user", "add", "--username", "alice", "--email", "alice@example.com", "--password-stdin"}, "correct horse battery\n", 0, "added user alice"},
+		{[]string{"user", "add", "--username", "alice", "--password-stdin"}, "another password\n", 1, ""},
+		{[]string{"user", "list"}, "", 0, `(?m)^alice\s+alice@example.com`},
+		{[]string{"user", "set-password", "--username", "alice", "--password-stdin"}, "a better password\n", 0, "set the password"},
+		{[]string{"user", "remove", "--username", "alice"}, "", 0, "removed user alice"},
+		{[]string{"user", "remove", "--username", "alice"}, "", 1, ""},
+		{[]string{"client", "add", "--id", "app", "--name", "App", "--redirect-uri", "https://app.example.com/cb", "--json"}, "", 0, `^\{"client_id":"app","client_secret":"[A-Za-z0-9_-]{43,}"\}`},
+		{[]string{"client", "add", "--id", "app", "--redirect-uri", "https://app.example.com/cb"}, "", 1, ""},
+		{[]string{"client", "add", "--id", "cli", "--public", "--redirect-uri", "http://127.0.0.1/cb"}, "", 0, "added client cli\n$"},
+		{[]string{"client", "list", "--json"}, "", 0, `"client_id":"app"`},
+		{[]string{"client", "rotate-secret", "--id", "app"}, "", 0, "shown once"},
+		{[]string{"client", "rotate-secret", "--id", "cli"}, "", 1, ""},
+		{[]string{"client", "remove", "--id", "app"}, "", 0, "removed client app"},
+		{[]string{"client", "remove", "--id", "nope"}, "", 1, ""},
+		{[]string{"seed"}, "", 0, "demo"},
+	}
+	for _, s := range steps {
+		code, stdout, stderr := gatehouse(t, ctx, s.stdin, nil, append(s.args, dir...)...)
+		if code != s.code {
+			t.Fatalf("%v: exit %d, want %d (stderr %q)", s.args, code, s.code, stderr)
+		}
+		if s.stdout != "" && !regexp.MustCompile(s.stdout).MatchString(stdout) {
+			t.Fatalf("%v: stdout %q does not match %q", s.args, stdout, s.stdout)
+		}
+		if strings.Contains(stdout+stderr, "correct horse") {
+			t.Fatalf("%v printed a password", s.args)
+		}
+	}
+}
+
+// TestServeFreshAndRestart starts every role on a fresh data directory: it
+// must create the database, certificates and secret, seed the demo setup,
+// print the URLs, CA and demo login, serve /healthz and /readyz over HTTPS
+// with the generated CA, shut down cleanly on cancel, and reuse everything on
+// the next start.
+func TestServeFreshAndRestart(t *testing.T) {
+	dataDir := t.TempDir()
+	addrs := map[string]string{"authz": freeAddr(t), "api": freeAddr(t), "webapp": freeAddr(t)}
+	args := []string{"serve", "--data-dir", dataDir,
+		"--authz-addr", addrs["authz"], "--api-addr", addrs["api"], "--webapp-addr", addrs["webapp"], "--shutdown-timeout", "5s"}
+
+	start := func() (stdout string) {
+		ctx, cancel := context.WithCancel(context.Background())
+		var out, errOut syncBuffer
+		done := make(chan int, 1)
+		go func() {
+			done <- run(ctx, args, env{strings.NewReader(""), &out, &errOut, func(string) (string, bool) { return "", false }})
+		}()
+		deadline := time.Now().Add(60 * time.Second)
+		for !strings.Contains(out.String(), "Press Ctrl-C") {
+			select {
+			case code := <-done:
+				cancel()
+				t.Fatalf("serve exited early with %d: %s", code, errOut.String())
+			default:
+			}
+			if time.Now().After(deadline) {
+				cancel()
+				t.Fatalf("serve did not start: %s %s", out.String(), errOut.String())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		client := httpsClient(t, filepath.Join(dataDir, "tls", tlsconf.CACertFile))
+		for role, addr := range addrs {
+			for _, path := range []string{"/healthz", "/readyz"} {
+				resp, err := client.Get("https://" + addr + path)
+				if err != nil {
+					t.Fatalf("%s %s: %v", role, path, err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					t.Errorf("%s %s: %d", role, path, resp.StatusCode)
+				}
+				if resp.ProtoMajor != 2 {
+					t.Errorf("%s %s: HTTP/%d, want HTTP/2", role, path, resp.ProtoMajor)
+				}
+			}
+		}
+		cancel()
+		select {
+		case code := <-done:
+			if code != 0 {
+				t.Fatalf("serve exited with %d after Ctrl-C: %s", code, errOut.String())
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("serve did not shut down")
+		}
+		return out.String()
+	}
+
+	first := start()
+	for _, want := range []string{"https://" + addrs["authz"], "https://" + addrs["api"] + "/api", "https://" + addrs["webapp"],
+		filepath.Join(dataDir, "tls", tlsconf.CACertFile), `Demo login: username "demo", password "`} {
+		if !strings.Contains(first, want) {
+			t.Errorf("first start's banner lacks %q:\n%s", want, first)
+		}
+	}
+	for _, f := range []string{"secret", "gatehouse.db", "tls/" + tlsconf.CACertFile, "tls/" + tlsconf.CAKeyFile, "clients/gatehouse-webapp.secret"} {
+		fi, err := os.Stat(filepath.Join(dataDir, f))
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if strings.Contains(f, "secret") || strings.Contains(f, "key") {
+			if fi.Mode().Perm()&0o077 != 0 {
+				t.Errorf("%s is readable by others: %v", f, fi.Mode().Perm())
+			}
+		}
+	}
+	ca1, _ := os.ReadFile(filepath.Join(dataDir, "tls", tlsconf.CACertFile))
+	secret1, _ := os.ReadFile(filepath.Join(dataDir, "secret"))
+
+	second := start()
+	if strings.Contains(second, "password \"") {
+		t.Errorf("second start printed a password again:\n%s", second)
+	}
+	ca2, _ := os.ReadFile(filepath.Join(dataDir, "tls", tlsconf.CACertFile))
+	secret2, _ := os.ReadFile(filepath.Join(dataDir, "secret"))
+	if !bytes.Equal(ca1, ca2) || !bytes.Equal(secret1, secret2) {
+		t.Error("the second start replaced the CA or the secret")
+	}
+}
+
+func httpsClient(t *testing.T, caFile string) *http.Client {
+	t.Helper()
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		t.Fatal(fmt.Errorf("no certificate in %s", caFile))
+	}
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true,
+	}}
+}

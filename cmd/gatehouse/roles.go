@@ -1,0 +1,210 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/alexedwards/scs/mysqlstore"
+	"github.com/alexedwards/scs/postgresstore"
+	"github.com/alexedwards/scs/redisstore"
+	"github.com/alexedwards/scs/sqlite3store"
+	"github.com/alexedwards/scs/v2"
+	"github.com/gomodule/redigo/redis"
+
+	"github.com/gatehouse-dev/gatehouse/internal/api"
+	"github.com/gatehouse-dev/gatehouse/internal/api/resource"
+	"github.com/gatehouse-dev/gatehouse/internal/authz"
+	"github.com/gatehouse-dev/gatehouse/internal/bearer"
+	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/httpserver"
+	"github.com/gatehouse-dev/gatehouse/internal/secret"
+	"github.com/gatehouse-dev/gatehouse/internal/storage/docstore"
+	"github.com/gatehouse-dev/gatehouse/internal/storage/sqlstore"
+	"github.com/gatehouse-dev/gatehouse/internal/webapp"
+)
+
+// wiring holds what the roles are built from.
+type wiring struct {
+	cfg       *config.Serve
+	logger    *slog.Logger
+	store     *sqlstore.Store
+	key       *secret.Key
+	docs      *docstore.Store
+	resources *resource.Set
+	client    *http.Client
+}
+
+func (w *wiring) build(ctx context.Context, name string) (role, error) {
+	switch name {
+	case config.RoleAuthz:
+		return w.authz(ctx)
+	case config.RoleAPI:
+		return w.api(ctx)
+	case config.RoleWebapp:
+		return w.webapp(ctx)
+	}
+	return role{}, fmt.Errorf("unknown role %q", name)
+}
+
+func (w *wiring) authz(ctx context.Context) (role, error) {
+	c := w.cfg
+	srv, err := authz.New(ctx, authz.Config{
+		Issuer:             c.IssuerURL(),
+		Store:              w.store,
+		Secret:             w.key,
+		Logger:             w.logger.With("role", config.RoleAuthz),
+		Audience:           c.APIPublicURL(),
+		ResourceScopes:     w.resources.Scopes(),
+		AccessTokenTTL:     c.AccessTokenTTL,
+		RefreshIdleTTL:     c.RefreshIdleTTL,
+		RefreshAbsoluteTTL: c.RefreshAbsoluteTTL,
+		KeyRotation:        c.KeyRotation,
+		InsecureHTTP:       c.InsecureHTTP,
+		TrustProxy:         c.TrustProxy,
+	})
+	if err != nil {
+		return role{}, err
+	}
+	return role{server: httpServer(c.AuthzAddr, srv.Handler()), background: srv.Run}, nil
+}
+
+func (w *wiring) api(ctx context.Context) (role, error) {
+	c := w.cfg
+	var verifier bearer.Verifier
+	switch c.TokenCheck {
+	case "introspect":
+		clientSecret, err := readSecretFile(c.ClientSecretFile(c.APIClientSecretFile, c.APIClientID))
+		if err != nil {
+			return role{}, err
+		}
+		v, err := bearer.NewIntrospectionVerifier(bearer.IntrospectionConfig{
+			URL:      c.IssuerURL() + "/introspect",
+			ClientID: c.APIClientID, ClientSecret: clientSecret,
+			Issuer: c.IssuerURL(), Audience: c.APIPublicURL(),
+			HTTPClient: w.client,
+		})
+		if err != nil {
+			return role{}, err
+		}
+		verifier = v
+	default:
+		v, err := bearer.NewJWTVerifier(ctx, bearer.JWTConfig{
+			Issuer: c.IssuerURL(), Audience: c.APIPublicURL(), HTTPClient: w.client,
+		})
+		if err != nil {
+			return role{}, err
+		}
+		verifier = v
+	}
+	srv, err := api.New(ctx, api.Config{
+		Resources: w.resources,
+		Store:     w.docs,
+		Verifier:  verifier,
+		PublicURL: c.APIPublicURL(),
+		Logger:    w.logger.With("role", config.RoleAPI),
+	})
+	if err != nil {
+		return role{}, err
+	}
+	return role{server: httpServer(c.APIAddr, srv.Handler())}, nil
+}
+
+func (w *wiring) webapp(ctx context.Context) (role, error) {
+	c := w.cfg
+	clientSecret, err := readSecretFile(c.ClientSecretFile(c.WebappClientSecretFile, c.WebappClientID))
+	if err != nil {
+		return role{}, err
+	}
+	sessions, stop, err := w.sessionStore()
+	if err != nil {
+		return role{}, err
+	}
+	srv, err := webapp.New(ctx, webapp.Config{
+		PublicURL:    c.WebappPublicURL(),
+		Issuer:       c.IssuerURL(),
+		APIURL:       c.APIPublicURL() + "/api",
+		ClientID:     c.WebappClientID,
+		ClientSecret: clientSecret,
+		HTTPClient:   w.client,
+		Sessions:     sessions,
+		Secret:       w.key,
+		Logger:       w.logger.With("role", config.RoleWebapp),
+		InsecureHTTP: c.InsecureHTTP,
+	})
+	if err != nil {
+		stop()
+		return role{}, err
+	}
+	background := func(ctx context.Context) error {
+		<-ctx.Done()
+		stop()
+		return nil
+	}
+	return role{server: httpServer(c.WebappAddr, srv.Handler()), background: background}, nil
+}
+
+// sessionStore picks the web app's session store: Redis when configured,
+// else the database's own `sessions` table. stop ends its cleanup work.
+func (w *wiring) sessionStore() (scs.Store, func(), error) {
+	if u := w.cfg.SessionStore; u != "" {
+		pool := &redis.Pool{
+			MaxIdle: 10, IdleTimeout: 4 * time.Minute,
+			Dial: func() (redis.Conn, error) {
+				return redis.DialURL(u, redis.DialConnectTimeout(5*time.Second),
+					redis.DialReadTimeout(5*time.Second), redis.DialWriteTimeout(5*time.Second))
+			},
+		}
+		conn := pool.Get()
+		_, err := conn.Do("PING")
+		conn.Close()
+		if err != nil {
+			pool.Close()
+			return nil, nil, fmt.Errorf("--session-store: cannot reach Redis at %s: %v", redactURL(u), err)
+		}
+		return redisstore.NewWithPrefix(pool, "gatehouse:session:"), func() { pool.Close() }, nil
+	}
+	db := w.store.DB()
+	switch w.store.Dialect() {
+	case "postgres":
+		s := postgresstore.New(db)
+		return s, s.StopCleanup, nil
+	case "mysql":
+		s := mysqlstore.New(db)
+		return s, s.StopCleanup, nil
+	default:
+		s := sqlite3store.New(db)
+		return s, s.StopCleanup, nil
+	}
+}
+
+func httpServer(addr string, h http.Handler) httpserver.Server {
+	return httpserver.Server{Addr: addr, Handler: h}
+}
+
+// readSecretFile reads a client secret written by seed (or by an operator).
+func readSecretFile(path string) (string, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("client secret: %w (run gatehouse seed, or give the file with its flag)", err)
+	}
+	s := strings.TrimSpace(string(raw))
+	if s == "" {
+		return "", fmt.Errorf("client secret: %s is empty", path)
+	}
+	return s, nil
+}
+
+// redactURL hides a URL's password.
+func redactURL(raw string) string {
+	i := strings.Index(raw, "://")
+	at := strings.LastIndex(raw, "@")
+	if i < 0 || at < i {
+		return raw
+	}
+	return raw[:i+3] + "…@" + raw[at+1:]
+}

@@ -1,0 +1,173 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/secret"
+	"github.com/gatehouse-dev/gatehouse/internal/storage"
+)
+
+// NewClient is what an operator gives to register a client.
+type NewClient struct {
+	ID                     string
+	Name                   string
+	RedirectURIs           []string
+	PostLogoutRedirectURIs []string
+	Public                 bool
+	GrantTypes             []string // nil: authorization_code, refresh_token; empty: none (e.g. a resource server that only introspects)
+	Scopes                 []string // nil: openid profile email offline_access; empty: none
+	FirstParty             bool
+}
+
+// defaultGrantTypes and defaultScopes apply when a registration leaves them nil.
+var (
+	defaultGrantTypes = []string{"authorization_code", "refresh_token"}
+	defaultScopes     = []string{"openid", "profile", "email", "offline_access"}
+)
+
+// AddClient validates c and stores it. For a confidential client it generates
+// a secret (256 bits), stores only its hash and returns the secret, which is
+// shown once; for a public client the returned secret is empty.
+func AddClient(ctx context.Context, clients storage.Clients, c NewClient, now time.Time) (storage.Client, string, error) {
+	rec, err := clientRecord(c, now)
+	if err != nil {
+		return storage.Client{}, "", err
+	}
+	var plain string
+	if !rec.Public {
+		if plain, err = secret.NewToken(); err != nil {
+			return storage.Client{}, "", fmt.Errorf("generating a client secret: %w", err)
+		}
+		rec.SecretHash = secret.HashToken(plain)
+	}
+	if err := clients.CreateClient(ctx, rec); err != nil {
+		if errors.Is(err, storage.ErrAlreadyExists) {
+			return storage.Client{}, "", fmt.Errorf("client %q already exists: %w", c.ID, err)
+		}
+		return storage.Client{}, "", fmt.Errorf("adding client %q: %w", c.ID, err)
+	}
+	return rec, plain, nil
+}
+
+func clientRecord(c NewClient, now time.Time) (storage.Client, error) {
+	if err := validateClientID(c.ID); err != nil {
+		return storage.Client{}, err
+	}
+	if c.Name == "" {
+		c.Name = c.ID
+	}
+	if err := validateName("client name", c.Name, 200); err != nil {
+		return storage.Client{}, err
+	}
+	grants := c.GrantTypes
+	if grants == nil {
+		grants = defaultGrantTypes
+	}
+	for _, g := range grants {
+		if err := validateGrantType(g); err != nil {
+			return storage.Client{}, err
+		}
+	}
+	if c.Public && slices.Contains(grants, "client_credentials") {
+		return storage.Client{}, errors.New("a public client cannot use client_credentials: it has no secret to authenticate with")
+	}
+	if slices.Contains(grants, "authorization_code") && len(c.RedirectURIs) == 0 {
+		return storage.Client{}, errors.New("a client using authorization_code needs at least one --redirect-uri")
+	}
+	for _, u := range c.RedirectURIs {
+		if err := ValidateRedirectURI(u); err != nil {
+			return storage.Client{}, err
+		}
+	}
+	for _, u := range c.PostLogoutRedirectURIs {
+		if err := ValidateRedirectURI(u); err != nil {
+			return storage.Client{}, fmt.Errorf("post-logout %w", err)
+		}
+	}
+	scopes := c.Scopes
+	if scopes == nil {
+		scopes = defaultScopes
+	}
+	for _, s := range scopes {
+		if err := validateScope(s); err != nil {
+			return storage.Client{}, err
+		}
+	}
+	return storage.Client{
+		ID: c.ID, Name: c.Name, Public: c.Public,
+		RedirectURIs:           slices.Clone(c.RedirectURIs),
+		PostLogoutRedirectURIs: slices.Clone(c.PostLogoutRedirectURIs),
+		GrantTypes:             slices.Clone(grants),
+		Scopes:                 slices.Clone(scopes),
+		FirstParty:             c.FirstParty,
+		CreatedAt:              now.UTC(), UpdatedAt: now.UTC(),
+	}, nil
+}
+
+// RotateClientSecret gives a confidential client a new secret and returns it;
+// the old one stops working at once.
+func RotateClientSecret(ctx context.Context, clients storage.Clients, id string, now time.Time) (string, error) {
+	c, err := clients.GetClient(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return "", fmt.Errorf("no client %q: %w", id, err)
+	}
+	if err != nil {
+		return "", fmt.Errorf("looking up client %q: %w", id, err)
+	}
+	if c.Public {
+		return "", fmt.Errorf("client %q is public: it has no secret", id)
+	}
+	plain, err := secret.NewToken()
+	if err != nil {
+		return "", fmt.Errorf("generating a client secret: %w", err)
+	}
+	if err := clients.SetClientSecret(ctx, id, secret.HashToken(plain), now.UTC()); err != nil {
+		return "", fmt.Errorf("storing the new secret of %q: %w", id, err)
+	}
+	return plain, nil
+}
+
+// RemoveClient deletes a client.
+func RemoveClient(ctx context.Context, clients storage.Clients, id string) error {
+	if err := clients.DeleteClient(ctx, id); err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("no client %q: %w", id, err)
+		}
+		return fmt.Errorf("removing client %q: %w", id, err)
+	}
+	return nil
+}
+
+// WriteSecretFile writes a client secret to path with 0600 permissions (its
+// directory 0700), replacing the file atomically.
+func WriteSecretFile(path, value string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("creating %s: %w", filepath.Dir(path), err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".secret-*")
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if _, err := tmp.WriteString(value + "\n"); err != nil {
+		tmp.Close()
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}

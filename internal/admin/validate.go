@@ -1,0 +1,118 @@
+package admin
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"unicode/utf8"
+)
+
+var (
+	usernameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$`)
+	clientIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+)
+
+// Grant types a client may be registered for. The implicit and password
+// grants do not exist here (OAuth 2.1; RFC 9700 §2.1.2 and §2.4).
+var knownGrantTypes = []string{"authorization_code", "refresh_token", "client_credentials"}
+
+// ValidateRedirectURI checks a redirect URI for registration: absolute, no
+// fragment (RFC 6749 §3.1.2), and https unless the host is a loopback address
+// (RFC 9700 §2.1, RFC 8252 §7.3). Private-use schemes of native apps
+// (com.example.app:/cb) are accepted as they carry no host.
+func ValidateRedirectURI(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("redirect URI %q: %v", raw, err)
+	}
+	switch {
+	case !u.IsAbs():
+		return fmt.Errorf("redirect URI %q must be absolute", raw)
+	case u.Fragment != "" || strings.Contains(raw, "#"):
+		return fmt.Errorf("redirect URI %q must not have a fragment", raw)
+	case u.User != nil:
+		return fmt.Errorf("redirect URI %q must not carry user information", raw)
+	}
+	switch u.Scheme {
+	case "https":
+		if u.Host == "" {
+			return fmt.Errorf("redirect URI %q has no host", raw)
+		}
+	case "http":
+		if !isLoopbackHost(u.Hostname()) {
+			return fmt.Errorf("redirect URI %q uses plain http: only loopback addresses (127.0.0.1, [::1], localhost) may", raw)
+		}
+	case "javascript", "data", "file", "vbscript":
+		return fmt.Errorf("redirect URI %q has a forbidden scheme", raw)
+	default:
+		if !strings.Contains(u.Scheme, ".") {
+			return fmt.Errorf("redirect URI %q: a private-use scheme must be a reversed domain name (RFC 8252 §7.1)", raw)
+		}
+	}
+	return nil
+}
+
+func isLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func validateUsername(u string) error {
+	if !usernameRE.MatchString(u) {
+		return fmt.Errorf("username %q: use 1 to 64 letters, digits and . _ @ + - (starting with a letter or digit)", u)
+	}
+	return nil
+}
+
+func validateEmail(e string) error {
+	if e == "" {
+		return nil
+	}
+	at := strings.LastIndexByte(e, '@')
+	if at < 1 || at == len(e)-1 || len(e) > 254 || strings.ContainsAny(e, " \t\r\n<>") {
+		return fmt.Errorf("email %q is not an address", e)
+	}
+	return nil
+}
+
+func validateName(field, n string, max int) error {
+	if !utf8.ValidString(n) || strings.ContainsAny(n, "\r\n\x00") || utf8.RuneCountInString(n) > max {
+		return fmt.Errorf("%s %q: at most %d characters on one line", field, n, max)
+	}
+	return nil
+}
+
+func validateClientID(id string) error {
+	if !clientIDRE.MatchString(id) {
+		return fmt.Errorf("client ID %q: use 1 to 64 letters, digits and . _ - (starting with a letter or digit)", id)
+	}
+	return nil
+}
+
+// validateScope checks a scope token against RFC 6749 §3.3
+// (scope-token = 1*( %x21 / %x23-5B / %x5D-7E )).
+func validateScope(s string) error {
+	if s == "" {
+		return fmt.Errorf("empty scope")
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x21 || c == 0x22 || c == 0x5c || c > 0x7e {
+			return fmt.Errorf("scope %q has a character RFC 6749 §3.3 does not allow", s)
+		}
+	}
+	return nil
+}
+
+func validateGrantType(g string) error {
+	if !slices.Contains(knownGrantTypes, g) {
+		return fmt.Errorf("grant type %q is not supported (want %s)", g, strings.Join(knownGrantTypes, ", "))
+	}
+	return nil
+}

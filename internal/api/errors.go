@@ -1,0 +1,74 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+
+	"github.com/gatehouse-dev/gatehouse/internal/bearer"
+)
+
+// Eve's error messages.
+const (
+	msgNotFound   = "The requested URL was not found on the server."
+	msgNoIfMatch  = "To edit a document its etag must be provided using the If-Match header"
+	msgStaleETag  = "Client and server etags don't match"
+	msgNotAllowed = "The method is not allowed for the requested URL."
+)
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// writeError answers in Eve's error envelope:
+// {"_status":"ERR","_error":{"code":…,"message":…}}.
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]any{
+		"_status": "ERR",
+		"_error":  map[string]any{"code": status, "message": msg},
+	})
+}
+
+// writeIssues answers 422 with Eve's _issues.
+func writeIssues(w http.ResponseWriter, issues map[string]string, items []map[string]any) {
+	body := map[string]any{
+		"_status": "ERR",
+		"_error": map[string]any{"code": http.StatusUnprocessableEntity,
+			"message": "Insertion failure: " + strconv.Itoa(max(1, countErr(items))) + " document(s) contain(s) error(s)"},
+	}
+	if items != nil {
+		body["_items"] = items
+	} else {
+		body["_issues"] = issues
+	}
+	writeJSON(w, http.StatusUnprocessableEntity, body)
+}
+
+func countErr(items []map[string]any) int {
+	n := 0
+	for _, it := range items {
+		if it["_status"] == "ERR" {
+			n++
+		}
+	}
+	return n
+}
+
+// writeBearerError renders a rejected token in Eve's envelope, keeping the
+// RFC 6750 §3 challenge.
+func writeBearerError(w http.ResponseWriter, _ *http.Request, e *bearer.Error) {
+	if e.Status != http.StatusServiceUnavailable {
+		w.Header().Set("WWW-Authenticate", e.Challenge())
+	}
+	msg := e.Description
+	switch e.Status {
+	case http.StatusUnauthorized:
+		msg = "Please provide proper credentials: " + e.Description
+	case http.StatusForbidden:
+		msg = "You don't have the permission to access the requested resource: " + e.Description
+	}
+	writeError(w, e.Status, msg)
+}

@@ -1,0 +1,126 @@
+package query_test
+
+import (
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/api/query"
+	"github.com/gatehouse-dev/gatehouse/internal/storage/docquery"
+)
+
+type schema map[string]docquery.Type
+
+func (s schema) Field(name string) (docquery.Field, bool) {
+	switch name {
+	case "_id":
+		return docquery.Field{Name: name, Type: docquery.String}, true
+	case "_created", "_updated":
+		return docquery.Field{Name: name, Type: docquery.DateTime}, true
+	}
+	t, ok := s[name]
+	return docquery.Field{Name: name, Type: t}, ok
+}
+
+var todos = schema{"title": docquery.String, "done": docquery.Boolean, "due": docquery.DateTime, "prio": docquery.Number, "tags": docquery.Array}
+
+func c(f string, op docquery.Op, v any) *docquery.Cond { return &docquery.Cond{Field: f, Op: op, Value: v} }
+
+func TestParseWhere(t *testing.T) {
+	upd := time.Date(2024, 4, 2, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		in   string
+		want docquery.Expr
+	}{
+		{`{"done":false}`, c("done", docquery.Eq, false)},
+		{`{"title":{"$eq":"a"}}`, c("title", docquery.Eq, "a")},
+		{`{"title":{"$ne":"a"}}`, c("title", docquery.Ne, "a")},
+		{`{"prio":{"$gt":1}}`, c("prio", docquery.Gt, 1.0)},
+		{`{"prio":{"$gte":1.5}}`, c("prio", docquery.Gte, 1.5)},
+		{`{"prio":{"$lt":-1}}`, c("prio", docquery.Lt, -1.0)},
+		{`{"prio":{"$lte":1e2}}`, c("prio", docquery.Lte, 100.0)},
+		{`{"title":{"$in":["a","b"]}}`, &docquery.Cond{Field: "title", Op: docquery.In, Values: []any{"a", "b"}}},
+		{`{"title":{"$nin":["a",null]}}`, &docquery.Cond{Field: "title", Op: docquery.Nin, Values: []any{"a", nil}}},
+		{`{"due":{"$exists":false}}`, c("due", docquery.Exists, false)},
+		{`{"due":null}`, c("due", docquery.Eq, nil)},
+		{`{"due":{"$gte":"2024-04-02T02:00:00+02:00"}}`, c("due", docquery.Gte, "2024-04-02T00:00:00.000Z")},
+		{`{"_updated":{"$gte":"Tue, 02 Apr 2024 00:00:00 GMT"}}`, c("_updated", docquery.Gte, upd)},
+		{`{"tags":"work"}`, c("tags", docquery.Eq, "work")},
+		{`{"$or":[{"done":true},{"prio":{"$gt":2}}]}`, docquery.And{docquery.Or{c("done", docquery.Eq, true), c("prio", docquery.Gt, 2.0)}}[0]},
+		{`{"$and":[{"done":true}],"title":"x"}`, docquery.And{docquery.And{c("done", docquery.Eq, true)}, c("title", docquery.Eq, "x")}},
+		{`{"done":true,"title":"x"}`, docquery.And{c("done", docquery.Eq, true), c("title", docquery.Eq, "x")}},
+		{`done==False`, c("done", docquery.Eq, false)},
+		{`title == "a b" and prio >= 2`, docquery.And{c("title", docquery.Eq, "a b"), c("prio", docquery.Gte, 2.0)}},
+		{`title == 'x' or (done != True and due == None)`, docquery.Or{c("title", docquery.Eq, "x"), docquery.And{c("done", docquery.Ne, true), c("due", docquery.Eq, nil)}}},
+		{`prio < 3`, c("prio", docquery.Lt, 3.0)},
+		{`prio <= 3`, c("prio", docquery.Lte, 3.0)},
+		{`prio > 3`, c("prio", docquery.Gt, 3.0)},
+		{`title in ["a", "b"]`, &docquery.Cond{Field: "title", Op: docquery.In, Values: []any{"a", "b"}}},
+		{`title not in ("a",)`, &docquery.Cond{Field: "title", Op: docquery.Nin, Values: []any{"a"}}},
+		{``, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := query.ParseWhere(tc.in, todos)
+			if err != nil {
+				t.Fatalf("ParseWhere: %v", err)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("got %#v, want %#v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseWhereErrors(t *testing.T) {
+	for _, in := range []string{
+		`{"nope":1}`, `{"done":"false"}`, `{"done":{"$foo":1}}`, `{"title":{"$regex":"^a"}}`, `{"$where":"1"}`,
+		`{"done":`, `[1]`, `{"done":true} x`, `{"prio":{"$gt":null}}`, `{"tags":{"$gt":"a"}}`, `{"title":{"$in":"a"}}`,
+		`{"$or":[]}`, `{"$or":[1]}`, `{"due":"yesterday"}`, `{"title":{"a":1}}`, `{"prio":1e999}`,
+		`done = False`, `done ==`, `nope == 1`, `(done == True`, `title == "x`, `done == False; DROP TABLE x`,
+		`title == x`, `done == True and`, `title in "a"`, "title == '\xff'", `{"_id":1}`, `{"done":{"$exists":1}}`,
+	} {
+		if e, err := query.ParseWhere(in, todos); err == nil {
+			t.Errorf("ParseWhere(%q) = %#v, want an error", in, e)
+		}
+	}
+}
+
+func TestParseSort(t *testing.T) {
+	tests := []struct {
+		in   string
+		want []docquery.SortKey
+	}{
+		{`-_updated,title`, []docquery.SortKey{{Field: "_updated", Desc: true}, {Field: "title"}}},
+		{`[("title",1),("_updated",-1)]`, []docquery.SortKey{{Field: "title"}, {Field: "_updated", Desc: true}}},
+		{`[('done', -1)]`, []docquery.SortKey{{Field: "done", Desc: true}}},
+		{``, nil},
+	}
+	for _, tc := range tests {
+		got, err := query.ParseSort(tc.in, todos)
+		if err != nil || !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("ParseSort(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
+		}
+	}
+	for _, in := range []string{`nope`, `tags`, `title,title`, `[("title",2)]`, `[("title",1)`, `[(title)]`, `a,b,c,d,e,f`, `title;drop`} {
+		if _, err := query.ParseSort(in, todos); err == nil {
+			t.Errorf("ParseSort(%q) succeeded", in)
+		}
+	}
+}
+
+func TestParseProjection(t *testing.T) {
+	p, err := query.ParseProjection(`{"title":1,"_id":0}`, todos)
+	if err != nil || !p.Include || !p.Keep("title") || p.Keep("done") {
+		t.Errorf("include: %+v, %v", p, err)
+	}
+	p, err = query.ParseProjection(`{"due":0,"owner":0}`, todos, "owner")
+	if err != nil || p.Include || p.Keep("due") || p.Keep("owner") || !p.Keep("title") {
+		t.Errorf("exclude: %+v, %v", p, err)
+	}
+	for _, in := range []string{`{"title":1,"done":0}`, `{"nope":1}`, `{"title":2}`, `[1]`, `{"title":"1"}`, `{`} {
+		if _, err := query.ParseProjection(in, todos); err == nil {
+			t.Errorf("ParseProjection(%q) succeeded", in)
+		}
+	}
+}

@@ -1,0 +1,406 @@
+package resource
+
+import (
+	"bytes"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/gatehouse-dev/gatehouse/internal/storage/docquery"
+	"github.com/gatehouse-dev/gatehouse/internal/storage/docstore"
+)
+
+//go:embed default.yaml
+var defaultFile []byte
+
+// Set is a loaded resource file.
+type Set struct {
+	Resources    []*Resource // ordered by name
+	CORS         CORS
+	RateLimit    map[string]RateLimit // by HTTP method; missing: unlimited
+	MaxBodyBytes int64
+}
+
+// CORS is Eve's X_DOMAINS, X_HEADERS, X_EXPOSE_HEADERS and X_MAX_AGE.
+type CORS struct {
+	AllowedOrigins []string `yaml:"allowed_origins"`
+	AllowedHeaders []string `yaml:"allowed_headers"`
+	ExposeHeaders  []string `yaml:"expose_headers"`
+	MaxAge         int      `yaml:"max_age"`
+}
+
+// RateLimit allows Requests per Window for one token.
+type RateLimit struct {
+	Requests int           `yaml:"requests"`
+	Window   time.Duration `yaml:"window"`
+}
+
+// Pagination is Eve's PAGINATION_DEFAULT and PAGINATION_LIMIT.
+type Pagination struct {
+	Default int `yaml:"default"`
+	Limit   int `yaml:"limit"`
+}
+
+// Resource is one declared resource.
+type Resource struct {
+	Name              string
+	URL               string
+	ItemTitle         string
+	ResourceMethods   []string
+	ItemMethods       []string
+	PublicMethods     []string
+	PublicItemMethods []string
+	// OwnerField is the document field holding the owner's sub (Eve's
+	// auth_field). Empty: documents are shared by every caller.
+	OwnerField  string
+	Unique      []string
+	DefaultSort string
+	Pagination  Pagination
+	// Fields are the top-level schema properties queries may name.
+	Fields []docquery.Field
+	// Defaults are the top-level properties' "default" values.
+	Defaults map[string]any
+	// Schema validates documents; SchemaDoc is its JSON form (for OpenAPI).
+	Schema    *jsonschema.Schema
+	SchemaDoc map[string]any
+}
+
+type fileResource struct {
+	URL               string         `yaml:"url"`
+	ItemTitle         string         `yaml:"item_title"`
+	ResourceMethods   []string       `yaml:"resource_methods"`
+	ItemMethods       []string       `yaml:"item_methods"`
+	PublicMethods     []string       `yaml:"public_methods"`
+	PublicItemMethods []string       `yaml:"public_item_methods"`
+	OwnerField        string         `yaml:"owner_field"`
+	Unique            []string       `yaml:"unique"`
+	DefaultSort       string         `yaml:"default_sort"`
+	Pagination        *Pagination    `yaml:"pagination"`
+	Indexes           *[]string      `yaml:"indexes"`
+	Schema            map[string]any `yaml:"schema"`
+}
+
+type file struct {
+	CORS         CORS                    `yaml:"cors"`
+	RateLimit    map[string]RateLimit    `yaml:"rate_limit"`
+	MaxBodyBytes int64                   `yaml:"max_body_bytes"`
+	Resources    map[string]fileResource `yaml:"resources"`
+}
+
+// Default returns the built-in resource file (a "todos" resource).
+func Default() (*Set, error) { return Parse(defaultFile, "built-in resources") }
+
+// DefaultYAML returns the text of the built-in resource file.
+func DefaultYAML() []byte { return bytes.Clone(defaultFile) }
+
+// LoadResources reads the resource file at path; an empty path gives the
+// built-in one.
+func LoadResources(path string) (*Set, error) {
+	if path == "" {
+		return Default()
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("resource file: %w", err)
+	}
+	return Parse(b, path)
+}
+
+var (
+	nameRE   = regexp.MustCompile(`^[a-z][a-z0-9_]{0,23}$`)
+	urlRE    = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
+	reserved = []string{"openapi.json"}
+	methods  = []string{http.MethodGet, http.MethodPost, http.MethodPatch, http.MethodPut, http.MethodDelete}
+)
+
+// Parse reads a resource file's content; name is used in error messages.
+func Parse(b []byte, name string) (*Set, error) {
+	var f file
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	fail := func(format string, args ...any) error {
+		return fmt.Errorf("%s: "+format, append([]any{name}, args...)...)
+	}
+	s := &Set{CORS: f.CORS, RateLimit: map[string]RateLimit{}, MaxBodyBytes: f.MaxBodyBytes}
+	if s.MaxBodyBytes == 0 {
+		s.MaxBodyBytes = 1 << 20
+	}
+	if s.MaxBodyBytes < 0 {
+		return nil, fail("max_body_bytes must be positive")
+	}
+	if s.CORS.MaxAge == 0 {
+		s.CORS.MaxAge = 21600
+	}
+	for _, o := range s.CORS.AllowedOrigins {
+		if o != "*" && !strings.HasPrefix(o, "https://") && !strings.HasPrefix(o, "http://") {
+			return nil, fail("cors.allowed_origins: %q is not an origin (scheme://host[:port]) or *", o)
+		}
+	}
+	for m, l := range f.RateLimit {
+		m = strings.ToUpper(m)
+		if !slices.Contains(methods, m) {
+			return nil, fail("rate_limit: unknown method %q", m)
+		}
+		if l.Requests < 1 || l.Window <= 0 {
+			return nil, fail("rate_limit.%s: requests and window must be positive", m)
+		}
+		s.RateLimit[m] = l
+	}
+	if len(f.Resources) == 0 {
+		return nil, fail("no resources declared")
+	}
+	urls := map[string]string{}
+	for rn, fr := range f.Resources {
+		r, err := buildResource(rn, fr)
+		if err != nil {
+			return nil, fmt.Errorf("%s: resource %q: %w", name, rn, err)
+		}
+		if other, ok := urls[r.URL]; ok {
+			return nil, fail("resources %q and %q share the URL %q", other, rn, r.URL)
+		}
+		urls[r.URL] = rn
+		s.Resources = append(s.Resources, r)
+	}
+	sort.Slice(s.Resources, func(i, j int) bool { return s.Resources[i].Name < s.Resources[j].Name })
+	return s, nil
+}
+
+func methodList(field string, in []string, def []string, allowed []string) ([]string, error) {
+	if in == nil {
+		return def, nil
+	}
+	var out []string
+	for _, m := range in {
+		m = strings.ToUpper(m)
+		if !slices.Contains(allowed, m) {
+			return nil, fmt.Errorf("%s: method %q is not one of %v", field, m, allowed)
+		}
+		if !slices.Contains(out, m) {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+func buildResource(name string, fr fileResource) (*Resource, error) {
+	if !nameRE.MatchString(name) {
+		return nil, fmt.Errorf("the name must match %s", nameRE)
+	}
+	r := &Resource{Name: name, URL: fr.URL, ItemTitle: fr.ItemTitle, OwnerField: fr.OwnerField, Unique: fr.Unique, DefaultSort: fr.DefaultSort}
+	if r.URL == "" {
+		r.URL = name
+	}
+	if !urlRE.MatchString(r.URL) || slices.Contains(reserved, r.URL) {
+		return nil, fmt.Errorf("url %q must match %s and not be one of %v", r.URL, urlRE, reserved)
+	}
+	if r.ItemTitle == "" {
+		r.ItemTitle = strings.TrimSuffix(name, "s")
+	}
+	var err error
+	if r.ResourceMethods, err = methodList("resource_methods", fr.ResourceMethods, []string{"GET"}, []string{"GET", "POST"}); err != nil {
+		return nil, err
+	}
+	if r.ItemMethods, err = methodList("item_methods", fr.ItemMethods, []string{"GET"}, []string{"GET", "PATCH", "PUT", "DELETE"}); err != nil {
+		return nil, err
+	}
+	if r.PublicMethods, err = methodList("public_methods", fr.PublicMethods, nil, r.ResourceMethods); err != nil {
+		return nil, err
+	}
+	if r.PublicItemMethods, err = methodList("public_item_methods", fr.PublicItemMethods, nil, r.ItemMethods); err != nil {
+		return nil, err
+	}
+	if r.OwnerField != "" && (len(r.PublicMethods) > 0 || len(r.PublicItemMethods) > 0) {
+		return nil, errors.New("public methods need a resource without owner_field: an anonymous caller owns nothing")
+	}
+	r.Pagination = Pagination{Default: 25, Limit: 50}
+	if fr.Pagination != nil {
+		r.Pagination = *fr.Pagination
+	}
+	if r.Pagination.Default < 1 || r.Pagination.Limit < r.Pagination.Default {
+		return nil, fmt.Errorf("pagination: need 1 <= default (%d) <= limit (%d)", r.Pagination.Default, r.Pagination.Limit)
+	}
+	if err := r.loadSchema(fr.Schema); err != nil {
+		return nil, err
+	}
+	if r.OwnerField != "" {
+		if !docquery.ValidFieldName(r.OwnerField) {
+			return nil, fmt.Errorf("owner_field %q is not a valid field name", r.OwnerField)
+		}
+		if _, ok := r.field(r.OwnerField); ok {
+			return nil, fmt.Errorf("owner_field %q must not be a schema property: the server sets it", r.OwnerField)
+		}
+	}
+	indexed := map[string]bool{}
+	if fr.Indexes == nil {
+		for _, f := range r.Fields {
+			indexed[f.Name] = f.Type != docquery.Array
+		}
+	} else {
+		for _, n := range *fr.Indexes {
+			f, ok := r.field(n)
+			if !ok {
+				return nil, fmt.Errorf("indexes: %q is not a schema property", n)
+			}
+			if f.Type == docquery.Array {
+				return nil, fmt.Errorf("indexes: array field %q cannot be indexed", n)
+			}
+			indexed[n] = true
+		}
+	}
+	for i := range r.Fields {
+		r.Fields[i].Indexed = indexed[r.Fields[i].Name]
+	}
+	if err := docstore.CheckCollection(r.Collection()); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *Resource) field(name string) (docquery.Field, bool) {
+	for _, f := range r.Fields {
+		if f.Name == name {
+			return f, true
+		}
+	}
+	return docquery.Field{}, false
+}
+
+// Field returns a queryable field (a schema property or a meta field).
+func (r *Resource) Field(name string) (docquery.Field, bool) {
+	switch name {
+	case docquery.FieldID:
+		return docquery.Field{Name: name, Type: docquery.String}, true
+	case docquery.FieldCreated, docquery.FieldUpdated:
+		return docquery.Field{Name: name, Type: docquery.DateTime}, true
+	}
+	return r.field(name)
+}
+
+func (r *Resource) loadSchema(doc map[string]any) error {
+	if doc == nil {
+		return errors.New("schema is required")
+	}
+	// YAML gives Go values JSON Schema does not know (int, map[string]any
+	// from YAML maps); a round trip through JSON normalises them.
+	js, err := json.Marshal(doc)
+	if err != nil {
+		return fmt.Errorf("schema: %w", err)
+	}
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(js))
+	if err != nil {
+		return fmt.Errorf("schema: %w", err)
+	}
+	if err := json.Unmarshal(js, &r.SchemaDoc); err != nil {
+		return fmt.Errorf("schema: %w", err)
+	}
+	if t, _ := r.SchemaDoc["type"].(string); t != "object" {
+		return errors.New(`schema: the top-level type must be "object"`)
+	}
+	c := jsonschema.NewCompiler()
+	c.DefaultDraft(jsonschema.Draft2020)
+	c.AssertFormat()
+	// No remote references: a resource file cannot make the server fetch URLs.
+	c.UseLoader(jsonschema.SchemeURLLoader{})
+	loc := "resource://" + r.Name + ".json"
+	if err := c.AddResource(loc, inst); err != nil {
+		return fmt.Errorf("schema: %w", err)
+	}
+	if r.Schema, err = c.Compile(loc); err != nil {
+		return fmt.Errorf("schema: %w", err)
+	}
+	props, _ := r.SchemaDoc["properties"].(map[string]any)
+	r.Defaults = map[string]any{}
+	names := make([]string, 0, len(props))
+	for n := range props {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		p, _ := props[n].(map[string]any)
+		if !docquery.ValidFieldName(n) {
+			return fmt.Errorf("schema: property %q: names must be letters, digits and _ (at most 32, not starting with _)", n)
+		}
+		if d, ok := p["default"]; ok {
+			r.Defaults[n] = d
+		}
+		t, ok := fieldType(p)
+		if !ok {
+			continue // objects and untyped properties cannot be queried
+		}
+		r.Fields = append(r.Fields, docquery.Field{Name: n, Type: t})
+	}
+	return nil
+}
+
+func fieldType(p map[string]any) (docquery.Type, bool) {
+	t, _ := p["type"].(string)
+	if list, ok := p["type"].([]any); ok {
+		// ["string","null"] and the like.
+		for _, x := range list {
+			if s, _ := x.(string); s != "null" {
+				if t != "" {
+					return 0, false
+				}
+				t = s
+			}
+		}
+	}
+	switch t {
+	case "string":
+		if f, _ := p["format"].(string); f == "date-time" {
+			return docquery.DateTime, true
+		}
+		return docquery.String, true
+	case "number", "integer":
+		return docquery.Number, true
+	case "boolean":
+		return docquery.Boolean, true
+	case "array":
+		return docquery.Array, true
+	}
+	return 0, false
+}
+
+// Collection is the document-store collection of r.
+func (r *Resource) Collection() docstore.Collection {
+	return docstore.Collection{Name: r.Name, Fields: slices.Clone(r.Fields), Unique: slices.Clone(r.Unique)}
+}
+
+// ReadScope and WriteScope are the scopes a token needs (issue 4: GET needs
+// <resource>:read, writes need <resource>:write).
+func (r *Resource) ReadScope() string  { return r.Name + ":read" }
+func (r *Resource) WriteScope() string { return r.Name + ":write" }
+
+// Scopes returns every scope the resources define, for the authorization
+// server's list of supported scopes.
+func (s *Set) Scopes() []string {
+	var out []string
+	for _, r := range s.Resources {
+		out = append(out, r.ReadScope(), r.WriteScope())
+	}
+	return out
+}
+
+// ByURL returns the resource served at url.
+func (s *Set) ByURL(url string) (*Resource, bool) {
+	for _, r := range s.Resources {
+		if r.URL == url {
+			return r, true
+		}
+	}
+	return nil, false
+}

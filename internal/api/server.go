@@ -1,0 +1,254 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/api/query"
+	"github.com/gatehouse-dev/gatehouse/internal/api/resource"
+	"github.com/gatehouse-dev/gatehouse/internal/bearer"
+	"github.com/gatehouse-dev/gatehouse/internal/storage/docquery"
+	"github.com/gatehouse-dev/gatehouse/internal/storage/docstore"
+)
+
+// Store is what the API needs from the document store
+// (*docstore.Store implements it).
+type Store interface {
+	Ensure(ctx context.Context, c docstore.Collection) error
+	Insert(ctx context.Context, collection string, docs []docstore.Document) error
+	Get(ctx context.Context, collection, owner, id string) (docstore.Document, error)
+	Find(ctx context.Context, collection, owner string, q docquery.Query) ([]docstore.Document, error)
+	Count(ctx context.Context, collection, owner string, filter docquery.Expr) (int, error)
+	Replace(ctx context.Context, collection string, d docstore.Document, ifETag string) error
+	Delete(ctx context.Context, collection, owner, id, ifETag string) error
+}
+
+var _ Store = (*docstore.Store)(nil)
+
+// Config configures the API.
+type Config struct {
+	// Resources is the loaded resource file (resource.LoadResources).
+	Resources *resource.Set
+	Store     Store
+	// Verifier checks bearer tokens (bearer.NewJWTVerifier or
+	// bearer.NewIntrospectionVerifier).
+	Verifier bearer.Verifier
+	// PublicURL is the external base URL (scheme://host[:port]) used in
+	// Location headers and the OpenAPI document; empty: relative URLs.
+	PublicURL string
+	Logger    *slog.Logger
+	// Now returns the current time (default time.Now).
+	Now func() time.Time
+}
+
+// Server serves the API.
+type Server struct {
+	cfg     Config
+	limiter *limiter
+	openapi []byte
+}
+
+// Prefix is where the API is served.
+const Prefix = "/api"
+
+// New checks the configuration and ensures every resource's collection
+// exists in the store.
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	if cfg.Resources == nil || cfg.Store == nil || cfg.Verifier == nil {
+		return nil, errors.New("api: Config needs Resources, Store and Verifier")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	cfg.PublicURL = strings.TrimSuffix(cfg.PublicURL, "/")
+	for _, r := range cfg.Resources.Resources {
+		if r.DefaultSort != "" {
+			if _, err := query.ParseSort(r.DefaultSort, r); err != nil {
+				return nil, fmt.Errorf("api: resource %s: default_sort: %w", r.Name, err)
+			}
+		}
+		if err := cfg.Store.Ensure(ctx, r.Collection()); err != nil {
+			return nil, fmt.Errorf("api: resource %s: %w", r.Name, err)
+		}
+	}
+	s := &Server{cfg: cfg, limiter: newLimiter(cfg.Resources.RateLimit, cfg.Now)}
+	doc, err := json.MarshalIndent(openAPI(cfg.Resources, cfg.PublicURL), "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("api: openapi: %w", err)
+	}
+	s.openapi = doc
+	return s, nil
+}
+
+// Handler serves requests under /api (mount it at "/api/" and "/api").
+func (s *Server) Handler() http.Handler {
+	return http.HandlerFunc(s.serve)
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.cfg.Logger.ErrorContext(r.Context(), "api: panic", "panic", v, "path", r.URL.Path)
+			writeError(w, http.StatusInternalServerError, "Internal server error")
+		}
+	}()
+	path, ok := strings.CutPrefix(r.URL.Path, Prefix)
+	if !ok || (path != "" && !strings.HasPrefix(path, "/")) {
+		writeError(w, http.StatusNotFound, msgNotFound)
+		return
+	}
+	parts := strings.Split(strings.Trim(path, "/"), "/")
+	if parts[0] == "" {
+		parts = nil
+	}
+	s.cors(w, r)
+	switch {
+	case len(parts) == 0:
+		s.static(w, r, []string{"GET", "HEAD", "OPTIONS"}, s.home)
+	case len(parts) == 1 && parts[0] == "openapi.json":
+		s.static(w, r, []string{"GET", "HEAD", "OPTIONS"}, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Write(s.openapi) //nolint:errcheck // the client went away
+		})
+	case len(parts) <= 2:
+		res, ok := s.cfg.Resources.ByURL(parts[0])
+		if !ok {
+			writeError(w, http.StatusNotFound, msgNotFound)
+			return
+		}
+		if len(parts) == 1 {
+			s.resource(w, r, res, "")
+		} else {
+			s.resource(w, r, res, parts[1])
+		}
+	default:
+		writeError(w, http.StatusNotFound, msgNotFound)
+	}
+}
+
+func allowHeader(methods []string) string {
+	out := slices.Clone(methods)
+	if slices.Contains(out, "GET") {
+		out = append(out, "HEAD")
+	}
+	out = append(out, "OPTIONS")
+	return strings.Join(out, ", ")
+}
+
+func (s *Server) static(w http.ResponseWriter, r *http.Request, allowed []string, h http.HandlerFunc) {
+	switch r.Method {
+	case "GET", "HEAD":
+		h(w, r)
+	case "OPTIONS":
+		w.Header().Set("Allow", "GET, HEAD, OPTIONS")
+		w.WriteHeader(http.StatusOK)
+	default:
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+		writeError(w, http.StatusMethodNotAllowed, msgNotAllowed)
+	}
+}
+
+// home is Eve's home endpoint.
+func (s *Server) home(w http.ResponseWriter, r *http.Request) {
+	var child []map[string]string
+	for _, res := range s.cfg.Resources.Resources {
+		child = append(child, map[string]string{"href": res.URL, "title": res.Name})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"_links": map[string]any{"child": child}})
+}
+
+// cors answers Eve's X_DOMAINS: only listed origins get CORS headers.
+func (s *Server) cors(w http.ResponseWriter, r *http.Request) {
+	origin := r.Header.Get("Origin")
+	c := s.cfg.Resources.CORS
+	if origin == "" || len(c.AllowedOrigins) == 0 {
+		return
+	}
+	w.Header().Add("Vary", "Origin")
+	if !slices.Contains(c.AllowedOrigins, origin) && !slices.Contains(c.AllowedOrigins, "*") {
+		return
+	}
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", origin)
+	headers := append([]string{"Authorization", "Content-Type", "If-Match", "If-None-Match"}, c.AllowedHeaders...)
+	h.Set("Access-Control-Allow-Headers", strings.Join(headers, ", "))
+	expose := append([]string{"ETag", "Location", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"}, c.ExposeHeaders...)
+	h.Set("Access-Control-Expose-Headers", strings.Join(expose, ", "))
+	h.Set("Access-Control-Max-Age", strconv.Itoa(c.MaxAge))
+	h.Set("Access-Control-Allow-Methods", "GET, HEAD, POST, PATCH, PUT, DELETE, OPTIONS")
+}
+
+// resource routes a collection (id == "") or item request.
+func (s *Server) resource(w http.ResponseWriter, r *http.Request, res *resource.Resource, id string) {
+	methods, public := res.ResourceMethods, res.PublicMethods
+	if id != "" {
+		methods, public = res.ItemMethods, res.PublicItemMethods
+	}
+	method := r.Method
+	if method == "HEAD" {
+		method = "GET"
+	}
+	if method == "OPTIONS" {
+		w.Header().Set("Allow", allowHeader(methods))
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	if !slices.Contains(methods, method) {
+		w.Header().Set("Allow", allowHeader(methods))
+		writeError(w, http.StatusMethodNotAllowed, msgNotAllowed)
+		return
+	}
+	owner := ""
+	limitKey := "ip:" + clientIP(r)
+	if !slices.Contains(public, method) {
+		claims, e := bearer.Authenticate(r, s.cfg.Verifier)
+		if e != nil {
+			writeBearerError(w, r, e)
+			return
+		}
+		scope := res.WriteScope()
+		if method == "GET" {
+			scope = res.ReadScope()
+		}
+		if !claims.HasScope(scope) {
+			writeBearerError(w, r, &bearer.Error{Status: http.StatusForbidden, Code: "insufficient_scope",
+				Description: "the access token lacks the scope " + scope, Scope: scope})
+			return
+		}
+		if res.OwnerField != "" {
+			owner = claims.Subject
+		}
+		limitKey = "tok:" + tokenKey(claims)
+	}
+	if !s.limiter.allow(w, method, limitKey) {
+		writeError(w, http.StatusTooManyRequests, "Rate limit exceeded")
+		return
+	}
+	h := &handler{s: s, res: res, owner: owner}
+	switch {
+	case id == "" && method == "GET":
+		h.list(w, r)
+	case id == "" && method == "POST":
+		h.create(w, r)
+	case method == "GET":
+		h.get(w, r, id)
+	case method == "PATCH" || method == "PUT":
+		h.update(w, r, id, method == "PATCH")
+	case method == "DELETE":
+		h.delete(w, r, id)
+	}
+}

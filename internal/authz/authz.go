@@ -1,0 +1,259 @@
+package authz
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/gatehouse-dev/gatehouse/internal/authz/keys"
+	"github.com/gatehouse-dev/gatehouse/internal/secret"
+	"github.com/gatehouse-dev/gatehouse/internal/storage"
+)
+
+// Signing algorithms. ID tokens use RS256, the algorithm every OpenID client
+// supports (OpenID Connect Core §15.1). Access tokens use ES256: in
+// BenchmarkSign it signs about 20 times faster than RS256-2048 (57 µs against
+// 1.1 ms per token) and verifies in about 0.1 ms.
+const (
+	IDTokenAlg     = jose.RS256
+	AccessTokenAlg = jose.ES256
+)
+
+// Lifetimes that are policy rather than configuration.
+const (
+	codeTTL         = 60 * time.Second // authorization codes (issue 3; RFC 9700 §4.1.1 asks ≤ 10 min)
+	authRequestTTL  = 15 * time.Minute // time to sign in and consent
+	idTokenTTL      = time.Hour
+	loginSessionTTL = 12 * time.Hour
+	consentTTL      = 180 * 24 * time.Hour
+	maxAccessTTL    = time.Hour
+	keyLead         = 10 * time.Minute // a new key is published this long before it signs
+	keyReload       = time.Minute
+)
+
+// Config configures the authorization server.
+type Config struct {
+	Issuer         string        // public URL of this role, no trailing slash
+	Store          storage.Store // the database
+	Secret         *secret.Key   // server secret
+	Logger         *slog.Logger  // audit events go to Logger.With("logger","audit")
+	Audience       string        // the resource API's identifier, put in access tokens' aud
+	ResourceScopes []string      // e.g. todos:read, todos:write
+
+	AccessTokenTTL     time.Duration // default 5m, at most 1h
+	RefreshIdleTTL     time.Duration // default 24h
+	RefreshAbsoluteTTL time.Duration // default 30d
+	KeyRotation        time.Duration // 0: no automatic rotation
+
+	InsecureHTTP bool // served over plain HTTP behind a TLS proxy: cookies lose Secure and __Host-
+	TrustProxy   bool // honour X-Forwarded-For for lockout by client address
+
+	Now func() time.Time // nil: time.Now
+
+	// Lockout tunes failed-login throttling; zero values take defaults.
+	Lockout Lockout
+}
+
+// Lockout is the failed-login policy.
+type Lockout struct {
+	Window       time.Duration // counting window; default 15m
+	SlowAfter    int           // failures before each attempt is delayed; default 3
+	Delay        time.Duration // delay per failure beyond SlowAfter, capped at 2s; default 250ms
+	UserLimit    int           // attempts per username per window before 429; default 10
+	AddressLimit int           // attempts per client address per window before 429; default 100
+}
+
+// Server is the authorization server.
+type Server struct {
+	cfg     Config
+	store   storage.Store
+	keys    *keys.Manager
+	audit   *slog.Logger
+	log     *slog.Logger
+	now     func() time.Time
+	scopes  []string // every scope the server knows
+	handler http.Handler
+	pages   *pages
+	opSrv   *opServer
+}
+
+// New checks cfg, makes sure signing keys exist and builds the provider.
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	if cfg.Store == nil || cfg.Secret == nil {
+		return nil, errors.New("authz: Store and Secret are required")
+	}
+	cfg.Issuer = strings.TrimRight(cfg.Issuer, "/")
+	if !strings.HasPrefix(cfg.Issuer, "https://") && !(cfg.InsecureHTTP && strings.HasPrefix(cfg.Issuer, "http://")) {
+		// RFC 8414 §2: the issuer is an https URL.
+		return nil, fmt.Errorf("authz: issuer %q must be an https URL", cfg.Issuer)
+	}
+	if cfg.Audience == "" {
+		return nil, errors.New("authz: Audience is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.AccessTokenTTL <= 0 {
+		cfg.AccessTokenTTL = 5 * time.Minute
+	}
+	if cfg.AccessTokenTTL > maxAccessTTL {
+		return nil, fmt.Errorf("authz: access token lifetime %v exceeds %v", cfg.AccessTokenTTL, maxAccessTTL)
+	}
+	if cfg.RefreshIdleTTL <= 0 {
+		cfg.RefreshIdleTTL = 24 * time.Hour
+	}
+	if cfg.RefreshAbsoluteTTL <= 0 {
+		cfg.RefreshAbsoluteTTL = 30 * 24 * time.Hour
+	}
+	if cfg.RefreshIdleTTL > cfg.RefreshAbsoluteTTL {
+		cfg.RefreshIdleTTL = cfg.RefreshAbsoluteTTL
+	}
+	l := &cfg.Lockout
+	l.Window = orDuration(l.Window, 15*time.Minute)
+	l.Delay = orDuration(l.Delay, 250*time.Millisecond)
+	if l.SlowAfter <= 0 {
+		l.SlowAfter = 3
+	}
+	if l.UserLimit <= 0 {
+		l.UserLimit = 10
+	}
+	if l.AddressLimit <= 0 {
+		l.AddressLimit = 100
+	}
+
+	s := &Server{
+		cfg:   cfg,
+		store: cfg.Store,
+		keys:  keys.NewManager(cfg.Store, cfg.Secret),
+		audit: cfg.Logger.With("logger", "audit"),
+		log:   cfg.Logger,
+		now:   func() time.Time { return cfg.Now().UTC() },
+	}
+	s.scopes = append([]string{"openid", "profile", "email", "offline_access"}, cfg.ResourceScopes...)
+	if err := s.keys.Ensure(ctx, s.now(), IDTokenAlg, AccessTokenAlg); err != nil {
+		return nil, fmt.Errorf("authz: signing keys: %w", err)
+	}
+	var err error
+	if s.pages, err = newPages(s); err != nil {
+		return nil, err
+	}
+	if s.opSrv, err = newOPServer(s); err != nil {
+		return nil, err
+	}
+	s.handler = s.routes()
+	return s, nil
+}
+
+func orDuration(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+// Handler serves every endpoint of the authorization server.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /.well-known/openid-configuration", s.serveDiscovery)
+	mux.HandleFunc("GET /.well-known/oauth-authorization-server", s.serveDiscovery)
+	mux.HandleFunc("GET /authorize", s.serveAuthorize)
+	mux.HandleFunc("POST /authorize", s.serveAuthorize)
+	mux.HandleFunc("GET /login", s.pages.loginForm)
+	mux.HandleFunc("POST /login", s.pages.loginSubmit)
+	mux.HandleFunc("GET /consent", s.pages.consentForm)
+	mux.HandleFunc("POST /consent", s.pages.consentSubmit)
+	mux.HandleFunc("GET /logout", s.pages.logoutForm)
+	mux.HandleFunc("POST /logout", s.pages.logoutSubmit)
+	mux.HandleFunc("GET /signed-out", s.pages.signedOut)
+	mux.Handle("GET /static/", s.pages.static())
+	mux.HandleFunc("GET /{$}", s.pages.home)
+	// The token, revocation, introspection, userinfo, JWKS and end-session
+	// endpoints are op's, routed through opServer.
+	mux.Handle("/", s.opSrv.handler)
+	return securityHeaders(mux)
+}
+
+// securityHeaders sets the headers every response of the role carries.
+// Pages must not be framed (RFC 9700 §4.16: clickjacking), and nothing here
+// may be cached by intermediaries (RFC 6749 §5.1 asks no-store for tokens).
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		if !strings.HasPrefix(r.URL.Path, "/static/") {
+			h.Set("Cache-Control", "no-store")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Run runs the background loops until ctx ends: the janitor, key reloading
+// and, when configured, automatic key rotation.
+func (s *Server) Run(ctx context.Context) error {
+	janitor := time.NewTicker(janitorInterval)
+	defer janitor.Stop()
+	reload := time.NewTicker(keyReload)
+	defer reload.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-janitor.C:
+			s.sweep(ctx)
+		case <-reload.C:
+			s.maintainKeys(ctx)
+		}
+	}
+}
+
+func (s *Server) maintainKeys(ctx context.Context) {
+	now := s.now()
+	if s.cfg.KeyRotation > 0 {
+		newest := s.keys.NewestCreated(IDTokenAlg)
+		if !newest.IsZero() && now.Sub(newest) >= s.cfg.KeyRotation {
+			kid, err := RotateKeys(ctx, s.store, s.cfg.Secret, now)
+			if err != nil {
+				s.log.ErrorContext(ctx, "automatic key rotation failed", "err", err)
+			} else {
+				s.audit.InfoContext(ctx, "key rotation", "event", "key_rotated", "kid", kid, "automatic", true)
+			}
+		}
+	}
+	if err := s.keys.Ensure(ctx, now, IDTokenAlg, AccessTokenAlg); err != nil {
+		s.log.ErrorContext(ctx, "reloading signing keys failed", "err", err)
+	}
+}
+
+// RotateKeys creates new ID-token and access-token keys, published now and
+// signing from now+10m, and schedules the current keys to leave JWKS once
+// every token they may still sign has expired. It returns the new kids,
+// comma-separated. Used by `gatehouse keys rotate`; running instances pick
+// the keys up within a minute.
+func RotateKeys(ctx context.Context, store storage.Store, key *secret.Key, now time.Time) (kid string, err error) {
+	kids, err := keys.Rotate(ctx, store, key, now, keys.RotateOptions{
+		Lead:             keyLead,
+		MaxTokenLifetime: max(idTokenTTL, maxAccessTTL),
+	}, IDTokenAlg, AccessTokenAlg)
+	if err != nil {
+		return "", fmt.Errorf("authz: rotating keys: %w", err)
+	}
+	return strings.Join(kids, ","), nil
+}
+
+// op is used by the other files; keep the import tied here for clarity.
+var _ op.Storage = (*opStorage)(nil)

@@ -1,0 +1,50 @@
+package authz
+
+import (
+	"encoding/json"
+	"net/http"
+)
+
+// metadata is the server's metadata, served both as OpenID Connect
+// Discovery 1.0 and as RFC 8414 authorization server metadata (RFC 8414 §3
+// allows one document for both).
+func (s *Server) metadata() map[string]any {
+	iss := s.cfg.Issuer
+	return map[string]any{
+		"issuer":                 iss,
+		"authorization_endpoint": iss + "/authorize",
+		"token_endpoint":         iss + "/token",
+		"userinfo_endpoint":      iss + "/userinfo",
+		"jwks_uri":               iss + "/jwks",
+		"revocation_endpoint":    iss + "/revoke",
+		"introspection_endpoint": iss + "/introspect",
+		"end_session_endpoint":   iss + "/end_session",
+		"scopes_supported":       s.scopes,
+		// OAuth 2.1: code only, no implicit or hybrid response types.
+		"response_types_supported": []string{"code"},
+		"response_modes_supported": []string{"query"},
+		// No password grant (RFC 9700 §2.4), no implicit (§2.1.2).
+		"grant_types_supported":                          []string{"authorization_code", "refresh_token", "client_credentials"},
+		"token_endpoint_auth_methods_supported":          []string{"client_secret_basic", "client_secret_post", "none"},
+		"revocation_endpoint_auth_methods_supported":     []string{"client_secret_basic", "client_secret_post", "none"},
+		"introspection_endpoint_auth_methods_supported":  []string{"client_secret_basic", "client_secret_post"},
+		"code_challenge_methods_supported":               []string{"S256"}, // RFC 9700 §2.1.1
+		"authorization_response_iss_parameter_supported": true,             // RFC 9207 §3
+		"subject_types_supported":                        []string{"public"},
+		"id_token_signing_alg_values_supported":          []string{string(IDTokenAlg)},
+		"claims_supported":                               []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp", "amr", "name", "preferred_username", "email", "email_verified"},
+		"prompt_values_supported":                        []string{"none", "login", "consent"},
+		"request_parameter_supported":                    false,
+		"request_uri_parameter_supported":                false,
+		"claims_parameter_supported":                     false,
+		"backchannel_logout_supported":                   false,
+		"frontchannel_logout_supported":                  false,
+		"access_token_signing_alg_values_supported":      []string{string(AccessTokenAlg)},
+	}
+}
+
+func (s *Server) serveDiscovery(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	_ = json.NewEncoder(w).Encode(s.metadata())
+}

@@ -1,0 +1,6 @@
+// Package keys owns the authorization server's signing keys: generating them,
+// keeping their private halves sealed with the server secret in the store,
+// choosing which key signs, publishing the JWKS, and rotating keys so that a
+// new key is published before it signs and an old one stays published until
+// every token it signed has expired.
+package keys

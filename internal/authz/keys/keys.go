@@ -1,0 +1,318 @@
+package keys
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/gatehouse-dev/gatehouse/internal/secret"
+	"github.com/gatehouse-dev/gatehouse/internal/storage"
+)
+
+// ErrNoKey is returned when no key of an algorithm may sign at a given time.
+var ErrNoKey = errors.New("keys: no signing key")
+
+// RSABits is the size of generated RSA keys.
+const RSABits = 2048
+
+// Store is the part of the storage the keys need.
+type Store interface {
+	CreateKey(ctx context.Context, k storage.SigningKey) error
+	ListKeys(ctx context.Context) ([]storage.SigningKey, error)
+	SetKeyExpiry(ctx context.Context, id string, expiresAt time.Time) error
+	DeleteExpiredKeys(ctx context.Context, before time.Time) (int, error)
+}
+
+// Key is a decrypted signing key.
+type Key struct {
+	ID        string
+	Algorithm jose.SignatureAlgorithm
+	Private   crypto.Signer
+	Public    jose.JSONWebKey
+	CreatedAt time.Time
+	NotBefore time.Time
+	ExpiresAt time.Time // zero: no end set
+}
+
+// Published reports whether the key belongs in the JWKS at now.
+func (k Key) Published(now time.Time) bool {
+	return k.ExpiresAt.IsZero() || now.Before(k.ExpiresAt)
+}
+
+// CanSign reports whether the key may sign at now.
+func (k Key) CanSign(now time.Time) bool {
+	return !now.Before(k.NotBefore) && k.Published(now)
+}
+
+// Generate makes a new key for alg and its sealed storage record.
+func Generate(alg jose.SignatureAlgorithm, sealer *secret.Key, now, notBefore time.Time) (Key, storage.SigningKey, error) {
+	var priv crypto.Signer
+	var err error
+	switch alg {
+	case jose.RS256:
+		priv, err = rsa.GenerateKey(rand.Reader, RSABits)
+	case jose.ES256:
+		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case jose.EdDSA:
+		_, priv, err = ed25519.GenerateKey(rand.Reader)
+	default:
+		return Key{}, storage.SigningKey{}, fmt.Errorf("keys: unsupported algorithm %q", alg)
+	}
+	if err != nil {
+		return Key{}, storage.SigningKey{}, fmt.Errorf("keys: generating %s key: %w", alg, err)
+	}
+	pub := jose.JSONWebKey{Key: priv.Public(), Algorithm: string(alg), Use: "sig"}
+	// The kid is the key's RFC 7638 thumbprint: unique and derived, not chosen.
+	tp, err := pub.Thumbprint(crypto.SHA256)
+	if err != nil {
+		return Key{}, storage.SigningKey{}, fmt.Errorf("keys: thumbprint: %w", err)
+	}
+	pub.KeyID = base64.RawURLEncoding.EncodeToString(tp)
+	pubJSON, err := pub.MarshalJSON()
+	if err != nil {
+		return Key{}, storage.SigningKey{}, fmt.Errorf("keys: encoding public key: %w", err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return Key{}, storage.SigningKey{}, fmt.Errorf("keys: encoding private key: %w", err)
+	}
+	// The kid is the additional data, so a sealed key cannot be moved to
+	// another row.
+	sealed, err := sealer.Seal(der, []byte(pub.KeyID))
+	if err != nil {
+		return Key{}, storage.SigningKey{}, fmt.Errorf("keys: sealing private key: %w", err)
+	}
+	now, notBefore = now.UTC(), notBefore.UTC()
+	k := Key{ID: pub.KeyID, Algorithm: alg, Private: priv, Public: pub, CreatedAt: now, NotBefore: notBefore}
+	rec := storage.SigningKey{
+		ID: pub.KeyID, Algorithm: string(alg), PrivateKey: sealed, PublicKey: pubJSON,
+		CreatedAt: now, NotBefore: notBefore,
+	}
+	return k, rec, nil
+}
+
+// Decode opens a stored key with the server secret.
+func Decode(rec storage.SigningKey, sealer *secret.Key) (Key, error) {
+	der, err := sealer.Open(rec.PrivateKey, []byte(rec.ID))
+	if err != nil {
+		return Key{}, fmt.Errorf("keys: opening key %s: %w", rec.ID, err)
+	}
+	parsed, err := x509.ParsePKCS8PrivateKey(der)
+	if err != nil {
+		return Key{}, fmt.Errorf("keys: parsing key %s: %w", rec.ID, err)
+	}
+	priv, ok := parsed.(crypto.Signer)
+	if !ok {
+		return Key{}, fmt.Errorf("keys: key %s is not a signer", rec.ID)
+	}
+	var pub jose.JSONWebKey
+	if err := pub.UnmarshalJSON(rec.PublicKey); err != nil {
+		return Key{}, fmt.Errorf("keys: parsing public key %s: %w", rec.ID, err)
+	}
+	return Key{
+		ID: rec.ID, Algorithm: jose.SignatureAlgorithm(rec.Algorithm), Private: priv, Public: pub,
+		CreatedAt: rec.CreatedAt, NotBefore: rec.NotBefore, ExpiresAt: rec.ExpiresAt,
+	}, nil
+}
+
+// Manager holds the decrypted keys in memory and reloads them from the store.
+// It is safe for concurrent use.
+type Manager struct {
+	store  Store
+	sealer *secret.Key
+
+	mu   sync.RWMutex
+	keys []Key // ordered by CreatedAt
+}
+
+// NewManager returns a Manager with no keys loaded; call Ensure or Reload.
+func NewManager(store Store, sealer *secret.Key) *Manager {
+	return &Manager{store: store, sealer: sealer}
+}
+
+// Reload reads every key from the store.
+func (m *Manager) Reload(ctx context.Context) error {
+	recs, err := m.store.ListKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("keys: listing: %w", err)
+	}
+	loaded := make([]Key, 0, len(recs))
+	for _, rec := range recs {
+		k, err := Decode(rec, m.sealer)
+		if err != nil {
+			return err
+		}
+		loaded = append(loaded, k)
+	}
+	m.mu.Lock()
+	m.keys = loaded
+	m.mu.Unlock()
+	return nil
+}
+
+// Ensure loads the keys and creates one for every algorithm in algs that has
+// no key able to sign now. A first key signs at once: nothing was signed
+// before it, so no verifier can hold a stale key set.
+func (m *Manager) Ensure(ctx context.Context, now time.Time, algs ...jose.SignatureAlgorithm) error {
+	if err := m.Reload(ctx); err != nil {
+		return err
+	}
+	created := false
+	for _, alg := range algs {
+		if _, err := m.Signer(alg, now); err == nil {
+			continue
+		}
+		_, rec, err := Generate(alg, m.sealer, now, now)
+		if err != nil {
+			return err
+		}
+		if err := m.store.CreateKey(ctx, rec); err != nil {
+			return fmt.Errorf("keys: storing new %s key: %w", alg, err)
+		}
+		created = true
+	}
+	if created {
+		return m.Reload(ctx)
+	}
+	return nil
+}
+
+// Signer returns the key that signs for alg at now: the newest one whose
+// NotBefore has passed.
+func (m *Manager) Signer(alg jose.SignatureAlgorithm, now time.Time) (Key, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	var best Key
+	found := false
+	for _, k := range m.keys {
+		if k.Algorithm != alg || !k.CanSign(now) {
+			continue
+		}
+		if !found || k.NotBefore.After(best.NotBefore) || k.NotBefore.Equal(best.NotBefore) && k.CreatedAt.After(best.CreatedAt) {
+			best, found = k, true
+		}
+	}
+	if !found {
+		return Key{}, fmt.Errorf("%w for %s", ErrNoKey, alg)
+	}
+	return best, nil
+}
+
+// Published returns every key that belongs in the JWKS at now, including keys
+// that do not sign yet (RFC 7517 key sets; verifiers fetch before they see a
+// token signed with a new key).
+func (m *Manager) Published(now time.Time) []Key {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make([]Key, 0, len(m.keys))
+	for _, k := range m.keys {
+		if k.Published(now) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// JWKS returns the public key set at now.
+func (m *Manager) JWKS(now time.Time) jose.JSONWebKeySet {
+	var set jose.JSONWebKeySet
+	for _, k := range m.Published(now) {
+		set.Keys = append(set.Keys, k.Public)
+	}
+	return set
+}
+
+// Lookup finds a published key by kid.
+func (m *Manager) Lookup(kid string, now time.Time) (Key, bool) {
+	for _, k := range m.Published(now) {
+		if k.ID == kid {
+			return k, true
+		}
+	}
+	return Key{}, false
+}
+
+// NewestCreated returns when the newest key of alg was created (zero if none).
+func (m *Manager) NewestCreated(alg jose.SignatureAlgorithm) time.Time {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	var t time.Time
+	for _, k := range m.keys {
+		if k.Algorithm == alg && k.CreatedAt.After(t) {
+			t = k.CreatedAt
+		}
+	}
+	return t
+}
+
+// RotateOptions says how a rotation times its keys.
+type RotateOptions struct {
+	// Lead is how long a new key is published before it signs: longer than
+	// the interval at which instances reload keys and verifiers refresh JWKS.
+	Lead time.Duration
+	// MaxTokenLifetime is the longest lifetime of a token signed with a key;
+	// an old key stays published this long after it stopped signing.
+	MaxTokenLifetime time.Duration
+}
+
+// Rotate creates a new key for every algorithm in algs, signing from
+// now+Lead, and schedules the current keys of those algorithms to leave the
+// published set once every token they can still sign has expired. It returns
+// the new kids.
+func Rotate(ctx context.Context, store Store, sealer *secret.Key, now time.Time, opts RotateOptions, algs ...jose.SignatureAlgorithm) ([]string, error) {
+	now = now.UTC()
+	recs, err := store.ListKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("keys: listing: %w", err)
+	}
+	notBefore := now.Add(opts.Lead)
+	retire := notBefore.Add(opts.MaxTokenLifetime)
+	var kids []string
+	for _, alg := range algs {
+		_, rec, err := Generate(alg, sealer, now, notBefore)
+		if err != nil {
+			return kids, err
+		}
+		if err := store.CreateKey(ctx, rec); err != nil {
+			return kids, fmt.Errorf("keys: storing new %s key: %w", alg, err)
+		}
+		kids = append(kids, rec.ID)
+		for _, old := range recs {
+			if old.Algorithm != string(alg) {
+				continue
+			}
+			// An old key keeps signing until the new one takes over, so
+			// it stays published until the tokens it signs last expire.
+			if old.ExpiresAt.IsZero() || old.ExpiresAt.After(retire) {
+				if err := store.SetKeyExpiry(ctx, old.ID, retire); err != nil && !errors.Is(err, storage.ErrNotFound) {
+					return kids, fmt.Errorf("keys: retiring %s: %w", old.ID, err)
+				}
+			}
+		}
+	}
+	return kids, nil
+}
+
+// SigningAlgorithms lists the algorithms of the published keys.
+func (m *Manager) SigningAlgorithms(now time.Time) []jose.SignatureAlgorithm {
+	var algs []jose.SignatureAlgorithm
+	for _, k := range m.Published(now) {
+		if !slices.Contains(algs, k.Algorithm) {
+			algs = append(algs, k.Algorithm)
+		}
+	}
+	return algs
+}

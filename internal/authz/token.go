@@ -1,0 +1,297 @@
+package authz
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/gatehouse-dev/gatehouse/internal/secret"
+	"github.com/gatehouse-dev/gatehouse/internal/storage"
+)
+
+// grant is what a token is issued for.
+type grant struct {
+	familyID string // authorization request ID, or the refresh family's
+	clientID string
+	subject  string
+	scopes   []string
+	authTime time.Time
+	amr      []string
+}
+
+type accessToken struct {
+	token     string
+	id        string
+	expiresAt time.Time
+}
+
+// accessClaims are the claims of an RFC 9068 JWT access token (§2.2).
+type accessClaims struct {
+	Issuer   string           `json:"iss"`
+	Subject  string           `json:"sub"`
+	Audience jwt.Audience     `json:"aud"`
+	ClientID string           `json:"client_id"`
+	Scope    string           `json:"scope,omitempty"`
+	ID       string           `json:"jti"`
+	IssuedAt *jwt.NumericDate `json:"iat"`
+	Expiry   *jwt.NumericDate `json:"exp"`
+	AuthTime *jwt.NumericDate `json:"auth_time,omitempty"`
+}
+
+// accessTokenType is the JOSE typ of access tokens (RFC 9068 §2.1).
+const accessTokenType = "at+jwt"
+
+func randomID() (string, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("random id: %w", err)
+	}
+	return hex.EncodeToString(b), nil
+}
+
+// issueAccessToken records and signs an access token for g.
+func (s *Server) issueAccessToken(ctx context.Context, g grant) (accessToken, error) {
+	now := s.now()
+	jti, err := randomID()
+	if err != nil {
+		return accessToken{}, err
+	}
+	family := g.familyID
+	if family == "" {
+		family = jti
+	}
+	exp := now.Add(s.cfg.AccessTokenTTL)
+	rec := storage.AccessToken{
+		ID: jti, FamilyID: family, ClientID: g.clientID, Subject: g.subject,
+		Audience: []string{s.cfg.Audience}, Scopes: g.scopes, CreatedAt: now, ExpiresAt: exp,
+	}
+	// Recorded before it is handed out, so revocation and introspection
+	// know every token that exists.
+	if err := s.store.CreateAccessToken(ctx, rec); err != nil {
+		return accessToken{}, fmt.Errorf("recording access token: %w", err)
+	}
+	key, err := s.keys.Signer(AccessTokenAlg, now)
+	if err != nil {
+		return accessToken{}, err
+	}
+	signer, err := jose.NewSigner(
+		jose.SigningKey{Algorithm: key.Algorithm, Key: jose.JSONWebKey{Key: key.Private, KeyID: key.ID}},
+		(&jose.SignerOptions{}).WithType(accessTokenType),
+	)
+	if err != nil {
+		return accessToken{}, fmt.Errorf("access token signer: %w", err)
+	}
+	claims := accessClaims{
+		Issuer: s.cfg.Issuer, Subject: g.subject, Audience: jwt.Audience{s.cfg.Audience},
+		ClientID: g.clientID, Scope: strings.Join(g.scopes, " "), ID: jti,
+		IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(exp),
+	}
+	if !g.authTime.IsZero() {
+		claims.AuthTime = jwt.NewNumericDate(g.authTime)
+	}
+	tok, err := jwt.Signed(signer).Claims(claims).Serialize()
+	if err != nil {
+		return accessToken{}, fmt.Errorf("signing access token: %w", err)
+	}
+	return accessToken{token: tok, id: jti, expiresAt: exp}, nil
+}
+
+// verifyAccessToken checks an access token's signature, type, issuer and
+// expiry, and that its record is neither revoked nor expired.
+func (s *Server) verifyAccessToken(ctx context.Context, token string) (storage.AccessToken, error) {
+	parsed, err := jwt.ParseSigned(token, []jose.SignatureAlgorithm{AccessTokenAlg})
+	if err != nil || len(parsed.Headers) != 1 {
+		return storage.AccessToken{}, errors.New("not a JWT")
+	}
+	h := parsed.Headers[0]
+	// RFC 9068 §4: reject a JWT whose typ is not at+jwt, so an ID token can
+	// never pass for an access token.
+	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); !strings.EqualFold(typ, accessTokenType) && !strings.EqualFold(typ, "application/"+accessTokenType) {
+		return storage.AccessToken{}, errors.New("not an access token")
+	}
+	now := s.now()
+	key, ok := s.keys.Lookup(h.KeyID, now)
+	if !ok || key.Algorithm != AccessTokenAlg {
+		return storage.AccessToken{}, errors.New("unknown key")
+	}
+	var c accessClaims
+	if err := parsed.Claims(key.Public.Key, &c); err != nil {
+		return storage.AccessToken{}, fmt.Errorf("bad signature: %w", err)
+	}
+	if c.Issuer != s.cfg.Issuer || c.Expiry == nil || !now.Before(c.Expiry.Time()) {
+		return storage.AccessToken{}, errors.New("expired or foreign token")
+	}
+	rec, err := s.store.GetAccessToken(ctx, c.ID)
+	if err != nil {
+		return storage.AccessToken{}, err
+	}
+	if rec.Revoked || !now.Before(rec.ExpiresAt) {
+		return storage.AccessToken{}, errors.New("token revoked or expired")
+	}
+	return rec, nil
+}
+
+// issueRefreshToken starts a new refresh family for g.
+func (s *Server) issueRefreshToken(ctx context.Context, g grant) (string, error) {
+	now := s.now()
+	tok, err := secret.NewToken()
+	if err != nil {
+		return "", err
+	}
+	id, err := randomID()
+	if err != nil {
+		return "", err
+	}
+	abs := now.Add(s.cfg.RefreshAbsoluteTTL)
+	rec := storage.RefreshToken{
+		ID: id, TokenHash: secret.HashToken(tok), FamilyID: g.familyID, ClientID: g.clientID,
+		UserID: g.subject, Scopes: g.scopes, Audience: []string{s.cfg.Audience},
+		AuthTime: g.authTime, AMR: g.amr,
+		IdleExpiresAt: minTime(now.Add(s.cfg.RefreshIdleTTL), abs), ExpiresAt: abs, CreatedAt: now,
+	}
+	if err := s.store.CreateRefreshToken(ctx, rec); err != nil {
+		return "", fmt.Errorf("storing refresh token: %w", err)
+	}
+	return tok, nil
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// checkRefreshToken finds a refresh token that may be used. Presenting a
+// token that was rotated or revoked before is reuse: the whole family is
+// revoked (RFC 9700 §4.14.2, OAuth 2.1 §4.3.1).
+func (s *Server) checkRefreshToken(ctx context.Context, token string) (storage.RefreshToken, error) {
+	rec, err := s.store.GetRefreshToken(ctx, secret.HashToken(token))
+	if err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return rec, oidc.ErrInvalidGrant().WithDescription("invalid refresh token")
+		}
+		return rec, serverError(err, "loading refresh token")
+	}
+	if rec.Used || rec.Revoked {
+		s.revokeFamilyOnReuse(ctx, rec)
+		return rec, oidc.ErrInvalidGrant().WithDescription("invalid refresh token")
+	}
+	now := s.now()
+	// Idle and absolute lifetimes (RFC 9700 §4.14.2: expire after inactivity).
+	if !now.Before(rec.IdleExpiresAt) || !now.Before(rec.ExpiresAt) {
+		return rec, oidc.ErrInvalidGrant().WithDescription("invalid refresh token")
+	}
+	return rec, nil
+}
+
+func (s *Server) revokeFamilyOnReuse(ctx context.Context, rec storage.RefreshToken) {
+	if err := s.store.RevokeFamily(ctx, rec.FamilyID); err != nil {
+		s.log.ErrorContext(ctx, "revoking refresh family after reuse failed", "err", err)
+	}
+	s.audit.WarnContext(ctx, "refresh token reuse detected; family revoked",
+		"event", "refresh_reuse", "client_id", rec.ClientID, "user_id", rec.UserID, "family", rec.FamilyID)
+}
+
+// rotateRefreshToken replaces current with a new link of its family, with
+// the same scopes and absolute expiry and a new idle expiry.
+func (s *Server) rotateRefreshToken(ctx context.Context, current string, g grant) (string, error) {
+	oldHash := secret.HashToken(current)
+	old, err := s.store.GetRefreshToken(ctx, oldHash)
+	if err != nil {
+		return "", oidc.ErrInvalidGrant().WithDescription("invalid refresh token")
+	}
+	now := s.now()
+	tok, err := secret.NewToken()
+	if err != nil {
+		return "", err
+	}
+	id, err := randomID()
+	if err != nil {
+		return "", err
+	}
+	next := old
+	next.ID, next.TokenHash, next.Used, next.Revoked, next.CreatedAt = id, secret.HashToken(tok), false, false, now
+	next.IdleExpiresAt = minTime(now.Add(s.cfg.RefreshIdleTTL), old.ExpiresAt)
+	prev, err := s.store.RotateRefreshToken(ctx, oldHash, next, now)
+	switch {
+	case errors.Is(err, storage.ErrAlreadyUsed):
+		// Lost a race with another use of the same token: that is reuse too.
+		s.revokeFamilyOnReuse(ctx, prev)
+		return "", oidc.ErrInvalidGrant().WithDescription("invalid refresh token")
+	case errors.Is(err, storage.ErrNotFound):
+		return "", oidc.ErrInvalidGrant().WithDescription("invalid refresh token")
+	case err != nil:
+		return "", serverError(err, "rotating refresh token")
+	}
+	return tok, nil
+}
+
+// dummyHash is compared against when a client is unknown, so that an
+// unknown client costs the same as a wrong secret.
+var dummyHash = secret.HashToken("gatehouse: no such client")
+
+// errInvalidClient is answered with 401 (RFC 6749 §5.2).
+func errInvalidClient() error {
+	return op.NewStatusError(oidc.ErrInvalidClient().WithDescription("client authentication failed"), 401)
+}
+
+// authenticateClient checks a confidential client's secret (RFC 6749 §2.3.1)
+// in constant time. Public clients have no secret and fail here.
+func (s *Server) authenticateClient(ctx context.Context, id, presented string) (storage.Client, error) {
+	c, err := s.store.GetClient(ctx, id)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return c, serverError(err, "loading client")
+	}
+	want := dummyHash
+	if err == nil && !c.Public && c.SecretHash != "" {
+		want = c.SecretHash
+	}
+	ok := secret.EqualHash(secret.HashToken(presented), want)
+	if err != nil || c.Public || c.SecretHash == "" || presented == "" || !ok {
+		return storage.Client{}, errInvalidClient()
+	}
+	return c, nil
+}
+
+// allowedScopes keeps the requested scopes that the server knows and the
+// client is registered for. A client gets only scopes it is registered for.
+func (s *Server) allowedScopes(c storage.Client, requested []string) []string {
+	var out []string
+	for _, sc := range requested {
+		if slices.Contains(s.scopes, sc) && slices.Contains(c.Scopes, sc) && !slices.Contains(out, sc) {
+			out = append(out, sc)
+		}
+	}
+	return out
+}
+
+// fillUserinfo sets the claims the scopes allow (OpenID Connect Core §5.4).
+func (s *Server) fillUserinfo(ctx context.Context, info *oidc.UserInfo, userID string, scopes []string) error {
+	u, err := s.store.GetUser(ctx, userID)
+	if err != nil {
+		return fmt.Errorf("loading user: %w", err)
+	}
+	info.Subject = u.ID
+	if slices.Contains(scopes, oidc.ScopeProfile) {
+		info.Name = u.Name
+		info.PreferredUsername = u.Username
+		info.UpdatedAt = oidc.FromTime(u.UpdatedAt)
+	}
+	if slices.Contains(scopes, oidc.ScopeEmail) && u.Email != "" {
+		info.Email = u.Email
+		// Gatehouse does not verify addresses.
+		info.EmailVerified = false
+	}
+	return nil
+}

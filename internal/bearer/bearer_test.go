@@ -1,0 +1,203 @@
+package bearer_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/bearer"
+	"github.com/gatehouse-dev/gatehouse/internal/bearer/bearertest"
+)
+
+func newVerifier(t *testing.T, is *bearertest.Issuer) *bearer.JWTVerifier {
+	t.Helper()
+	v, err := bearer.NewJWTVerifier(context.Background(), bearer.JWTConfig{
+		Issuer: is.URL, Audience: is.Audience, MinRefetchInterval: time.Hour,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// TestJWTVerifier covers the checks of RFC 9068 §4.
+func TestJWTVerifier(t *testing.T) {
+	is := bearertest.New(t, "https://api.example")
+	other := bearertest.New(t, "https://api.example")
+	v := newVerifier(t, is)
+	now := time.Now()
+	claims := func(mod func(map[string]any)) map[string]any {
+		c := map[string]any{"iss": is.URL, "aud": is.Audience, "sub": "alice", "scope": "todos:read",
+			"iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}
+		if mod != nil {
+			mod(c)
+		}
+		return c
+	}
+	tests := []struct {
+		name  string
+		token string
+		ok    bool
+	}{
+		{"valid", is.Sign(t, "at+jwt", claims(nil)), true},
+		{"application/at+jwt", is.Sign(t, "application/at+jwt", claims(nil)), true},
+		{"audience in list", is.Sign(t, "at+jwt", claims(func(c map[string]any) { c["aud"] = []string{"x", is.Audience} })), true},
+		{"within leeway", is.Sign(t, "at+jwt", claims(func(c map[string]any) { c["exp"] = now.Add(-10 * time.Second).Unix() })), true},
+		{"typ JWT (an ID token)", is.Sign(t, "JWT", claims(nil)), false},
+		{"no typ", is.Sign(t, "", claims(nil)), false},
+		{"wrong issuer", is.Sign(t, "at+jwt", claims(func(c map[string]any) { c["iss"] = "https://evil" })), false},
+		{"wrong audience", is.Sign(t, "at+jwt", claims(func(c map[string]any) { c["aud"] = "https://other" })), false},
+		{"expired", is.Sign(t, "at+jwt", claims(func(c map[string]any) { c["exp"] = now.Add(-time.Hour).Unix() })), false},
+		{"not yet valid", is.Sign(t, "at+jwt", claims(func(c map[string]any) { c["nbf"] = now.Add(time.Hour).Unix() })), false},
+		{"no exp", is.Sign(t, "at+jwt", claims(func(c map[string]any) { delete(c, "exp") })), false},
+		{"no sub", is.Sign(t, "at+jwt", claims(func(c map[string]any) { delete(c, "sub") })), false},
+		{"signed by another key", other.Sign(t, "at+jwt", claims(nil)), false},
+		{"garbage", "not.a.jwt", false},
+		{"alg none", "eyJhbGciOiJub25lIiwidHlwIjoiYXQrand0In0.eyJzdWIiOiJhbGljZSJ9.", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := v.Verify(context.Background(), tc.token)
+			if tc.ok {
+				if err != nil {
+					t.Fatalf("Verify: %v", err)
+				}
+				if c.Subject != "alice" || !c.HasScope("todos:read") {
+					t.Errorf("claims = %+v", c)
+				}
+				return
+			}
+			if !errors.Is(err, bearer.ErrInvalidToken) {
+				t.Errorf("Verify = %v, want ErrInvalidToken", err)
+			}
+		})
+	}
+}
+
+// TestJWKSRefetch: an unknown kid makes the verifier refetch the JWKS, but
+// not more often than MinRefetchInterval.
+func TestJWKSRefetch(t *testing.T) {
+	is := bearertest.New(t, "aud")
+	clock := time.Now()
+	v, err := bearer.NewJWTVerifier(context.Background(), bearer.JWTConfig{
+		Issuer: is.URL, Audience: "aud", MinRefetchInterval: time.Minute, Now: func() time.Time { return clock },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := is.JWKSFetches.Load(); n != 1 {
+		t.Fatalf("fetches at start = %d", n)
+	}
+	is.Rotate(t)
+	tok := is.Token(t, "alice")
+	// Within the floor: no refetch, the token is rejected.
+	for range 5 {
+		if _, err := v.Verify(context.Background(), tok); !errors.Is(err, bearer.ErrInvalidToken) {
+			t.Fatalf("Verify within floor: %v", err)
+		}
+	}
+	if n := is.JWKSFetches.Load(); n != 1 {
+		t.Fatalf("fetches within floor = %d, want 1", n)
+	}
+	clock = clock.Add(2 * time.Minute)
+	if _, err := v.Verify(context.Background(), is.Token(t, "alice")); err != nil {
+		t.Fatalf("Verify after rotation: %v", err)
+	}
+	if n := is.JWKSFetches.Load(); n != 2 {
+		t.Fatalf("fetches = %d, want 2", n)
+	}
+}
+
+func TestJWKSMustBeHTTPS(t *testing.T) {
+	_, err := bearer.NewJWTVerifier(context.Background(), bearer.JWTConfig{Issuer: "https://x", Audience: "a", JWKSURL: "http://example.com/jwks"})
+	if err == nil || !strings.Contains(err.Error(), "HTTPS") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestMiddleware checks the RFC 6750 §3 answers.
+func TestMiddleware(t *testing.T) {
+	is := bearertest.New(t, "aud")
+	v := newVerifier(t, is)
+	h := bearer.Middleware(v)(bearer.RequireScope("todos:write")(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, _ := bearer.ClaimsFrom(r.Context())
+		w.Write([]byte(c.Subject))
+	})))
+	tests := []struct {
+		name      string
+		header    string
+		query     string
+		status    int
+		challenge string
+	}{
+		{"no token", "", "", 401, `Bearer error_description="a bearer token is required"`},
+		{"token in query is ignored", "", "?access_token=" + is.Token(t, "alice", "todos:write"), 401, `Bearer error_description`},
+		{"basic auth", "Basic YTpi", "", 401, `Bearer error="invalid_token"`},
+		{"bad token", "Bearer nope", "", 401, `Bearer error="invalid_token"`},
+		{"missing scope", "Bearer " + is.Token(t, "alice", "todos:read"), "", 403, `Bearer error="insufficient_scope", error_description="the access token lacks the scope todos:write", scope="todos:write"`},
+		{"ok", "bearer " + is.Token(t, "alice", "todos:read", "todos:write"), "", 200, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/"+tc.query, nil)
+			if tc.header != "" {
+				r.Header.Set("Authorization", tc.header)
+			}
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			if w.Code != tc.status {
+				t.Fatalf("status = %d, want %d (%s)", w.Code, tc.status, w.Body)
+			}
+			if got := w.Header().Get("WWW-Authenticate"); !strings.HasPrefix(got, tc.challenge) || (tc.challenge == "" && got != "") {
+				t.Errorf("WWW-Authenticate = %q, want prefix %q", got, tc.challenge)
+			}
+			if tc.status == 200 && w.Body.String() != "alice" {
+				t.Errorf("body = %q", w.Body)
+			}
+		})
+	}
+}
+
+func TestIntrospectionVerifier(t *testing.T) {
+	calls := 0
+	active := true
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls++
+		id, secret, _ := r.BasicAuth()
+		if id != "api" || secret != "s3cret" || r.PostFormValue("token") != "tok" {
+			json.NewEncoder(w).Encode(map[string]any{"active": false})
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]any{"active": active, "sub": "alice", "scope": "todos:read",
+			"aud": "api", "exp": time.Now().Add(time.Hour).Unix(), "client_id": "web"})
+	}))
+	defer srv.Close()
+	clock := time.Now()
+	v, err := bearer.NewIntrospectionVerifier(bearer.IntrospectionConfig{
+		URL: srv.URL, ClientID: "api", ClientSecret: "s3cret", Audience: "api", CacheTTL: 5 * time.Second,
+		Now: func() time.Time { return clock },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := v.Verify(context.Background(), "tok")
+	if err != nil || c.Subject != "alice" || !c.HasScope("todos:read") {
+		t.Fatalf("Verify = %+v, %v", c, err)
+	}
+	if _, err := v.Verify(context.Background(), "tok"); err != nil || calls != 1 {
+		t.Fatalf("cached Verify: %v, calls %d", err, calls)
+	}
+	active = false // revoked
+	clock = clock.Add(6 * time.Second)
+	if _, err := v.Verify(context.Background(), "tok"); !errors.Is(err, bearer.ErrInvalidToken) || calls != 2 {
+		t.Fatalf("after revocation: %v, calls %d", err, calls)
+	}
+	if _, err := v.Verify(context.Background(), "other"); !errors.Is(err, bearer.ErrInvalidToken) {
+		t.Fatalf("unknown token: %v", err)
+	}
+}

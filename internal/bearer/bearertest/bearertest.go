@@ -1,0 +1,96 @@
+// Package bearertest is a stand-in authorization server for tests: it
+// publishes a discovery document and a JWKS over httptest and signs RFC 9068
+// access tokens with go-jose.
+package bearertest
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+)
+
+// Issuer signs tokens and serves its keys.
+type Issuer struct {
+	URL      string // the issuer identifier (the test server's URL)
+	Audience string
+	Key      *ecdsa.PrivateKey
+	KeyID    string
+	// JWKSFetches counts requests to the JWKS.
+	JWKSFetches atomic.Int64
+
+	srv  *httptest.Server
+	keys atomic.Pointer[jose.JSONWebKeySet]
+}
+
+// New starts an issuer for audience, stopped when t ends.
+func New(t testing.TB, audience string) *Issuer {
+	t.Helper()
+	is := &Issuer{Audience: audience}
+	is.Rotate(t)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewEncoder(w).Encode(map[string]string{"issuer": is.URL, "jwks_uri": is.URL + "/jwks"})
+	})
+	mux.HandleFunc("GET /jwks", func(w http.ResponseWriter, r *http.Request) {
+		is.JWKSFetches.Add(1)
+		_ = json.NewEncoder(w).Encode(is.keys.Load())
+	})
+	is.srv = httptest.NewServer(mux)
+	is.URL = is.srv.URL
+	t.Cleanup(is.srv.Close)
+	return is
+}
+
+// Rotate makes a new signing key and publishes only it.
+func (is *Issuer) Rotate(t testing.TB) {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	is.Key, is.KeyID = k, hex.EncodeToString(b)
+	is.keys.Store(&jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: k.Public(), KeyID: is.KeyID, Algorithm: "ES256", Use: "sig"}}})
+}
+
+// Token returns a signed access token for sub with the given scopes, valid
+// for an hour.
+func (is *Issuer) Token(t testing.TB, sub string, scopes ...string) string {
+	t.Helper()
+	now := time.Now()
+	return is.Sign(t, "at+jwt", map[string]any{
+		"iss": is.URL, "aud": is.Audience, "sub": sub, "client_id": "test-client",
+		"scope": strings.Join(scopes, " "), "jti": sub + now.Format(time.RFC3339Nano),
+		"iat": now.Unix(), "exp": now.Add(time.Hour).Unix(),
+	})
+}
+
+// Sign signs arbitrary claims with the given typ header.
+func (is *Issuer) Sign(t testing.TB, typ string, claims map[string]any) string {
+	t.Helper()
+	opts := (&jose.SignerOptions{}).WithHeader(jose.HeaderKey("kid"), is.KeyID)
+	if typ != "" {
+		opts = opts.WithType(jose.ContentType(typ))
+	}
+	sig, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: is.Key}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := jwt.Signed(sig).Claims(claims).Serialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}

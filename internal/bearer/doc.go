@@ -1,0 +1,12 @@
+// Package bearer protects HTTP handlers with OAuth 2.0 bearer tokens issued
+// by Gatehouse's authorization server (or any RFC 9068 issuer).
+//
+// A Verifier checks a token: NewJWTVerifier verifies JWT access tokens
+// locally against the issuer's JWKS (RFC 9068), NewIntrospectionVerifier asks
+// the issuer's introspection endpoint (RFC 7662). Middleware takes the token
+// from the Authorization header only (RFC 6750 §2.1; never the query string),
+// verifies it and puts the Claims in the request context; RequireScope
+// rejects requests whose token lacks a scope. Failures are answered as RFC
+// 6750 §3 says, with a WWW-Authenticate challenge; an ErrorHandler option
+// lets an application render them in its own format.
+package bearer

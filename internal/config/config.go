@@ -1,0 +1,322 @@
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Role names.
+const (
+	RoleAuthz  = "authz"
+	RoleAPI    = "api"
+	RoleWebapp = "webapp"
+)
+
+// AllRoles lists every role in start-up order.
+var allRoles = []string{RoleAuthz, RoleAPI, RoleWebapp}
+
+// Storage holds the settings every command that touches the database needs.
+type Storage struct {
+	DataDir      string
+	DB           string // DSN; empty means sqlite:<DataDir>/gatehouse.db
+	MaxOpenConns int
+	LogFormat    string
+	LogLevel     string
+}
+
+// RegisterStorageFlags registers the storage and logging flags on fs.
+func (s *Storage) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&s.DataDir, "data-dir", "gatehouse-data", "directory for the embedded database, generated certificates and the server secret")
+	fs.StringVar(&s.DB, "db", "", "database DSN: sqlite:PATH, postgres://…, mysql://user:pass@host:port/db (default sqlite:<data-dir>/gatehouse.db)")
+	fs.IntVar(&s.MaxOpenConns, "db-max-open-conns", 20, "most open connections to PostgreSQL or MySQL per instance")
+	fs.StringVar(&s.LogFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&s.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+}
+
+// DSN returns the configured DSN, or the embedded default.
+func (s *Storage) DSN() string {
+	if s.DB != "" {
+		return s.DB
+	}
+	return "sqlite:" + filepath.Join(s.DataDir, "gatehouse.db")
+}
+
+// Level parses LogLevel.
+func (s *Storage) Level() (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s.LogLevel)); err != nil {
+		return 0, fmt.Errorf("--log-level: %q is not one of debug, info, warn, error", s.LogLevel)
+	}
+	return l, nil
+}
+
+// Validate checks the storage and logging settings.
+func (s *Storage) Validate() error {
+	if s.DataDir == "" {
+		return errors.New("--data-dir must not be empty")
+	}
+	if s.LogFormat != "text" && s.LogFormat != "json" {
+		return fmt.Errorf("--log-format: %q is not text or json", s.LogFormat)
+	}
+	if _, err := s.Level(); err != nil {
+		return err
+	}
+	if s.MaxOpenConns < 1 {
+		return fmt.Errorf("--db-max-open-conns must be at least 1, got %d", s.MaxOpenConns)
+	}
+	return nil
+}
+
+// Serve holds the settings of `gatehouse serve`.
+type Serve struct {
+	Storage
+
+	Roles       string
+	AuthzAddr   string
+	APIAddr     string
+	WebappAddr  string
+	MetricsAddr string
+
+	Issuer    string // public URL of the authorization server
+	APIURL    string // public URL of the resource API (without /api)
+	WebappURL string // public URL of the web app
+
+	TLSCert      string
+	TLSKey       string
+	CAFile       string
+	InsecureHTTP bool
+	TrustProxy   bool
+
+	SecretFile string
+	Secret     string // GATEHOUSE_SECRET only: never a flag, so it does not show in ps
+
+	Resources    string
+	SessionStore string
+	TokenCheck   string
+
+	AccessTokenTTL     time.Duration
+	RefreshIdleTTL     time.Duration
+	RefreshAbsoluteTTL time.Duration
+	KeyRotation        time.Duration
+	ShutdownTimeout    time.Duration
+
+	WebappClientID         string
+	WebappClientSecretFile string
+	APIClientID            string
+	APIClientSecretFile    string
+}
+
+// RegisterFlags registers every serve flag on fs.
+func (s *Serve) RegisterFlags(fs *flag.FlagSet) {
+	s.Storage.RegisterFlags(fs)
+	fs.StringVar(&s.Roles, "roles", strings.Join(allRoles, ","), "comma-separated roles to run: authz, api, webapp")
+	fs.StringVar(&s.AuthzAddr, "authz-addr", "127.0.0.1:8000", "listen address of the authorization server")
+	fs.StringVar(&s.APIAddr, "api-addr", "127.0.0.1:8001", "listen address of the resource API")
+	fs.StringVar(&s.WebappAddr, "webapp-addr", "127.0.0.1:5000", "listen address of the web app")
+	fs.StringVar(&s.MetricsAddr, "metrics-addr", "", "listen address of the Prometheus /metrics endpoint (off when empty)")
+	fs.StringVar(&s.Issuer, "issuer", "", "public URL of the authorization server, the OpenID issuer (default from --authz-addr)")
+	fs.StringVar(&s.APIURL, "api-url", "", "public URL of the resource API, also the access tokens' audience (default from --api-addr)")
+	fs.StringVar(&s.WebappURL, "webapp-url", "", "public URL of the web app (default from --webapp-addr)")
+	fs.StringVar(&s.TLSCert, "tls-cert", "", "TLS certificate (PEM) for every role (default: a generated local certificate)")
+	fs.StringVar(&s.TLSKey, "tls-key", "", "TLS private key (PEM) for --tls-cert")
+	fs.StringVar(&s.CAFile, "ca-file", "", "extra CA certificate (PEM) trusted when one role calls another")
+	fs.BoolVar(&s.InsecureHTTP, "insecure-http", false, "serve plain HTTP (only behind a TLS-terminating proxy)")
+	fs.BoolVar(&s.TrustProxy, "trust-proxy", false, "trust X-Forwarded-For from a reverse proxy")
+	fs.StringVar(&s.SecretFile, "secret-file", "", "file holding the server secret (default <data-dir>/secret, generated on first start; or set GATEHOUSE_SECRET)")
+	fs.StringVar(&s.Resources, "resources", "", "resource file (YAML) declaring the API's resources (default: built-in todos)")
+	fs.StringVar(&s.SessionStore, "session-store", "", "web app session store: empty for the database, or redis://host:port/db")
+	fs.StringVar(&s.TokenCheck, "token-check", "jwt", "how the API checks tokens: jwt (local signature check) or introspect")
+	fs.DurationVar(&s.AccessTokenTTL, "access-token-ttl", 5*time.Minute, "access token lifetime")
+	fs.DurationVar(&s.RefreshIdleTTL, "refresh-idle-ttl", 24*time.Hour, "refresh tokens expire after this long unused")
+	fs.DurationVar(&s.RefreshAbsoluteTTL, "refresh-absolute-ttl", 30*24*time.Hour, "refresh tokens expire this long after sign-in, used or not")
+	fs.DurationVar(&s.KeyRotation, "key-rotation", 0, "rotate signing keys this often (0: only with `gatehouse keys rotate`)")
+	fs.DurationVar(&s.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "how long in-flight requests may take to finish on shutdown")
+	fs.StringVar(&s.WebappClientID, "webapp-client-id", "gatehouse-webapp", "the web app's OAuth client ID")
+	fs.StringVar(&s.WebappClientSecretFile, "webapp-client-secret-file", "", "file holding the web app's client secret (default <data-dir>/clients/<id>.secret, written by seed)")
+	fs.StringVar(&s.APIClientID, "api-client-id", "gatehouse-api", "the API's OAuth client ID, for --token-check=introspect")
+	fs.StringVar(&s.APIClientSecretFile, "api-client-secret-file", "", "file holding the API's client secret (default <data-dir>/clients/<id>.secret, written by seed)")
+}
+
+// RoleSet returns the roles to run.
+func (s *Serve) RoleSet() []string {
+	var out []string
+	for _, r := range strings.Split(s.Roles, ",") {
+		if r = strings.TrimSpace(r); r != "" && !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Runs reports whether role is among the roles to run.
+func (s *Serve) Runs(role string) bool { return slices.Contains(s.RoleSet(), role) }
+
+// Scheme is "https", or "http" with --insecure-http.
+func (s *Serve) Scheme() string {
+	if s.InsecureHTTP {
+		return "http"
+	}
+	return "https"
+}
+
+// IssuerURL returns the authorization server's public URL.
+func (s *Serve) IssuerURL() string { return s.publicURL(s.Issuer, s.AuthzAddr) }
+
+// APIPublicURL returns the resource API's public URL (without the /api prefix).
+func (s *Serve) APIPublicURL() string { return s.publicURL(s.APIURL, s.APIAddr) }
+
+// WebappPublicURL returns the web app's public URL.
+func (s *Serve) WebappPublicURL() string { return s.publicURL(s.WebappURL, s.WebappAddr) }
+
+func (s *Serve) publicURL(explicit, addr string) string {
+	if explicit != "" {
+		return strings.TrimRight(explicit, "/")
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return s.Scheme() + "://" + addr
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "localhost"
+	}
+	return s.Scheme() + "://" + net.JoinHostPort(host, port)
+}
+
+// ClientSecretFile returns where the secret of the built-in client id is kept.
+func (s *Serve) ClientSecretFile(explicit, id string) string {
+	if explicit != "" {
+		return explicit
+	}
+	return ClientSecretPath(s.DataDir, id)
+}
+
+// ClientSecretPath is where seed writes a built-in client's secret.
+func ClientSecretPath(dataDir, clientID string) string {
+	return filepath.Join(dataDir, "clients", clientID+".secret")
+}
+
+// SecretPath returns the server secret's file.
+func (s *Serve) SecretPath() string {
+	if s.SecretFile != "" {
+		return s.SecretFile
+	}
+	return filepath.Join(s.DataDir, "secret")
+}
+
+// Validate checks every serve setting and returns the first problem as one
+// clear line.
+func (s *Serve) Validate() error {
+	if err := s.Storage.Validate(); err != nil {
+		return err
+	}
+	roles := s.RoleSet()
+	if len(roles) == 0 {
+		return errors.New("--roles: name at least one of authz, api, webapp")
+	}
+	for _, r := range roles {
+		if !slices.Contains(allRoles, r) {
+			return fmt.Errorf("--roles: unknown role %q (want authz, api, webapp)", r)
+		}
+	}
+	for _, a := range []struct{ flag, addr string }{
+		{"--authz-addr", s.AuthzAddr}, {"--api-addr", s.APIAddr}, {"--webapp-addr", s.WebappAddr},
+	} {
+		if _, _, err := net.SplitHostPort(a.addr); err != nil {
+			return fmt.Errorf("%s: %q is not host:port", a.flag, a.addr)
+		}
+	}
+	if s.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(s.MetricsAddr); err != nil {
+			return fmt.Errorf("--metrics-addr: %q is not host:port", s.MetricsAddr)
+		}
+	}
+	for _, u := range []struct{ flag, value string }{
+		{"--issuer", s.Issuer}, {"--api-url", s.APIURL}, {"--webapp-url", s.WebappURL},
+	} {
+		if u.value == "" {
+			continue
+		}
+		p, err := url.Parse(u.value)
+		if err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" || p.RawQuery != "" || p.Fragment != "" {
+			return fmt.Errorf("%s: %q is not an absolute http(s) URL without query or fragment", u.flag, u.value)
+		}
+		if p.Scheme == "http" && !isLoopback(p.Hostname()) {
+			return fmt.Errorf("%s: %q must use https (plain http is allowed for loopback addresses only)", u.flag, u.value)
+		}
+	}
+	if (s.TLSCert == "") != (s.TLSKey == "") {
+		return errors.New("--tls-cert and --tls-key go together: give both or neither")
+	}
+	if s.InsecureHTTP && s.TLSCert != "" {
+		return errors.New("--insecure-http and --tls-cert exclude each other")
+	}
+	if s.TokenCheck != "jwt" && s.TokenCheck != "introspect" {
+		return fmt.Errorf("--token-check: %q is not jwt or introspect", s.TokenCheck)
+	}
+	if s.SessionStore != "" && !strings.HasPrefix(s.SessionStore, "redis://") && !strings.HasPrefix(s.SessionStore, "rediss://") {
+		return fmt.Errorf("--session-store: %q is not a redis:// URL (leave it empty to keep sessions in the database)", s.SessionStore)
+	}
+	for _, d := range []struct {
+		flag  string
+		value time.Duration
+	}{
+		{"--access-token-ttl", s.AccessTokenTTL}, {"--refresh-idle-ttl", s.RefreshIdleTTL},
+		{"--refresh-absolute-ttl", s.RefreshAbsoluteTTL}, {"--shutdown-timeout", s.ShutdownTimeout},
+	} {
+		if d.value <= 0 {
+			return fmt.Errorf("%s must be positive, got %s", d.flag, d.value)
+		}
+	}
+	if s.KeyRotation < 0 {
+		return fmt.Errorf("--key-rotation must not be negative, got %s", s.KeyRotation)
+	}
+	if s.RefreshIdleTTL > s.RefreshAbsoluteTTL {
+		return errors.New("--refresh-idle-ttl must not exceed --refresh-absolute-ttl")
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// EnvName returns the environment variable that stands for a flag:
+// GATEHOUSE_ followed by the flag's name in upper case with '-' as '_'.
+func EnvName(flagName string) string {
+	return "GATEHOUSE_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// ApplyEnv sets every flag of fs that was not given on the command line from
+// its GATEHOUSE_* environment variable, if that is set. Call it after
+// fs.Parse. lookup is os.LookupEnv outside tests.
+func ApplyEnv(fs *flag.FlagSet, lookup func(string) (string, bool)) error {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if err != nil || given[f.Name] {
+			return
+		}
+		name := EnvName(f.Name)
+		v, ok := lookup(name)
+		if !ok {
+			return
+		}
+		if e := fs.Set(f.Name, v); e != nil {
+			err = fmt.Errorf("%s: %v", name, e)
+		}
+	})
+	return err
+}

@@ -1,0 +1,130 @@
+package config
+
+import (
+	"flag"
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+func parse(t *testing.T, args []string, env map[string]string) (*Serve, error) {
+	t.Helper()
+	var s Serve
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	s.RegisterFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if err := ApplyEnv(fs, func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err != nil {
+		return nil, err
+	}
+	return &s, s.Validate()
+}
+
+func TestDefaults(t *testing.T) {
+	s, err := parse(t, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct{ name, got, want string }{
+		{"dsn", s.DSN(), "sqlite:gatehouse-data/gatehouse.db"},
+		{"issuer", s.IssuerURL(), "https://127.0.0.1:8000"},
+		{"api", s.APIPublicURL(), "https://127.0.0.1:8001"},
+		{"webapp", s.WebappPublicURL(), "https://127.0.0.1:5000"},
+		{"secret", s.SecretPath(), "gatehouse-data/secret"},
+		{"roles", strings.Join(s.RoleSet(), ","), "authz,api,webapp"},
+		{"webapp secret", s.ClientSecretFile("", s.WebappClientID), "gatehouse-data/clients/gatehouse-webapp.secret"},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s = %q, want %q", c.name, c.got, c.want)
+		}
+	}
+	if s.AccessTokenTTL != 5*time.Minute {
+		t.Errorf("access token TTL = %s", s.AccessTokenTTL)
+	}
+}
+
+func TestEnvAndFlagPrecedence(t *testing.T) {
+	env := map[string]string{
+		"GATEHOUSE_DATA_DIR":   "/from/env",
+		"GATEHOUSE_ROLES":      "api",
+		"GATEHOUSE_AUTHZ_ADDR": "127.0.0.1:9000",
+	}
+	s, err := parse(t, []string{"--roles", "authz,webapp"}, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.DataDir != "/from/env" {
+		t.Errorf("data dir = %q, want the environment's", s.DataDir)
+	}
+	if s.Roles != "authz,webapp" {
+		t.Errorf("roles = %q, want the flag's (flag wins)", s.Roles)
+	}
+	if s.IssuerURL() != "https://127.0.0.1:9000" {
+		t.Errorf("issuer = %q", s.IssuerURL())
+	}
+	if !s.Runs(RoleWebapp) || s.Runs(RoleAPI) {
+		t.Errorf("Runs: %v", s.RoleSet())
+	}
+}
+
+func TestInsecureHTTPAndExplicitURLs(t *testing.T) {
+	s, err := parse(t, []string{"--insecure-http", "--api-addr", "0.0.0.0:8001", "--issuer", "https://login.example.com/"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.APIPublicURL(); got != "http://localhost:8001" {
+		t.Errorf("api url = %q", got)
+	}
+	if got := s.IssuerURL(); got != "https://login.example.com" {
+		t.Errorf("issuer = %q (trailing slash must go)", got)
+	}
+}
+
+func TestValidateErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"unknown role", []string{"--roles", "authz,db"}, nil, `--roles: unknown role "db"`},
+		{"no role", []string{"--roles", " , "}, nil, "--roles: name at least one"},
+		{"bad addr", []string{"--api-addr", "8001"}, nil, `--api-addr: "8001" is not host:port`},
+		{"bad metrics addr", []string{"--metrics-addr", "x"}, nil, "--metrics-addr"},
+		{"relative issuer", []string{"--issuer", "/authz"}, nil, "--issuer"},
+		{"http issuer", []string{"--issuer", "http://login.example.com"}, nil, "must use https"},
+		{"issuer with fragment", []string{"--issuer", "https://a.example#x"}, nil, "--issuer"},
+		{"cert without key", []string{"--tls-cert", "c.pem"}, nil, "--tls-cert and --tls-key go together"},
+		{"insecure and cert", []string{"--insecure-http", "--tls-cert", "c", "--tls-key", "k"}, nil, "exclude each other"},
+		{"token check", []string{"--token-check", "maybe"}, nil, "--token-check"},
+		{"session store", []string{"--session-store", "memcached://x"}, nil, "--session-store"},
+		{"log format", []string{"--log-format", "xml"}, nil, "--log-format"},
+		{"log level", []string{"--log-level", "loud"}, nil, "--log-level"},
+		{"zero ttl", []string{"--access-token-ttl", "0s"}, nil, "--access-token-ttl must be positive"},
+		{"idle over absolute", []string{"--refresh-idle-ttl", "48h", "--refresh-absolute-ttl", "24h"}, nil, "must not exceed"},
+		{"empty data dir", []string{"--data-dir", ""}, nil, "--data-dir"},
+		{"bad env value", nil, map[string]string{"GATEHOUSE_ACCESS_TOKEN_TTL": "soon"}, "GATEHOUSE_ACCESS_TOKEN_TTL"},
+		{"pool", []string{"--db-max-open-conns", "0"}, nil, "--db-max-open-conns"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parse(t, tt.args, tt.env)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error = %v, want it to contain %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("error spans several lines: %q", err)
+			}
+		})
+	}
+}
+
+func TestEnvName(t *testing.T) {
+	if got := EnvName("webapp-client-secret-file"); got != "GATEHOUSE_WEBAPP_CLIENT_SECRET_FILE" {
+		t.Fatal(got)
+	}
+}

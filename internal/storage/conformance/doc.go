@@ -1,0 +1,12 @@
+// Package conformance is the contract every storage backend must pass:
+// RunTests exercises each method of storage.Store against a fresh store —
+// CRUD of every record, the typed errors, times in UTC to the microsecond,
+// lists (empty ones too), expiry and batch limits, and the races the
+// protocol depends on (an authorization code consumed once, a refresh token
+// rotated once, whatever the number of concurrent callers). A new backend
+// passes this suite or does not ship.
+//
+// A backend's tests call it in one line:
+//
+//	conformance.RunTests(t, func(t *testing.T) storage.Store { return newEmptyStore(t) })
+package conformance

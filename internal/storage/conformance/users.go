@@ -1,0 +1,117 @@
+package conformance
+
+import (
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/storage"
+)
+
+func testUsers(t *testing.T, s storage.Store) {
+	ctx := ctxFor(t)
+	alice := storage.User{ID: "u-alice", Username: "alice", Email: "alice@example.com", Name: "Alice Liddell",
+		PasswordHash: "$argon2id$v=19$m=65536,t=3,p=2$c2FsdA$aGFzaA", CreatedAt: base, UpdatedAt: base}
+	must(t, s.CreateUser(ctx, alice), "CreateUser")
+
+	got, err := s.GetUser(ctx, alice.ID)
+	must(t, err, "GetUser")
+	checkEqual(t, "GetUser", got, alice)
+	got, err = s.GetUserByUsername(ctx, alice.Username)
+	must(t, err, "GetUserByUsername")
+	checkEqual(t, "GetUserByUsername", got, alice)
+
+	for _, tc := range []struct {
+		name string
+		err  error
+		want error
+	}{
+		{"CreateUser same ID", s.CreateUser(ctx, storage.User{ID: alice.ID, Username: "other", CreatedAt: base, UpdatedAt: base}), storage.ErrAlreadyExists},
+		{"CreateUser same username", s.CreateUser(ctx, storage.User{ID: "u-other", Username: alice.Username, CreatedAt: base, UpdatedAt: base}), storage.ErrAlreadyExists},
+		{"SetUserPassword unknown", s.SetUserPassword(ctx, "u-nobody", "x", base), storage.ErrNotFound},
+		{"DeleteUser unknown", s.DeleteUser(ctx, "u-nobody"), storage.ErrNotFound},
+	} {
+		wantErr(t, tc.err, tc.want, tc.name)
+	}
+	_, err = s.GetUser(ctx, "u-nobody")
+	wantErr(t, err, storage.ErrNotFound, "GetUser unknown")
+	_, err = s.GetUserByUsername(ctx, "nobody")
+	wantErr(t, err, storage.ErrNotFound, "GetUserByUsername unknown")
+
+	// ListUsers orders by username, not by ID or insertion.
+	for _, u := range []storage.User{
+		{ID: "u-1", Username: "carol", CreatedAt: base, UpdatedAt: base},
+		{ID: "u-2", Username: "bob", CreatedAt: base, UpdatedAt: base},
+	} {
+		must(t, s.CreateUser(ctx, u), "CreateUser "+u.Username)
+	}
+	users, err := s.ListUsers(ctx)
+	must(t, err, "ListUsers")
+	var names []string
+	for _, u := range users {
+		names = append(names, u.Username)
+	}
+	checkEqual(t, "ListUsers order", names, []string{"alice", "bob", "carol"})
+
+	later := at(time.Hour)
+	must(t, s.SetUserPassword(ctx, alice.ID, "$argon2id$new", later), "SetUserPassword")
+	// Setting the same values again still finds the user.
+	must(t, s.SetUserPassword(ctx, alice.ID, "$argon2id$new", later), "SetUserPassword again")
+	got, err = s.GetUser(ctx, alice.ID)
+	must(t, err, "GetUser after SetUserPassword")
+	want := alice
+	want.PasswordHash, want.UpdatedAt = "$argon2id$new", later
+	checkEqual(t, "after SetUserPassword", got, want)
+
+	must(t, s.DeleteUser(ctx, alice.ID), "DeleteUser")
+	_, err = s.GetUser(ctx, alice.ID)
+	wantErr(t, err, storage.ErrNotFound, "GetUser after DeleteUser")
+	wantErr(t, s.DeleteUser(ctx, alice.ID), storage.ErrNotFound, "DeleteUser twice")
+	// The username is free again.
+	must(t, s.CreateUser(ctx, storage.User{ID: "u-alice2", Username: "alice", CreatedAt: base, UpdatedAt: base}), "CreateUser reusing a username")
+}
+
+func testClients(t *testing.T, s storage.Store) {
+	ctx := ctxFor(t)
+	webapp := storage.Client{
+		ID: "webapp", Name: "Web app", SecretHash: "hash-of-secret",
+		RedirectURIs:           []string{"https://127.0.0.1:5000/callback", "https://localhost:5000/callback"},
+		PostLogoutRedirectURIs: []string{"https://127.0.0.1:5000/"},
+		GrantTypes:             []string{"authorization_code", "refresh_token"},
+		Scopes:                 []string{"openid", "profile", "email", "todos:read", "todos:write"},
+		FirstParty:             true, CreatedAt: base, UpdatedAt: base,
+	}
+	cli := storage.Client{
+		ID: "cli", Name: "Command line", Public: true, PKCEOptional: true,
+		RedirectURIs:           []string{"http://127.0.0.1/callback"},
+		PostLogoutRedirectURIs: []string{}, // empty
+		GrantTypes:             nil,        // nil
+		Scopes:                 []string{"openid"},
+		CreatedAt:              at(time.Second), UpdatedAt: at(time.Second),
+	}
+	for _, c := range []storage.Client{webapp, cli} {
+		must(t, s.CreateClient(ctx, c), "CreateClient "+c.ID)
+		got, err := s.GetClient(ctx, c.ID)
+		must(t, err, "GetClient "+c.ID)
+		checkEqual(t, "GetClient "+c.ID, got, c)
+	}
+	wantErr(t, s.CreateClient(ctx, storage.Client{ID: webapp.ID, CreatedAt: base, UpdatedAt: base}), storage.ErrAlreadyExists, "CreateClient same ID")
+	_, err := s.GetClient(ctx, "nobody")
+	wantErr(t, err, storage.ErrNotFound, "GetClient unknown")
+	wantErr(t, s.SetClientSecret(ctx, "nobody", "x", base), storage.ErrNotFound, "SetClientSecret unknown")
+	wantErr(t, s.DeleteClient(ctx, "nobody"), storage.ErrNotFound, "DeleteClient unknown")
+
+	clients, err := s.ListClients(ctx)
+	must(t, err, "ListClients")
+	checkEqual(t, "ListClients", clients, []storage.Client{cli, webapp}) // ordered by ID
+
+	must(t, s.SetClientSecret(ctx, webapp.ID, "hash-of-new-secret", at(time.Hour)), "SetClientSecret")
+	got, err := s.GetClient(ctx, webapp.ID)
+	must(t, err, "GetClient after SetClientSecret")
+	want := webapp
+	want.SecretHash, want.UpdatedAt = "hash-of-new-secret", at(time.Hour)
+	checkEqual(t, "after SetClientSecret", got, want)
+
+	must(t, s.DeleteClient(ctx, webapp.ID), "DeleteClient")
+	_, err = s.GetClient(ctx, webapp.ID)
+	wantErr(t, err, storage.ErrNotFound, "GetClient after DeleteClient")
+}

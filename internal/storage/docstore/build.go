@@ -1,0 +1,438 @@
+package docstore
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/storage/docquery"
+)
+
+// maxExprNodes bounds the size of a filter, so a query cannot make the
+// database compile an enormous statement.
+const maxExprNodes = 200
+
+// builder accumulates SQL text and its arguments.
+type builder struct {
+	d     dialect
+	c     *Collection
+	sb    strings.Builder
+	args  []any
+	nodes int
+}
+
+func (b *builder) arg(v any) string {
+	b.args = append(b.args, v)
+	return b.d.placeholder(len(b.args))
+}
+
+// column is what a query field refers to.
+type column struct {
+	meta  string // the column of a meta field, else ""
+	field docquery.Field
+}
+
+func (b *builder) lookup(name string) (column, error) {
+	switch name {
+	case docquery.FieldID:
+		return column{meta: "id"}, nil
+	case docquery.FieldCreated:
+		return column{meta: "created"}, nil
+	case docquery.FieldUpdated:
+		return column{meta: "updated"}, nil
+	}
+	if f, ok := b.c.field(name); ok {
+		return column{field: f}, nil
+	}
+	return column{}, fmt.Errorf("docstore: unknown field %q", name)
+}
+
+// metaValue converts a value compared with a meta column.
+func metaValue(col string, v any) (any, error) {
+	switch col {
+	case "id":
+		s, ok := v.(string)
+		if !ok {
+			return nil, fmt.Errorf("docstore: _id needs a string, got %T", v)
+		}
+		return s, nil
+	default:
+		t, ok := v.(time.Time)
+		if !ok {
+			return nil, fmt.Errorf("docstore: %s needs a time, got %T", col, v)
+		}
+		return t.UnixMicro(), nil
+	}
+}
+
+func (b *builder) where(e docquery.Expr) error {
+	b.nodes++
+	if b.nodes > maxExprNodes {
+		return fmt.Errorf("docstore: filter has more than %d terms", maxExprNodes)
+	}
+	switch x := e.(type) {
+	case nil:
+		b.sb.WriteString(b.d.trueSQL())
+		return nil
+	case docquery.And:
+		return b.join(x, " AND ", b.d.trueSQL())
+	case docquery.Or:
+		return b.join(x, " OR ", b.d.falseSQL())
+	case *docquery.Cond:
+		return b.cond(x)
+	}
+	return fmt.Errorf("docstore: unknown expression %T", e)
+}
+
+func (b *builder) join(es []docquery.Expr, sep, empty string) error {
+	if len(es) == 0 {
+		b.sb.WriteString(empty)
+		return nil
+	}
+	b.sb.WriteByte('(')
+	for i, e := range es {
+		if i > 0 {
+			b.sb.WriteString(sep)
+		}
+		if err := b.where(e); err != nil {
+			return err
+		}
+	}
+	b.sb.WriteByte(')')
+	return nil
+}
+
+func (b *builder) cond(c *docquery.Cond) error {
+	col, err := b.lookup(c.Field)
+	if err != nil {
+		return err
+	}
+	if c.Op == docquery.Exists {
+		want, ok := c.Value.(bool)
+		if !ok {
+			return fmt.Errorf("docstore: $exists needs a boolean")
+		}
+		switch {
+		case col.meta != "":
+			b.sb.WriteString(map[bool]string{true: b.d.trueSQL(), false: b.d.falseSQL()}[want])
+		case want:
+			b.sb.WriteString("(" + b.d.present(col.field) + ")")
+		default:
+			b.sb.WriteString("(NOT (" + b.d.present(col.field) + "))")
+		}
+		return nil
+	}
+	if col.meta != "" {
+		return b.metaCond(col.meta, c)
+	}
+	if col.field.Type == docquery.Array {
+		return b.arrayCond(col.field, c)
+	}
+	return b.scalarCond(col.field, c)
+}
+
+var sqlOps = map[docquery.Op]string{
+	docquery.Eq: " = ", docquery.Ne: " <> ",
+	docquery.Gt: " > ", docquery.Gte: " >= ", docquery.Lt: " < ", docquery.Lte: " <= ",
+}
+
+func (b *builder) metaCond(col string, c *docquery.Cond) error {
+	switch c.Op {
+	case docquery.In, docquery.Nin:
+		if len(c.Values) == 0 {
+			b.sb.WriteString(map[bool]string{true: b.d.falseSQL(), false: b.d.trueSQL()}[c.Op == docquery.In])
+			return nil
+		}
+		if len(c.Values) > maxExprNodes {
+			return fmt.Errorf("docstore: more than %d values", maxExprNodes)
+		}
+		ph := make([]string, len(c.Values))
+		for i, v := range c.Values {
+			mv, err := metaValue(col, v)
+			if err != nil {
+				return err
+			}
+			ph[i] = b.arg(mv)
+		}
+		not := ""
+		if c.Op == docquery.Nin {
+			not = "NOT "
+		}
+		b.sb.WriteString("(" + col + " " + not + "IN (" + strings.Join(ph, ", ") + "))")
+		return nil
+	}
+	op, ok := sqlOps[c.Op]
+	if !ok {
+		return fmt.Errorf("docstore: unknown operator %q", c.Op)
+	}
+	if c.Value == nil {
+		// Meta fields are never null.
+		if c.Op != docquery.Eq && c.Op != docquery.Ne {
+			return fmt.Errorf("docstore: cannot compare %s with null", c.Field)
+		}
+		b.sb.WriteString(map[bool]string{true: b.d.falseSQL(), false: b.d.trueSQL()}[c.Op == docquery.Eq])
+		return nil
+	}
+	mv, err := metaValue(col, c.Value)
+	if err != nil {
+		return err
+	}
+	b.sb.WriteString("(" + col + op + b.arg(mv) + ")")
+	return nil
+}
+
+func checkValue(f docquery.Field, v any) error {
+	want := f.Type
+	if want == docquery.Array {
+		// Arrays hold scalars of any JSON type.
+		switch x := v.(type) {
+		case string, bool:
+			return nil
+		case float64:
+			if math.IsNaN(x) || math.IsInf(x, 0) {
+				return fmt.Errorf("docstore: field %s: number out of range", f.Name)
+			}
+			return nil
+		}
+		return fmt.Errorf("docstore: field %s: unsupported value %T", f.Name, v)
+	}
+	ok := false
+	switch x := v.(type) {
+	case string:
+		ok = want == docquery.String || want == docquery.DateTime
+	case bool:
+		ok = want == docquery.Boolean
+	case float64:
+		ok = want == docquery.Number && !math.IsNaN(x) && !math.IsInf(x, 0)
+	}
+	if !ok {
+		return fmt.Errorf("docstore: field %s is a %s, cannot compare with %T", f.Name, want, v)
+	}
+	return nil
+}
+
+func (b *builder) scalarCond(f docquery.Field, c *docquery.Cond) error {
+	expr := b.d.expr(f)
+	switch c.Op {
+	case docquery.In, docquery.Nin:
+		if len(c.Values) > maxExprNodes {
+			return fmt.Errorf("docstore: more than %d values", maxExprNodes)
+		}
+		var ph []string
+		hasNull := false
+		for _, v := range c.Values {
+			if v == nil {
+				hasNull = true
+				continue
+			}
+			if err := checkValue(f, v); err != nil {
+				return err
+			}
+			p, err := b.d.bind(b, f, v)
+			if err != nil {
+				return err
+			}
+			ph = append(ph, p)
+		}
+		in := b.d.falseSQL()
+		if len(ph) > 0 {
+			in = expr + " IN (" + strings.Join(ph, ", ") + ")"
+		}
+		if c.Op == docquery.In {
+			if hasNull {
+				in = in + " OR " + b.d.isNull(f)
+			}
+			b.sb.WriteString("(" + in + ")")
+			return nil
+		}
+		// $nin matches documents without the field, as MongoDB does,
+		// unless null is one of the values.
+		if hasNull {
+			b.sb.WriteString("(NOT (" + b.d.isNull(f) + ") AND NOT (" + in + "))")
+		} else {
+			b.sb.WriteString("(" + b.d.isNull(f) + " OR NOT (" + in + "))")
+		}
+		return nil
+	}
+	op, ok := sqlOps[c.Op]
+	if !ok {
+		return fmt.Errorf("docstore: unknown operator %q", c.Op)
+	}
+	if c.Value == nil {
+		switch c.Op {
+		case docquery.Eq:
+			b.sb.WriteString("(" + b.d.isNull(f) + ")")
+		case docquery.Ne:
+			b.sb.WriteString("(NOT (" + b.d.isNull(f) + "))")
+		default:
+			return fmt.Errorf("docstore: cannot compare %s with null", f.Name)
+		}
+		return nil
+	}
+	if err := checkValue(f, c.Value); err != nil {
+		return err
+	}
+	p, err := b.d.bind(b, f, c.Value)
+	if err != nil {
+		return err
+	}
+	if c.Op == docquery.Ne {
+		// $ne matches documents without the field, as MongoDB does.
+		b.sb.WriteString("(" + b.d.isNull(f) + " OR " + expr + op + p + ")")
+		return nil
+	}
+	b.sb.WriteString("(" + expr + op + p + ")")
+	return nil
+}
+
+func (b *builder) arrayCond(f docquery.Field, c *docquery.Cond) error {
+	switch c.Op {
+	case docquery.Eq, docquery.Ne:
+		if c.Value == nil {
+			if c.Op == docquery.Eq {
+				b.sb.WriteString("(" + b.d.isNull(f) + ")")
+			} else {
+				b.sb.WriteString("(NOT (" + b.d.isNull(f) + "))")
+			}
+			return nil
+		}
+		if err := checkValue(f, c.Value); err != nil {
+			return err
+		}
+		s, err := b.d.contains(b, f, c.Value)
+		if err != nil {
+			return err
+		}
+		if c.Op == docquery.Ne {
+			s = "NOT (" + s + ")"
+		}
+		b.sb.WriteString("(" + s + ")")
+		return nil
+	case docquery.In, docquery.Nin:
+		if len(c.Values) > maxExprNodes {
+			return fmt.Errorf("docstore: more than %d values", maxExprNodes)
+		}
+		parts := []string{}
+		for _, v := range c.Values {
+			if v == nil {
+				parts = append(parts, b.d.isNull(f))
+				continue
+			}
+			if err := checkValue(f, v); err != nil {
+				return err
+			}
+			s, err := b.d.contains(b, f, v)
+			if err != nil {
+				return err
+			}
+			parts = append(parts, s)
+		}
+		s := b.d.falseSQL()
+		if len(parts) > 0 {
+			s = strings.Join(parts, " OR ")
+		}
+		if c.Op == docquery.Nin {
+			s = "NOT (" + s + ")"
+		}
+		b.sb.WriteString("(" + s + ")")
+		return nil
+	}
+	return fmt.Errorf("docstore: operator %s does not apply to array field %s", c.Op, f.Name)
+}
+
+func (b *builder) orderBy(keys []docquery.SortKey) error {
+	b.sb.WriteString(" ORDER BY ")
+	last := false
+	for i, k := range keys {
+		col, err := b.lookup(k.Field)
+		if err != nil {
+			return err
+		}
+		if i > 0 {
+			b.sb.WriteString(", ")
+		}
+		if col.meta != "" {
+			b.sb.WriteString(b.d.orderBy(col.meta, k.Desc, false))
+		} else {
+			if col.field.Type == docquery.Array {
+				return fmt.Errorf("docstore: cannot sort by array field %s", k.Field)
+			}
+			b.sb.WriteString(b.d.orderBy(b.d.expr(col.field), k.Desc, true))
+		}
+		last = k.Desc
+		if col.meta == "id" {
+			return nil // unique: no tie-breaker needed
+		}
+	}
+	// The id breaks ties, in the direction of the last key so that an index
+	// on (owner, field, id) gives the whole order.
+	if len(keys) > 0 {
+		b.sb.WriteString(", ")
+	}
+	b.sb.WriteString(b.d.orderBy("id", last, false))
+	return nil
+}
+
+// BuildFind returns the SELECT statement and arguments Find runs. It is
+// exported so that tests can EXPLAIN it and fuzz tests can check that user
+// input only ever reaches the arguments.
+func BuildFind(dialectName string, c Collection, owner string, q docquery.Query) (string, []any, error) {
+	if err := c.validate(); err != nil {
+		return "", nil, err
+	}
+	d, err := dialectFor(dialectName)
+	if err != nil {
+		return "", nil, err
+	}
+	return buildFind(d, &c, owner, q)
+}
+
+func buildFind(d dialect, c *Collection, owner string, q docquery.Query) (string, []any, error) {
+	b := &builder{d: d, c: c}
+	b.sb.WriteString("SELECT id, owner, created, updated, etag, data FROM " + c.table() + " WHERE owner = ")
+	b.sb.WriteString(b.arg(owner))
+	b.sb.WriteString(" AND ")
+	if err := b.where(q.Filter); err != nil {
+		return "", nil, err
+	}
+	if err := b.orderBy(q.Sort); err != nil {
+		return "", nil, err
+	}
+	if q.Limit < 0 || q.Offset < 0 {
+		return "", nil, fmt.Errorf("docstore: negative limit or offset")
+	}
+	if q.Limit > 0 || q.Offset > 0 {
+		limit := int64(q.Limit)
+		if limit == 0 {
+			limit = math.MaxInt32
+		}
+		// LIMIT and OFFSET are integers the caller parsed; they are bound
+		// like every other value.
+		b.sb.WriteString(" LIMIT " + b.arg(limit) + " OFFSET " + b.arg(int64(q.Offset)))
+	}
+	return b.sb.String(), b.args, nil
+}
+
+// BuildCount returns the COUNT statement Count runs.
+func BuildCount(dialectName string, c Collection, owner string, filter docquery.Expr) (string, []any, error) {
+	if err := c.validate(); err != nil {
+		return "", nil, err
+	}
+	d, err := dialectFor(dialectName)
+	if err != nil {
+		return "", nil, err
+	}
+	return buildCount(d, &c, owner, filter)
+}
+
+func buildCount(d dialect, c *Collection, owner string, filter docquery.Expr) (string, []any, error) {
+	b := &builder{d: d, c: c}
+	b.sb.WriteString("SELECT COUNT(*) FROM " + c.table() + " WHERE owner = ")
+	b.sb.WriteString(b.arg(owner))
+	b.sb.WriteString(" AND ")
+	if err := b.where(filter); err != nil {
+		return "", nil, err
+	}
+	return b.sb.String(), b.args, nil
+}

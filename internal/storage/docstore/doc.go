@@ -1,0 +1,17 @@
+// Package docstore stores the documents of the resource API (issue 4) in the
+// SQL database Gatehouse runs on (SQLite, PostgreSQL or MySQL/MariaDB), with
+// the same behaviour on each.
+//
+// Every collection has a table of its own ("doc_<name>") holding the meta
+// fields in columns (id, owner, created, updated, etag) and the document in a
+// JSON column. The schema is managed here, not by the shared migrations: at
+// start Ensure creates the table and, for each declared field, an index the
+// filters and sorts on that field can use — an expression index on SQLite and
+// PostgreSQL, an indexed generated column on MySQL/MariaDB (which has no
+// functional indexes). The DDL is idempotent and safe when several instances
+// start at once.
+//
+// Queries arrive as a docquery syntax tree. Field names are looked up in the
+// collection's declared fields and every value is a bound parameter, so no
+// SQL text is ever built from user input.
+package docstore

@@ -1,0 +1,291 @@
+package docstore
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/gatehouse-dev/gatehouse/internal/storage"
+	"github.com/gatehouse-dev/gatehouse/internal/storage/docquery"
+)
+
+// Document is one stored document.
+type Document struct {
+	ID      string
+	Owner   string // "" for collections without owners
+	Created time.Time
+	Updated time.Time
+	ETag    string
+	// Data is the document's fields as a JSON object, without meta fields.
+	Data json.RawMessage
+}
+
+// Store keeps documents in one database.
+type Store struct {
+	db, read *sql.DB
+	d        dialect
+
+	mu    sync.RWMutex
+	colls map[string]*Collection
+}
+
+// New returns a store writing through db and reading through read (which
+// may be db). dialect is "sqlite", "postgres" or "mysql".
+func New(db, read *sql.DB, dialectName string) (*Store, error) {
+	d, err := dialectFor(dialectName)
+	if err != nil {
+		return nil, err
+	}
+	if read == nil {
+		read = db
+	}
+	return &Store{db: db, read: read, d: d, colls: map[string]*Collection{}}, nil
+}
+
+// Ensure creates (if missing) the table and indexes of a collection, and
+// makes the collection known to the store. Call it for every collection at
+// start; it is idempotent and safe to run from several instances at once.
+// Changing the type of an existing field is not migrated.
+func (s *Store) Ensure(ctx context.Context, c Collection) error {
+	c.Fields = append([]docquery.Field(nil), c.Fields...)
+	c.Unique = append([]string(nil), c.Unique...)
+	if err := c.validate(); err != nil {
+		return err
+	}
+	if err := s.ensure(ctx, &c); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.colls[c.Name] = &c
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *Store) collection(name string) (*Collection, error) {
+	s.mu.RLock()
+	c, ok := s.colls[name]
+	s.mu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("docstore: collection %q was not ensured", name)
+	}
+	return c, nil
+}
+
+// NewID returns a new random document ID: 24 hexadecimal digits, the shape
+// of a MongoDB ObjectId that Eve clients expect.
+func NewID() string { return randomHex(12) }
+
+// NewETag returns a new random entity tag.
+func NewETag() string { return randomHex(16) }
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
+	return hex.EncodeToString(b)
+}
+
+// Insert stores docs atomically: either all are stored or none is. A
+// document whose ID or unique field is taken fails with
+// storage.ErrAlreadyExists.
+func (s *Store) Insert(ctx context.Context, collection string, docs []Document) error {
+	c, err := s.collection(collection)
+	if err != nil {
+		return err
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return s.wrap("insert", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit this is a no-op
+	b := &builder{d: s.d, c: c}
+	q := "INSERT INTO " + c.table() + " (id, owner, created, updated, etag, data) VALUES (" +
+		strings.Join([]string{b.d.placeholder(1), b.d.placeholder(2), b.d.placeholder(3), b.d.placeholder(4), b.d.placeholder(5), b.d.placeholder(6)}, ", ") + ")"
+	stmt, err := tx.PrepareContext(ctx, q)
+	if err != nil {
+		return s.wrap("insert", err)
+	}
+	defer stmt.Close()
+	for _, d := range docs {
+		if _, err := stmt.ExecContext(ctx, d.ID, d.Owner, d.Created.UnixMicro(), d.Updated.UnixMicro(), d.ETag, string(d.Data)); err != nil {
+			return s.wrap("insert", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return s.wrap("insert", err)
+	}
+	return nil
+}
+
+// Get returns the owner's document with the given ID, or storage.ErrNotFound
+// (also when it belongs to someone else).
+func (s *Store) Get(ctx context.Context, collection, owner, id string) (Document, error) {
+	c, err := s.collection(collection)
+	if err != nil {
+		return Document{}, err
+	}
+	q := "SELECT id, owner, created, updated, etag, data FROM " + c.table() +
+		" WHERE id = " + s.d.placeholder(1) + " AND owner = " + s.d.placeholder(2)
+	row := s.read.QueryRowContext(ctx, q, id, owner)
+	d, err := scanDoc(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Document{}, storage.ErrNotFound
+	}
+	if err != nil {
+		return Document{}, s.wrap("get", err)
+	}
+	return d, nil
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanDoc(r scanner) (Document, error) {
+	var (
+		d                Document
+		created, updated int64
+		data             []byte
+	)
+	if err := r.Scan(&d.ID, &d.Owner, &created, &updated, &d.ETag, &data); err != nil {
+		return Document{}, err
+	}
+	d.Created = time.UnixMicro(created).UTC()
+	d.Updated = time.UnixMicro(updated).UTC()
+	d.Data = json.RawMessage(data)
+	return d, nil
+}
+
+// Find returns the owner's documents matching q.
+func (s *Store) Find(ctx context.Context, collection, owner string, q docquery.Query) ([]Document, error) {
+	c, err := s.collection(collection)
+	if err != nil {
+		return nil, err
+	}
+	stmt, args, err := buildFind(s.d, c, owner, q)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.read.QueryContext(ctx, stmt, args...)
+	if err != nil {
+		return nil, s.wrap("find", err)
+	}
+	defer rows.Close()
+	var docs []Document
+	for rows.Next() {
+		d, err := scanDoc(rows)
+		if err != nil {
+			return nil, s.wrap("find", err)
+		}
+		docs = append(docs, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.wrap("find", err)
+	}
+	return docs, nil
+}
+
+// Count returns how many of the owner's documents match filter.
+func (s *Store) Count(ctx context.Context, collection, owner string, filter docquery.Expr) (int, error) {
+	c, err := s.collection(collection)
+	if err != nil {
+		return 0, err
+	}
+	stmt, args, err := buildCount(s.d, c, owner, filter)
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	if err := s.read.QueryRowContext(ctx, stmt, args...).Scan(&n); err != nil {
+		return 0, s.wrap("count", err)
+	}
+	return n, nil
+}
+
+// Replace stores d (identified by d.ID and d.Owner) in place of the stored
+// document, if the stored document's entity tag is ifETag: a compare-and-swap.
+// It sets Updated, ETag and Data; Created is kept. A stale ifETag is
+// storage.ErrPreconditionFailed; a missing document (or another owner's)
+// storage.ErrNotFound.
+func (s *Store) Replace(ctx context.Context, collection string, d Document, ifETag string) error {
+	c, err := s.collection(collection)
+	if err != nil {
+		return err
+	}
+	p := s.d.placeholder
+	q := "UPDATE " + c.table() + " SET updated = " + p(1) + ", etag = " + p(2) + ", data = " + p(3) +
+		" WHERE id = " + p(4) + " AND owner = " + p(5) + " AND etag = " + p(6)
+	res, err := s.db.ExecContext(ctx, q, d.Updated.UnixMicro(), d.ETag, string(d.Data), d.ID, d.Owner, ifETag)
+	if err != nil {
+		return s.wrap("replace", err)
+	}
+	return s.checkSwap(ctx, c, res, d.ID, d.Owner)
+}
+
+// Delete removes the owner's document if its entity tag is ifETag, with the
+// errors of Replace.
+func (s *Store) Delete(ctx context.Context, collection, owner, id, ifETag string) error {
+	c, err := s.collection(collection)
+	if err != nil {
+		return err
+	}
+	p := s.d.placeholder
+	q := "DELETE FROM " + c.table() + " WHERE id = " + p(1) + " AND owner = " + p(2) + " AND etag = " + p(3)
+	res, err := s.db.ExecContext(ctx, q, id, owner, ifETag)
+	if err != nil {
+		return s.wrap("delete", err)
+	}
+	return s.checkSwap(ctx, c, res, id, owner)
+}
+
+func (s *Store) checkSwap(ctx context.Context, c *Collection, res sql.Result, id, owner string) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return s.wrap("rows affected", err)
+	}
+	if n > 0 {
+		return nil
+	}
+	var one int
+	q := "SELECT 1 FROM " + c.table() + " WHERE id = " + s.d.placeholder(1) + " AND owner = " + s.d.placeholder(2)
+	err = s.db.QueryRowContext(ctx, q, id, owner).Scan(&one)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return storage.ErrNotFound
+	case err != nil:
+		return s.wrap("lookup", err)
+	}
+	return storage.ErrPreconditionFailed
+}
+
+// wrap maps driver errors to storage errors.
+func (s *Store) wrap(op string, err error) error {
+	if isUniqueViolation(err) {
+		return fmt.Errorf("docstore: %s: %w", op, storage.ErrAlreadyExists)
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("docstore: %s: %w", op, err)
+	}
+	return fmt.Errorf("docstore: %s: %w", op, err)
+}
+
+func isUniqueViolation(err error) bool {
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		return pg.Code == "23505"
+	}
+	var my *mysql.MySQLError
+	if errors.As(err, &my) {
+		return my.Number == 1062
+	}
+	// modernc.org/sqlite: SQLITE_CONSTRAINT_UNIQUE / _PRIMARYKEY.
+	msg := err.Error()
+	return strings.Contains(msg, "UNIQUE constraint failed") || strings.Contains(msg, "PRIMARY KEY constraint failed")
+}

@@ -1,0 +1,140 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/storage"
+)
+
+const authRequestColumns = "id, client_id, redirect_uri, state, nonce, scopes, response_type, response_mode, " +
+	"code_challenge, code_challenge_method, prompt, max_age_us, login_hint, user_id, auth_time, amr, done, " +
+	"code_hash, code_used, created_at, expires_at"
+
+func scanAuthRequest(a *storage.AuthRequest) func(scanner) error {
+	return func(r scanner) error {
+		var maxAge sql.NullInt64
+		var codeHash sql.NullString
+		err := r.Scan(&a.ID, &a.ClientID, &a.RedirectURI, &a.State, &a.Nonce, list(&a.Scopes), &a.ResponseType,
+			&a.ResponseMode, &a.CodeChallenge, &a.CodeChallengeMethod, list(&a.Prompt), &maxAge, &a.LoginHint,
+			&a.UserID, ts(&a.AuthTime), list(&a.AMR), &a.Done, &codeHash, &a.CodeUsed, ts(&a.CreatedAt),
+			ts(&a.ExpiresAt))
+		if err != nil {
+			return err
+		}
+		a.MaxAge = nil
+		if maxAge.Valid {
+			d := time.Duration(maxAge.Int64) * time.Microsecond
+			a.MaxAge = &d
+		}
+		a.CodeHash = codeHash.String
+		return nil
+	}
+}
+
+// CreateAuthRequest stores a new authorization request.
+func (s *Store) CreateAuthRequest(ctx context.Context, a storage.AuthRequest) error {
+	var maxAge sql.NullInt64
+	if a.MaxAge != nil {
+		maxAge = sql.NullInt64{Int64: a.MaxAge.Microseconds(), Valid: true}
+	}
+	_, err := s.exec(ctx, s.db, "INSERT INTO auth_requests ("+authRequestColumns+") VALUES "+
+		"(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		a.ID, a.ClientID, a.RedirectURI, a.State, a.Nonce, encodeList(a.Scopes), a.ResponseType, a.ResponseMode,
+		a.CodeChallenge, a.CodeChallengeMethod, encodeList(a.Prompt), maxAge, a.LoginHint, a.UserID,
+		nullMicros(a.AuthTime), encodeList(a.AMR), a.Done, nullString(a.CodeHash), a.CodeUsed,
+		micros(a.CreatedAt), micros(a.ExpiresAt))
+	return err
+}
+
+// GetAuthRequest returns the request with the given ID, expired or not.
+func (s *Store) GetAuthRequest(ctx context.Context, id string) (storage.AuthRequest, error) {
+	var a storage.AuthRequest
+	err := s.queryRow(ctx, s.rdb, scanAuthRequest(&a),
+		"SELECT "+authRequestColumns+" FROM auth_requests WHERE id = ?", id)
+	return a, err
+}
+
+// CompleteAuthRequest records who signed in.
+func (s *Store) CompleteAuthRequest(ctx context.Context, id, userID string, authTime time.Time, amr []string) error {
+	return s.execOne(ctx, s.db, "UPDATE auth_requests SET user_id = ?, auth_time = ?, amr = ?, done = TRUE WHERE id = ?",
+		userID, nullMicros(authTime), encodeList(amr), id)
+}
+
+// SetAuthCode stores the hash of the request's code and the code's expiry,
+// which becomes the request's.
+func (s *Store) SetAuthCode(ctx context.Context, id, codeHash string, expiresAt time.Time) error {
+	return s.execOne(ctx, s.db, "UPDATE auth_requests SET code_hash = ?, expires_at = ? WHERE id = ?",
+		nullString(codeHash), micros(expiresAt), id)
+}
+
+// GetAuthRequestByCode finds a request by its code hash, used or not.
+func (s *Store) GetAuthRequestByCode(ctx context.Context, codeHash string) (storage.AuthRequest, error) {
+	if codeHash == "" {
+		return storage.AuthRequest{}, storage.ErrNotFound
+	}
+	var a storage.AuthRequest
+	err := s.queryRow(ctx, s.rdb, scanAuthRequest(&a),
+		"SELECT "+authRequestColumns+" FROM auth_requests WHERE code_hash = ?", codeHash)
+	return a, err
+}
+
+// ConsumeAuthCode marks the code used, exactly once: the conditional UPDATE
+// matches the row only while code_used is false, and the database serialises
+// concurrent UPDATEs of one row, so one caller sees one affected row and the
+// others none (RFC 6749 §4.1.2: the code MUST NOT be used more than once).
+// The losers and later callers get the request with storage.ErrAlreadyUsed,
+// so the caller can revoke the tokens issued from it; an unknown or expired
+// code is storage.ErrNotFound.
+func (s *Store) ConsumeAuthCode(ctx context.Context, codeHash string, now time.Time) (storage.AuthRequest, error) {
+	if codeHash == "" {
+		return storage.AuthRequest{}, storage.ErrNotFound
+	}
+	var a storage.AuthRequest
+	var result error
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := s.exec(ctx, tx,
+			"UPDATE auth_requests SET code_used = TRUE WHERE code_hash = ? AND code_used = FALSE AND expires_at > ?",
+			codeHash, micros(now))
+		if err != nil {
+			return err
+		}
+		won, err := res.RowsAffected()
+		if err != nil {
+			return s.d.mapErr(err)
+		}
+		if err := s.queryRow(ctx, tx, scanAuthRequest(&a),
+			"SELECT "+authRequestColumns+" FROM auth_requests WHERE code_hash = ?", codeHash); err != nil {
+			return err
+		}
+		switch {
+		case won == 1:
+		case a.CodeUsed:
+			result = storage.ErrAlreadyUsed
+		default:
+			result = storage.ErrNotFound // expired
+		}
+		return nil
+	})
+	switch {
+	case err != nil:
+		return storage.AuthRequest{}, err
+	case errors.Is(result, storage.ErrNotFound):
+		return storage.AuthRequest{}, result
+	}
+	return a, result
+}
+
+// DeleteAuthRequest removes a request; removing an unknown one is not an error.
+func (s *Store) DeleteAuthRequest(ctx context.Context, id string) error {
+	_, err := s.exec(ctx, s.db, "DELETE FROM auth_requests WHERE id = ?", id)
+	return err
+}
+
+// DeleteExpiredAuthRequests removes at most limit requests that expired
+// before the given time.
+func (s *Store) DeleteExpiredAuthRequests(ctx context.Context, before time.Time, limit int) (int, error) {
+	return s.deleteBatches(ctx, before, limit, s.d.deleteBatch("auth_requests", "id", "expires_at < ?"))
+}

@@ -1,0 +1,73 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/storage"
+)
+
+const clientColumns = "id, name, secret_hash, public, redirect_uris, post_logout_redirect_uris, grant_types, scopes, " +
+	"pkce_optional, first_party, created_at, updated_at"
+
+func scanClient(c *storage.Client) func(scanner) error {
+	return func(r scanner) error {
+		return r.Scan(&c.ID, &c.Name, &c.SecretHash, &c.Public, list(&c.RedirectURIs), list(&c.PostLogoutRedirectURIs),
+			list(&c.GrantTypes), list(&c.Scopes), &c.PKCEOptional, &c.FirstParty, ts(&c.CreatedAt), ts(&c.UpdatedAt))
+	}
+}
+
+// CreateClient fails with storage.ErrAlreadyExists if the ID is taken.
+func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
+	_, err := s.exec(ctx, s.db, "INSERT INTO clients ("+clientColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		c.ID, c.Name, c.SecretHash, c.Public, encodeList(c.RedirectURIs), encodeList(c.PostLogoutRedirectURIs),
+		encodeList(c.GrantTypes), encodeList(c.Scopes), c.PKCEOptional, c.FirstParty, micros(c.CreatedAt), micros(c.UpdatedAt))
+	return err
+}
+
+// GetClient returns the client with the given ID.
+func (s *Store) GetClient(ctx context.Context, id string) (storage.Client, error) {
+	var c storage.Client
+	err := s.queryRow(ctx, s.rdb, scanClient(&c), "SELECT "+clientColumns+" FROM clients WHERE id = ?", id)
+	return c, err
+}
+
+// ListClients returns every client ordered by ID.
+func (s *Store) ListClients(ctx context.Context) ([]storage.Client, error) {
+	var clients []storage.Client
+	err := s.queryRows(ctx, s.rdb, func(r scanner) error {
+		var c storage.Client
+		if err := scanClient(&c)(r); err != nil {
+			return err
+		}
+		clients = append(clients, c)
+		return nil
+	}, "SELECT "+clientColumns+" FROM clients ORDER BY id")
+	return clients, err
+}
+
+// SetClientSecret replaces the secret hash.
+func (s *Store) SetClientSecret(ctx context.Context, id, secretHash string, now time.Time) error {
+	return s.execOne(ctx, s.db, "UPDATE clients SET secret_hash = ?, updated_at = ? WHERE id = ?",
+		secretHash, micros(now), id)
+}
+
+// DeleteClient removes the client, and with it the consent given to it, and
+// revokes its refresh tokens.
+func (s *Store) DeleteClient(ctx context.Context, id string) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := s.execOne(ctx, tx, "DELETE FROM clients WHERE id = ?", id); err != nil {
+			return err
+		}
+		for _, stmt := range []string{
+			"DELETE FROM consents WHERE client_id = ?",
+			"UPDATE refresh_tokens SET revoked = TRUE WHERE client_id = ?",
+		} {
+			if _, err := s.exec(ctx, tx, stmt, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

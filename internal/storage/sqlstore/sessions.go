@@ -1,0 +1,118 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/storage"
+)
+
+const loginSessionColumns = "id, user_id, auth_time, amr, created_at, expires_at"
+
+func scanLoginSession(l *storage.LoginSession) func(scanner) error {
+	return func(r scanner) error {
+		return r.Scan(&l.ID, &l.UserID, ts(&l.AuthTime), list(&l.AMR), ts(&l.CreatedAt), ts(&l.ExpiresAt))
+	}
+}
+
+// CreateLoginSession stores a login session.
+func (s *Store) CreateLoginSession(ctx context.Context, l storage.LoginSession) error {
+	_, err := s.exec(ctx, s.db, "INSERT INTO login_sessions ("+loginSessionColumns+") VALUES (?, ?, ?, ?, ?, ?)",
+		l.ID, l.UserID, nullMicros(l.AuthTime), encodeList(l.AMR), micros(l.CreatedAt), micros(l.ExpiresAt))
+	return err
+}
+
+// GetLoginSession returns storage.ErrNotFound for an unknown or expired session.
+func (s *Store) GetLoginSession(ctx context.Context, id string, now time.Time) (storage.LoginSession, error) {
+	var l storage.LoginSession
+	err := s.queryRow(ctx, s.rdb, scanLoginSession(&l),
+		"SELECT "+loginSessionColumns+" FROM login_sessions WHERE id = ? AND expires_at > ?", id, micros(now))
+	return l, err
+}
+
+// DeleteLoginSession removes a session; removing an unknown one is not an error.
+func (s *Store) DeleteLoginSession(ctx context.Context, id string) error {
+	_, err := s.exec(ctx, s.db, "DELETE FROM login_sessions WHERE id = ?", id)
+	return err
+}
+
+// DeleteUserLoginSessions removes every session of a user.
+func (s *Store) DeleteUserLoginSessions(ctx context.Context, userID string) error {
+	_, err := s.exec(ctx, s.db, "DELETE FROM login_sessions WHERE user_id = ?", userID)
+	return err
+}
+
+const consentColumns = "user_id, client_id, scopes, created_at, expires_at"
+
+// PutConsent creates or replaces the consent for (UserID, ClientID). A zero
+// ExpiresAt never expires.
+func (s *Store) PutConsent(ctx context.Context, c storage.Consent) error {
+	_, err := s.exec(ctx, s.db, "INSERT INTO consents ("+consentColumns+") VALUES (?, ?, ?, ?, ?)"+
+		s.d.upsert("user_id, client_id",
+			"scopes = "+s.d.excluded("scopes"),
+			"created_at = "+s.d.excluded("created_at"),
+			"expires_at = "+s.d.excluded("expires_at")),
+		c.UserID, c.ClientID, encodeList(c.Scopes), micros(c.CreatedAt), nullMicros(c.ExpiresAt))
+	return err
+}
+
+// GetConsent returns storage.ErrNotFound for unknown or expired consent.
+func (s *Store) GetConsent(ctx context.Context, userID, clientID string, now time.Time) (storage.Consent, error) {
+	var c storage.Consent
+	err := s.queryRow(ctx, s.rdb, func(r scanner) error {
+		return r.Scan(&c.UserID, &c.ClientID, list(&c.Scopes), ts(&c.CreatedAt), ts(&c.ExpiresAt))
+	}, "SELECT "+consentColumns+" FROM consents WHERE user_id = ? AND client_id = ? "+
+		"AND (expires_at IS NULL OR expires_at > ?)", userID, clientID, micros(now))
+	return c, err
+}
+
+// DeleteConsent removes consent; removing unknown consent is not an error.
+func (s *Store) DeleteConsent(ctx context.Context, userID, clientID string) error {
+	_, err := s.exec(ctx, s.db, "DELETE FROM consents WHERE user_id = ? AND client_id = ?", userID, clientID)
+	return err
+}
+
+// AddLoginFailure counts one failed login for key and returns the count in
+// the current window. One upsert does it, so concurrent failures on any
+// number of instances are all counted: a new key, or one whose window has
+// ended, starts a window at now with a count of 1; otherwise the count grows.
+func (s *Store) AddLoginFailure(ctx context.Context, key string, now time.Time, window time.Duration) (int, error) {
+	// Within the upsert, a bare column is the stored row and excluded(col)
+	// the proposed one (window_start = now, expires_at = now + window).
+	// Within the upsert, login_failures.col is the stored row and
+	// excluded(col) the proposed one (window_start = now, expires_at = now +
+	// window). The assignment to expires_at comes last because MySQL
+	// evaluates them left to right and the ones above read it.
+	ended := "login_failures.expires_at <= " + s.d.excluded("window_start")
+	upsert := "INSERT INTO login_failures (failure_key, failures, window_start, expires_at) VALUES (?, 1, ?, ?)" +
+		s.d.upsert("failure_key",
+			"failures = CASE WHEN "+ended+" THEN 1 ELSE login_failures.failures + 1 END",
+			"window_start = CASE WHEN "+ended+" THEN "+s.d.excluded("window_start")+" ELSE login_failures.window_start END",
+			"expires_at = CASE WHEN "+ended+" THEN "+s.d.excluded("expires_at")+" ELSE login_failures.expires_at END")
+	var count int
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := s.exec(ctx, tx, upsert, key, micros(now), micros(now.Add(window))); err != nil {
+			return err
+		}
+		return s.queryRow(ctx, tx, func(r scanner) error { return r.Scan(&count) },
+			"SELECT failures FROM login_failures WHERE failure_key = ?", key)
+	})
+	return count, err
+}
+
+// ResetLoginFailures forgets the failures counted for key.
+func (s *Store) ResetLoginFailures(ctx context.Context, key string) error {
+	_, err := s.exec(ctx, s.db, "DELETE FROM login_failures WHERE failure_key = ?", key)
+	return err
+}
+
+// DeleteExpiredSessions removes at most limit expired login sessions,
+// consent records and failure counters.
+func (s *Store) DeleteExpiredSessions(ctx context.Context, before time.Time, limit int) (int, error) {
+	return s.deleteBatches(ctx, before, limit,
+		s.d.deleteBatch("login_sessions", "id", "expires_at < ?"),
+		s.d.deleteBatch("consents", "(user_id, client_id)", "expires_at < ?"),
+		s.d.deleteBatch("login_failures", "failure_key", "expires_at < ?"),
+	)
+}

@@ -1,0 +1,177 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/storage"
+)
+
+// querier is what both a pool and a transaction offer.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface{ Scan(dest ...any) error }
+
+// exec runs a statement on the read-write pool.
+func (s *Store) exec(ctx context.Context, q querier, query string, args ...any) (sql.Result, error) {
+	res, err := q.ExecContext(ctx, s.d.rebind(query), args...)
+	return res, s.d.mapErr(err)
+}
+
+// execOne runs a statement that must affect a row; none is ErrNotFound.
+func (s *Store) execOne(ctx context.Context, q querier, query string, args ...any) error {
+	res, err := s.exec(ctx, q, query, args...)
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return s.d.mapErr(err)
+	}
+	if n == 0 {
+		return storage.ErrNotFound
+	}
+	return nil
+}
+
+// queryRow runs a single-row query on q and scans it with scan.
+func (s *Store) queryRow(ctx context.Context, q querier, scan func(scanner) error, query string, args ...any) error {
+	return s.d.mapErr(scan(q.QueryRowContext(ctx, s.d.rebind(query), args...)))
+}
+
+// queryRows runs a query on q and scans each row with scan.
+func (s *Store) queryRows(ctx context.Context, q querier, scan func(scanner) error, query string, args ...any) error {
+	rows, err := q.QueryContext(ctx, s.d.rebind(query), args...)
+	if err != nil {
+		return s.d.mapErr(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return s.d.mapErr(err)
+		}
+	}
+	return s.d.mapErr(rows.Err())
+}
+
+// inTx runs fn in a transaction on the read-write pool, committing if it
+// returns nil. On SQLite the transaction begins IMMEDIATE.
+func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return s.d.mapErr(err)
+	}
+	if err := fn(tx); err != nil {
+		return errors.Join(err, ignoreDone(tx.Rollback()))
+	}
+	return s.d.mapErr(tx.Commit())
+}
+
+func ignoreDone(err error) error {
+	if errors.Is(err, sql.ErrTxDone) {
+		return nil
+	}
+	return err
+}
+
+// deleteBatches deletes at most limit rows, from each of the given batch
+// statements in turn (each takes before and a limit), and returns the count.
+func (s *Store) deleteBatches(ctx context.Context, before time.Time, limit int, stmts ...string) (int, error) {
+	total := 0
+	for _, stmt := range stmts {
+		if total >= limit {
+			break
+		}
+		res, err := s.exec(ctx, s.db, stmt, micros(before), limit-total)
+		if err != nil {
+			return total, err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, s.d.mapErr(err)
+		}
+		total += int(n)
+	}
+	return total, nil
+}
+
+// Times are integer microseconds since the Unix epoch, UTC.
+
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
+
+// nullMicros stores the zero time as NULL.
+func nullMicros(t time.Time) sql.NullInt64 {
+	if t.IsZero() {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.UnixMicro(), Valid: true}
+}
+
+func fromNullMicros(n sql.NullInt64) time.Time {
+	if !n.Valid {
+		return time.Time{}
+	}
+	return fromMicros(n.Int64)
+}
+
+// nullString stores the empty string as NULL (for unique columns set later).
+func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
+
+// Lists are JSON arrays; a nil list is stored as null, so nil and empty
+// lists both round-trip.
+
+func encodeList(l []string) string {
+	b, _ := json.Marshal(l) // cannot fail for []string
+	return string(b)
+}
+
+// listColumn scans a JSON list column.
+type listColumn struct{ dst *[]string }
+
+func (c listColumn) Scan(src any) error {
+	var b []byte
+	switch v := src.(type) {
+	case nil:
+		*c.dst = nil
+		return nil
+	case string:
+		b = []byte(v)
+	case []byte:
+		b = v
+	default:
+		return fmt.Errorf("list column: unexpected %T", src)
+	}
+	var l []string
+	if err := json.Unmarshal(b, &l); err != nil {
+		return fmt.Errorf("list column: %w", err)
+	}
+	*c.dst = l
+	return nil
+}
+
+func list(dst *[]string) listColumn { return listColumn{dst} }
+
+// timeColumn scans a NOT NULL microsecond column into a time.Time.
+type timeColumn struct{ dst *time.Time }
+
+func (c timeColumn) Scan(src any) error {
+	var n sql.NullInt64
+	if err := n.Scan(src); err != nil {
+		return err
+	}
+	*c.dst = fromNullMicros(n)
+	return nil
+}
+
+func ts(dst *time.Time) timeColumn { return timeColumn{dst} }

@@ -1,0 +1,280 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors every backend maps its own failures to, so callers can use errors.Is.
+var (
+	// ErrNotFound: the record does not exist (or is not visible to the caller).
+	ErrNotFound = errors.New("storage: not found")
+	// ErrAlreadyExists: a record with the same unique key exists.
+	ErrAlreadyExists = errors.New("storage: already exists")
+	// ErrAlreadyUsed: a single-use record (authorization code, refresh token)
+	// was consumed before. The record is still returned where the method says
+	// so, so the caller can revoke what was issued from it.
+	ErrAlreadyUsed = errors.New("storage: already used")
+	// ErrPreconditionFailed: a compare-and-swap lost (for example a stale ETag).
+	ErrPreconditionFailed = errors.New("storage: precondition failed")
+	// ErrUnavailable: the database cannot be reached. Callers answer 503.
+	ErrUnavailable = errors.New("storage: unavailable")
+)
+
+// All times handed to and returned from a backend are in UTC; backends store
+// them in UTC and return them with at least microsecond precision.
+
+// User is a person who can sign in at the authorization server.
+type User struct {
+	ID           string // stable subject identifier ("sub")
+	Username     string // unique
+	Email        string
+	Name         string
+	PasswordHash string // PHC-formatted argon2id hash; never the password
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// Users stores people.
+type Users interface {
+	// CreateUser fails with ErrAlreadyExists if the ID or username is taken.
+	CreateUser(ctx context.Context, u User) error
+	GetUser(ctx context.Context, id string) (User, error)
+	GetUserByUsername(ctx context.Context, username string) (User, error)
+	// ListUsers returns every user ordered by username.
+	ListUsers(ctx context.Context) ([]User, error)
+	// SetUserPassword replaces the password hash; ErrNotFound if no such user.
+	SetUserPassword(ctx context.Context, id, passwordHash string, now time.Time) error
+	// DeleteUser removes the user; ErrNotFound if no such user.
+	DeleteUser(ctx context.Context, id string) error
+}
+
+// Client is an OAuth client registration.
+type Client struct {
+	ID                     string
+	Name                   string
+	SecretHash             string // empty for public clients; a hash, never the secret
+	Public                 bool
+	RedirectURIs           []string
+	PostLogoutRedirectURIs []string
+	GrantTypes             []string // e.g. authorization_code, refresh_token, client_credentials
+	Scopes                 []string // the scopes this client may be granted
+	// PKCEOptional relaxes the PKCE requirement for a legacy confidential
+	// client. Off by default.
+	PKCEOptional bool
+	// FirstParty clients (the built-in web app) skip the consent page and
+	// receive refresh tokens by policy.
+	FirstParty bool
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+}
+
+// Clients stores client registrations.
+type Clients interface {
+	// CreateClient fails with ErrAlreadyExists if the ID is taken.
+	CreateClient(ctx context.Context, c Client) error
+	GetClient(ctx context.Context, id string) (Client, error)
+	// ListClients returns every client ordered by ID.
+	ListClients(ctx context.Context) ([]Client, error)
+	// SetClientSecret replaces the secret hash; ErrNotFound if no such client.
+	SetClientSecret(ctx context.Context, id, secretHash string, now time.Time) error
+	// DeleteClient removes the client; ErrNotFound if no such client.
+	DeleteClient(ctx context.Context, id string) error
+}
+
+// AuthRequest is an authorization request from its arrival at /authorize
+// until its code is exchanged (and kept after that until it expires, so a
+// replayed code can be recognised and the tokens issued from it revoked).
+type AuthRequest struct {
+	ID                  string
+	ClientID            string
+	RedirectURI         string
+	State               string
+	Nonce               string
+	Scopes              []string
+	ResponseType        string
+	ResponseMode        string
+	CodeChallenge       string
+	CodeChallengeMethod string
+	Prompt              []string
+	MaxAge              *time.Duration // nil when the client sent none
+	LoginHint           string
+
+	// Set once the person has signed in (and consented).
+	UserID   string
+	AuthTime time.Time
+	AMR      []string
+	Done     bool
+
+	// CodeHash is the hash of the authorization code issued for this request.
+	CodeHash  string
+	CodeUsed  bool
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// AuthRequests stores authorization requests and their codes.
+type AuthRequests interface {
+	CreateAuthRequest(ctx context.Context, r AuthRequest) error
+	GetAuthRequest(ctx context.Context, id string) (AuthRequest, error)
+	// CompleteAuthRequest records who signed in; ErrNotFound if no such request.
+	CompleteAuthRequest(ctx context.Context, id, userID string, authTime time.Time, amr []string) error
+	// SetAuthCode stores the hash of the code issued for the request and the
+	// code's expiry; ErrNotFound if no such request.
+	SetAuthCode(ctx context.Context, id, codeHash string, expiresAt time.Time) error
+	// GetAuthRequestByCode finds a request by its code hash, used or not.
+	GetAuthRequestByCode(ctx context.Context, codeHash string) (AuthRequest, error)
+	// ConsumeAuthCode marks the code used. It is atomic: when N callers race,
+	// exactly one gets a nil error. The others, and every later caller, get the
+	// request together with ErrAlreadyUsed. An unknown or expired code is
+	// ErrNotFound.
+	ConsumeAuthCode(ctx context.Context, codeHash string, now time.Time) (AuthRequest, error)
+	DeleteAuthRequest(ctx context.Context, id string) error
+	// DeleteExpiredAuthRequests removes at most limit requests that expired
+	// before the given time and returns how many it removed.
+	DeleteExpiredAuthRequests(ctx context.Context, before time.Time, limit int) (int, error)
+}
+
+// AccessToken records an issued access token (a JWT) by its ID, so it can be
+// revoked and introspected.
+type AccessToken struct {
+	ID        string // the JWT's jti
+	FamilyID  string // the grant it belongs to (authorization request or refresh family)
+	ClientID  string
+	Subject   string
+	Audience  []string
+	Scopes    []string
+	Revoked   bool
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// RefreshToken is one link of a rotation chain; every link of a chain shares
+// a FamilyID.
+type RefreshToken struct {
+	ID        string
+	TokenHash string // hash of the token; never the token itself
+	FamilyID  string
+	ClientID  string
+	UserID    string
+	Scopes    []string
+	Audience  []string
+	AuthTime  time.Time
+	AMR       []string
+	// Used is set when the token was rotated; presenting it again is reuse.
+	Used    bool
+	Revoked bool
+	// IdleExpiresAt moves forward on each rotation; ExpiresAt is the family's
+	// absolute lifetime and is copied unchanged from link to link.
+	IdleExpiresAt time.Time
+	ExpiresAt     time.Time
+	CreatedAt     time.Time
+}
+
+// Tokens stores access-token records and refresh tokens.
+type Tokens interface {
+	CreateAccessToken(ctx context.Context, t AccessToken) error
+	GetAccessToken(ctx context.Context, id string) (AccessToken, error)
+	// RevokeAccessToken marks one access token revoked; ErrNotFound if unknown.
+	RevokeAccessToken(ctx context.Context, id string) error
+
+	CreateRefreshToken(ctx context.Context, t RefreshToken) error
+	GetRefreshToken(ctx context.Context, tokenHash string) (RefreshToken, error)
+	// RotateRefreshToken marks the token with oldHash used and stores next,
+	// atomically. When N callers race, exactly one succeeds. A token that was
+	// used or revoked before gives ErrAlreadyUsed together with the old record
+	// (so the caller can revoke its family); an unknown one ErrNotFound.
+	RotateRefreshToken(ctx context.Context, oldHash string, next RefreshToken, now time.Time) (RefreshToken, error)
+	// RevokeFamily revokes every refresh and access token of a family. It is
+	// not an error if the family has no tokens.
+	RevokeFamily(ctx context.Context, familyID string) error
+	// DeleteExpiredTokens removes at most limit expired access and refresh
+	// tokens (expired before the given time) and returns how many it removed.
+	DeleteExpiredTokens(ctx context.Context, before time.Time, limit int) (int, error)
+}
+
+// LoginSession is a person's signed-in session at the authorization server.
+type LoginSession struct {
+	ID        string // hash of the cookie value
+	UserID    string
+	AuthTime  time.Time
+	AMR       []string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// Consent records that a user granted a client a set of scopes.
+type Consent struct {
+	UserID    string
+	ClientID  string
+	Scopes    []string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// Sessions stores login sessions, remembered consent and failed-login
+// counters: the authorization server's per-person state.
+type Sessions interface {
+	CreateLoginSession(ctx context.Context, s LoginSession) error
+	// GetLoginSession returns ErrNotFound for an unknown or expired session.
+	GetLoginSession(ctx context.Context, id string, now time.Time) (LoginSession, error)
+	DeleteLoginSession(ctx context.Context, id string) error
+	DeleteUserLoginSessions(ctx context.Context, userID string) error
+
+	// PutConsent creates or replaces the consent for (UserID, ClientID).
+	PutConsent(ctx context.Context, c Consent) error
+	// GetConsent returns ErrNotFound for unknown or expired consent.
+	GetConsent(ctx context.Context, userID, clientID string, now time.Time) (Consent, error)
+	DeleteConsent(ctx context.Context, userID, clientID string) error
+
+	// AddLoginFailure counts one failed login for key (a username or a client
+	// address) within a window starting at the first failure, and returns the
+	// count in the current window. Safe across instances.
+	AddLoginFailure(ctx context.Context, key string, now time.Time, window time.Duration) (int, error)
+	ResetLoginFailures(ctx context.Context, key string) error
+
+	// DeleteExpiredSessions removes at most limit expired login sessions,
+	// consent records and failure counters and returns how many it removed.
+	DeleteExpiredSessions(ctx context.Context, before time.Time, limit int) (int, error)
+}
+
+// SigningKey is a key the authorization server signs tokens with.
+type SigningKey struct {
+	ID         string // the JWK "kid"
+	Algorithm  string // JOSE alg, e.g. RS256, ES256
+	PrivateKey []byte // encrypted at rest by the caller; the store keeps bytes
+	PublicKey  []byte // the public JWK as JSON
+	CreatedAt  time.Time
+	// NotBefore: the key is published from CreatedAt but signs only from
+	// NotBefore, so every instance and every verifier has seen it first.
+	NotBefore time.Time
+	// ExpiresAt: the key is removed from the published set after this time
+	// (zero: no end set yet).
+	ExpiresAt time.Time
+}
+
+// Keys stores signing keys.
+type Keys interface {
+	CreateKey(ctx context.Context, k SigningKey) error
+	// ListKeys returns every stored key ordered by CreatedAt.
+	ListKeys(ctx context.Context) ([]SigningKey, error)
+	// SetKeyExpiry sets when a key leaves the published set; ErrNotFound if unknown.
+	SetKeyExpiry(ctx context.Context, id string, expiresAt time.Time) error
+	// DeleteExpiredKeys removes keys whose ExpiresAt (non-zero) is before the given time.
+	DeleteExpiredKeys(ctx context.Context, before time.Time) (int, error)
+}
+
+// Store is everything a backend provides.
+type Store interface {
+	Users
+	Clients
+	AuthRequests
+	Tokens
+	Sessions
+	Keys
+	// Ping reports whether the database answers.
+	Ping(ctx context.Context) error
+	// Close releases the database.
+	Close() error
+}

@@ -1,0 +1,18 @@
+// Package webapp is Gatehouse's client web app role: a confidential OpenID
+// Connect client that signs people in at the authorization server and lets
+// them manage their todos through the resource API.
+//
+// It owns the browser-facing pages (html/template, embedded with a small
+// stylesheet, no JavaScript), the authorization code flow with PKCE, state and
+// nonce (signin.go), the server-side token record and its serialized refresh
+// (tokens.go), sign-out with revocation and RP-initiated logout (signout.go),
+// CSRF protection (csrf.go) and the error pages.
+//
+// The browser only ever holds an opaque scs session cookie. The session keeps
+// who is signed in, pending sign-in attempts and a CSRF seed; the tokens live
+// in a separate, encrypted record in the same scs store, so that a request
+// that commits a stale copy of the session can never roll a rotated refresh
+// token back.
+//
+// The web app talks to the other roles only over HTTP and never imports them.
+package webapp

@@ -1,0 +1,215 @@
+package webapp
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+
+	"github.com/gatehouse-dev/gatehouse/internal/secret"
+)
+
+// handleLogin starts an authorization code flow (RFC 6749 §4.1) with PKCE
+// S256 (RFC 7636 §4.2), a fresh one-time state bound to this session (RFC
+// 9700 §4.7.1) and an OpenID Connect nonce (Core §3.1.2.1).
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if _, _, ok := s.signedIn(ctx); ok {
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
+	}
+	p, err := s.disc.get(ctx)
+	if err != nil {
+		s.renderError(w, r, err)
+		return
+	}
+	state, err1 := secret.NewToken()
+	nonce, err2 := secret.NewToken()
+	if err := errors.Join(err1, err2); err != nil {
+		s.renderError(w, r, err)
+		return
+	}
+	verifier := oauth2.GenerateVerifier()
+	s.pushAttempt(ctx, attempt{State: state, Nonce: nonce, Verifier: verifier, Created: s.now()})
+	u := p.oauth2.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier), oidc.Nonce(nonce))
+	http.Redirect(w, r, u, http.StatusSeeOther)
+}
+
+// Pages for a callback that cannot be accepted.
+func callbackRejected(code, msg string) *pageError {
+	return &pageError{Status: http.StatusBadRequest, Code: code,
+		Title: "Sign-in could not be completed", Message: msg, SignIn: true}
+}
+
+var errAccessDenied = &pageError{Status: http.StatusForbidden, Code: "access_denied",
+	Title:   "You did not allow access",
+	Message: "Gatehouse needs your permission to show your todos. You can sign in again whenever you like.",
+	SignIn:  true}
+
+// handleCallback is the redirection endpoint (RFC 6749 §3.1.2).
+func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
+	if err := s.callback(w, r); err != nil {
+		var pe *pageError
+		if errors.As(err, &pe) && pe.Status < 500 {
+			s.log.WarnContext(r.Context(), "sign-in rejected", slog.String("code", pe.Code), slog.String("error", err.Error()))
+		}
+		s.renderError(w, r, err)
+	}
+}
+
+func (s *Server) callback(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	q := r.URL.Query()
+
+	// The state must be one this session sent, and is consumed here: a
+	// callback without it, with another session's, or replayed is refused
+	// (RFC 6749 §10.12, RFC 9700 §4.7.1).
+	state := q.Get("state")
+	if state == "" {
+		return callbackRejected("state_missing", "The answer from the sign-in service carried no state.")
+	}
+	att, ok := s.popAttempt(ctx, state)
+	if !ok {
+		return callbackRejected("state_mismatch",
+			"This sign-in answer does not belong to this browser session, was already used or has expired. Please start again.")
+	}
+
+	p, err := s.disc.get(ctx)
+	if err != nil {
+		return err
+	}
+	// RFC 9207 §2.4: the iss parameter must be present and equal the issuer
+	// the request was sent to (mix-up defence, RFC 9700 §4.4.2). It is
+	// checked on error responses too.
+	iss := q.Get("iss")
+	if iss == "" {
+		return callbackRejected("iss_missing", "The answer from the sign-in service did not say who sent it.")
+	}
+	if subtle.ConstantTimeCompare([]byte(iss), []byte(p.issuer)) != 1 {
+		return callbackRejected("iss_mismatch", "The answer came from an unexpected sign-in service.")
+	}
+
+	// RFC 6749 §4.1.2.1: error responses.
+	if e := q.Get("error"); e != "" {
+		if e == "access_denied" {
+			return errAccessDenied
+		}
+		return callbackRejected(e, "The sign-in service refused the request ("+e+").")
+	}
+	code := q.Get("code")
+	if code == "" {
+		return callbackRejected("code_missing", "The answer from the sign-in service carried no code.")
+	}
+
+	xctx, cancel := context.WithTimeout(oidc.ClientContext(ctx, s.httpClient), 15*time.Second)
+	defer cancel()
+	tok, err := p.oauth2.Exchange(xctx, code, oauth2.VerifierOption(att.Verifier))
+	if err != nil {
+		var re *oauth2.RetrieveError
+		if errors.As(err, &re) && re.Response != nil && re.Response.StatusCode < 500 {
+			return callbackRejected("token_"+re.ErrorCode, "The sign-in service did not accept the sign-in ("+re.ErrorCode+"). Please start again.")
+		}
+		return fmt.Errorf("%w: exchanging code: %w", errAuthzUnavailable, err)
+	}
+
+	raw, _ := tok.Extra("id_token").(string)
+	if raw == "" {
+		return callbackRejected("id_token_missing", "The sign-in service returned no ID token.")
+	}
+	// OpenID Connect Core §3.1.3.7: signature, iss, aud, exp.
+	idt, err := p.verifier.Verify(xctx, raw)
+	if err != nil {
+		return fmt.Errorf("%w: %w", callbackRejected("id_token_invalid", "The sign-in service returned an invalid ID token."), err)
+	}
+	// Core §3.1.3.7 item 11: the nonce must be the one this attempt sent.
+	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(att.Nonce)) != 1 {
+		return callbackRejected("nonce_mismatch", "The ID token was not issued for this sign-in attempt.")
+	}
+	// Core §3.2.2.9 / §3.3.2.9: at_hash binds the access token to the ID token.
+	if idt.AccessTokenHash != "" {
+		if err := idt.VerifyAccessToken(tok.AccessToken); err != nil {
+			return callbackRejected("at_hash_mismatch", "The access token does not match the ID token.")
+		}
+	}
+
+	who := user{Subject: idt.Subject}
+	var claims struct {
+		Name              string `json:"name"`
+		PreferredUsername string `json:"preferred_username"`
+		Email             string `json:"email"`
+	}
+	_ = idt.Claims(&claims)
+	who.Name, who.Email = claims.Name, claims.Email
+	if who.Name == "" || who.Email == "" {
+		s.fillFromUserInfo(xctx, p, tok, &who)
+	}
+	if who.Name == "" {
+		who.Name = claims.PreferredUsername
+	}
+
+	grant, err := secret.NewToken()
+	if err != nil {
+		return err
+	}
+	if err := s.tokens.save(ctx, grant, tokenRecord{
+		AccessToken:  tok.AccessToken,
+		RefreshToken: tok.RefreshToken,
+		IDToken:      raw,
+		Subject:      idt.Subject,
+		Expiry:       tok.Expiry,
+		Obtained:     s.now(),
+	}); err != nil {
+		return err
+	}
+
+	// A new session ID at sign-in (session fixation defence), with a new
+	// CSRF seed and no leftover sign-in of an earlier person.
+	if old := s.sessions.GetString(ctx, keyGrant); old != "" {
+		_ = s.tokens.delete(ctx, old)
+	}
+	if err := s.sessions.RenewToken(ctx); err != nil {
+		return fmt.Errorf("%w: renewing session: %w", errSessionStore, err)
+	}
+	s.sessions.Remove(ctx, keyCSRFSeed)
+	s.sessions.Put(ctx, keyGrant, grant)
+	s.sessions.Put(ctx, keySubject, who.Subject)
+	s.sessions.Put(ctx, keyName, who.Name)
+	s.sessions.Put(ctx, keyEmail, who.Email)
+	s.log.InfoContext(ctx, "signed in", slog.String("sub", who.Subject))
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+	return nil
+}
+
+// fillFromUserInfo completes name and email from the UserInfo endpoint (Core
+// §5.3). Its answer counts only if its sub is the ID token's (§5.3.4).
+func (s *Server) fillFromUserInfo(ctx context.Context, p *provider, tok *oauth2.Token, who *user) {
+	ui, err := p.oidc.UserInfo(ctx, oauth2.StaticTokenSource(tok))
+	if err != nil {
+		s.log.WarnContext(ctx, "userinfo failed", slog.String("error", err.Error()))
+		return
+	}
+	if ui.Subject != who.Subject {
+		s.log.WarnContext(ctx, "userinfo sub differs from ID token sub; ignored")
+		return
+	}
+	var c struct {
+		Name              string `json:"name"`
+		PreferredUsername string `json:"preferred_username"`
+	}
+	_ = ui.Claims(&c)
+	if who.Name == "" {
+		who.Name = c.Name
+		if who.Name == "" {
+			who.Name = c.PreferredUsername
+		}
+	}
+	if who.Email == "" {
+		who.Email = ui.Email
+	}
+}
