@@ -104,12 +104,8 @@ func (e *env) want(r resp, status int) {
 	if r.status != status {
 		e.t.Fatalf("status %d, want %d: %s", r.status, status, r.raw)
 	}
-	if status >= 400 && status != 412 || status == 412 {
-		if status >= 400 {
-			if r.body["_status"] != "ERR" || r.body["_error"] == nil {
-				e.t.Fatalf("error body not in Eve's envelope: %s", r.raw)
-			}
-		}
+	if status >= 400 && (r.body["_status"] != "ERR" || r.body["_error"] == nil) {
+		e.t.Fatalf("error body not in Eve's envelope: %s", r.raw)
 	}
 }
 

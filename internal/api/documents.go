@@ -248,7 +248,7 @@ func (h *handler) prepare(doc map[string]any, withDefaults bool) (map[string]any
 			}
 		}
 	}
-	if err := h.res.Schema.Validate(toSchemaValue(out)); err != nil {
+	if err := h.res.Schema.Validate(any(out)); err != nil {
 		var ve *jsonschema.ValidationError
 		if errors.As(err, &ve) {
 			collectIssues(ve, issues)
@@ -270,10 +270,6 @@ func (h *handler) prepare(doc map[string]any, withDefaults bool) (map[string]any
 	}
 	return out, nil
 }
-
-// toSchemaValue converts decoded JSON (with json.Number) for the validator,
-// which accepts json.Number too; this is the identity but documents it.
-func toSchemaValue(v map[string]any) any { return v }
 
 var printer = message.NewPrinter(language.English)
 

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -90,8 +91,14 @@ func TestJWKSRefetch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if n := is.JWKSFetches.Load(); n != 0 {
+		t.Fatalf("fetches at start = %d, want none before the first token", n)
+	}
+	if _, err := v.Verify(context.Background(), is.Token(t, "alice")); err != nil {
+		t.Fatalf("first Verify: %v", err)
+	}
 	if n := is.JWKSFetches.Load(); n != 1 {
-		t.Fatalf("fetches at start = %d", n)
+		t.Fatalf("fetches after the first token = %d, want 1", n)
 	}
 	is.Rotate(t)
 	tok := is.Token(t, "alice")
@@ -110,6 +117,39 @@ func TestJWKSRefetch(t *testing.T) {
 	}
 	if n := is.JWKSFetches.Load(); n != 2 {
 		t.Fatalf("fetches = %d, want 2", n)
+	}
+}
+
+// TestIssuerNotUpYet: the verifier may be built before the issuer answers
+// (the roles start together). Until it answers, tokens cannot be checked —
+// an error that is not ErrInvalidToken, so the API answers 503, not 401 —
+// and once it answers they verify without a restart.
+func TestIssuerNotUpYet(t *testing.T) {
+	is := bearertest.New(t, "aud")
+	var up atomic.Bool
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !up.Load() {
+			http.Error(w, "starting", http.StatusServiceUnavailable)
+			return
+		}
+		http.Redirect(w, r, is.URL+r.URL.Path, http.StatusTemporaryRedirect)
+	}))
+	defer proxy.Close()
+	clock := time.Now()
+	v, err := bearer.NewJWTVerifier(context.Background(), bearer.JWTConfig{
+		Issuer: is.URL, Audience: "aud", JWKSURL: proxy.URL + "/jwks", Now: func() time.Time { return clock },
+	})
+	if err != nil {
+		t.Fatalf("NewJWTVerifier must not need the issuer: %v", err)
+	}
+	tok := is.Token(t, "alice")
+	if _, err := v.Verify(context.Background(), tok); err == nil || errors.Is(err, bearer.ErrInvalidToken) {
+		t.Fatalf("Verify while the issuer is down = %v, want an error that is not ErrInvalidToken", err)
+	}
+	up.Store(true)
+	clock = clock.Add(2 * time.Second)
+	if _, err := v.Verify(context.Background(), tok); err != nil {
+		t.Fatalf("Verify once the issuer is up: %v", err)
 	}
 }
 

@@ -50,22 +50,36 @@ var Algorithms = []jose.SignatureAlgorithm{
 
 // JWTVerifier verifies RFC 9068 JWT access tokens locally.
 type JWTVerifier struct {
-	cfg     JWTConfig
-	jwksURL string
+	cfg JWTConfig
 
-	mu        sync.Mutex
+	fetching sync.Mutex // one discovery or JWKS fetch at a time
+
+	mu        sync.RWMutex // guards what follows
+	jwksURL   string       // "" until discovered
 	keys      jose.JSONWebKeySet
-	fetchedAt time.Time
+	fetchedAt time.Time // last successful JWKS fetch
+	failedAt  time.Time // last failed attempt
+	lastErr   error     // its error
 }
 
 var _ Verifier = (*JWTVerifier)(nil)
 
-// NewJWTVerifier returns a verifier for tokens from cfg.Issuer. When
-// cfg.JWKSURL is empty it reads the issuer's discovery document; it also
-// fetches the JWKS once, so a misconfiguration shows at start.
+// retryAfterFailure is the floor between two attempts to reach an issuer that
+// did not answer: short, because the roles of one deployment start together
+// and the issuer may simply not be up yet.
+const retryAfterFailure = time.Second
+
+// NewJWTVerifier returns a verifier for tokens from cfg.Issuer. It does not
+// contact the issuer: the discovery document (when cfg.JWKSURL is empty) and
+// the JWKS are fetched on the first token, so the resource server and the
+// authorization server may start in any order. Until the issuer answers,
+// Verify fails with an error that is not ErrInvalidToken (a 503, not a 401).
 func NewJWTVerifier(ctx context.Context, cfg JWTConfig) (*JWTVerifier, error) {
 	if cfg.Issuer == "" || cfg.Audience == "" {
 		return nil, errors.New("bearer: JWTConfig needs an Issuer and an Audience")
+	}
+	if err := checkFetchURL(cfg.Issuer); err != nil {
+		return nil, fmt.Errorf("bearer: issuer: %w", err)
 	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
@@ -82,23 +96,12 @@ func NewJWTVerifier(ctx context.Context, cfg JWTConfig) (*JWTVerifier, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	v := &JWTVerifier{cfg: cfg, jwksURL: cfg.JWKSURL}
-	if v.jwksURL == "" {
-		u, err := discoverJWKS(ctx, cfg.HTTPClient, cfg.Issuer)
-		if err != nil {
+	if cfg.JWKSURL != "" {
+		if err := checkFetchURL(cfg.JWKSURL); err != nil {
 			return nil, err
 		}
-		v.jwksURL = u
 	}
-	if err := checkFetchURL(v.jwksURL); err != nil {
-		return nil, err
-	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if err := v.refreshLocked(ctx); err != nil {
-		return nil, err
-	}
-	return v, nil
+	return &JWTVerifier{cfg: cfg, jwksURL: cfg.JWKSURL}, nil
 }
 
 // checkFetchURL requires HTTPS, except for loopback addresses (development
@@ -154,43 +157,80 @@ func discoverJWKS(ctx context.Context, c *http.Client, issuer string) (string, e
 	return doc.JWKSURI, nil
 }
 
-func (v *JWTVerifier) refreshLocked(ctx context.Context) error {
-	var set jose.JSONWebKeySet
-	if err := getJSON(ctx, v.cfg.HTTPClient, v.jwksURL, &set); err != nil {
-		return fmt.Errorf("bearer: fetching JWKS: %w", err)
+// find returns the usable public key with the given ID; the caller holds mu.
+func (v *JWTVerifier) find(kid string) *jose.JSONWebKey {
+	for i, k := range v.keys.Keys {
+		if (kid == "" || k.KeyID == kid) && k.Use != "enc" && k.Valid() && k.IsPublic() {
+			return &v.keys.Keys[i]
+		}
 	}
-	v.keys = set
-	v.fetchedAt = v.cfg.Now()
 	return nil
 }
 
-// key returns the public key with the given ID, refetching the JWKS when the
-// ID is unknown and the last fetch is older than MinRefetchInterval (the
-// issuer rotated its keys).
+// key returns the public key with the given ID. Known keys are found under a
+// read lock, so verification runs in parallel. An unknown ID refetches the
+// JWKS (the issuer rotated its keys) unless the last fetch is younger than
+// MinRefetchInterval, so forged key IDs cannot make us hammer the issuer.
 func (v *JWTVerifier) key(ctx context.Context, kid string) (*jose.JSONWebKey, error) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	find := func() *jose.JSONWebKey {
-		for i, k := range v.keys.Keys {
-			if (kid == "" || k.KeyID == kid) && k.Use != "enc" && k.Valid() && k.IsPublic() {
-				return &v.keys.Keys[i]
-			}
-		}
-		return nil
-	}
-	if k := find(); k != nil {
+	v.mu.RLock()
+	k := v.find(kid)
+	v.mu.RUnlock()
+	if k != nil {
 		return k, nil
 	}
-	if v.cfg.Now().Sub(v.fetchedAt) < v.cfg.MinRefetchInterval {
+
+	v.fetching.Lock()
+	defer v.fetching.Unlock()
+	v.mu.RLock()
+	k = v.find(kid)
+	fetchedAt, failedAt, lastErr := v.fetchedAt, v.failedAt, v.lastErr
+	v.mu.RUnlock()
+	now := v.cfg.Now()
+	switch {
+	case k != nil: // fetched by another caller meanwhile
+		return k, nil
+	case failedAt.After(fetchedAt) && now.Sub(failedAt) < retryAfterFailure:
+		return nil, lastErr
+	case !fetchedAt.IsZero() && now.Sub(fetchedAt) < v.cfg.MinRefetchInterval:
 		return nil, fmt.Errorf("%w: unknown key %q", ErrInvalidToken, kid)
 	}
-	if err := v.refreshLocked(ctx); err != nil {
+	if err := v.fetch(ctx); err != nil {
+		v.mu.Lock()
+		v.failedAt, v.lastErr = now, err
+		v.mu.Unlock()
 		return nil, err
 	}
-	if k := find(); k != nil {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	if k := v.find(kid); k != nil {
 		return k, nil
 	}
 	return nil, fmt.Errorf("%w: unknown key %q", ErrInvalidToken, kid)
+}
+
+// fetch discovers the JWKS URL if needed and loads the key set; the caller
+// holds fetching.
+func (v *JWTVerifier) fetch(ctx context.Context) error {
+	v.mu.RLock()
+	u := v.jwksURL
+	v.mu.RUnlock()
+	if u == "" {
+		var err error
+		if u, err = discoverJWKS(ctx, v.cfg.HTTPClient, v.cfg.Issuer); err != nil {
+			return err
+		}
+		if err := checkFetchURL(u); err != nil {
+			return err
+		}
+	}
+	var set jose.JSONWebKeySet
+	if err := getJSON(ctx, v.cfg.HTTPClient, u, &set); err != nil {
+		return fmt.Errorf("bearer: fetching JWKS: %w", err)
+	}
+	v.mu.Lock()
+	v.jwksURL, v.keys, v.fetchedAt = u, set, v.cfg.Now()
+	v.mu.Unlock()
+	return nil
 }
 
 type atClaims struct {

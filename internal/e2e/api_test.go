@@ -1,17 +1,49 @@
-//go:build !e2eapi
-
 package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net/http"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/api"
+	"github.com/gatehouse-dev/gatehouse/internal/api/resource"
+	"github.com/gatehouse-dev/gatehouse/internal/bearer"
+	"github.com/gatehouse-dev/gatehouse/internal/storage/docstore"
 )
 
-// startAPI is a stand-in until internal/api builds: the tests that need the
-// API skip. Build with -tags e2eapi to use api_real_test.go instead; once
-// internal/api is complete, delete this file and that file's build line.
+// startAPI builds the resource API with the built-in resources over the
+// stack's store, verifying JWT access tokens against the authorization
+// server, and seeds seededTodos for the test user.
 func (s *stack) startAPI(ctx context.Context, issuer, audience string, logger *slog.Logger) http.Handler {
-	s.t.Skip("skipping: internal/api is not complete yet (see internal/e2e/api_test.go)")
-	return nil
+	t := s.t
+	res, err := resource.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs, err := docstore.New(s.store.DB(), s.store.ReadDB(), s.store.Dialect())
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := bearer.NewJWTVerifier(ctx, bearer.JWTConfig{Issuer: issuer, Audience: audience, HTTPClient: s.client})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := api.New(ctx, api.Config{Resources: res, Store: docs, Verifier: v, PublicURL: audience, Logger: logger.With("role", "api")})
+	if err != nil {
+		t.Fatalf("api.New: %v", err)
+	}
+	now := time.Now().UTC()
+	var seeded []docstore.Document
+	for i, title := range seededTodos {
+		data, _ := json.Marshal(map[string]any{"title": title, "done": false})
+		at := now.Add(time.Duration(i) * time.Second)
+		seeded = append(seeded, docstore.Document{ID: docstore.NewID(), Owner: s.userSub,
+			Created: at, Updated: at, ETag: docstore.NewETag(), Data: data})
+	}
+	if err := docs.Insert(ctx, "todos", seeded); err != nil {
+		t.Fatalf("seeding todos: %v", err)
+	}
+	return srv.Handler()
 }

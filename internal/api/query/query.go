@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"slices"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -450,4 +450,3 @@ func ParseProjection(s string, sch Schema, extra ...string) (Projection, error) 
 	p.Include = mode == 1
 	return p, nil
 }
-

@@ -24,7 +24,9 @@ func (s schema) Field(name string) (docquery.Field, bool) {
 
 var todos = schema{"title": docquery.String, "done": docquery.Boolean, "due": docquery.DateTime, "prio": docquery.Number, "tags": docquery.Array}
 
-func c(f string, op docquery.Op, v any) *docquery.Cond { return &docquery.Cond{Field: f, Op: op, Value: v} }
+func c(f string, op docquery.Op, v any) *docquery.Cond {
+	return &docquery.Cond{Field: f, Op: op, Value: v}
+}
 
 func TestParseWhere(t *testing.T) {
 	upd := time.Date(2024, 4, 2, 0, 0, 0, 0, time.UTC)

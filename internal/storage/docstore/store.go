@@ -270,9 +270,6 @@ func (s *Store) wrap(op string, err error) error {
 	if isUniqueViolation(err) {
 		return fmt.Errorf("docstore: %s: %w", op, storage.ErrAlreadyExists)
 	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("docstore: %s: %w", op, err)
-	}
 	return fmt.Errorf("docstore: %s: %w", op, err)
 }
 

@@ -163,7 +163,9 @@ func testQuery(t *testing.T, e env) {
 	if err := s.Insert(ctx, "todos", docs); err != nil {
 		t.Fatal(err)
 	}
-	c := func(f string, op docquery.Op, v any) *docquery.Cond { return &docquery.Cond{Field: f, Op: op, Value: v} }
+	c := func(f string, op docquery.Op, v any) *docquery.Cond {
+		return &docquery.Cond{Field: f, Op: op, Value: v}
+	}
 	cs := func(f string, op docquery.Op, vs ...any) *docquery.Cond {
 		return &docquery.Cond{Field: f, Op: op, Values: vs}
 	}
