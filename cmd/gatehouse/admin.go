@@ -29,6 +29,16 @@ func openStore(ctx context.Context, s *config.Storage) (*sqlstore.Store, error) 
 	return st, nil
 }
 
+// withStore opens the configured store, runs f on it and closes it.
+func withStore(ctx context.Context, s *config.Storage, f func(st *sqlstore.Store) error) error {
+	st, err := openStore(ctx, s)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return f(st)
+}
+
 func runMigrate(ctx context.Context, e env, args []string) error {
 	var s config.Storage
 	fs := newFlagSet(e, "migrate [flags]", "Apply the embedded database migrations and exit. `serve` does this at start too;\nrun it alone before starting several instances, or to check a database.",
@@ -37,13 +47,10 @@ func runMigrate(ctx context.Context, e env, args []string) error {
 	if err := parse(fs, e, args); err != nil {
 		return err
 	}
-	st, err := openStore(ctx, &s)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	fmt.Fprintf(e.stdout, "database %s is up to date\n", st.Dialect())
-	return nil
+	return withStore(ctx, &s, func(st *sqlstore.Store) error {
+		fmt.Fprintf(e.stdout, "database %s is up to date\n", st.Dialect())
+		return nil
+	})
 }
 
 func runUser(ctx context.Context, e env, args []string) error {
@@ -111,17 +118,14 @@ func userAdd(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	u.Password = pw
-	st, err := openStore(ctx, &s)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	rec, err := admin.AddUser(ctx, st, u, time.Now())
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "added user %s (sub %s)\n", rec.Username, rec.ID)
-	return nil
+	return withStore(ctx, &s, func(st *sqlstore.Store) error {
+		rec, err := admin.AddUser(ctx, st, u, time.Now())
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "added user %s (sub %s)\n", rec.Username, rec.ID)
+		return nil
+	})
 }
 
 func userList(ctx context.Context, e env, args []string) error {
@@ -133,35 +137,32 @@ func userList(ctx context.Context, e env, args []string) error {
 	if err := parse(fs, e, args); err != nil {
 		return err
 	}
-	st, err := openStore(ctx, &s)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	users, err := st.ListUsers(ctx)
-	if err != nil {
-		return fmt.Errorf("listing users: %w", err)
-	}
-	if asJSON {
-		type row struct {
-			Sub      string    `json:"sub"`
-			Username string    `json:"username"`
-			Email    string    `json:"email,omitempty"`
-			Name     string    `json:"name,omitempty"`
-			Created  time.Time `json:"created_at"`
+	return withStore(ctx, &s, func(st *sqlstore.Store) error {
+		users, err := st.ListUsers(ctx)
+		if err != nil {
+			return fmt.Errorf("listing users: %w", err)
 		}
-		rows := make([]row, 0, len(users))
+		if asJSON {
+			type row struct {
+				Sub      string    `json:"sub"`
+				Username string    `json:"username"`
+				Email    string    `json:"email,omitempty"`
+				Name     string    `json:"name,omitempty"`
+				Created  time.Time `json:"created_at"`
+			}
+			rows := make([]row, 0, len(users))
+			for _, u := range users {
+				rows = append(rows, row{u.ID, u.Username, u.Email, u.Name, u.CreatedAt})
+			}
+			return json.NewEncoder(e.stdout).Encode(rows)
+		}
+		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "USERNAME\tEMAIL\tNAME\tSUB\tCREATED")
 		for _, u := range users {
-			rows = append(rows, row{u.ID, u.Username, u.Email, u.Name, u.CreatedAt})
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.Username, u.Email, u.Name, u.ID, u.CreatedAt.Format(time.RFC3339))
 		}
-		return json.NewEncoder(e.stdout).Encode(rows)
-	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "USERNAME\tEMAIL\tNAME\tSUB\tCREATED")
-	for _, u := range users {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.Username, u.Email, u.Name, u.ID, u.CreatedAt.Format(time.RFC3339))
-	}
-	return tw.Flush()
+		return tw.Flush()
+	})
 }
 
 func userRemove(ctx context.Context, e env, args []string) error {
@@ -176,16 +177,13 @@ func userRemove(ctx context.Context, e env, args []string) error {
 	if name == "" {
 		return fmt.Errorf("%w: --username is required", errUsage)
 	}
-	st, err := openStore(ctx, &s)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	if err := admin.RemoveUser(ctx, st, name); err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "removed user %s\n", name)
-	return nil
+	return withStore(ctx, &s, func(st *sqlstore.Store) error {
+		if err := admin.RemoveUser(ctx, st, name); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "removed user %s\n", name)
+		return nil
+	})
 }
 
 func userSetPassword(ctx context.Context, e env, args []string) error {
@@ -207,16 +205,13 @@ func userSetPassword(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, &s)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	if err := admin.SetPassword(ctx, st, name, pw, time.Now()); err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "set the password of %s\n", name)
-	return nil
+	return withStore(ctx, &s, func(st *sqlstore.Store) error {
+		if err := admin.SetPassword(ctx, st, name, pw, time.Now()); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "set the password of %s\n", name)
+		return nil
+	})
 }
 
 func clientAdd(ctx context.Context, e env, args []string) error {
@@ -246,27 +241,24 @@ func clientAdd(ctx context.Context, e env, args []string) error {
 	}
 	c.RedirectURIs, c.PostLogoutRedirectURIs = redirects, logoutRedirects
 	c.GrantTypes, c.Scopes = grants, scopes
-	st, err := openStore(ctx, &s)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	rec, plain, err := admin.AddClient(ctx, st, c, time.Now())
-	if err != nil {
-		return err
-	}
-	if asJSON {
-		out := map[string]string{"client_id": rec.ID}
-		if plain != "" {
-			out["client_secret"] = plain
+	return withStore(ctx, &s, func(st *sqlstore.Store) error {
+		rec, plain, err := admin.AddClient(ctx, st, c, time.Now())
+		if err != nil {
+			return err
 		}
-		return json.NewEncoder(e.stdout).Encode(out)
-	}
-	fmt.Fprintf(e.stdout, "added client %s\n", rec.ID)
-	if plain != "" {
-		fmt.Fprintf(e.stdout, "client secret (shown once): %s\n", plain)
-	}
-	return nil
+		if asJSON {
+			out := map[string]string{"client_id": rec.ID}
+			if plain != "" {
+				out["client_secret"] = plain
+			}
+			return json.NewEncoder(e.stdout).Encode(out)
+		}
+		fmt.Fprintf(e.stdout, "added client %s\n", rec.ID)
+		if plain != "" {
+			fmt.Fprintf(e.stdout, "client secret (shown once): %s\n", plain)
+		}
+		return nil
+	})
 }
 
 func clientList(ctx context.Context, e env, args []string) error {
@@ -278,40 +270,37 @@ func clientList(ctx context.Context, e env, args []string) error {
 	if err := parse(fs, e, args); err != nil {
 		return err
 	}
-	st, err := openStore(ctx, &s)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	clients, err := st.ListClients(ctx)
-	if err != nil {
-		return fmt.Errorf("listing clients: %w", err)
-	}
-	if asJSON {
-		type row struct {
-			ID           string   `json:"client_id"`
-			Name         string   `json:"name"`
-			Public       bool     `json:"public"`
-			RedirectURIs []string `json:"redirect_uris"`
-			GrantTypes   []string `json:"grant_types"`
-			Scopes       []string `json:"scopes"`
+	return withStore(ctx, &s, func(st *sqlstore.Store) error {
+		clients, err := st.ListClients(ctx)
+		if err != nil {
+			return fmt.Errorf("listing clients: %w", err)
 		}
-		rows := make([]row, 0, len(clients))
+		if asJSON {
+			type row struct {
+				ID           string   `json:"client_id"`
+				Name         string   `json:"name"`
+				Public       bool     `json:"public"`
+				RedirectURIs []string `json:"redirect_uris"`
+				GrantTypes   []string `json:"grant_types"`
+				Scopes       []string `json:"scopes"`
+			}
+			rows := make([]row, 0, len(clients))
+			for _, c := range clients {
+				rows = append(rows, row{c.ID, c.Name, c.Public, c.RedirectURIs, c.GrantTypes, c.Scopes})
+			}
+			return json.NewEncoder(e.stdout).Encode(rows)
+		}
+		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "CLIENT ID\tNAME\tTYPE\tGRANTS\tREDIRECT URIS")
 		for _, c := range clients {
-			rows = append(rows, row{c.ID, c.Name, c.Public, c.RedirectURIs, c.GrantTypes, c.Scopes})
+			kind := "confidential"
+			if c.Public {
+				kind = "public"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.ID, c.Name, kind, strings.Join(c.GrantTypes, ","), strings.Join(c.RedirectURIs, " "))
 		}
-		return json.NewEncoder(e.stdout).Encode(rows)
-	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CLIENT ID\tNAME\tTYPE\tGRANTS\tREDIRECT URIS")
-	for _, c := range clients {
-		kind := "confidential"
-		if c.Public {
-			kind = "public"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.ID, c.Name, kind, strings.Join(c.GrantTypes, ","), strings.Join(c.RedirectURIs, " "))
-	}
-	return tw.Flush()
+		return tw.Flush()
+	})
 }
 
 func clientRemove(ctx context.Context, e env, args []string) error {
@@ -326,16 +315,13 @@ func clientRemove(ctx context.Context, e env, args []string) error {
 	if id == "" {
 		return fmt.Errorf("%w: --id is required", errUsage)
 	}
-	st, err := openStore(ctx, &s)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	if err := admin.RemoveClient(ctx, st, id); err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "removed client %s\n", id)
-	return nil
+	return withStore(ctx, &s, func(st *sqlstore.Store) error {
+		if err := admin.RemoveClient(ctx, st, id); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "removed client %s\n", id)
+		return nil
+	})
 }
 
 func clientRotate(ctx context.Context, e env, args []string) error {
@@ -353,18 +339,15 @@ func clientRotate(ctx context.Context, e env, args []string) error {
 	if id == "" {
 		return fmt.Errorf("%w: --id is required", errUsage)
 	}
-	st, err := openStore(ctx, &s)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	plain, err := admin.RotateClientSecret(ctx, st, id, time.Now())
-	if err != nil {
-		return err
-	}
-	if asJSON {
-		return json.NewEncoder(e.stdout).Encode(map[string]string{"client_id": id, "client_secret": plain})
-	}
-	fmt.Fprintf(e.stdout, "new client secret for %s (shown once): %s\n", id, plain)
-	return nil
+	return withStore(ctx, &s, func(st *sqlstore.Store) error {
+		plain, err := admin.RotateClientSecret(ctx, st, id, time.Now())
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			return json.NewEncoder(e.stdout).Encode(map[string]string{"client_id": id, "client_secret": plain})
+		}
+		fmt.Fprintf(e.stdout, "new client secret for %s (shown once): %s\n", id, plain)
+		return nil
+	})
 }

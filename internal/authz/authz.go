@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/op"
 
 	"github.com/gatehouse-dev/gatehouse/internal/authz/keys"
+	"github.com/gatehouse-dev/gatehouse/internal/httpserver"
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
 	"github.com/gatehouse-dev/gatehouse/internal/storage"
 )
@@ -166,37 +169,55 @@ func (s *Server) Handler() http.Handler { return s.handler }
 
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /.well-known/openid-configuration", s.serveDiscovery)
-	mux.HandleFunc("GET /.well-known/oauth-authorization-server", s.serveDiscovery)
-	mux.HandleFunc("GET /authorize", s.serveAuthorize)
-	mux.HandleFunc("POST /authorize", s.serveAuthorize)
-	mux.HandleFunc("GET /login", s.pages.loginForm)
-	mux.HandleFunc("POST /login", s.pages.loginSubmit)
-	mux.HandleFunc("GET /consent", s.pages.consentForm)
-	mux.HandleFunc("POST /consent", s.pages.consentSubmit)
-	mux.HandleFunc("GET /logout", s.pages.logoutForm)
-	mux.HandleFunc("POST /logout", s.pages.logoutSubmit)
-	mux.HandleFunc("GET /signed-out", s.pages.signedOut)
+	get := func(h http.HandlerFunc) map[string]http.HandlerFunc { return map[string]http.HandlerFunc{http.MethodGet: h} }
+	mux.HandleFunc("/.well-known/openid-configuration", s.jsonEndpoint(s.serveDiscovery))
+	mux.HandleFunc("/.well-known/oauth-authorization-server", s.jsonEndpoint(s.serveDiscovery))
+	mux.HandleFunc("/authorize", s.page(map[string]http.HandlerFunc{http.MethodGet: s.serveAuthorize, http.MethodPost: s.serveAuthorize}))
+	mux.HandleFunc("/login", s.page(map[string]http.HandlerFunc{http.MethodGet: s.pages.loginForm, http.MethodPost: s.pages.loginSubmit}))
+	mux.HandleFunc("/consent", s.page(map[string]http.HandlerFunc{http.MethodGet: s.pages.consentForm, http.MethodPost: s.pages.consentSubmit}))
+	mux.HandleFunc("/logout", s.page(map[string]http.HandlerFunc{http.MethodGet: s.pages.logoutForm, http.MethodPost: s.pages.logoutSubmit}))
+	mux.HandleFunc("/signed-out", s.page(get(s.pages.signedOut)))
 	mux.Handle("GET /static/", s.pages.static())
-	mux.HandleFunc("GET /{$}", s.pages.home)
-	// The token, revocation, introspection, userinfo, JWKS and end-session
-	// endpoints are op's, routed through opServer.
-	mux.Handle("/", s.opSrv.handler)
-	return securityHeaders(mux)
+	mux.HandleFunc("/{$}", s.page(get(s.pages.home)))
+	s.opSrv.routes(mux)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.pages.errorPage(w, r, http.StatusNotFound, "There is nothing at this address.")
+	})
+	return httpserver.Chain(mux, httpserver.SecurityHeaders, noStore)
 }
 
-// securityHeaders sets the headers every response of the role carries.
-// Pages must not be framed (RFC 9700 §4.16: clickjacking), and nothing here
-// may be cached by intermediaries (RFC 6749 §5.1 asks no-store for tokens).
-func securityHeaders(next http.Handler) http.Handler {
+// page serves a browser-facing endpoint: readRequest checks the request,
+// and errors are shown as a page; then the handler for the method runs.
+func (s *Server) page(byMethod map[string]http.HandlerFunc) http.HandlerFunc {
+	methods := slices.Sorted(maps.Keys(byMethod))
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.readRequest(w, r, shapePage, methods...) {
+			return
+		}
+		h, ok := byMethod[r.Method]
+		if !ok { // HEAD
+			h = byMethod[http.MethodGet]
+		}
+		h(w, r)
+	}
+}
+
+// jsonEndpoint serves a GET-only JSON document.
+func (s *Server) jsonEndpoint(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.readRequest(w, r, shapeJSON, http.MethodGet) {
+			h(w, r)
+		}
+	}
+}
+
+// noStore keeps every response of the role out of shared caches (RFC 6749
+// §5.1 asks no-store for tokens; pages carry codes and CSRF tokens). Static
+// files and public documents set their own Cache-Control.
+func noStore(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "no-referrer")
 		if !strings.HasPrefix(r.URL.Path, "/static/") {
-			h.Set("Cache-Control", "no-store")
+			w.Header().Set("Cache-Control", "no-store")
 		}
 		next.ServeHTTP(w, r)
 	})

@@ -17,8 +17,9 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/storage"
 )
 
-// opServer is op's LegacyServer with the endpoints replaced where
-// Gatehouse's rules are stricter than op's:
+// opServer implements the token, revocation, introspection, userinfo,
+// JWKS and end-session endpoints on op's request and response types, with
+// Gatehouse's rules where they are stricter than op's:
 //
 //   - VerifyClient: wrong or missing credentials answer 401 invalid_client
 //     (RFC 6749 §5.2); op answers 400.
@@ -29,11 +30,13 @@ import (
 //   - RefreshToken: rotation with reuse detection (RFC 9700 §4.14.2).
 //   - ClientCredentialsExchange, Introspect, Revocation, UserInfo, Keys and
 //     Discovery work on Gatehouse's own token records and RFC 9068 tokens.
+//
+// The HTTP side (endpoints.go) is Gatehouse's own; op's provider is kept
+// for ID tokens and id_token_hint verification.
 type opServer struct {
-	*op.LegacyServer
-	s       *Server
-	storage *opStorage
-	handler http.Handler
+	s        *Server
+	storage  *opStorage
+	provider *op.Provider
 }
 
 func newOPServer(s *Server) (*opServer, error) {
@@ -57,25 +60,21 @@ func newOPServer(s *Server) (*opServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The authorization endpoint is Gatehouse's own (authorize.go), so it is
-	// left nil here and op registers no route for it.
-	endpoints := op.Endpoints{
-		Token:         op.NewEndpoint("token"),
-		Introspection: op.NewEndpoint("introspect"),
-		Userinfo:      op.NewEndpoint("userinfo"),
-		Revocation:    op.NewEndpoint("revoke"),
-		EndSession:    op.NewEndpoint("end_session"),
-		JwksURI:       op.NewEndpoint("jwks"),
-	}
-	o := &opServer{LegacyServer: op.NewLegacyServer(provider, endpoints), s: s, storage: st}
-	notFound := func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) }
-	// No CORS anywhere on the role (RFC 9700 §4.16 asks none on the
-	// authorization endpoint; browser apps use the web app's backend).
-	o.handler = op.RegisterLegacyServer(o, notFound, op.WithServerCORSOptions(nil))
-	return o, nil
+	return &opServer{s: s, storage: st, provider: provider}, nil
 }
 
-var _ op.ExtendedLegacyServer = (*opServer)(nil)
+// routes registers the endpoints. Every one checks its methods itself, so
+// that a wrong method is answered in the endpoint's error shape. No CORS
+// anywhere on the role (RFC 9700 §4.16 asks none on the authorization
+// endpoint; browser apps use the web app's backend).
+func (o *opServer) routes(mux *http.ServeMux) {
+	mux.HandleFunc("/token", o.serveToken)
+	mux.HandleFunc("/revoke", o.serveRevoke)
+	mux.HandleFunc("/introspect", o.serveIntrospect)
+	mux.HandleFunc("/userinfo", o.serveUserinfo)
+	mux.HandleFunc("/jwks", o.serveJWKS)
+	mux.HandleFunc("/end_session", o.serveEndSession)
+}
 
 func (o *opServer) Discovery(ctx context.Context, _ *op.Request[struct{}]) (*op.Response, error) {
 	return op.NewResponse(o.s.metadata()), nil
@@ -169,13 +168,59 @@ func (o *opServer) CodeExchange(ctx context.Context, r *op.ClientRequest[oidc.Ac
 	if err != nil {
 		return nil, err
 	}
+	// A replay that arrived between ConsumeAuthCode and now revoked the
+	// family before these tokens existed. It left a mark first, so either
+	// it sees these tokens or this check sees the mark: revoke them now.
+	replayed, err := s.codeWasReplayed(ctx, req.ID)
+	if err != nil {
+		return nil, serverError(err, "checking for code replay")
+	}
+	if replayed {
+		if err := s.store.RevokeFamily(ctx, req.ID); err != nil {
+			return nil, serverError(err, "revoking tokens of a replayed code")
+		}
+		return nil, oidc.ErrInvalidGrant().WithDescription("invalid code")
+	}
 	return op.NewResponse(resp), nil
+}
+
+// replayMarkID is the ID of the revoked access-token record that marks the
+// code of an authorization request as replayed. IDs of real tokens are
+// random hex, so it never names one.
+func replayMarkID(authRequestID string) string { return "code-replay:" + authRequestID }
+
+// codeWasReplayed reports whether a replay of the request's code was seen.
+func (s *Server) codeWasReplayed(ctx context.Context, authRequestID string) (bool, error) {
+	_, err := s.store.GetAccessToken(ctx, replayMarkID(authRequestID))
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, storage.ErrNotFound):
+		return false, nil
+	default:
+		return false, err
+	}
 }
 
 // codeReplayed revokes every token issued from a code presented twice
 // (RFC 9700 §4.1.1: "the authorization server ... SHOULD revoke all access
 // tokens already issued based on that authorization code").
+//
+// The tokens of the exchange that won may not exist yet, so a mark is
+// recorded first (an already revoked record in the family) and the winner
+// looks for it after creating its tokens (CodeExchange). Every step is its
+// own committed statement: if the winner's look-up misses the mark, the
+// mark was written after the winner's tokens, so the RevokeFamily below,
+// which follows the mark, revokes them.
 func (s *Server) codeReplayed(ctx context.Context, req storage.AuthRequest) {
+	now := s.now()
+	mark := storage.AccessToken{
+		ID: replayMarkID(req.ID), FamilyID: req.ID, ClientID: req.ClientID, Subject: req.UserID,
+		Revoked: true, CreatedAt: now, ExpiresAt: now.Add(authRequestTTL),
+	}
+	if err := s.store.CreateAccessToken(ctx, mark); err != nil && !errors.Is(err, storage.ErrAlreadyExists) {
+		s.log.ErrorContext(ctx, "marking a replayed code failed", "err", err)
+	}
 	if err := s.store.RevokeFamily(ctx, req.ID); err != nil {
 		s.log.ErrorContext(ctx, "revoking tokens of a replayed code failed", "err", err)
 	}
@@ -281,11 +326,11 @@ func (o *opServer) UserInfo(ctx context.Context, r *op.Request[oidc.UserInfoRequ
 	rec, err := o.s.verifyAccessToken(ctx, r.Data.AccessToken)
 	if err != nil || !slices.Contains(rec.Scopes, oidc.ScopeOpenID) || rec.Subject == rec.ClientID {
 		// RFC 6750 §3.1.
-		return nil, op.NewStatusError(oidc.ErrAccessDenied().WithDescription("invalid_token"), http.StatusUnauthorized)
+		return nil, statusError(http.StatusUnauthorized, oidc.ErrAccessDenied().WithDescription("invalid_token"))
 	}
 	info := new(oidc.UserInfo)
 	if err := o.s.fillUserinfo(ctx, info, rec.Subject, rec.Scopes); err != nil {
-		return nil, op.NewStatusError(oidc.ErrAccessDenied().WithDescription("invalid_token"), http.StatusUnauthorized)
+		return nil, statusError(http.StatusUnauthorized, oidc.ErrAccessDenied().WithDescription("invalid_token"))
 	}
 	return op.NewResponse(info), nil
 }

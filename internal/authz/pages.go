@@ -9,15 +9,16 @@ import (
 	"errors"
 	"html/template"
 	"io/fs"
-	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
+	"github.com/gatehouse-dev/gatehouse/internal/httpserver"
 	"github.com/gatehouse-dev/gatehouse/internal/password"
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
 	"github.com/gatehouse-dev/gatehouse/internal/storage"
@@ -204,22 +205,10 @@ func (p *pages) loginForm(w http.ResponseWriter, r *http.Request) {
 	p.render(w, http.StatusOK, "login", d)
 }
 
-// clientAddress is the address lockout counts by.
+// clientAddress is the address lockout counts by: the connection's peer,
+// or behind a trusted proxy the client it names (httpserver.ClientIP).
 func (p *pages) clientAddress(r *http.Request) string {
-	if p.s.cfg.TrustProxy {
-		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
-			// The proxy appends the address it saw last.
-			parts := strings.Split(xff, ",")
-			if ip := net.ParseIP(strings.TrimSpace(parts[len(parts)-1])); ip != nil {
-				return ip.String()
-			}
-		}
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
+	return httpserver.ClientIP(r, p.s.cfg.TrustProxy)
 }
 
 const invalidCredentials = "Invalid username or password."
@@ -246,34 +235,31 @@ func (p *pages) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	username := strings.TrimSpace(r.PostFormValue("username"))
 	pw := r.PostFormValue("password")
 
-	// Throttling: every attempt counts, per username and per address; a
-	// success resets the username's count. Beyond SlowAfter each attempt
-	// waits; beyond the limits the form answers 429 until the window ends.
-	now := s.now()
+	if len(username) > maxUsername || len(pw) > maxPassword {
+		// Longer than any account's; refused before any work.
+		d.Error = invalidCredentials
+		p.render(w, http.StatusUnauthorized, "login", d)
+		return
+	}
+
+	// Throttling (lockout.go): only failures count, per username and per
+	// client address; a success resets the username's count. A locked
+	// username or address gets 429 without its password being checked.
 	lo := s.cfg.Lockout
-	userKey := "user:" + strings.ToLower(username)
-	addrKey := "addr:" + p.clientAddress(r)
-	nUser, err1 := s.store.AddLoginFailure(ctx, userKey, now, lo.Window)
-	nAddr, err2 := s.store.AddLoginFailure(ctx, addrKey, now, lo.Window)
-	if err := errors.Join(err1, err2); err != nil {
-		s.log.ErrorContext(ctx, "counting login attempts", "err", err)
+	addr := p.clientAddress(r)
+	userKey, addrKey := userFailureKey(username), "addr:"+addr
+	locked, err := s.anyLocked(ctx, userKey, addrKey)
+	if err != nil {
+		s.log.ErrorContext(ctx, "checking login lockout", "err", err)
 		p.errorPage(w, r, http.StatusServiceUnavailable, "The service is unavailable. Try again shortly.")
 		return
 	}
-	if nUser > lo.UserLimit || nAddr > lo.AddressLimit {
-		s.audit.WarnContext(ctx, "login locked out", "event", "lockout", "username", username, "address", p.clientAddress(r))
-		w.Header().Set("Retry-After", "900")
+	if locked {
+		s.audit.WarnContext(ctx, "login locked out", "event", "lockout", "username", username, "address", addr)
+		w.Header().Set("Retry-After", strconv.Itoa(int(lo.Window.Seconds())))
 		d.Error = "Too many sign-in attempts. Wait a while and try again."
 		p.render(w, http.StatusTooManyRequests, "login", d)
 		return
-	}
-	if excess := max(nUser, nAddr) - lo.SlowAfter; excess > 0 {
-		delay := min(time.Duration(excess)*lo.Delay, 2*time.Second)
-		select {
-		case <-time.After(delay):
-		case <-ctx.Done():
-			return
-		}
 	}
 
 	// No user enumeration: an unknown user costs a hash verification too,
@@ -294,13 +280,27 @@ func (p *pages) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		p.errorPage(w, r, http.StatusServiceUnavailable, "The service is unavailable. Try again shortly.")
 		return
 	}
+	now := s.now()
 	if !ok {
-		s.audit.InfoContext(ctx, "login failed", "event", "login_failed", "username", username, "address", p.clientAddress(r))
+		s.audit.InfoContext(ctx, "login failed", "event", "login_failed", "username", username, "address", addr)
+		n, err := s.loginFailed(ctx, failureCount{userKey, lo.UserLimit}, failureCount{addrKey, lo.AddressLimit})
+		if err != nil {
+			s.log.ErrorContext(ctx, "counting login failures", "err", err)
+		}
+		// Beyond SlowAfter failures each further failure is answered late.
+		if excess := n - lo.SlowAfter; excess > 0 {
+			delay := min(time.Duration(excess)*lo.Delay, 2*time.Second)
+			select {
+			case <-time.After(delay):
+			case <-ctx.Done():
+				return
+			}
+		}
 		d.Error = invalidCredentials
 		p.render(w, http.StatusUnauthorized, "login", d)
 		return
 	}
-	if err := s.store.ResetLoginFailures(ctx, userKey); err != nil {
+	if err := s.store.ResetLoginFailures(ctx, failuresKey(userKey)); err != nil {
 		s.log.ErrorContext(ctx, "resetting login attempts", "err", err)
 	}
 	// A new session on every sign-in (no session fixation).
@@ -450,11 +450,17 @@ func (p *pages) home(w http.ResponseWriter, r *http.Request) {
 // otherwise the user is asked on the /logout page, so a third party cannot
 // sign people out with a link.
 func (o *opServer) EndSession(ctx context.Context, r *op.Request[oidc.EndSessionRequest]) (*op.Redirect, error) {
-	ender, ok := o.Provider().(op.SessionEnder)
-	if !ok {
-		return nil, oidc.ErrServerError()
+	if id := r.Data.ClientID; id != "" {
+		// op answers an unknown client_id with server_error.
+		if _, err := o.s.store.GetClient(ctx, id); errors.Is(err, storage.ErrNotFound) {
+			return nil, oidc.ErrInvalidRequest().WithDescription("unknown client")
+		} else if err != nil {
+			return nil, serverError(err, "loading client")
+		}
 	}
-	req, err := op.ValidateEndSessionRequest(ctx, r.Data, ender)
+	// op's id_token_hint verifier reads the expected issuer from ctx.
+	ctx = op.ContextWithIssuer(ctx, o.s.cfg.Issuer)
+	req, err := op.ValidateEndSessionRequest(ctx, r.Data, o.provider)
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -13,7 +14,6 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
-	"github.com/zitadel/oidc/v3/pkg/op"
 
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
 	"github.com/gatehouse-dev/gatehouse/internal/storage"
@@ -243,7 +243,7 @@ var dummyHash = secret.HashToken("gatehouse: no such client")
 
 // errInvalidClient is answered with 401 (RFC 6749 §5.2).
 func errInvalidClient() error {
-	return op.NewStatusError(oidc.ErrInvalidClient().WithDescription("client authentication failed"), 401)
+	return statusError(http.StatusUnauthorized, oidc.ErrInvalidClient().WithDescription("client authentication failed"))
 }
 
 // authenticateClient checks a confidential client's secret (RFC 6749 §2.3.1)

@@ -1,0 +1,87 @@
+package authz
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/gatehouse-dev/gatehouse/internal/secret"
+)
+
+// Failed-login throttling, in the shared store so that it holds across
+// instances. Only failures count; a success resets the username's count
+// (an address's count is not reset: an attacker with one valid account
+// could otherwise clear it).
+//
+// Two records per key (a username or a client address):
+//
+//   - "fail:" + key counts failures in a window that starts at the first
+//     one (storage.Sessions.AddLoginFailure);
+//   - "lock:" + key exists, unexpired, while the key is locked. The
+//     failure that reaches the limit creates it for one window.
+//
+// A lock is looked up without counting anything: AddLoginFailure on the
+// lock record with an empty window. On a live lock it returns 2 or more;
+// otherwise it starts an empty window (count 1), already over, which the
+// next call replaces. So looking never creates a lock nor adds a failure.
+// (storage.Sessions has no read-only look-up; see the report to the lead.)
+
+// Bounds on what the login form accepts; longer input is a failed login
+// without a look-up.
+const (
+	maxUsername = 256
+	maxPassword = 1024
+)
+
+// userFailureKey names a username's counter. The username is hashed so
+// that any input (any length, any bytes) makes a short key, and the table
+// holds no usernames.
+func userFailureKey(username string) string {
+	return "user:" + secret.HashToken(strings.ToLower(username))
+}
+
+func failuresKey(key string) string { return "fail:" + key }
+func lockKey(key string) string     { return "lock:" + key }
+
+// anyLocked reports whether any of keys is locked.
+func (s *Server) anyLocked(ctx context.Context, keys ...string) (bool, error) {
+	now := s.now()
+	locked := false
+	for _, k := range keys {
+		n, err := s.store.AddLoginFailure(ctx, lockKey(k), now, 0)
+		if err != nil {
+			return false, err
+		}
+		locked = locked || n > 1
+	}
+	return locked, nil
+}
+
+// failureCount is a counter and its limit.
+type failureCount struct {
+	key   string
+	limit int
+}
+
+// loginFailed counts a failure on each counter, locks those that reached
+// their limit, and returns the highest count.
+func (s *Server) loginFailed(ctx context.Context, counts ...failureCount) (int, error) {
+	now := s.now()
+	window := s.cfg.Lockout.Window
+	highest := 0
+	var errs []error
+	for _, c := range counts {
+		n, err := s.store.AddLoginFailure(ctx, failuresKey(c.key), now, window)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		highest = max(highest, n)
+		if n >= c.limit {
+			if _, err := s.store.AddLoginFailure(ctx, lockKey(c.key), now, window); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return highest, errors.Join(errs...)
+}
