@@ -27,6 +27,10 @@ import (
 // pkceChallenge is the form of an S256 challenge: base64url of 32 bytes.
 var pkceChallenge = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
 
+// maxAuthorizeParam bounds each authorization request parameter; the
+// request is stored until it is answered.
+const maxAuthorizeParam = 2048
+
 // authzError is an error returned to the client at its redirect URI
 // (RFC 6749 §4.1.2.1).
 type authzError struct {
@@ -58,6 +62,12 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 	}
 	state := q.Get("state")
 	fail := func(e authzError) { s.redirectError(w, r, redirectURI, state, e) }
+	for _, vs := range q {
+		if len(vs[0]) > maxAuthorizeParam {
+			fail(authzError{"invalid_request", "a parameter is too long"})
+			return
+		}
+	}
 
 	if q.Has("request") || q.Has("request_uri") {
 		fail(authzError{"request_not_supported", "request objects are not supported"})

@@ -169,7 +169,9 @@ func (s *Server) Handler() http.Handler { return s.handler }
 
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	get := func(h http.HandlerFunc) map[string]http.HandlerFunc { return map[string]http.HandlerFunc{http.MethodGet: h} }
+	get := func(h http.HandlerFunc) map[string]http.HandlerFunc {
+		return map[string]http.HandlerFunc{http.MethodGet: h}
+	}
 	mux.HandleFunc("/.well-known/openid-configuration", s.jsonEndpoint(s.serveDiscovery))
 	mux.HandleFunc("/.well-known/oauth-authorization-server", s.jsonEndpoint(s.serveDiscovery))
 	mux.HandleFunc("/authorize", s.page(map[string]http.HandlerFunc{http.MethodGet: s.serveAuthorize, http.MethodPost: s.serveAuthorize}))
@@ -242,22 +244,32 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 }
 
+// maintainKeys rotates the signing keys when automatic rotation is due and
+// reloads them from the store (picking up keys other instances or
+// `gatehouse keys rotate` created).
 func (s *Server) maintainKeys(ctx context.Context) {
 	now := s.now()
 	if s.cfg.KeyRotation > 0 {
-		newest := s.keys.NewestCreated(IDTokenAlg)
-		if !newest.IsZero() && now.Sub(newest) >= s.cfg.KeyRotation {
-			kid, err := RotateKeys(ctx, s.store, s.cfg.Secret, now)
-			if err != nil {
-				s.log.ErrorContext(ctx, "automatic key rotation failed", "err", err)
-			} else {
-				s.audit.InfoContext(ctx, "key rotation", "event", "key_rotated", "kid", kid, "automatic", true)
-			}
+		// Decided from the store, not this instance's copy, so that
+		// instances agree; keys.RotateIfDue keeps concurrent rotations to
+		// one new key per algorithm.
+		kids, err := keys.RotateIfDue(ctx, s.store, s.cfg.Secret, now, s.cfg.KeyRotation, rotateOptions(), IDTokenAlg, AccessTokenAlg)
+		if err != nil {
+			s.log.ErrorContext(ctx, "automatic key rotation failed", "err", err)
+		}
+		if len(kids) > 0 {
+			s.audit.InfoContext(ctx, "key rotation", "event", "key_rotated", "kid", strings.Join(kids, ","), "automatic", true)
 		}
 	}
 	if err := s.keys.Ensure(ctx, now, IDTokenAlg, AccessTokenAlg); err != nil {
 		s.log.ErrorContext(ctx, "reloading signing keys failed", "err", err)
 	}
+}
+
+// rotateOptions: a new key is published keyLead before it signs; an old
+// key stays published as long as the longest-lived token it signed.
+func rotateOptions() keys.RotateOptions {
+	return keys.RotateOptions{Lead: keyLead, MaxTokenLifetime: max(idTokenTTL, maxAccessTTL)}
 }
 
 // RotateKeys creates new ID-token and access-token keys, published now and
@@ -266,10 +278,7 @@ func (s *Server) maintainKeys(ctx context.Context) {
 // comma-separated. Used by `gatehouse keys rotate`; running instances pick
 // the keys up within a minute.
 func RotateKeys(ctx context.Context, store storage.Store, key *secret.Key, now time.Time) (kid string, err error) {
-	kids, err := keys.Rotate(ctx, store, key, now, keys.RotateOptions{
-		Lead:             keyLead,
-		MaxTokenLifetime: max(idTokenTTL, maxAccessTTL),
-	}, IDTokenAlg, AccessTokenAlg)
+	kids, err := keys.Rotate(ctx, store, key, now, rotateOptions(), IDTokenAlg, AccessTokenAlg)
 	if err != nil {
 		return "", fmt.Errorf("authz: rotating keys: %w", err)
 	}

@@ -11,7 +11,11 @@
 // metadata, and revocation and introspection on its own token records.
 //
 // Files are named by concern: authorize.go (authorization endpoint),
-// pages.go (login, consent, logout), token.go (token endpoint grants),
-// revoke.go and introspect.go, discovery.go, adapter.go (op.Storage over
-// storage.Store), janitor.go.
+// pages.go (login, consent, logout), lockout.go (failed-login throttling),
+// endpoints.go (the HTTP side of the token, revocation, introspection,
+// userinfo, JWKS and end-session endpoints: methods, body limits, repeated
+// parameters, client authentication, RFC 6749 §5.2 errors), opserver.go
+// (what those endpoints do), token.go (tokens and grants), discovery.go,
+// adapter.go (op.Storage over storage.Store), janitor.go; keys/ holds the
+// signing keys and their rotation.
 package authz

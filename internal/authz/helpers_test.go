@@ -47,13 +47,14 @@ func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return 
 func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *Server
 	ts     *httptest.Server
 	store  storage.Store
 	clock  *clock
 	logs   *logBuffer
 	secret *secret.Key
+	cfg    Config
 }
 
 type logBuffer struct {
@@ -73,7 +74,7 @@ var cheap = password.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen
 // newEnv starts the server over HTTPS against a fresh SQLite database.
 func newEnv(t *testing.T) *env { return newEnvDSN(t, storagetest.SQLite(t), nil) }
 
-func newEnvDSN(t *testing.T, dsn string, tweak func(*Config)) *env {
+func newEnvDSN(t testing.TB, dsn string, tweak func(*Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlstore.Open(ctx, dsn, sqlstore.Options{Migrate: true})
@@ -114,10 +115,10 @@ func newEnvDSN(t *testing.T, dsn string, tweak func(*Config)) *env {
 	mu.Lock()
 	h = srv.Handler()
 	mu.Unlock()
-	return &env{t: t, srv: srv, ts: ts, store: st, clock: clk, logs: logs, secret: key}
+	return &env{t: t, srv: srv, ts: ts, store: st, clock: clk, logs: logs, secret: key, cfg: cfg}
 }
 
-func seed(t *testing.T, st storage.Store) {
+func seed(t testing.TB, st storage.Store) {
 	t.Helper()
 	ctx := context.Background()
 	now := time.Now().UTC()
@@ -238,7 +239,7 @@ func (e *env) login(c *http.Client, page, user, pw string) (*http.Response, stri
 }
 
 // callback returns the query of a redirect to the client.
-func callback(t *testing.T, resp *http.Response) url.Values {
+func callback(t testing.TB, resp *http.Response) url.Values {
 	t.Helper()
 	if resp.StatusCode != http.StatusSeeOther && resp.StatusCode != http.StatusFound {
 		t.Fatalf("want a redirect to the client, got %d", resp.StatusCode)
@@ -360,4 +361,17 @@ func (e *env) webappTokens() tokenResp {
 		e.t.Fatalf("exchange: %d %s", st, tr.Error)
 	}
 	return tr
+}
+
+// sibling starts a second instance of the server on the same store, as
+// another replica would be.
+func (e *env) sibling() *env {
+	e.t.Helper()
+	srv, err := New(context.Background(), e.cfg)
+	if err != nil {
+		e.t.Fatalf("second instance: %v", err)
+	}
+	ts := httptest.NewTLSServer(srv.Handler())
+	e.t.Cleanup(ts.Close)
+	return &env{t: e.t, srv: srv, ts: ts, store: e.store, clock: e.clock, logs: e.logs, secret: e.secret, cfg: e.cfg}
 }

@@ -161,8 +161,8 @@ func TestConsent_ShownDeniedRememberedAndPromptConsent(t *testing.T) {
 	e := newEnv(t)
 	_, ch := pkce()
 	c := e.browser()
-	resp, page := e.get(c, e.ts.URL+"/authorize?"+authParams("third", thirdRedir, ch, "openid todos:read").Encode())
-	resp, page = e.login(c, page, "alice", alicePassword)
+	_, page := e.get(c, e.ts.URL+"/authorize?"+authParams("third", thirdRedir, ch, "openid todos:read").Encode())
+	resp, page := e.login(c, page, "alice", alicePassword)
 	if resp.Request.URL.Path != "/consent" || !strings.Contains(page, "Third Party Planner") || !strings.Contains(page, "Read your todos") {
 		t.Fatalf("consent page not shown: %s", resp.Request.URL)
 	}

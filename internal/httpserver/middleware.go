@@ -77,9 +77,15 @@ func Recover(logger *slog.Logger, next http.Handler) http.Handler {
 }
 
 // ContentSecurityPolicy is the policy [SecurityHeaders] sets: everything from
-// our own origin only, no framing (clickjacking, RFC 9700 §4.16), forms posted
-// only to ourselves, no <base> and no plugins.
-const ContentSecurityPolicy = "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'"
+// our own origin only, no framing (clickjacking, RFC 9700 §4.16), no <base>
+// and no plugins.
+//
+// It has no form-action: browsers apply form-action to every redirect that
+// follows a form post, and the authorization server's login and consent forms
+// end in a redirect to the client's registered redirect URI, on the client's
+// origin. A role whose forms only stay on known origins adds its own
+// form-action (the web app does).
+const ContentSecurityPolicy = "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
 
 // SecurityHeaders sets the browser security headers for roles that serve
 // HTML: a strict Content-Security-Policy, X-Frame-Options DENY,

@@ -387,7 +387,7 @@ func TestSecurityHeaders(t *testing.T) {
 			rec := httptest.NewRecorder()
 			httpserver.SecurityHeaders(http.HandlerFunc(ok)).ServeHTTP(rec, req)
 			want := map[string]string{
-				"Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'",
+				"Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
 				"X-Frame-Options":         "DENY",
 				"X-Content-Type-Options":  "nosniff",
 				"Referrer-Policy":         "no-referrer",

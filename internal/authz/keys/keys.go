@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -274,24 +275,112 @@ type RotateOptions struct {
 // the new kids.
 func Rotate(ctx context.Context, store Store, sealer *secret.Key, now time.Time, opts RotateOptions, algs ...jose.SignatureAlgorithm) ([]string, error) {
 	now = now.UTC()
+	fresh, err := generateAll(sealer, now, opts, algs)
+	if err != nil {
+		return nil, err
+	}
 	recs, err := store.ListKeys(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("keys: listing: %w", err)
 	}
-	notBefore := now.Add(opts.Lead)
-	retire := notBefore.Add(opts.MaxTokenLifetime)
-	var kids []string
+	return install(ctx, store, recs, fresh, now, opts)
+}
+
+// RotateIfDue rotates like Rotate when the newest key of algs is at least
+// period old, and otherwise does nothing. Several instances may call it at
+// once: each re-reads the keys just before creating its own and gives up
+// if another rotated meanwhile; should two still both rotate, every caller
+// then keeps only the earliest new key of each algorithm and withdraws the
+// others at once (they were never used: they sign only from now+Lead). So
+// each period adds one key per algorithm. It returns the new kids, if any.
+func RotateIfDue(ctx context.Context, store Store, sealer *secret.Key, now time.Time, period time.Duration, opts RotateOptions, algs ...jose.SignatureAlgorithm) ([]string, error) {
+	now = now.UTC()
+	recs, err := store.ListKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("keys: listing: %w", err)
+	}
+	newest := newestCreated(recs, algs)
+	if newest.IsZero() || now.Sub(newest) < period {
+		return nil, nil
+	}
+	// Generating (RSA takes a while) happens before the re-read, so the
+	// window between the re-read and the inserts stays small.
+	fresh, err := generateAll(sealer, now, opts, algs)
+	if err != nil {
+		return nil, err
+	}
+	if recs, err = store.ListKeys(ctx); err != nil {
+		return nil, fmt.Errorf("keys: listing: %w", err)
+	}
+	if !newestCreated(recs, algs).Equal(newest) {
+		return nil, nil // another instance rotated
+	}
+	kids, err := install(ctx, store, recs, fresh, now, opts)
+	if err != nil {
+		return kids, err
+	}
+	// Settle a rotation that raced with ours.
+	if recs, err = store.ListKeys(ctx); err != nil {
+		return kids, fmt.Errorf("keys: listing: %w", err)
+	}
+	var kept []string
 	for _, alg := range algs {
-		_, rec, err := Generate(alg, sealer, now, notBefore)
+		var cands []storage.SigningKey
+		for _, r := range recs {
+			if r.Algorithm == string(alg) && r.CreatedAt.After(newest) && (r.ExpiresAt.IsZero() || r.ExpiresAt.After(now)) {
+				cands = append(cands, r)
+			}
+		}
+		slices.SortFunc(cands, func(a, b storage.SigningKey) int {
+			if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+				return c
+			}
+			return strings.Compare(a.ID, b.ID)
+		})
+		for i, c := range cands {
+			if i == 0 {
+				if slices.Contains(kids, c.ID) {
+					kept = append(kept, c.ID)
+				}
+				continue
+			}
+			if err := store.SetKeyExpiry(ctx, c.ID, now); err != nil && !errors.Is(err, storage.ErrNotFound) {
+				return kept, fmt.Errorf("keys: withdrawing duplicate %s: %w", c.ID, err)
+			}
+		}
+	}
+	return kept, nil
+}
+
+type generated struct {
+	alg jose.SignatureAlgorithm
+	rec storage.SigningKey
+}
+
+func generateAll(sealer *secret.Key, now time.Time, opts RotateOptions, algs []jose.SignatureAlgorithm) ([]generated, error) {
+	out := make([]generated, 0, len(algs))
+	for _, alg := range algs {
+		_, rec, err := Generate(alg, sealer, now, now.Add(opts.Lead))
 		if err != nil {
-			return kids, err
+			return nil, err
 		}
-		if err := store.CreateKey(ctx, rec); err != nil {
-			return kids, fmt.Errorf("keys: storing new %s key: %w", alg, err)
+		out = append(out, generated{alg, rec})
+	}
+	return out, nil
+}
+
+// install stores the new keys and retires the keys in recs of the same
+// algorithms.
+func install(ctx context.Context, store Store, recs []storage.SigningKey, fresh []generated, now time.Time, opts RotateOptions) ([]string, error) {
+	retire := now.Add(opts.Lead).Add(opts.MaxTokenLifetime)
+	var kids []string
+	for _, g := range fresh {
+		if err := store.CreateKey(ctx, g.rec); err != nil {
+			return kids, fmt.Errorf("keys: storing new %s key: %w", g.alg, err)
 		}
-		kids = append(kids, rec.ID)
+		kids = append(kids, g.rec.ID)
 		for _, old := range recs {
-			if old.Algorithm != string(alg) {
+			if old.Algorithm != string(g.alg) {
 				continue
 			}
 			// An old key keeps signing until the new one takes over, so
@@ -304,6 +393,17 @@ func Rotate(ctx context.Context, store Store, sealer *secret.Key, now time.Time,
 		}
 	}
 	return kids, nil
+}
+
+// newestCreated is the creation time of the newest key of algs in recs.
+func newestCreated(recs []storage.SigningKey, algs []jose.SignatureAlgorithm) time.Time {
+	var t time.Time
+	for _, r := range recs {
+		if slices.Contains(algs, jose.SignatureAlgorithm(r.Algorithm)) && r.CreatedAt.After(t) {
+			t = r.CreatedAt
+		}
+	}
+	return t
 }
 
 // SigningAlgorithms lists the algorithms of the published keys.

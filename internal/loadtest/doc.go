@@ -1,0 +1,25 @@
+// Package loadtest is Gatehouse's load tool (issue 7), run by
+// cmd/gatehouse-load.
+//
+// It builds the real gatehouse binary from this module, starts it on a fresh
+// temporary data directory (SQLite by default, or a database given by DSN),
+// prepares what every scenario needs through the product's own interfaces —
+// clients and users with the admin CLI, authorization codes and refresh
+// tokens through a real login and consent over HTTP — and then drives each
+// scenario for a fixed time with N connections in a closed loop: each
+// connection sends its next request when the previous answer has been read
+// and checked. Bulk data the API scenarios need (a million documents, a
+// million expired tokens) is written through the store packages
+// (internal/storage/docstore, internal/storage/sqlstore) while the server is
+// stopped, because a million requests to the API would take longer than the
+// whole run.
+//
+// Every answer is checked for its status and shape; an answer that fails the
+// check counts as an error and not as throughput. Next to each scenario the
+// same load is sent to a bare net/http server with the same TLS settings
+// answering a same-sized body (a child process, started in the same run), so
+// every figure comes with its ratio to what the machine can do at all.
+//
+// The tool only connects to loopback addresses, bounds every run in time and
+// in request count, and stops everything it started.
+package loadtest
