@@ -167,9 +167,15 @@ func wantStatus(got, want int, body []byte) error {
 	if got == want {
 		return nil
 	}
-	const max = 200
-	if len(body) > max {
-		body = body[:max]
+	return fmt.Errorf("status %d, want %d: %s", got, want, excerpt(body))
+}
+
+// excerpt is the start of a body on one line, for an error message.
+func excerpt(body []byte) string {
+	const max = 120
+	s := strings.Join(strings.Fields(string(body)), " ")
+	if len(s) > max {
+		s = s[:max] + "…"
 	}
-	return fmt.Errorf("status %d, want %d: %s", got, want, strings.TrimSpace(string(body)))
+	return s
 }

@@ -1,0 +1,97 @@
+// Command gatehouse-load measures Gatehouse under load (issue 7): it builds
+// and starts the real server on a fresh temporary data directory, prepares
+// every scenario through the product's interfaces, drives each one for a
+// fixed time with N connections, and prints one table with a bare net/http
+// server's figures beside Gatehouse's. See internal/loadtest.
+//
+//	go run ./cmd/gatehouse-load                               # the full run, markdown
+//	go run ./cmd/gatehouse-load -duration 2s -list-total 20000 -list-own 2000 -expired-tokens 10000   # a smoke run
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/loadtest"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "gatehouse-load:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	// Started again by itself, this executable is the bare server.
+	if ran, err := loadtest.RunBareChild(ctx); ran {
+		return err
+	}
+	var c loadtest.Config
+	var scenarios, format string
+	var http2, insecure, quiet bool
+	fs := flag.NewFlagSet("gatehouse-load", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "how long each scenario runs (and again against the bare server)")
+	fs.IntVar(&c.Conns, "connections", 64, "connections, each sending its next request when the previous answer is read")
+	fs.IntVar(&c.MaxRequests, "max-requests", 2_000_000, "most requests per scenario and server (0: no bound but the duration)")
+	fs.BoolVar(&http2, "http2", false, "speak HTTP/2 (default HTTP/1.1 keep-alive over TLS)")
+	fs.BoolVar(&insecure, "insecure-http", false, "run the server with --insecure-http and speak plain HTTP/1.1")
+	fs.StringVar(&c.DB, "db", "", "database DSN for the server (an empty database; default: SQLite in the temporary data directory)")
+	fs.StringVar(&scenarios, "scenarios", "", "comma-separated scenarios (default all: "+strings.Join(loadtest.Scenarios, ",")+")")
+	fs.IntVar(&c.ListOwn, "list-own", 100_000, "documents of the load client, which the API scenarios read")
+	fs.IntVar(&c.ListTotal, "list-total", 1_000_000, "documents in all (the rest belong to 1,000 other owners)")
+	fs.IntVar(&c.ExpiredTokens, "expired-tokens", 1_000_000, "expired tokens for the history check (0 skips it)")
+	fs.DurationVar(&c.HistoryDuration, "history-duration", 0, "each half of the history check (default -duration)")
+	fs.StringVar(&format, "format", "markdown", "output: markdown or json")
+	fs.StringVar(&c.GatehouseBin, "gatehouse-bin", "", "a built gatehouse binary (default: go build this module's)")
+	fs.StringVar(&c.ServerLogLevel, "server-log-level", "info", "the server's --log-level (its default, info, logs every request)")
+	fs.BoolVar(&c.NoBare, "no-bare", false, "skip the bare net/http comparison")
+	fs.BoolVar(&c.KeepDir, "keep", false, "keep the temporary directory (database, server log)")
+	fs.BoolVar(&quiet, "quiet", false, "no progress lines on stderr")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	switch {
+	case http2 && insecure:
+		return errors.New("-http2 and -insecure-http exclude each other")
+	case http2:
+		c.Transport = loadtest.TransportH2
+	case insecure:
+		c.Transport = loadtest.TransportPlain
+	default:
+		c.Transport = loadtest.TransportH1
+	}
+	if scenarios != "" {
+		c.Scenarios = strings.Split(scenarios, ",")
+	}
+	if format != "markdown" && format != "json" {
+		return fmt.Errorf("-format %q: want markdown or json", format)
+	}
+	if !quiet {
+		c.Progress = stderr
+	}
+	rep, err := loadtest.Run(ctx, c)
+	if err != nil {
+		return err
+	}
+	if format == "json" {
+		return rep.WriteJSON(stdout)
+	}
+	return rep.WriteMarkdown(stdout)
+}
