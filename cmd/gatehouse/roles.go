@@ -26,6 +26,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/storage/docstore"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/sqlstore"
 	"github.com/gatehouse-dev/gatehouse/internal/webapp"
+	"github.com/gatehouse-dev/gatehouse/internal/webapp/leases"
 )
 
 // wiring holds what the roles are built from.
@@ -120,7 +121,7 @@ func (w *wiring) webapp(ctx context.Context) (role, error) {
 	if err != nil {
 		return role{}, err
 	}
-	sessions, stop, err := w.sessionStore()
+	sessions, leases, stop, err := w.sessionStore()
 	if err != nil {
 		return role{}, err
 	}
@@ -132,6 +133,7 @@ func (w *wiring) webapp(ctx context.Context) (role, error) {
 		ClientSecret: clientSecret,
 		HTTPClient:   w.client,
 		Sessions:     sessions,
+		Leases:       leases,
 		Secret:       w.key,
 		Logger:       w.logger.With("role", config.RoleWebapp),
 		InsecureHTTP: c.InsecureHTTP,
@@ -149,8 +151,10 @@ func (w *wiring) webapp(ctx context.Context) (role, error) {
 }
 
 // sessionStore picks the web app's session store: Redis when configured,
-// else the database's own `sessions` table. stop ends its cleanup work.
-func (w *wiring) sessionStore() (scs.Store, func(), error) {
+// else the database's own `sessions` table, with the leases that serialize
+// token refreshes across instances kept in the same place. stop ends its
+// cleanup work.
+func (w *wiring) sessionStore() (scs.Store, webapp.Leases, func(), error) {
 	if u := w.cfg.SessionStore; u != "" {
 		pool := &redis.Pool{
 			MaxIdle: 10, IdleTimeout: 4 * time.Minute,
@@ -164,21 +168,26 @@ func (w *wiring) sessionStore() (scs.Store, func(), error) {
 		conn.Close()
 		if err != nil {
 			pool.Close()
-			return nil, nil, fmt.Errorf("--session-store: cannot reach Redis at %s: %v", redactURL(u), err)
+			return nil, nil, nil, fmt.Errorf("--session-store: cannot reach Redis at %s: %v", redactURL(u), err)
 		}
-		return redisstore.NewWithPrefix(pool, "gatehouse:session:"), func() { pool.Close() }, nil
+		return redisstore.NewWithPrefix(pool, "gatehouse:session:"),
+			&leases.Redis{Pool: pool, Prefix: "gatehouse:lease:"}, func() { pool.Close() }, nil
 	}
 	db := w.store.DB()
+	l, err := leases.NewSQL(db, w.store.Dialect())
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	switch w.store.Dialect() {
 	case "postgres":
 		s := postgresstore.New(db)
-		return s, s.StopCleanup, nil
+		return s, l, s.StopCleanup, nil
 	case "mysql":
 		s := mysqlstore.New(db)
-		return s, s.StopCleanup, nil
+		return s, l, s.StopCleanup, nil
 	default:
 		s := sqlite3store.New(db)
-		return s, s.StopCleanup, nil
+		return s, l, s.StopCleanup, nil
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
@@ -93,8 +94,23 @@ func badRequest(w http.ResponseWriter, err error) {
 	writeError(w, http.StatusBadRequest, err.Error())
 }
 
+// parseQuery parses the query string, refusing one that does not parse
+// (r.URL.Query would silently drop the malformed pairs, such as ones with a
+// ';' or a bad escape).
+func parseQuery(w http.ResponseWriter, r *http.Request) (url.Values, bool) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "The query string is malformed")
+		return nil, false
+	}
+	return q, true
+}
+
 func (h *handler) list(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
+	q, ok := parseQuery(w, r)
+	if !ok {
+		return
+	}
 	for _, p := range []string{"where", "sort", "projection", "max_results", "page"} {
 		if len(q[p]) > 1 {
 			writeError(w, http.StatusBadRequest, p+" given more than once")
@@ -206,6 +222,12 @@ func (h *handler) readBody(w http.ResponseWriter, r *http.Request) (any, bool) {
 			return nil, false
 		}
 		writeError(w, http.StatusBadRequest, "Cannot read the request body")
+		return nil, false
+	}
+	// RFC 8259 §8.1: JSON text is UTF-8. encoding/json would replace invalid
+	// bytes with U+FFFD and store the altered text.
+	if !utf8.Valid(body) {
+		writeError(w, http.StatusBadRequest, "The request body is not valid UTF-8")
 		return nil, false
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -416,7 +438,15 @@ func (h *handler) get(w http.ResponseWriter, r *http.Request, id string) {
 		h.storeError(w, r, err)
 		return
 	}
-	proj, err := query.ParseProjection(r.URL.Query().Get("projection"), h.res, h.res.OwnerField)
+	q, ok := parseQuery(w, r)
+	if !ok {
+		return
+	}
+	if len(q["projection"]) > 1 {
+		writeError(w, http.StatusBadRequest, "projection given more than once")
+		return
+	}
+	proj, err := query.ParseProjection(q.Get("projection"), h.res, h.res.OwnerField)
 	if err != nil {
 		badRequest(w, err)
 		return

@@ -23,9 +23,17 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
+// retryAfter is the Retry-After, in seconds, sent with a 503 (RFC 9110
+// §10.2.3): the database or the authorization server is briefly away.
+const retryAfter = "5"
+
 // writeError answers in Eve's error envelope:
-// {"_status":"ERR","_error":{"code":…,"message":…}}.
+// {"_status":"ERR","_error":{"code":…,"message":…}}. A 503 carries a
+// Retry-After unless one is set already.
 func writeError(w http.ResponseWriter, status int, msg string) {
+	if status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
+		w.Header().Set("Retry-After", retryAfter)
+	}
 	writeJSON(w, status, map[string]any{
 		"_status": "ERR",
 		"_error":  map[string]any{"code": status, "message": msg},

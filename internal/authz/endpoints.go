@@ -219,7 +219,7 @@ func clientCredentials(header http.Header, form url.Values) (op.ClientCredential
 		}
 		cc.ClientID, cc.ClientSecret = id, secret
 	}
-	if cc.ClientID == "" {
+	if cc.ClientID == "" || !utf8.ValidString(cc.ClientID) || !utf8.ValidString(cc.ClientSecret) {
 		return cc, errInvalidClient()
 	}
 	return cc, nil

@@ -3,6 +3,7 @@ package authz
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
@@ -13,18 +14,16 @@ import (
 // (an address's count is not reset: an attacker with one valid account
 // could otherwise clear it).
 //
-// Two records per key (a username or a client address):
+// Two counters per key (a username or a client address), both
+// storage.Sessions failure counters:
 //
 //   - "fail:" + key counts failures in a window that starts at the first
-//     one (storage.Sessions.AddLoginFailure);
-//   - "lock:" + key exists, unexpired, while the key is locked. The
-//     failure that reaches the limit creates it for one window.
+//     one;
+//   - "lock:" + key is non-zero while the key is locked: the failure that
+//     reaches the limit counts on it, which locks the key for one window
+//     from that failure.
 //
-// A lock is looked up without counting anything: AddLoginFailure on the
-// lock record with an empty window. On a live lock it returns 2 or more;
-// otherwise it starts an empty window (count 1), already over, which the
-// next call replaces. So looking never creates a lock nor adds a failure.
-// (storage.Sessions has no read-only look-up; see the report to the lead.)
+// Checking a lock reads the counter (LoginFailures) and changes nothing.
 
 // Bounds on what the login form accepts; longer input is a failed login
 // without a look-up.
@@ -46,15 +45,16 @@ func lockKey(key string) string     { return "lock:" + key }
 // anyLocked reports whether any of keys is locked.
 func (s *Server) anyLocked(ctx context.Context, keys ...string) (bool, error) {
 	now := s.now()
-	locked := false
 	for _, k := range keys {
-		n, err := s.store.AddLoginFailure(ctx, lockKey(k), now, 0)
+		n, err := s.store.LoginFailures(ctx, lockKey(k), now)
 		if err != nil {
-			return false, err
+			return false, fmt.Errorf("reading the lock of %s: %w", k, err)
 		}
-		locked = locked || n > 1
+		if n > 0 {
+			return true, nil
+		}
 	}
-	return locked, nil
+	return false, nil
 }
 
 // failureCount is a counter and its limit.
@@ -73,13 +73,13 @@ func (s *Server) loginFailed(ctx context.Context, counts ...failureCount) (int, 
 	for _, c := range counts {
 		n, err := s.store.AddLoginFailure(ctx, failuresKey(c.key), now, window)
 		if err != nil {
-			errs = append(errs, err)
+			errs = append(errs, fmt.Errorf("counting a failure of %s: %w", c.key, err))
 			continue
 		}
 		highest = max(highest, n)
 		if n >= c.limit {
 			if _, err := s.store.AddLoginFailure(ctx, lockKey(c.key), now, window); err != nil {
-				errs = append(errs, err)
+				errs = append(errs, fmt.Errorf("locking %s: %w", c.key, err))
 			}
 		}
 	}

@@ -169,8 +169,8 @@ func (o *opServer) CodeExchange(ctx context.Context, r *op.ClientRequest[oidc.Ac
 		return nil, err
 	}
 	// A replay that arrived between ConsumeAuthCode and now revoked the
-	// family before these tokens existed. It left a mark first, so either
-	// it sees these tokens or this check sees the mark: revoke them now.
+	// family before these tokens existed. It marked the request first, so
+	// either it sees these tokens or this check sees the mark: revoke them.
 	replayed, err := s.codeWasReplayed(ctx, req.ID)
 	if err != nil {
 		return nil, serverError(err, "checking for code replay")
@@ -184,19 +184,17 @@ func (o *opServer) CodeExchange(ctx context.Context, r *op.ClientRequest[oidc.Ac
 	return op.NewResponse(resp), nil
 }
 
-// replayMarkID is the ID of the revoked access-token record that marks the
-// code of an authorization request as replayed. IDs of real tokens are
-// random hex, so it never names one.
-func replayMarkID(authRequestID string) string { return "code-replay:" + authRequestID }
-
 // codeWasReplayed reports whether a replay of the request's code was seen.
+// A request that is gone (removed by the janitor once its code expired)
+// counts as replayed: its mark can no longer be read, so the exchange fails
+// closed.
 func (s *Server) codeWasReplayed(ctx context.Context, authRequestID string) (bool, error) {
-	_, err := s.store.GetAccessToken(ctx, replayMarkID(authRequestID))
+	req, err := s.store.GetAuthRequest(ctx, authRequestID)
 	switch {
 	case err == nil:
-		return true, nil
+		return req.Replayed, nil
 	case errors.Is(err, storage.ErrNotFound):
-		return false, nil
+		return true, nil
 	default:
 		return false, err
 	}
@@ -206,19 +204,13 @@ func (s *Server) codeWasReplayed(ctx context.Context, authRequestID string) (boo
 // (RFC 9700 §4.1.1: "the authorization server ... SHOULD revoke all access
 // tokens already issued based on that authorization code").
 //
-// The tokens of the exchange that won may not exist yet, so a mark is
-// recorded first (an already revoked record in the family) and the winner
-// looks for it after creating its tokens (CodeExchange). Every step is its
-// own committed statement: if the winner's look-up misses the mark, the
-// mark was written after the winner's tokens, so the RevokeFamily below,
-// which follows the mark, revokes them.
+// The tokens of the exchange that won may not exist yet, so the request is
+// marked replayed first and the winner reads the mark after creating its
+// tokens (CodeExchange). Every step is its own committed statement: if the
+// winner's read misses the mark, the mark was written after the winner's
+// tokens, so the RevokeFamily below, which follows the mark, revokes them.
 func (s *Server) codeReplayed(ctx context.Context, req storage.AuthRequest) {
-	now := s.now()
-	mark := storage.AccessToken{
-		ID: replayMarkID(req.ID), FamilyID: req.ID, ClientID: req.ClientID, Subject: req.UserID,
-		Revoked: true, CreatedAt: now, ExpiresAt: now.Add(authRequestTTL),
-	}
-	if err := s.store.CreateAccessToken(ctx, mark); err != nil && !errors.Is(err, storage.ErrAlreadyExists) {
+	if err := s.store.MarkAuthCodeReplayed(ctx, req.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		s.log.ErrorContext(ctx, "marking a replayed code failed", "err", err)
 	}
 	if err := s.store.RevokeFamily(ctx, req.ID); err != nil {

@@ -108,8 +108,13 @@ type AuthRequest struct {
 	Done     bool
 
 	// CodeHash is the hash of the authorization code issued for this request.
-	CodeHash  string
-	CodeUsed  bool
+	CodeHash string
+	CodeUsed bool
+	// Replayed is set (by MarkAuthCodeReplayed) once the code was presented
+	// again after it was used. The exchange that used it checks the flag
+	// after issuing its tokens, so that tokens issued after a replay was
+	// seen are revoked too (RFC 9700 §4.1.1).
+	Replayed  bool
 	CreatedAt time.Time
 	ExpiresAt time.Time
 }
@@ -128,8 +133,13 @@ type AuthRequests interface {
 	// ConsumeAuthCode marks the code used. It is atomic: when N callers race,
 	// exactly one gets a nil error. The others, and every later caller, get the
 	// request together with ErrAlreadyUsed. An unknown or expired code is
-	// ErrNotFound.
+	// ErrNotFound. It does not set Replayed: the caller decides what a second
+	// use is and records it with MarkAuthCodeReplayed.
 	ConsumeAuthCode(ctx context.Context, codeHash string, now time.Time) (AuthRequest, error)
+	// MarkAuthCodeReplayed sets the request's Replayed flag. Marking it again
+	// is not an error; an unknown request is ErrNotFound. Once it returns,
+	// every later read of the request sees the flag, on every instance.
+	MarkAuthCodeReplayed(ctx context.Context, id string) error
 	DeleteAuthRequest(ctx context.Context, id string) error
 	// DeleteExpiredAuthRequests removes at most limit requests that expired
 	// before the given time and returns how many it removed.
@@ -230,8 +240,17 @@ type Sessions interface {
 
 	// AddLoginFailure counts one failed login for key (a username or a client
 	// address) within a window starting at the first failure, and returns the
-	// count in the current window. Safe across instances.
+	// count in the current window. The window covers [start, start+window):
+	// at start+window a new one begins. Concurrent calls, on any number of
+	// instances, are all counted. A window that is not positive is an error
+	// and counts nothing.
 	AddLoginFailure(ctx context.Context, key string, now time.Time, window time.Duration) (int, error)
+	// LoginFailures returns the failures counted for key in the window
+	// current at now, changing nothing: 0 for an unknown key or one whose
+	// window has ended.
+	LoginFailures(ctx context.Context, key string, now time.Time) (int, error)
+	// ResetLoginFailures forgets the failures counted for key; resetting an
+	// unknown key is not an error.
 	ResetLoginFailures(ctx context.Context, key string) error
 
 	// DeleteExpiredSessions removes at most limit expired login sessions,

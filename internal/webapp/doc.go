@@ -5,7 +5,8 @@
 // It owns the browser-facing pages (html/template, embedded with a small
 // stylesheet, no JavaScript), the authorization code flow with PKCE, state and
 // nonce (signin.go), the server-side token record and its serialized refresh
-// (tokens.go), sign-out with revocation and RP-initiated logout (signout.go),
+// (tokens.go; across instances through the Leases of lease.go, implemented
+// in internal/webapp/leases), sign-out with revocation and RP-initiated logout (signout.go),
 // CSRF protection (csrf.go) and the error pages.
 //
 // The browser only ever holds an opaque scs session cookie. The session keeps

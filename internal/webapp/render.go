@@ -190,5 +190,9 @@ func (s *Server) renderErrorPage(w http.ResponseWriter, r *http.Request, err err
 		s.log.ErrorContext(r.Context(), "request failed", slog.String("code", pe.Code),
 			slog.String("path", r.URL.Path), slog.String("error", err.Error()))
 	}
+	if pe.Status == http.StatusServiceUnavailable {
+		// RFC 9110 §10.2.3: a store or a service the page needs is briefly away.
+		w.Header().Set("Retry-After", "5")
+	}
 	s.renderPage(w, r, "error", pe.Status, pageData{Title: pe.Title, Error: pe}, withSession)
 }

@@ -153,10 +153,7 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) error {
 		who.Name = claims.PreferredUsername
 	}
 
-	grant, err := secret.NewToken()
-	if err != nil {
-		return err
-	}
+	grant := newGrantID()
 	if err := s.tokens.save(ctx, grant, tokenRecord{
 		AccessToken:  tok.AccessToken,
 		RefreshToken: tok.RefreshToken,

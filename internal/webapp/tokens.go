@@ -2,6 +2,7 @@ package webapp
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -62,6 +63,13 @@ type tokenStore struct {
 }
 
 const tokenKeyPrefix = "webapp-tokens:"
+
+// newGrantID names a new token record: 128 random bits (crypto/rand.Text,
+// 26 characters). It never leaves the server. The prefixed keys it makes
+// (tokenKeyPrefix, leasePrefix) fit the 43-character key column of the MySQL
+// sessions table, which a 43-character token from secret.NewToken would
+// overflow.
+func newGrantID() string { return rand.Text() }
 
 func (ts *tokenStore) load(ctx context.Context, grant string) (tokenRecord, error) {
 	if grant == "" {
@@ -138,14 +146,12 @@ func (ts *tokenStore) delete(ctx context.Context, grant string) error {
 // first when it is about to expire. stale, when not empty, is a token the API
 // just refused: a new one is fetched unless another request already did.
 //
-// Refreshes of one grant are serialized by a lock held in this process, and
-// the record is read again once the lock is held: a request that waited
-// finds the token its predecessor fetched and never presents the refresh
-// token that was just rotated away (RFC 9700 §4.14.2 makes the server treat
-// that as reuse and revoke the whole family). Across several instances of
-// the web app the lock does not reach: two instances refreshing the same
-// session at the same moment would trip reuse detection, so such deployments
-// need session affinity (sticky sessions) for now.
+// Refreshes of one grant are serialized (lockGrant): by a lock held in this
+// process and, across instances of the web app, by a lease in the shared
+// session store. The record is read again once the lock is held, so a
+// request that waited finds the token its predecessor fetched and never
+// presents the refresh token that was just rotated away (RFC 9700 §4.14.2
+// makes the server treat that as reuse and revoke the whole family).
 func (s *Server) accessToken(ctx context.Context, grant, stale string) (string, error) {
 	rec, err := s.tokens.load(ctx, grant)
 	if err != nil {
@@ -155,9 +161,12 @@ func (s *Server) accessToken(ctx context.Context, grant, stale string) (string, 
 		return rec.AccessToken, nil
 	}
 
-	unlock, err := s.locks.lock(ctx, grant)
+	unlock, current, err := s.lockGrant(ctx, grant, stale)
 	if err != nil {
 		return "", err
+	}
+	if unlock == nil {
+		return current, nil // another instance refreshed meanwhile
 	}
 	defer unlock()
 
@@ -180,7 +189,7 @@ func (s *Server) accessToken(ctx context.Context, grant, stale string) (string, 
 	// The refresh and the save of its result must not be cut short by the
 	// browser going away: once the server has rotated the refresh token,
 	// losing the answer would leave only the spent one.
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
 	defer cancel()
 	// RFC 6749 §6: refresh with the current refresh token; x/oauth2 keeps the
 	// old refresh token only if the server sends no new one.

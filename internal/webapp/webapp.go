@@ -36,6 +36,11 @@ type Config struct {
 	// Sessions is the server-side session store (SQL by default, Redis
 	// with --session-store redis://…).
 	Sessions scs.Store
+	// Leases, when set, serializes token refreshes across every instance
+	// sharing the session store (internal/webapp/leases). Without it they
+	// are serialized within this process only, which is enough for a single
+	// instance: several instances need it, or sticky sessions.
+	Leases Leases
 	// Secret is the server secret; the CSRF key and the key that seals the
 	// token records are derived from it.
 	Secret *secret.Key
@@ -72,6 +77,7 @@ type Server struct {
 	disc        *discovery
 	tokens      *tokenStore
 	locks       keyedMutex
+	leases      Leases
 	api         *todoclient.Client
 	httpClient  *http.Client
 	csrfKey     []byte
@@ -153,6 +159,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			key:      cfg.Secret,
 			lifetime: cfg.SessionLifetime,
 		},
+		leases:     cfg.Leases,
 		api:        &todoclient.Client{BaseURL: cfg.APIURL, HTTP: cfg.HTTPClient},
 		httpClient: cfg.HTTPClient,
 		csrfKey:    csrfKey,

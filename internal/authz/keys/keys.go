@@ -246,19 +246,6 @@ func (m *Manager) Lookup(kid string, now time.Time) (Key, bool) {
 	return Key{}, false
 }
 
-// NewestCreated returns when the newest key of alg was created (zero if none).
-func (m *Manager) NewestCreated(alg jose.SignatureAlgorithm) time.Time {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	var t time.Time
-	for _, k := range m.keys {
-		if k.Algorithm == alg && k.CreatedAt.After(t) {
-			t = k.CreatedAt
-		}
-	}
-	return t
-}
-
 // RotateOptions says how a rotation times its keys.
 type RotateOptions struct {
 	// Lead is how long a new key is published before it signs: longer than

@@ -146,6 +146,75 @@ func testConsumeAuthCodeRace(t *testing.T, s storage.Store) {
 	}
 }
 
+// testMarkAuthCodeReplayed: the replayed flag is set only by
+// MarkAuthCodeReplayed, is seen by every read of the request, and marking
+// is idempotent.
+func testMarkAuthCodeReplayed(t *testing.T, s storage.Store) {
+	ctx := ctxFor(t)
+	issueCode(t, s, "ar-replayed", "code-replayed", at(time.Minute))
+	issueCode(t, s, "ar-other", "code-other", at(time.Minute))
+
+	// Consuming, even twice, does not set the flag.
+	got, err := s.ConsumeAuthCode(ctx, "code-replayed", base)
+	must(t, err, "ConsumeAuthCode")
+	if got.Replayed {
+		t.Error("ConsumeAuthCode: Replayed = true before any mark")
+	}
+	got, err = s.ConsumeAuthCode(ctx, "code-replayed", base)
+	wantErr(t, err, storage.ErrAlreadyUsed, "ConsumeAuthCode again")
+	if got.Replayed {
+		t.Error("ConsumeAuthCode again: Replayed = true before any mark")
+	}
+
+	for i := range 2 { // marking again is not an error
+		must(t, s.MarkAuthCodeReplayed(ctx, "ar-replayed"), fmt.Sprintf("MarkAuthCodeReplayed (%d)", i+1))
+	}
+	wantErr(t, s.MarkAuthCodeReplayed(ctx, "nobody"), storage.ErrNotFound, "MarkAuthCodeReplayed unknown")
+	wantErr(t, s.MarkAuthCodeReplayed(ctx, ""), storage.ErrNotFound, "MarkAuthCodeReplayed empty")
+
+	for _, tc := range []struct {
+		name string
+		read func() (storage.AuthRequest, error)
+		err  error
+		want bool
+	}{
+		{"GetAuthRequest", func() (storage.AuthRequest, error) { return s.GetAuthRequest(ctx, "ar-replayed") }, nil, true},
+		{"GetAuthRequestByCode", func() (storage.AuthRequest, error) { return s.GetAuthRequestByCode(ctx, "code-replayed") }, nil, true},
+		{"ConsumeAuthCode of a used code", func() (storage.AuthRequest, error) { return s.ConsumeAuthCode(ctx, "code-replayed", base) }, storage.ErrAlreadyUsed, true},
+		{"GetAuthRequest of another request", func() (storage.AuthRequest, error) { return s.GetAuthRequest(ctx, "ar-other") }, nil, false},
+		{"ConsumeAuthCode of another request", func() (storage.AuthRequest, error) { return s.ConsumeAuthCode(ctx, "code-other", base) }, nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := tc.read()
+			if !errors.Is(err, tc.err) {
+				t.Fatalf("got error %v, want %v", err, tc.err)
+			}
+			if got.Replayed != tc.want {
+				t.Errorf("Replayed = %v, want %v", got.Replayed, tc.want)
+			}
+		})
+	}
+
+	// The mark changes nothing else.
+	want := newAuthRequest("ar-replayed", at(time.Minute))
+	want.UserID, want.AuthTime, want.AMR, want.Done = "u-alice", base, []string{"pwd"}, true
+	want.CodeHash, want.CodeUsed, want.Replayed = "code-replayed", true, true
+	got, err = s.GetAuthRequest(ctx, "ar-replayed")
+	must(t, err, "GetAuthRequest")
+	checkEqual(t, "GetAuthRequest after MarkAuthCodeReplayed", got, want)
+
+	// Concurrent marks (replays arriving at once) all succeed.
+	issueCode(t, s, "ar-race", "code-race", at(time.Minute))
+	for _, err := range race(Racers, func(int) error { return s.MarkAuthCodeReplayed(ctx, "ar-race") }) {
+		must(t, err, "racing MarkAuthCodeReplayed")
+	}
+	got, err = s.GetAuthRequest(ctx, "ar-race")
+	must(t, err, "GetAuthRequest")
+	if !got.Replayed {
+		t.Error("Replayed = false after racing MarkAuthCodeReplayed calls")
+	}
+}
+
 func testDeleteExpiredAuthRequests(t *testing.T, s storage.Store) {
 	ctx := ctxFor(t)
 	for i := range 5 {

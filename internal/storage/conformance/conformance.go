@@ -29,6 +29,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"AuthRequests", testAuthRequests},
 		{"ConsumeAuthCode", testConsumeAuthCode},
 		{"ConsumeAuthCodeRace", testConsumeAuthCodeRace},
+		{"MarkAuthCodeReplayed", testMarkAuthCodeReplayed},
 		{"DeleteExpiredAuthRequests", testDeleteExpiredAuthRequests},
 		{"AccessTokens", testAccessTokens},
 		{"RefreshTokens", testRefreshTokens},
@@ -40,6 +41,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Consent", testConsent},
 		{"LoginFailures", testLoginFailures},
 		{"LoginFailuresRace", testLoginFailuresRace},
+		{"LoginFailuresLookup", testLoginFailuresLookup},
 		{"DeleteExpiredSessions", testDeleteExpiredSessions},
 		{"Keys", testKeys},
 	}

@@ -136,6 +136,81 @@ func testLoginFailures(t *testing.T, s storage.Store) {
 	add("alice", at(3*window), 1)
 	add("bob", at(2*time.Minute), 2)
 	must(t, s.ResetLoginFailures(ctx, "nobody"), "ResetLoginFailures of an unknown key")
+
+	// A window that is not positive is refused and counts nothing.
+	for _, w := range []time.Duration{0, -time.Minute} {
+		if n, err := s.AddLoginFailure(ctx, "bob", at(3*time.Minute), w); err == nil {
+			t.Errorf("AddLoginFailure with window %v = %d, nil; want an error", w, n)
+		}
+		if n, err := s.AddLoginFailure(ctx, "carol", base, w); err == nil {
+			t.Errorf("AddLoginFailure of a new key with window %v = %d, nil; want an error", w, n)
+		}
+	}
+	if n, err := s.LoginFailures(ctx, "bob", at(3*time.Minute)); err != nil || n != 2 {
+		t.Errorf("LoginFailures(bob) after refused AddLoginFailure calls = %d, %v; want 2", n, err)
+	}
+	if n, err := s.LoginFailures(ctx, "carol", base); err != nil || n != 0 {
+		t.Errorf("LoginFailures(carol) after refused AddLoginFailure calls = %d, %v; want 0", n, err)
+	}
+}
+
+// testLoginFailuresLookup: LoginFailures reads the count of the current
+// window and changes nothing.
+func testLoginFailuresLookup(t *testing.T, s storage.Store) {
+	ctx := ctxFor(t)
+	const window = 15 * time.Minute
+	for i := range 3 {
+		_, err := s.AddLoginFailure(ctx, "alice", at(time.Duration(i)*time.Minute), window)
+		must(t, err, "AddLoginFailure")
+	}
+	_, err := s.AddLoginFailure(ctx, "bob", base, window)
+	must(t, err, "AddLoginFailure")
+	must(t, s.ResetLoginFailures(ctx, "bob"), "ResetLoginFailures")
+
+	for _, tc := range []struct {
+		name string
+		key  string
+		now  time.Time
+		want int
+	}{
+		{"unknown key", "nobody", base, 0},
+		{"empty key", "", base, 0},
+		{"reset key", "bob", base, 0},
+		{"at the window's start", "alice", base, 3},
+		{"within the window", "alice", at(5 * time.Minute), 3},
+		{"just before the window ends", "alice", at(window - time.Microsecond), 3},
+		{"when the window ends", "alice", at(window), 0},
+		{"after the window", "alice", at(2 * window), 0},
+		{"looked up again within the window", "alice", at(time.Minute), 3}, // the look-ups above changed nothing
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for i := range 2 { // a look-up does not count
+				n, err := s.LoginFailures(ctx, tc.key, tc.now)
+				must(t, err, "LoginFailures")
+				if n != tc.want {
+					t.Errorf("LoginFailures(%q, base+%v) (call %d) = %d, want %d", tc.key, tc.now.Sub(base), i+1, n, tc.want)
+				}
+			}
+		})
+	}
+
+	// Looking up never created a record nor started a window: the next
+	// failure of an unknown key is its first, and after an ended window a
+	// failure starts a new one.
+	for _, tc := range []struct {
+		key  string
+		now  time.Time
+		want int
+	}{{"nobody", base, 1}, {"alice", at(time.Minute), 4}, {"alice", at(2 * window), 1}} {
+		n, err := s.AddLoginFailure(ctx, tc.key, tc.now, window)
+		must(t, err, "AddLoginFailure")
+		if n != tc.want {
+			t.Errorf("AddLoginFailure(%q, base+%v) after look-ups = %d, want %d", tc.key, tc.now.Sub(base), n, tc.want)
+		}
+	}
+	if n, err := s.LoginFailures(ctx, "alice", at(2*window)); err != nil || n != 1 {
+		t.Errorf("LoginFailures(alice) in the new window = %d, %v; want 1", n, err)
+	}
 }
 
 // testLoginFailuresRace: failures counted at once (on one or several

@@ -4,12 +4,15 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -265,12 +268,45 @@ func (s *Store) checkSwap(ctx context.Context, c *Collection, res sql.Result, id
 	return storage.ErrPreconditionFailed
 }
 
-// wrap maps driver errors to storage errors.
+// wrap maps driver errors to storage errors, keeping the driver's error
+// wrapped for logs.
 func (s *Store) wrap(op string, err error) error {
-	if isUniqueViolation(err) {
+	switch {
+	case isUniqueViolation(err):
 		return fmt.Errorf("docstore: %s: %w", op, storage.ErrAlreadyExists)
+	case isUnavailable(err):
+		return fmt.Errorf("docstore: %s: %w: %w", op, storage.ErrUnavailable, err)
 	}
 	return fmt.Errorf("docstore: %s: %w", op, err)
+}
+
+// isUnavailable reports whether err means the database cannot be reached
+// (or, for SQLite, stayed locked beyond the busy timeout). It follows
+// sqlstore's classification of the same drivers' errors.
+func isUnavailable(err error) bool {
+	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, mysql.ErrInvalidConn) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) {
+		return true
+	}
+	var netErr net.Error
+	var connectErr *pgconn.ConnectError
+	var pg *pgconn.PgError
+	var my *mysql.MySQLError
+	switch {
+	case errors.As(err, &connectErr), errors.As(err, &netErr):
+		return true
+	case errors.As(err, &pg):
+		// Class 08: connection exception; 57P01..03: shutdown, crash
+		// recovery, not accepting connections; 53300: too many connections.
+		return strings.HasPrefix(pg.Code, "08") || pg.Code == "57P01" || pg.Code == "57P02" ||
+			pg.Code == "57P03" || pg.Code == "53300"
+	case errors.As(err, &my):
+		// ER_CON_COUNT_ERROR, ER_SERVER_SHUTDOWN.
+		return my.Number == 1040 || my.Number == 1053
+	}
+	// modernc.org/sqlite: SQLITE_BUSY / SQLITE_LOCKED after the busy timeout.
+	msg := err.Error()
+	return strings.Contains(msg, "SQLITE_BUSY") || strings.Contains(msg, "SQLITE_LOCKED")
 }
 
 func isUniqueViolation(err error) bool {

@@ -9,5 +9,7 @@
 // expect, so the web app can keep its sessions in the same database.
 //
 // A new migration is a new file NNNNN_name.sql in every dialect's directory,
-// with the same version number in each.
+// with the same version number in each. It must apply to a database at the
+// previous version that holds data (a new NOT NULL column needs a default),
+// since instances upgrade databases in use.
 package migrations

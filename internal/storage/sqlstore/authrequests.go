@@ -11,7 +11,7 @@ import (
 
 const authRequestColumns = "id, client_id, redirect_uri, state, nonce, scopes, response_type, response_mode, " +
 	"code_challenge, code_challenge_method, prompt, max_age_us, login_hint, user_id, auth_time, amr, done, " +
-	"code_hash, code_used, created_at, expires_at"
+	"code_hash, code_used, replayed, created_at, expires_at"
 
 func scanAuthRequest(a *storage.AuthRequest) func(scanner) error {
 	return func(r scanner) error {
@@ -19,7 +19,7 @@ func scanAuthRequest(a *storage.AuthRequest) func(scanner) error {
 		var codeHash sql.NullString
 		err := r.Scan(&a.ID, &a.ClientID, &a.RedirectURI, &a.State, &a.Nonce, list(&a.Scopes), &a.ResponseType,
 			&a.ResponseMode, &a.CodeChallenge, &a.CodeChallengeMethod, list(&a.Prompt), &maxAge, &a.LoginHint,
-			&a.UserID, ts(&a.AuthTime), list(&a.AMR), &a.Done, &codeHash, &a.CodeUsed, ts(&a.CreatedAt),
+			&a.UserID, ts(&a.AuthTime), list(&a.AMR), &a.Done, &codeHash, &a.CodeUsed, &a.Replayed, ts(&a.CreatedAt),
 			ts(&a.ExpiresAt))
 		if err != nil {
 			return err
@@ -41,10 +41,10 @@ func (s *Store) CreateAuthRequest(ctx context.Context, a storage.AuthRequest) er
 		maxAge = sql.NullInt64{Int64: a.MaxAge.Microseconds(), Valid: true}
 	}
 	_, err := s.exec(ctx, s.db, "INSERT INTO auth_requests ("+authRequestColumns+") VALUES "+
-		"(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		"(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		a.ID, a.ClientID, a.RedirectURI, a.State, a.Nonce, encodeList(a.Scopes), a.ResponseType, a.ResponseMode,
 		a.CodeChallenge, a.CodeChallengeMethod, encodeList(a.Prompt), maxAge, a.LoginHint, a.UserID,
-		nullMicros(a.AuthTime), encodeList(a.AMR), a.Done, nullString(a.CodeHash), a.CodeUsed,
+		nullMicros(a.AuthTime), encodeList(a.AMR), a.Done, nullString(a.CodeHash), a.CodeUsed, a.Replayed,
 		micros(a.CreatedAt), micros(a.ExpiresAt))
 	return err
 }
@@ -125,6 +125,14 @@ func (s *Store) ConsumeAuthCode(ctx context.Context, codeHash string, now time.T
 		return storage.AuthRequest{}, result
 	}
 	return a, result
+}
+
+// MarkAuthCodeReplayed sets the request's replayed flag. The UPDATE is its
+// own committed statement, so every later read, on any instance, sees it.
+// Marking a request again is not an error: execOne counts matched rows
+// (MySQL is opened with clientFoundRows), not changed ones.
+func (s *Store) MarkAuthCodeReplayed(ctx context.Context, id string) error {
+	return s.execOne(ctx, s.db, "UPDATE auth_requests SET replayed = TRUE WHERE id = ?", id)
 }
 
 // DeleteAuthRequest removes a request; removing an unknown one is not an error.

@@ -10,7 +10,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/storage/storagetest"
 )
 
-// tables the first migration creates.
+// tables the migrations create.
 var tables = []string{"users", "clients", "auth_requests", "access_tokens", "refresh_tokens", "login_sessions",
 	"consents", "login_failures", "signing_keys", "sessions"}
 

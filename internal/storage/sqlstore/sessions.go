@@ -3,6 +3,8 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/storage"
@@ -77,9 +79,12 @@ func (s *Store) DeleteConsent(ctx context.Context, userID, clientID string) erro
 // the current window. One upsert does it, so concurrent failures on any
 // number of instances are all counted: a new key, or one whose window has
 // ended, starts a window at now with a count of 1; otherwise the count grows.
+// A window that is not positive is refused: it would start a window that
+// has already ended.
 func (s *Store) AddLoginFailure(ctx context.Context, key string, now time.Time, window time.Duration) (int, error) {
-	// Within the upsert, a bare column is the stored row and excluded(col)
-	// the proposed one (window_start = now, expires_at = now + window).
+	if window <= 0 {
+		return 0, fmt.Errorf("sqlstore: login failure window %v is not positive", window)
+	}
 	// Within the upsert, login_failures.col is the stored row and
 	// excluded(col) the proposed one (window_start = now, expires_at = now +
 	// window). The assignment to expires_at comes last because MySQL
@@ -98,6 +103,19 @@ func (s *Store) AddLoginFailure(ctx context.Context, key string, now time.Time, 
 		return s.queryRow(ctx, tx, func(r scanner) error { return r.Scan(&count) },
 			"SELECT failures FROM login_failures WHERE failure_key = ?", key)
 	})
+	return count, err
+}
+
+// LoginFailures returns the failures counted for key in the window current
+// at now, without writing: 0 for an unknown key or one whose window has
+// ended (expires_at <= now, as AddLoginFailure decides).
+func (s *Store) LoginFailures(ctx context.Context, key string, now time.Time) (int, error) {
+	var count int
+	err := s.queryRow(ctx, s.rdb, func(r scanner) error { return r.Scan(&count) },
+		"SELECT failures FROM login_failures WHERE failure_key = ? AND expires_at > ?", key, micros(now))
+	if errors.Is(err, storage.ErrNotFound) {
+		return 0, nil
+	}
 	return count, err
 }
 

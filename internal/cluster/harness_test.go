@@ -1,0 +1,521 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gomodule/redigo/redis"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/gatehouse-dev/gatehouse/internal/api/resource"
+	"github.com/gatehouse-dev/gatehouse/internal/storage/storagetest"
+)
+
+const (
+	demoPassword   = "cluster-demo-pw-7781"
+	pinHeader      = "X-Cluster-Pin"
+	instanceHeader = "X-Cluster-Instance"
+	instances      = 3
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// gatehouseBin builds the gatehouse binary once per test process.
+func gatehouseBin(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "gatehouse-cluster-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "gatehouse")
+		out, err := exec.Command("go", "build", "-o", binPath, "github.com/gatehouse-dev/gatehouse/cmd/gatehouse").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("building gatehouse: %w\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
+// proxy is a round-robin reverse proxy in front of one role's instances.
+type proxy struct {
+	role     string
+	srv      *httptest.Server
+	backends []*httputil.ReverseProxy
+	next     atomic.Uint64
+
+	mu     sync.Mutex
+	downTo []time.Time // a backend that refused a connection is skipped until then
+	served []int       // requests answered per instance
+}
+
+func newProxy(t *testing.T, role string) *proxy {
+	p := &proxy{role: role, downTo: make([]time.Time, instances), served: make([]int, instances)}
+	p.srv = httptest.NewServer(p)
+	t.Cleanup(p.srv.Close)
+	return p
+}
+
+func (p *proxy) url() string { return p.srv.URL }
+
+// setBackends points the proxy at the instances' listen addresses.
+func (p *proxy) setBackends(addrs []string) {
+	for i, a := range addrs {
+		target := &url.URL{Scheme: "http", Host: a}
+		p.backends = append(p.backends, &httputil.ReverseProxy{
+			Rewrite: func(r *httputil.ProxyRequest) {
+				r.SetURL(target)
+				r.Out.Host = r.In.Host // the public host, as a load balancer keeps it
+				r.SetXForwarded()
+			},
+			ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+				p.mu.Lock()
+				p.downTo[i] = time.Now().Add(10 * time.Second)
+				p.mu.Unlock()
+				w.WriteHeader(http.StatusBadGateway)
+			},
+		})
+	}
+}
+
+func (p *proxy) pick() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := time.Now()
+	for range instances {
+		i := int(p.next.Add(1) % instances)
+		if now.After(p.downTo[i]) {
+			return i
+		}
+	}
+	return int(p.next.Add(1) % instances)
+}
+
+func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	i := -1
+	if v := r.Header.Get(pinHeader); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > instances {
+			http.Error(w, "bad pin", http.StatusBadRequest)
+			return
+		}
+		i = n - 1
+		r.Header.Del(pinHeader)
+	} else {
+		i = p.pick()
+	}
+	p.mu.Lock()
+	p.served[i]++
+	p.mu.Unlock()
+	w.Header().Set(instanceHeader, strconv.Itoa(i+1))
+	p.backends[i].ServeHTTP(w, r)
+}
+
+func (p *proxy) counts() []int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]int(nil), p.served...)
+}
+
+// instance is one gatehouse serve process.
+type instance struct {
+	n                           int // 1-based
+	authzAddr, apiAddr, webAddr string
+	dataDir, logPath            string
+	cmd                         *exec.Cmd
+	exited                      chan struct{}
+	waitErr                     error
+}
+
+// cluster is three instances on one database and one Redis database, with a
+// proxy per role.
+type cluster struct {
+	t      *testing.T
+	bin    string
+	dsn    string
+	env    []string
+	shared string // data directory of the admin commands (client secrets)
+	redis  string // redis://…/N
+	authz  *proxy
+	api    *proxy
+	webapp *proxy
+	inst   []*instance
+	http   *http.Client
+}
+
+// redisDB claims an empty Redis database number for the test and flushes it
+// at the end. It skips (or fails with GATEHOUSE_REQUIRE_DBS=1) without Redis.
+func redisDB(t *testing.T) string {
+	t.Helper()
+	base := os.Getenv("GATEHOUSE_TEST_REDIS")
+	if base == "" {
+		base = "redis://127.0.0.1:6379"
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("GATEHOUSE_TEST_REDIS: %v", err)
+	}
+	claim := "gatehouse-cluster-test-" + rand.Text()
+	// Databases 8…15 are tried from a random start; one that is empty is
+	// claimed with a marker key (SET NX), so parallel tests get different ones.
+	var start [1]byte
+	_, _ = rand.Read(start[:])
+	for k := range 8 {
+		n := 8 + (int(start[0])+k)%8
+		u.Path = "/" + strconv.Itoa(n)
+		c, err := redis.DialURL(u.String(), redis.DialConnectTimeout(2*time.Second))
+		if err != nil {
+			msg := fmt.Sprintf("redis is not reachable at %s (%v): set GATEHOUSE_TEST_REDIS", base, err)
+			if storagetest.Required() {
+				t.Fatalf("%s; GATEHOUSE_REQUIRE_DBS=1 makes this a failure", msg)
+			}
+			t.Skip(msg)
+		}
+		size, err := redis.Int(c.Do("DBSIZE"))
+		if err == nil && size == 0 {
+			if ok, _ := redis.String(c.Do("SET", "gatehouse-cluster-claim", claim, "NX", "EX", 900)); ok == "OK" {
+				c.Close()
+				dsn := u.String()
+				t.Cleanup(func() {
+					if c, err := redis.DialURL(dsn); err == nil {
+						_, _ = c.Do("FLUSHDB")
+						c.Close()
+					}
+				})
+				return dsn
+			}
+		}
+		c.Close()
+	}
+	t.Skip("no empty Redis database among 8…15")
+	return ""
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// newCluster seeds the database (seed migrates it) and starts the three
+// instances.
+func newCluster(t *testing.T, dsn string, extra ...string) *cluster {
+	t.Helper()
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	root := t.TempDir()
+	c := &cluster{
+		t: t, bin: gatehouseBin(t), dsn: dsn,
+		env: []string{
+			"GATEHOUSE_SECRET=" + base64.StdEncoding.EncodeToString(key),
+			"GATEHOUSE_DEMO_PASSWORD=" + demoPassword,
+		},
+		shared: filepath.Join(root, "admin"),
+		redis:  redisDB(t),
+		authz:  newProxy(t, "authz"),
+		api:    newProxy(t, "api"),
+		webapp: newProxy(t, "webapp"),
+		http:   &http.Client{Timeout: 30 * time.Second},
+	}
+	resources := filepath.Join(root, "resources.yaml")
+	if err := writeResources(resources); err != nil {
+		t.Fatal(err)
+	}
+	c.admin("seed", "--webapp-url", c.webapp.url(), "--insecure-http", "--resources", resources)
+
+	var authzAddrs, apiAddrs, webAddrs []string
+	for n := 1; n <= instances; n++ {
+		in := &instance{
+			n: n, authzAddr: freeAddr(t), apiAddr: freeAddr(t), webAddr: freeAddr(t),
+			dataDir: filepath.Join(root, fmt.Sprint("instance", n)),
+			logPath: filepath.Join(root, fmt.Sprintf("instance%d.log", n)),
+		}
+		c.inst = append(c.inst, in)
+		authzAddrs, apiAddrs, webAddrs = append(authzAddrs, in.authzAddr), append(apiAddrs, in.apiAddr), append(webAddrs, in.webAddr)
+	}
+	c.authz.setBackends(authzAddrs)
+	c.api.setBackends(apiAddrs)
+	c.webapp.setBackends(webAddrs)
+	// Instance 1 starts first and creates the first signing keys; 2 and 3
+	// then start together. Starting all three on an empty key table lets
+	// each create a first key of its own that signs at once and that the
+	// others publish only after their next key reload (up to a minute): a
+	// known authz issue, see the report of issue 8.
+	c.start(c.inst[0], resources, extra)
+	if err := c.waitReady(c.inst[0], 90*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range c.inst[1:] {
+		c.start(in, resources, extra)
+	}
+	for _, in := range c.inst[1:] {
+		if err := c.waitReady(in, 90*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Every instance publishes the same key set.
+	var first string
+	for _, in := range c.inst {
+		r, err := send(t.Context(), c.http, http.MethodGet, "http://"+in.authzAddr+"/jwks", nil, nil, 0)
+		if err != nil || r.status != http.StatusOK {
+			t.Fatalf("instance %d /jwks: %d %v", in.n, r.status, err)
+		}
+		if in.n == 1 {
+			first = string(r.body)
+		} else if string(r.body) != first {
+			t.Fatalf("instance %d publishes other keys than instance 1:\n%s\n%s", in.n, r.body, first)
+		}
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, in := range c.inst {
+				t.Logf("instance %d log, last lines:\n%s", in.n, tail(in.logPath, 25))
+			}
+		}
+	})
+	return c
+}
+
+// writeResources writes the built-in resources without per-token rate
+// limits: the write stream sends more than a person would.
+func writeResources(path string) error {
+	var doc map[string]any
+	if err := yaml.Unmarshal(resource.DefaultYAML(), &doc); err != nil {
+		return err
+	}
+	delete(doc, "rate_limit")
+	b, err := yaml.Marshal(doc)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o600)
+}
+
+// admin runs an admin command against the shared database.
+func (c *cluster) admin(args ...string) string {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, c.bin, append(args, "--db", c.dsn, "--data-dir", c.shared)...)
+	cmd.Env = append(os.Environ(), c.env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		c.t.Fatalf("gatehouse %s: %v: %s", strings.Join(args, " "), err, errb.String())
+	}
+	return out.String()
+}
+
+func (c *cluster) start(in *instance, resources string, extra []string) {
+	c.t.Helper()
+	args := []string{"serve",
+		"--db", c.dsn, "--data-dir", in.dataDir,
+		"--insecure-http", "--trust-proxy",
+		"--issuer", c.authz.url(), "--api-url", c.api.url(), "--webapp-url", c.webapp.url(),
+		"--authz-addr", in.authzAddr, "--api-addr", in.apiAddr, "--webapp-addr", in.webAddr,
+		"--session-store", c.redis,
+		"--webapp-client-secret-file", filepath.Join(c.shared, "clients", "gatehouse-webapp.secret"),
+		"--resources", resources,
+		"--db-max-open-conns", "8",
+		"--log-format", "json",
+	}
+	args = append(args, extra...)
+	logf, err := os.OpenFile(in.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	cmd := exec.Command(c.bin, args...)
+	cmd.Env = append(os.Environ(), c.env...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		c.t.Fatalf("starting instance %d: %v", in.n, err)
+	}
+	in.cmd, in.exited = cmd, make(chan struct{})
+	go func() {
+		in.waitErr = cmd.Wait()
+		logf.Close()
+		close(in.exited)
+	}()
+	c.t.Cleanup(in.kill)
+}
+
+func (c *cluster) waitReady(in *instance, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for _, addr := range []string{in.authzAddr, in.apiAddr, in.webAddr} {
+		for {
+			select {
+			case <-in.exited:
+				return fmt.Errorf("instance %d exited before it was ready: %v\n%s", in.n, in.waitErr, tail(in.logPath, 20))
+			default:
+			}
+			r, err := c.http.Get("http://" + addr + "/readyz")
+			if err == nil {
+				r.Body.Close()
+				if r.StatusCode == http.StatusOK {
+					break
+				}
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("instance %d: %s/readyz not 200 within %s", in.n, addr, within)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return nil
+}
+
+// kill sends SIGKILL and waits until the process is gone.
+func (in *instance) kill() {
+	if in.cmd == nil {
+		return
+	}
+	select {
+	case <-in.exited:
+		return
+	default:
+	}
+	_ = in.cmd.Process.Kill()
+	<-in.exited
+}
+
+// reply is a complete answer, with the instance that served it.
+type reply struct {
+	status   int
+	header   http.Header
+	body     []byte
+	instance int
+}
+
+// send makes one request; pin > 0 sends it to that instance.
+func send(ctx context.Context, hc *http.Client, method, target string, h http.Header, body []byte, pin int) (reply, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, target, rd)
+	if err != nil {
+		return reply{}, err
+	}
+	for k, v := range h {
+		req.Header[k] = v
+	}
+	if pin > 0 {
+		req.Header.Set(pinHeader, strconv.Itoa(pin))
+	}
+	res, err := hc.Do(req)
+	if err != nil {
+		return reply{}, err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		return reply{}, fmt.Errorf("reading the answer: %w", err)
+	}
+	n, _ := strconv.Atoi(res.Header.Get(instanceHeader))
+	return reply{status: res.StatusCode, header: res.Header, body: b, instance: n}, nil
+}
+
+// formHeader is a form post's header, with client_secret_basic credentials
+// when id is set (RFC 6749 §2.3.1).
+func formHeader(id, secret string) http.Header {
+	h := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
+	if id != "" {
+		h.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id)+":"+url.QueryEscape(secret))))
+	}
+	return h
+}
+
+func bearer(tok string) http.Header {
+	return http.Header{"Authorization": {"Bearer " + tok}, "Content-Type": {"application/json"}}
+}
+
+// tokenResponse is a successful token response (RFC 6749 §5.1).
+type tokenResponse struct {
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+	IDToken      string `json:"id_token"`
+	Error        string `json:"error"`
+}
+
+// token posts to the token endpoint (through the authz proxy, pinned).
+func (c *cluster) token(ctx context.Context, id, secret string, params url.Values, pin int) (tokenResponse, reply, error) {
+	r, err := send(ctx, c.http, http.MethodPost, c.authz.url()+"/token", formHeader(id, secret), []byte(params.Encode()), pin)
+	if err != nil {
+		return tokenResponse{}, r, err
+	}
+	var tr tokenResponse
+	if err := json.Unmarshal(r.body, &tr); err != nil {
+		return tr, r, fmt.Errorf("token endpoint answered %d: %.200s", r.status, r.body)
+	}
+	return tr, r, nil
+}
+
+func tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// grepLog returns the log lines that contain want and any of levels.
+func grepLog(path, want string, levels ...string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	var out []string
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if !strings.Contains(line, want) {
+			continue
+		}
+		for _, l := range levels {
+			if strings.Contains(line, l) {
+				out = append(out, line)
+				break
+			}
+		}
+	}
+	return strings.Join(out, "\n")
+}
