@@ -46,8 +46,10 @@ type Config struct {
 	Secret *secret.Key
 	// Logger receives errors and notable events; nil discards them.
 	Logger *slog.Logger
-	// InsecureHTTP serves plain HTTP: only then does the session cookie
-	// lose Secure and the __Host- prefix. For local experiments only.
+	// InsecureHTTP allows serving plain HTTP. Behind a TLS-terminating
+	// proxy (PublicURL https) cookies keep Secure and the __Host- prefix
+	// and HSTS stays on; only with a plain-HTTP PublicURL, for local
+	// experiments, are they dropped.
 	InsecureHTTP bool
 
 	// SessionLifetime is the absolute lifetime of a browser session
@@ -179,7 +181,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	sm.Cookie.SameSite = http.SameSiteLaxMode
 	sm.Cookie.Path = "/" // required by the __Host- prefix, with Secure and no Domain
 	sm.Cookie.Persist = false
-	if cfg.InsecureHTTP {
+	if pub.Scheme == "http" {
 		sm.Cookie.Name = insecureCookieName
 		sm.Cookie.Secure = false
 	}
@@ -188,7 +190,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		s.renderErrorPage(w, r, fmt.Errorf("%w: %w", errSessionStore, err), false)
 	}
 	s.sessions = sm
-	s.handler = s.routes(iss, cfg.InsecureHTTP)
+	s.handler = s.routes(iss, pub.Scheme == "http")
 	return s, nil
 }
 
