@@ -6,6 +6,7 @@
 //
 //	go run ./cmd/gatehouse-load                               # the full run, markdown
 //	go run ./cmd/gatehouse-load -duration 2s -list-total 20000 -list-own 2000 -expired-tokens 10000   # a smoke run
+//	go run ./cmd/gatehouse-load -db postgres://… -instances 3   # three instances behind a round-robin proxy
 package main
 
 import (
@@ -39,6 +40,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if ran, err := loadtest.RunBareChild(ctx); ran {
 		return err
 	}
+	c, format, err := parse(args, stderr)
+	if err != nil {
+		return err
+	}
+	rep, err := loadtest.Run(ctx, c)
+	if err != nil {
+		return err
+	}
+	if format == "json" {
+		return rep.WriteJSON(stdout)
+	}
+	return rep.WriteMarkdown(stdout)
+}
+
+// parse reads the command line into a run's configuration and the output
+// format.
+func parse(args []string, stderr io.Writer) (loadtest.Config, string, error) {
 	var c loadtest.Config
 	var scenarios, format string
 	var http2, insecure, quiet bool
@@ -61,15 +79,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&c.NoBare, "no-bare", false, "skip the bare net/http comparison")
 	fs.BoolVar(&c.KeepDir, "keep", false, "keep the temporary directory (database, server log)")
 	fs.BoolVar(&quiet, "quiet", false, "no progress lines on stderr")
+	fs.IntVar(&c.Instances, "instances", 1, "gatehouse processes sharing -db (PostgreSQL or MySQL for more than 1), each role behind a round-robin\n"+
+		"reverse proxy in this process that terminates TLS. Given at all, even as 1, the load goes through the proxy,\n"+
+		"so runs with 1 and N instances compare; not given, one instance is driven directly")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return c, "", err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		return c, "", fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "instances" {
+			c.Proxy = true
+		}
+	})
 	switch {
 	case http2 && insecure:
-		return errors.New("-http2 and -insecure-http exclude each other")
+		return c, "", errors.New("-http2 and -insecure-http exclude each other")
 	case http2:
 		c.Transport = loadtest.TransportH2
 	case insecure:
@@ -81,17 +107,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		c.Scenarios = strings.Split(scenarios, ",")
 	}
 	if format != "markdown" && format != "json" {
-		return fmt.Errorf("-format %q: want markdown or json", format)
+		return c, "", fmt.Errorf("-format %q: want markdown or json", format)
 	}
 	if !quiet {
 		c.Progress = stderr
 	}
-	rep, err := loadtest.Run(ctx, c)
-	if err != nil {
-		return err
-	}
-	if format == "json" {
-		return rep.WriteJSON(stdout)
-	}
-	return rep.WriteMarkdown(stdout)
+	return c, format, nil
 }

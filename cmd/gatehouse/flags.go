@@ -33,8 +33,7 @@ func newFlagSet(e env, name, synopsis, examples string) *flag.FlagSet {
 func parse(fs *flag.FlagSet, e env, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fs.Usage()
-			return err
+			return err // the flag package has printed the usage
 		}
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}

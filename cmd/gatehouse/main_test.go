@@ -129,6 +129,9 @@ func TestHelpHasExamples(t *testing.T) {
 			if code != 0 || !strings.Contains(stdout, "Examples:") || !strings.Contains(stdout, "gatehouse ") {
 				t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
 			}
+			if n := strings.Count(stdout, "Usage:"); n != 1 {
+				t.Errorf("usage printed %d times", n)
+			}
 		})
 	}
 }

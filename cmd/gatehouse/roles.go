@@ -9,10 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/alexedwards/scs/mysqlstore"
-	"github.com/alexedwards/scs/postgresstore"
 	"github.com/alexedwards/scs/redisstore"
-	"github.com/alexedwards/scs/sqlite3store"
 	"github.com/alexedwards/scs/v2"
 	"github.com/gomodule/redigo/redis"
 
@@ -65,6 +62,8 @@ func (w *wiring) authz(ctx context.Context) (role, error) {
 		RefreshIdleTTL:     c.RefreshIdleTTL,
 		RefreshAbsoluteTTL: c.RefreshAbsoluteTTL,
 		KeyRotation:        c.KeyRotation,
+		KeyReload:          c.KeyReload,
+		JanitorInterval:    c.JanitorInterval,
 		InsecureHTTP:       c.InsecureHTTP,
 		TrustProxy:         c.TrustProxy,
 	})
@@ -178,17 +177,11 @@ func (w *wiring) sessionStore() (scs.Store, webapp.Leases, func(), error) {
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	switch w.store.Dialect() {
-	case "postgres":
-		s := postgresstore.New(db)
-		return s, l, s.StopCleanup, nil
-	case "mysql":
-		s := mysqlstore.New(db)
-		return s, l, s.StopCleanup, nil
-	default:
-		s := sqlite3store.New(db)
-		return s, l, s.StopCleanup, nil
-	}
+	// Rows as scs's own stores keep them, with contexts: scs's stores take
+	// none, so a request's deadline would not end a session lookup the
+	// database never answers. Expired rows are swept as scs's stores do.
+	s := w.store.WebSessions(5 * time.Minute)
+	return s, l, s.StopCleanup, nil
 }
 
 func httpServer(addr string, h http.Handler) httpserver.Server {

@@ -104,7 +104,7 @@ func runServe(ctx context.Context, e env, args []string) error {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 		r.server.Name, r.server.TLS = name, serverTLS
-		r.server.Handler = withOperations(name, r.server.Handler, st.Ping, logger, metrics)
+		r.server.Handler = withOperations(name, r.server.Handler, st.Ping, logger, metrics, c.RequestTimeout)
 		roles = append(roles, r)
 	}
 	servers := make([]httpserver.Server, 0, len(roles)+1)
@@ -137,8 +137,9 @@ func runServe(ctx context.Context, e env, args []string) error {
 }
 
 // withOperations adds /healthz and /readyz and the cross-cutting middleware
-// every role shares, outermost first.
-func withOperations(role string, h http.Handler, ping func(context.Context) error, logger *slog.Logger, m *httpserver.Metrics) http.Handler {
+// every role shares, outermost first; requestTimeout is each request's
+// deadline (--request-timeout).
+func withOperations(role string, h http.Handler, ping func(context.Context) error, logger *slog.Logger, m *httpserver.Metrics, requestTimeout time.Duration) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/", h)
 	httpserver.Health(mux, func(ctx context.Context) error {
@@ -153,6 +154,7 @@ func withOperations(role string, h http.Handler, ping func(context.Context) erro
 		func(next http.Handler) http.Handler { return httpserver.AccessLog(logger.With("role", role), next) },
 		func(next http.Handler) http.Handler { return httpserver.Recover(logger, next) },
 		func(next http.Handler) http.Handler { return httpserver.LimitBody(maxBody, next) },
+		func(next http.Handler) http.Handler { return httpserver.Deadline(requestTimeout, next) },
 	)
 }
 

@@ -156,17 +156,24 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 		page = n
 	}
 	ctx := r.Context()
+	offset := (page - 1) * maxResults
 	docs, err := h.s.cfg.Store.Find(ctx, h.res.Name, h.owner, docquery.Query{
-		Filter: filter, Sort: sortKeys, Limit: maxResults, Offset: (page - 1) * maxResults,
+		Filter: filter, Sort: sortKeys, Limit: maxResults, Offset: offset,
 	})
 	if err != nil {
 		h.storeError(w, r, err)
 		return
 	}
-	total, err := h.s.cfg.Store.Count(ctx, h.res.Name, h.owner, filter)
-	if err != nil {
-		h.storeError(w, r, err)
-		return
+	// A page with some documents but not full is the last one: the total
+	// is known without counting every match (for most lists, which fit in
+	// one page, the count is the costlier query). A full page, or an empty
+	// one past the first, needs the count.
+	total := offset + len(docs)
+	if len(docs) == maxResults || (len(docs) == 0 && page > 1) {
+		if total, err = h.s.cfg.Store.Count(ctx, h.res.Name, h.owner, filter); err != nil {
+			h.storeError(w, r, err)
+			return
+		}
 	}
 	items := []map[string]any{}
 	for _, d := range docs {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -38,7 +39,6 @@ const (
 	consentTTL      = 180 * 24 * time.Hour
 	maxAccessTTL    = time.Hour
 	keyLead         = 10 * time.Minute // a new key is published this long before it signs
-	keyReload       = time.Minute
 )
 
 // Config configures the authorization server.
@@ -54,6 +54,13 @@ type Config struct {
 	RefreshIdleTTL     time.Duration // default 24h
 	RefreshAbsoluteTTL time.Duration // default 30d
 	KeyRotation        time.Duration // 0: no automatic rotation
+	// KeyReload is how often keys are reloaded from the store (picking up
+	// keys other instances or `gatehouse keys rotate` created); default 1m,
+	// shorter than the 10 minutes a new key is published before it signs.
+	KeyReload time.Duration
+	// JanitorInterval is how often expired rows are deleted; default 1m.
+	// A sweep deletes until it has caught up, for at most half the interval.
+	JanitorInterval time.Duration
 
 	InsecureHTTP bool // served over plain HTTP behind a TLS proxy: cookies lose Secure and __Host-
 	TrustProxy   bool // honour X-Forwarded-For for lockout by client address
@@ -121,6 +128,12 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.RefreshIdleTTL > cfg.RefreshAbsoluteTTL {
 		cfg.RefreshIdleTTL = cfg.RefreshAbsoluteTTL
 	}
+	cfg.KeyReload = orDuration(cfg.KeyReload, time.Minute)
+	if cfg.KeyReload >= keyLead {
+		// Every instance must load a new key before it starts signing.
+		return nil, fmt.Errorf("authz: key reload interval %v must be shorter than %v, the time a new key is published before it signs", cfg.KeyReload, keyLead)
+	}
+	cfg.JanitorInterval = orDuration(cfg.JanitorInterval, time.Minute)
 	l := &cfg.Lockout
 	l.Window = orDuration(l.Window, 15*time.Minute)
 	l.Delay = orDuration(l.Delay, 250*time.Millisecond)
@@ -225,21 +238,29 @@ func noStore(next http.Handler) http.Handler {
 	})
 }
 
-// Run runs the background loops until ctx ends: the janitor, key reloading
-// and, when configured, automatic key rotation.
+// Run runs the background loops until ctx ends: the janitor every
+// JanitorInterval and, every KeyReload, key reloading and (when configured)
+// automatic key rotation. The loops run apart, so a long sweep does not
+// delay keys.
 func (s *Server) Run(ctx context.Context) error {
-	janitor := time.NewTicker(janitorInterval)
-	defer janitor.Stop()
-	reload := time.NewTicker(keyReload)
-	defer reload.Stop()
+	var wg sync.WaitGroup
+	wg.Go(func() { every(ctx, s.cfg.JanitorInterval, func() { s.Sweep(ctx) }) })
+	wg.Go(func() { every(ctx, s.cfg.KeyReload, func() { s.maintainKeys(ctx) }) })
+	wg.Wait()
+	return nil
+}
+
+// every runs fn each interval until ctx ends; a tick that comes while fn
+// still runs is dropped.
+func every(ctx context.Context, interval time.Duration, fn func()) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
-		case <-janitor.C:
-			s.sweep(ctx)
-		case <-reload.C:
-			s.maintainKeys(ctx)
+			return
+		case <-t.C:
+			fn()
 		}
 	}
 }
@@ -276,7 +297,7 @@ func rotateOptions() keys.RotateOptions {
 // signing from now+10m, and schedules the current keys to leave JWKS once
 // every token they may still sign has expired. It returns the new kids,
 // comma-separated. Used by `gatehouse keys rotate`; running instances pick
-// the keys up within a minute.
+// the keys up within their KeyReload interval (a minute by default).
 func RotateKeys(ctx context.Context, store storage.Store, key *secret.Key, now time.Time) (kid string, err error) {
 	kids, err := keys.Rotate(ctx, store, key, now, rotateOptions(), IDTokenAlg, AccessTokenAlg)
 	if err != nil {

@@ -37,6 +37,10 @@ type opServer struct {
 	s        *Server
 	storage  *opStorage
 	provider *op.Provider
+	// clients caches client registrations for client authentication
+	// (clientcache.go): a change to a client takes effect here within
+	// clientCacheTTL.
+	clients *clientCache
 }
 
 func newOPServer(s *Server) (*opServer, error) {
@@ -60,7 +64,7 @@ func newOPServer(s *Server) (*opServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &opServer{s: s, storage: st, provider: provider}, nil
+	return &opServer{s: s, storage: st, provider: provider, clients: newClientCache(s.store.GetClient, s.now, clientCacheTTL)}, nil
 }
 
 // routes registers the endpoints. Every one checks its methods itself, so
@@ -95,7 +99,7 @@ func (o *opServer) VerifyClient(ctx context.Context, r *op.Request[op.ClientCred
 	if cc.ClientAssertion != "" {
 		return nil, errInvalidClient()
 	}
-	c, err := o.s.store.GetClient(ctx, cc.ClientID)
+	c, err := o.clients.get(ctx, cc.ClientID)
 	if err == nil && c.Public {
 		gt := oidc.GrantType(r.Form.Get("grant_type"))
 		if cc.ClientSecret != "" || (gt != "" && gt != oidc.GrantTypeCode && gt != oidc.GrantTypeRefreshToken) {

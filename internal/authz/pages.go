@@ -10,6 +10,7 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -46,6 +47,18 @@ type pages struct {
 	session string // cookie names
 	csrf    string
 	secure  bool
+
+	// hashes bounds the password verifications running at once (one
+	// Limiter per Server): each argon2id verification holds its memory
+	// cost (19 MiB with password.DefaultParams, more for stronger stored
+	// parameters) while it runs, so a burst of sign-ins queues instead of
+	// growing the process by burst × memory. Sized GOMAXPROCS: more
+	// cannot compute in parallel anyway.
+	hashes *password.Limiter
+	// verify and verifyDummy are password.Verify and password.VerifyDummy;
+	// tests replace them to count how many run at once.
+	verify      func(pw, encoded string) (bool, error)
+	verifyDummy func(pw string)
 }
 
 func newPages(s *Server) (*pages, error) {
@@ -56,10 +69,16 @@ func newPages(s *Server) (*pages, error) {
 		session: "__Host-gatehouse-session",
 		csrf:    "__Host-gatehouse-csrf",
 		secure:  true,
+
+		hashes:      password.NewLimiter(runtime.GOMAXPROCS(0)),
+		verify:      password.Verify,
+		verifyDummy: password.VerifyDummy,
 	}
-	// The __Host- prefix requires Secure (RFC 6265bis §4.1.3.2); only when
-	// the role is served over plain HTTP behind a TLS proxy is it dropped.
-	if s.cfg.InsecureHTTP {
+	// The __Host- prefix requires Secure (RFC 6265bis §4.1.3.2). Behind a
+	// TLS-terminating proxy (--insecure-http with an https issuer) the
+	// browser still speaks HTTPS, so both stay; only a plain-HTTP issuer,
+	// for local experiments, drops them.
+	if strings.HasPrefix(s.cfg.Issuer, "http://") {
 		p.session, p.csrf, p.secure = "gatehouse-session", "gatehouse-csrf", false
 	}
 	for _, name := range []string{"login", "consent", "logout", "message"} {
@@ -266,19 +285,27 @@ func (p *pages) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	// and both failures read the same.
 	user, err := s.store.GetUserByUsername(ctx, username)
 	ok := false
+	var verifyErr error
 	switch {
 	case err == nil:
-		ok, err = password.Verify(pw, user.PasswordHash)
-		if err != nil {
-			s.log.ErrorContext(ctx, "verifying password", "err", err)
-			ok = false
-		}
+		err = p.hashes.Do(ctx, func() { ok, verifyErr = p.verify(pw, user.PasswordHash) })
 	case errors.Is(err, storage.ErrNotFound):
-		password.VerifyDummy(pw)
+		err = p.hashes.Do(ctx, func() { p.verifyDummy(pw) })
 	default:
 		s.log.ErrorContext(ctx, "loading user", "err", err)
 		p.errorPage(w, r, http.StatusServiceUnavailable, "The service is unavailable. Try again shortly.")
 		return
+	}
+	if err != nil {
+		// The request ended (the browser went away) while waiting for a
+		// verification slot: nothing was checked, so nothing is counted.
+		s.log.InfoContext(ctx, "sign-in abandoned while waiting to verify the password", "err", err)
+		p.errorPage(w, r, http.StatusServiceUnavailable, "The service is busy. Try again shortly.")
+		return
+	}
+	if verifyErr != nil {
+		s.log.ErrorContext(ctx, "verifying password", "err", verifyErr)
+		ok = false
 	}
 	now := s.now()
 	if !ok {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -99,7 +100,18 @@ func (s *Server) issueAccessToken(ctx context.Context, g grant) (accessToken, er
 	if !g.authTime.IsZero() {
 		claims.AuthTime = jwt.NewNumericDate(g.authTime)
 	}
-	tok, err := jwt.Signed(signer).Claims(claims).Serialize()
+	// Encoded once here: jwt.Signed(…).Claims normalizes claims through a
+	// JSON round trip into a map (a fifth of the allocations of a
+	// client-credentials request).
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return accessToken{}, fmt.Errorf("encoding access token: %w", err)
+	}
+	jws, err := signer.Sign(payload)
+	if err != nil {
+		return accessToken{}, fmt.Errorf("signing access token: %w", err)
+	}
+	tok, err := jws.CompactSerialize()
 	if err != nil {
 		return accessToken{}, fmt.Errorf("signing access token: %w", err)
 	}
@@ -249,7 +261,7 @@ func errInvalidClient() error {
 // authenticateClient checks a confidential client's secret (RFC 6749 §2.3.1)
 // in constant time. Public clients have no secret and fail here.
 func (s *Server) authenticateClient(ctx context.Context, id, presented string) (storage.Client, error) {
-	c, err := s.store.GetClient(ctx, id)
+	c, err := s.opSrv.clients.get(ctx, id) // cached for clientCacheTTL
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return c, serverError(err, "loading client")
 	}

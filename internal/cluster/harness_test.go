@@ -278,7 +278,7 @@ func newCluster(t *testing.T, dsn string, extra ...string) *cluster {
 	// Instance 1 starts first and creates the first signing keys; 2 and 3
 	// then start together. Starting all three on an empty key table lets
 	// each create a first key of its own that signs at once and that the
-	// others publish only after their next key reload (up to a minute): a
+	// others publish only after their next key reload (--key-reload): a
 	// known authz issue, see the report of issue 8.
 	c.start(c.inst[0], resources, extra)
 	if err := c.waitReady(c.inst[0], 90*time.Second); err != nil {
@@ -356,6 +356,7 @@ func (c *cluster) start(in *instance, resources string, extra []string) {
 		"--webapp-client-secret-file", filepath.Join(c.shared, "clients", "gatehouse-webapp.secret"),
 		"--resources", resources,
 		"--db-max-open-conns", "8",
+		"--key-reload", keyReload.String(),
 		"--log-format", "json",
 	}
 	args = append(args, extra...)

@@ -106,7 +106,10 @@ type Serve struct {
 	RefreshIdleTTL     time.Duration
 	RefreshAbsoluteTTL time.Duration
 	KeyRotation        time.Duration
+	KeyReload          time.Duration
+	JanitorInterval    time.Duration
 	ShutdownTimeout    time.Duration
+	RequestTimeout     time.Duration
 
 	WebappClientID         string
 	WebappClientSecretFile string
@@ -138,7 +141,10 @@ func (s *Serve) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&s.RefreshIdleTTL, "refresh-idle-ttl", 24*time.Hour, "refresh tokens expire after this long unused")
 	fs.DurationVar(&s.RefreshAbsoluteTTL, "refresh-absolute-ttl", 30*24*time.Hour, "refresh tokens expire this long after sign-in, used or not")
 	fs.DurationVar(&s.KeyRotation, "key-rotation", 0, "rotate signing keys this often (0: only with `gatehouse keys rotate`)")
+	fs.DurationVar(&s.KeyReload, "key-reload", time.Minute, "reload signing keys from the database this often, picking up keys other instances created (under 10m)")
+	fs.DurationVar(&s.JanitorInterval, "janitor-interval", time.Minute, "delete expired tokens, requests and sessions this often")
 	fs.DurationVar(&s.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "how long in-flight requests may take to finish on shutdown")
+	fs.DurationVar(&s.RequestTimeout, "request-timeout", 10*time.Second, "deadline of each request's work (database queries, calls to other roles); past it the request answers 503")
 	fs.StringVar(&s.WebappClientID, "webapp-client-id", "gatehouse-webapp", "the web app's OAuth client ID")
 	fs.StringVar(&s.WebappClientSecretFile, "webapp-client-secret-file", "", "file holding the web app's client secret (default <data-dir>/clients/<id>.secret, written by seed)")
 	fs.StringVar(&s.APIClientID, "api-client-id", "gatehouse-api", "the API's OAuth client ID, for --token-check=introspect")
@@ -270,6 +276,8 @@ func (s *Serve) Validate() error {
 	}{
 		{"--access-token-ttl", s.AccessTokenTTL}, {"--refresh-idle-ttl", s.RefreshIdleTTL},
 		{"--refresh-absolute-ttl", s.RefreshAbsoluteTTL}, {"--shutdown-timeout", s.ShutdownTimeout},
+		{"--key-reload", s.KeyReload}, {"--janitor-interval", s.JanitorInterval},
+		{"--request-timeout", s.RequestTimeout},
 	} {
 		if d.value <= 0 {
 			return fmt.Errorf("%s must be positive, got %s", d.flag, d.value)
@@ -277,6 +285,9 @@ func (s *Serve) Validate() error {
 	}
 	if s.KeyRotation < 0 {
 		return fmt.Errorf("--key-rotation must not be negative, got %s", s.KeyRotation)
+	}
+	if s.KeyReload >= 10*time.Minute { // authz publishes a new key 10m before it signs
+		return fmt.Errorf("--key-reload must be under 10m, the time a new key is published before it signs, got %s", s.KeyReload)
 	}
 	if s.RefreshIdleTTL > s.RefreshAbsoluteTTL {
 		return errors.New("--refresh-idle-ttl must not exceed --refresh-absolute-ttl")

@@ -45,6 +45,9 @@ func TestDefaults(t *testing.T) {
 	if s.AccessTokenTTL != 5*time.Minute {
 		t.Errorf("access token TTL = %s", s.AccessTokenTTL)
 	}
+	if s.KeyReload != time.Minute || s.JanitorInterval != time.Minute {
+		t.Errorf("key reload = %s, janitor interval = %s; want 1m each", s.KeyReload, s.JanitorInterval)
+	}
 }
 
 func TestEnvAndFlagPrecedence(t *testing.T) {
@@ -105,6 +108,12 @@ func TestValidateErrors(t *testing.T) {
 		{"log format", []string{"--log-format", "xml"}, nil, "--log-format"},
 		{"log level", []string{"--log-level", "loud"}, nil, "--log-level"},
 		{"zero ttl", []string{"--access-token-ttl", "0s"}, nil, "--access-token-ttl must be positive"},
+		{"zero request timeout", []string{"--request-timeout", "0s"}, nil, "--request-timeout must be positive"},
+		{"negative request timeout", nil, map[string]string{"GATEHOUSE_REQUEST_TIMEOUT": "-1s"}, "--request-timeout must be positive"},
+		{"zero key reload", []string{"--key-reload", "0s"}, nil, "--key-reload must be positive"},
+		{"slow key reload", nil, map[string]string{"GATEHOUSE_KEY_RELOAD": "10m"}, "--key-reload must be under 10m"},
+		{"zero janitor interval", nil, map[string]string{"GATEHOUSE_JANITOR_INTERVAL": "0s"}, "--janitor-interval must be positive"},
+		{"negative janitor interval", []string{"--janitor-interval", "-1m"}, nil, "--janitor-interval must be positive"},
 		{"idle over absolute", []string{"--refresh-idle-ttl", "48h", "--refresh-absolute-ttl", "24h"}, nil, "must not exceed"},
 		{"empty data dir", []string{"--data-dir", ""}, nil, "--data-dir"},
 		{"bad env value", nil, map[string]string{"GATEHOUSE_ACCESS_TOKEN_TTL": "soon"}, "GATEHOUSE_ACCESS_TOKEN_TTL"},

@@ -2,8 +2,8 @@
 // binding every role's listener up front, serving them over TLS with HTTP/2
 // and safe timeouts, shutting them down gracefully, and the middleware every
 // role shares — request IDs, access logs, Prometheus metrics, health and
-// readiness endpoints, body size limits, panic recovery and browser security
-// headers.
+// readiness endpoints, body size limits, request deadlines, panic recovery and
+// browser security headers.
 //
 // The package holds no global state: loggers and metric registries are passed
 // in, so each role (and each test) gets its own.
@@ -16,6 +16,7 @@
 //		func(h http.Handler) http.Handler { return httpserver.AccessLog(logger, h) },
 //		func(h http.Handler) http.Handler { return httpserver.Recover(logger, h) },
 //		func(h http.Handler) http.Handler { return httpserver.LimitBody(1<<20, h) },
+//		func(h http.Handler) http.Handler { return httpserver.Deadline(10*time.Second, h) },
 //	)
 //
 // Metrics and AccessLog read the route pattern the [http.ServeMux] matched

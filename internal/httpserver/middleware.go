@@ -1,6 +1,7 @@
 package httpserver
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -8,6 +9,7 @@ import (
 	"net/netip"
 	"runtime/debug"
 	"strings"
+	"time"
 )
 
 // Chain wraps h in the middleware mw, the first one outermost:
@@ -33,6 +35,31 @@ func LimitBody(max int64, next http.Handler) http.Handler {
 		*r2 = *r
 		r2.Body = http.MaxBytesReader(w, r.Body, max)
 		serveCopy(next, w, r, r2)
+	})
+}
+
+// Deadline gives every request's context a deadline d from now, so that
+// whatever the handler waits on through that context — a database query on a
+// connection nobody answers, a connection from a full pool, a call to another
+// role — ends by then instead of hanging. The drivers Gatehouse uses (pgx,
+// go-sql-driver/mysql, modernc.org/sqlite) cancel a query when its context
+// ends; the error then wraps [context.DeadlineExceeded], which the storage
+// backends report as unavailable, so the handler answers 503 in its own
+// protocol's error shape.
+//
+// Unlike [http.TimeoutHandler], Deadline writes nothing itself and buffers
+// nothing: the handler still writes its own answer, after the deadline if it
+// must. The deadline does not bound reading the request or writing the
+// response; the server's read and write timeouts do. d ≤ 0 leaves requests
+// without a deadline of their own.
+func Deadline(d time.Duration, next http.Handler) http.Handler {
+	if d <= 0 {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), d)
+		defer cancel()
+		serveCopy(next, w, r, r.WithContext(ctx))
 	})
 }
 

@@ -473,3 +473,97 @@ func TestFlushThroughWrappers(t *testing.T) {
 		t.Error("flush did not reach the underlying writer")
 	}
 }
+
+func TestDeadline(t *testing.T) {
+	t.Run("deadline on the request's context", func(t *testing.T) {
+		tests := []struct {
+			name   string
+			d      time.Duration
+			parent time.Duration // the incoming context's own deadline; 0 for none
+			want   time.Duration // the deadline the handler sees, from now; 0 for none
+		}{
+			{"request timeout", time.Hour, 0, time.Hour},
+			{"earlier deadline of the caller kept", time.Hour, time.Minute, time.Minute},
+			{"later deadline of the caller shortened", time.Minute, time.Hour, time.Minute},
+			{"zero: no deadline", 0, 0, 0},
+			{"negative: no deadline", -time.Second, 0, 0},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				var deadline time.Time
+				var has bool
+				h := httpserver.Deadline(tt.d, http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+					deadline, has = r.Context().Deadline()
+				}))
+				before := time.Now()
+				req := httptest.NewRequest(http.MethodGet, "/", nil)
+				if tt.parent > 0 {
+					ctx, cancel := context.WithTimeout(req.Context(), tt.parent)
+					defer cancel()
+					req = req.WithContext(ctx)
+				}
+				h.ServeHTTP(httptest.NewRecorder(), req)
+				after := time.Now()
+				if tt.want == 0 {
+					if has {
+						t.Errorf("handler's context has a deadline (%s), want none", deadline)
+					}
+					return
+				}
+				// Between before+want and after+want: the deadline set (or
+				// kept) is the expected one, not another.
+				if !has || deadline.Before(before.Add(tt.want)) || deadline.After(after.Add(tt.want)) {
+					t.Errorf("deadline %v (set %v), want %s from the request", deadline.Sub(before), has, tt.want)
+				}
+			})
+		}
+	})
+
+	t.Run("a handler waiting on its context answers", func(t *testing.T) {
+		var waitErr error
+		h := httpserver.Deadline(10*time.Millisecond, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			// Stands for a query on a connection nobody answers.
+			select {
+			case <-r.Context().Done():
+				waitErr = r.Context().Err()
+			case <-time.After(time.Minute):
+				waitErr = errors.New("not released by a deadline")
+			}
+			w.Header().Set("Retry-After", "5")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, "unavailable")
+		}))
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+		if !errors.Is(waitErr, context.DeadlineExceeded) {
+			t.Errorf("handler's wait ended with %v, want context.DeadlineExceeded", waitErr)
+		}
+		if rec.Code != http.StatusServiceUnavailable || rec.Body.String() != "unavailable" {
+			t.Errorf("answer %d %q, want the handler's own 503 written after the deadline", rec.Code, rec.Body)
+		}
+	})
+
+	t.Run("the client going away still cancels", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		var err error
+		h := httpserver.Deadline(time.Hour, http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+			cancel()
+			<-r.Context().Done()
+			err = r.Context().Err()
+		}))
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil).WithContext(ctx))
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("handler's context ended with %v, want context.Canceled", err)
+		}
+	})
+
+	t.Run("route pattern reaches the outer middleware", func(t *testing.T) {
+		mux := http.NewServeMux()
+		mux.HandleFunc("GET /things/{id}", ok)
+		req := httptest.NewRequest(http.MethodGet, "/things/1", nil)
+		httpserver.Deadline(time.Hour, mux).ServeHTTP(httptest.NewRecorder(), req)
+		if req.Pattern != "GET /things/{id}" {
+			t.Errorf("outer request's pattern %q, want the matched route", req.Pattern)
+		}
+	})
+}

@@ -20,6 +20,18 @@
 // answering a same-sized body (a child process, started in the same run), so
 // every figure comes with its ratio to what the machine can do at all.
 //
+// With Config.Instances above one (PostgreSQL or MySQL only), or with
+// Config.Proxy, the tool starts that many gatehouse serve processes on the
+// one database, each with a data directory of its own but the
+// installation's server secret and client secrets, and puts a round-robin
+// reverse proxy per role (net/http/httputil, in the tool's own process) in
+// front of them, as docs/deploy.md describes: the proxies terminate TLS,
+// keep the public Host header and set X-Forwarded-For; the instances serve
+// plain HTTP with --trust-proxy and the proxies' URLs as --issuer,
+// --api-url and --webapp-url. The bare server then sits behind a proxy of
+// its own too, and the server RSS is summed over the instances. One
+// instance behind the proxy is the baseline several are compared with.
+//
 // The tool only connects to loopback addresses, bounds every run in time and
 // in request count, and stops everything it started.
 package loadtest

@@ -30,6 +30,14 @@ type Config struct {
 	Scenarios   []string      // empty: all
 	NoBare      bool          // skip the bare server
 
+	// Instances is how many gatehouse serve processes share the database
+	// (0 counts as 1). With more than one, or with Proxy, the load goes
+	// through a round-robin reverse proxy per role in this process, which
+	// terminates TLS; the instances serve plain HTTP behind it. More than one
+	// needs a PostgreSQL or MySQL DB.
+	Instances int
+	Proxy     bool // the proxy even for one instance, to compare with several
+
 	ListOwn   int // documents of the load client
 	ListTotal int // documents in all, the rest other owners'
 
@@ -83,7 +91,31 @@ func (c *Config) Validate() error {
 	if c.Progress == nil {
 		c.Progress = io.Discard
 	}
+	if c.Instances == 0 {
+		c.Instances = 1
+	}
+	if c.Instances < 1 || c.Instances > maxInstances {
+		return fmt.Errorf("instances %d: want 1 to %d", c.Instances, maxInstances)
+	}
+	if c.Instances > 1 {
+		if name := dbName(c.dsn()); name != "PostgreSQL" && name != "MySQL" {
+			return fmt.Errorf("%d instances need a shared PostgreSQL or MySQL database (-db postgres://… or mysql://…), not %s", c.Instances, name)
+		}
+		c.Proxy = true
+	}
 	return nil
+}
+
+// maxInstances bounds Config.Instances: each holds up to 20 database
+// connections (--db-max-open-conns).
+const maxInstances = 8
+
+// dsn is the database the run uses; SQLite when DB is empty.
+func (c *Config) dsn() string {
+	if c.DB != "" {
+		return c.DB
+	}
+	return "sqlite:"
 }
 
 // Run builds and starts Gatehouse and the bare server, runs every scenario
@@ -135,7 +167,7 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 		}
 	}
 	rep := &Report{Date: time.Now(), Machine: machine(), Transport: c.Transport, Database: dbName(g.dsn()),
-		Conns: c.Conns, Duration: c.Duration}
+		Conns: c.Conns, Duration: c.Duration, Instances: c.Instances, Proxied: c.Proxy}
 
 	// Clients and a user through the admin CLI.
 	say("preparing the installation in %s", g.dataDir)
@@ -199,39 +231,60 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 	} else {
 		t.clients = clients{kind: c.Transport}
 	}
-	say("starting gatehouse")
-	srv, err := g.start(ctx)
+	fl, err := newFleet(g, c.Instances, c.Proxy, tmp, tlsFiles, c.Conns)
 	if err != nil {
 		return nil, err
 	}
-	srv.stop()
-	if srv, err = g.start(ctx); err != nil {
+	defer func() { fl.close() }()
+	if fl.proxied {
+		say("starting %d gatehouse instance(s) behind a round-robin proxy per role", fl.n)
+	} else {
+		say("starting gatehouse")
+	}
+	// The first start creates the signing keys, on one instance alone: on
+	// an empty key table every instance would create a first key of its own.
+	if err := fl.start(ctx, 1); err != nil {
 		return nil, err
 	}
-	defer func() { srv.stop() }()
-	rep.StartupToReady = srv.ready
+	fl.stop()
+	if err := fl.start(ctx, fl.n); err != nil {
+		return nil, err
+	}
+	rep.StartupToReady = fl.ready
 	time.Sleep(2 * time.Second)
-	if rep.IdleRSS, err = rssOf(srv.pid()); err != nil {
+	if rep.IdleRSS, err = rssSum(fl.pids()); err != nil {
 		return nil, err
 	}
 	say("ready in %s, idle RSS %s", fmtDur(rep.StartupToReady), fmtMB(rep.IdleRSS))
-	t.authz, t.api = srv.authz, srv.api
-	t.flow = codeFlow{authz: srv.authz, client: t.web, scope: "openid offline_access todos:read todos:write",
+	t.authz, t.api = fl.authz, fl.api
+	t.flow = codeFlow{authz: fl.authz, client: t.web, scope: "openid offline_access todos:read todos:write",
 		username: "load", password: password}
 
-	var bare *instance
+	var bareURL string
+	var barePID int
 	if !c.NoBare {
 		bs := bareSettings{}
-		if scheme == "https" {
+		if scheme == "https" && !fl.proxied {
 			bs.Cert, bs.Key = tlsFiles.Cert, tlsFiles.Key
 		}
-		if bare, err = startBare(ctx, self, bs, g.ready); err != nil {
+		bare, err := startBare(ctx, self, bs, g.ready)
+		if err != nil {
 			return nil, err
 		}
 		defer bare.stop()
+		bareURL, barePID = bare.authz, bare.pid()
+		if fl.proxied {
+			fr, p, err := behindProxy(bare.authz, tlsFiles, c.Conns)
+			if err != nil {
+				return nil, err
+			}
+			defer p.close()
+			defer fr.close()
+			bareURL = fr.url
+		}
 	}
 
-	l := load{conns: c.Conns, duration: c.Duration, maxRequests: c.MaxRequests, rssPID: srv.pid()}
+	l := load{conns: c.Conns, duration: c.Duration, maxRequests: c.MaxRequests, rssPIDs: fl.pids()}
 	var history *History
 	if c.ExpiredTokens > 0 {
 		say("history: client-credentials issuance on a fresh store")
@@ -267,10 +320,10 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 			return nil, err
 		}
 		say("  %s req/s, p50 %s, p99 %s, %d errors", fmtRate(row.Gatehouse.RPS), fmtDur(row.Gatehouse.P50), fmtDur(row.Gatehouse.P99), row.Gatehouse.Errors)
-		if bare != nil && sc.bare && sc.shape.set {
+		if bareURL != "" && sc.bare && sc.shape.set {
 			bl := l
-			bl.rssPID = bare.pid()
-			bst, err := drive(ctx, bl, bareOp(t.clients, bare.authz, sc.shape))
+			bl.rssPIDs = []int{barePID}
+			bst, err := drive(ctx, bl, bareOp(t.clients, bareURL, sc.shape))
 			if err != nil {
 				return nil, err
 			}
@@ -285,24 +338,24 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 
 	if history != nil {
 		say("history: stopping, inserting %d expired tokens, starting again", c.ExpiredTokens)
-		srv.stop()
+		fl.stop()
 		t0 := time.Now()
 		if err := insertExpiredTokens(ctx, g.dsn(), c.ExpiredTokens); err != nil {
 			return nil, err
 		}
 		say("  inserted in %s", time.Since(t0).Round(time.Millisecond))
-		if srv, err = g.start(ctx); err != nil {
+		if err := fl.start(ctx, fl.n); err != nil {
 			return nil, err
 		}
 		rep.Notes = append(rep.Notes, fmt.Sprintf("start-up to ready with %d expired tokens and the run's records in the store: %s",
-			c.ExpiredTokens, fmtDur(srv.ready)))
-		t.authz = srv.authz
+			c.ExpiredTokens, fmtDur(fl.ready)))
+		t.authz = fl.authz
 		sc, err := t.build(ctx, ScenarioClientCredentials, l)
 		if err != nil {
 			return nil, err
 		}
 		hl := l
-		hl.duration, hl.rssPID = c.HistoryDuration, srv.pid()
+		hl.duration, hl.rssPIDs = c.HistoryDuration, fl.pids()
 		st, err := drive(ctx, hl, func(i int) (op, error) { return sc.newOp(ctx, i) })
 		if err != nil {
 			return nil, err
@@ -310,6 +363,7 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 		history.FullP50, history.FullRPS = st.P50, st.RPS
 		rep.History = history
 	}
+	rep.PerInstance = fl.spread()
 	return rep, nil
 }
 

@@ -39,10 +39,24 @@ func parseVmRSS(status []byte) (int64, error) {
 	return 0, fmt.Errorf("no VmRSS line")
 }
 
-// startRSSSampler samples pid's RSS every 50 ms until the returned function
-// is called, which returns the highest value seen (0 for pid 0).
-func startRSSSampler(pid int) func() int64 {
-	if pid == 0 {
+// rssSum returns the summed resident set size of the processes.
+func rssSum(pids []int) (int64, error) {
+	var sum int64
+	for _, pid := range pids {
+		v, err := rssOf(pid)
+		if err != nil {
+			return 0, err
+		}
+		sum += v
+	}
+	return sum, nil
+}
+
+// startRSSSampler samples the summed RSS of pids every 50 ms until the
+// returned function is called, which returns the highest sum seen (0
+// without pids).
+func startRSSSampler(pids []int) func() int64 {
+	if len(pids) == 0 {
 		return func() int64 { return 0 }
 	}
 	var (
@@ -50,7 +64,7 @@ func startRSSSampler(pid int) func() int64 {
 		peak int64
 	)
 	sample := func() {
-		if v, err := rssOf(pid); err == nil {
+		if v, err := rssSum(pids); err == nil {
 			mu.Lock()
 			peak = max(peak, v)
 			mu.Unlock()

@@ -93,8 +93,8 @@ type op func(ctx context.Context) error
 type load struct {
 	conns       int
 	duration    time.Duration
-	maxRequests int // bound on the ops started, over all connections
-	rssPID      int // process whose RSS is sampled (0: none)
+	maxRequests int   // bound on the ops started, over all connections
+	rssPIDs     []int // processes whose summed RSS is sampled (none: no sampling)
 }
 
 // drive runs ops in a closed loop: conns workers, each starting its next op
@@ -125,7 +125,7 @@ func drive(ctx context.Context, l load, newOp func(i int) (op, error)) (Stats, e
 		return Stats{}, err
 	}
 
-	rss := startRSSSampler(l.rssPID)
+	rss := startRSSSampler(l.rssPIDs)
 	runCtx, cancel := context.WithTimeout(ctx, l.duration)
 	defer cancel()
 	var (

@@ -63,13 +63,12 @@ type gatehouse struct {
 	resources string
 }
 
-func (g *gatehouse) storageFlags() []string {
-	f := []string{"--data-dir", g.dataDir, "--log-level", g.logLevel}
+// storageFlags are the flags every command gets; dataDir is the command's
+// --data-dir.
+func (g *gatehouse) storageFlags(dataDir string) []string {
+	f := []string{"--data-dir", dataDir, "--log-level", g.logLevel}
 	if g.db != "" {
 		f = append(f, "--db", g.db)
-	}
-	if !strings.HasPrefix(g.dsn(), "sqlite:") {
-		f = append(f, "--secret-file", filepath.Join(g.dataDir, "secret"))
 	}
 	return f
 }
@@ -84,7 +83,7 @@ func (g *gatehouse) dsn() string {
 
 // admin runs one admin command and returns its standard output.
 func (g *gatehouse) admin(ctx context.Context, stdin string, args ...string) (string, error) {
-	args = append(args, g.storageFlags()...)
+	args = append(args, g.storageFlags(g.dataDir)...)
 	cmd := exec.CommandContext(ctx, g.bin, args...)
 	cmd.Env = append(os.Environ(), g.env...)
 	cmd.Stdin = strings.NewReader(stdin)
@@ -96,9 +95,18 @@ func (g *gatehouse) admin(ctx context.Context, stdin string, args ...string) (st
 	return out.String(), nil
 }
 
+// serveSpec is what differs between the serve processes of one
+// installation.
+type serveSpec struct {
+	dataDir string   // --data-dir
+	log     string   // file the process's output is appended to
+	plain   bool     // --insecure-http: plain HTTP (-insecure-http, or behind the proxy)
+	extra   []string // more flags
+}
+
 // start runs gatehouse serve with every role on fresh loopback ports and
 // waits until each role is ready.
-func (g *gatehouse) start(ctx context.Context) (*instance, error) {
+func (g *gatehouse) start(ctx context.Context, s serveSpec) (*instance, error) {
 	var addrs [3]string
 	for i := range addrs {
 		a, err := freeAddr()
@@ -107,13 +115,21 @@ func (g *gatehouse) start(ctx context.Context) (*instance, error) {
 		}
 		addrs[i] = a
 	}
-	args := append([]string{"serve"}, g.storageFlags()...)
+	args := append([]string{"serve"}, g.storageFlags(s.dataDir)...)
+	if !strings.HasPrefix(g.dsn(), "sqlite:") {
+		// The installation's secret, for every instance: on one database
+		// they must share it.
+		args = append(args, "--secret-file", filepath.Join(g.dataDir, "secret"))
+	}
 	args = append(args, "--authz-addr", addrs[0], "--api-addr", addrs[1], "--webapp-addr", addrs[2],
 		"--resources", g.resources, "--shutdown-timeout", "5s")
-	if g.scheme == "http" {
+	scheme := "https"
+	if s.plain {
 		args = append(args, "--insecure-http")
+		scheme = "http"
 	}
-	logf, err := os.OpenFile(filepath.Join(g.dataDir, "..", "server.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	args = append(args, s.extra...)
+	logf, err := os.OpenFile(s.log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +137,7 @@ func (g *gatehouse) start(ctx context.Context) (*instance, error) {
 	cmd.Env = append(os.Environ(), g.env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	in := &instance{cmd: cmd, exited: make(chan struct{}), log: logf,
-		authz: g.scheme + "://" + addrs[0], api: g.scheme + "://" + addrs[1], webapp: g.scheme + "://" + addrs[2]}
+		authz: scheme + "://" + addrs[0], api: scheme + "://" + addrs[1], webapp: scheme + "://" + addrs[2]}
 	t0 := time.Now()
 	if err := cmd.Start(); err != nil {
 		logf.Close()

@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -26,12 +29,17 @@ type Report struct {
 	Database  string        `json:"database"`
 	Conns     int           `json:"connections"`
 	Duration  time.Duration `json:"duration_ns"`
+	Instances int           `json:"instances,omitempty"` // gatehouse processes on the one database
+	Proxied   bool          `json:"proxied,omitempty"`   // through a round-robin proxy per role
 	Rows      []Row         `json:"scenarios"`
 
-	StartupToReady time.Duration `json:"startup_to_ready_ns,omitempty"` // on an existing data directory
-	IdleRSS        int64         `json:"idle_rss_bytes,omitempty"`
+	StartupToReady time.Duration `json:"startup_to_ready_ns,omitempty"` // on an existing data directory; the slowest instance
+	IdleRSS        int64         `json:"idle_rss_bytes,omitempty"`      // summed over instances
 	History        *History      `json:"history,omitempty"`
-	Notes          []string      `json:"notes,omitempty"`
+	// PerInstance is how many requests each role's proxy sent to each
+	// instance, warm-up and preparation included.
+	PerInstance map[string][]int64 `json:"requests_per_instance,omitempty"`
+	Notes       []string           `json:"notes,omitempty"`
 }
 
 // History compares token issuance on an empty store with issuance on a
@@ -62,9 +70,16 @@ func (r *Report) WriteJSON(w io.Writer) error {
 // WriteMarkdown writes r as a markdown table and a few lines below it.
 func (r *Report) WriteMarkdown(w io.Writer) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s, %s, %s, %d connections, %s per scenario, %s\n\n",
-		r.Date.UTC().Format("2006-01-02 15:04 MST"), r.Machine, transportName(r.Transport), r.Conns, r.Duration, r.Database)
-	b.WriteString("| scenario | req/s | p50 | p99 | p99.9 | errors | server RSS | bare req/s | bare p50 | bare RSS | Gatehouse/bare |\n")
+	fmt.Fprintf(&b, "%s, %s, %s, %d connections, %s per scenario, %s%s\n\n",
+		r.Date.UTC().Format("2006-01-02 15:04 MST"), r.Machine, transportName(r.Transport), r.Conns, r.Duration, r.Database, r.setup())
+	scenario, rss := "scenario", "server RSS"
+	if r.Proxied {
+		scenario = fmt.Sprintf("scenario, %s behind the proxy", plural(r.Instances, "instance"))
+	}
+	if r.Instances > 1 {
+		rss = fmt.Sprintf("server RSS (sum of %d)", r.Instances)
+	}
+	fmt.Fprintf(&b, "| %s | req/s | p50 | p99 | p99.9 | errors | %s | bare req/s | bare p50 | bare RSS | Gatehouse/bare |\n", scenario, rss)
 	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, row := range r.Rows {
 		g := row.Gatehouse
@@ -83,10 +98,18 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	}
 	b.WriteString("\n")
 	if r.StartupToReady > 0 {
-		fmt.Fprintf(&b, "- start-up to ready on an existing data directory: %s\n", fmtDur(r.StartupToReady))
+		fmt.Fprintf(&b, "- start-up to ready on an existing data directory: %s", fmtDur(r.StartupToReady))
+		if r.Instances > 1 {
+			fmt.Fprintf(&b, " (the slowest of %d started together)", r.Instances)
+		}
+		b.WriteString("\n")
 	}
 	if r.IdleRSS > 0 {
-		fmt.Fprintf(&b, "- idle RSS after start: %s\n", fmtMB(r.IdleRSS))
+		fmt.Fprintf(&b, "- idle RSS after start: %s", fmtMB(r.IdleRSS))
+		if r.Instances > 1 {
+			fmt.Fprintf(&b, " (sum of %d instances)", r.Instances)
+		}
+		b.WriteString("\n")
 	}
 	if h := r.History; h != nil {
 		fmt.Fprintf(&b, "- client-credentials issuance p50: %s on an empty store, %s with %d expired tokens (%+.1f%%); %s vs %s req/s\n",
@@ -100,11 +123,44 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 			fmt.Fprintf(&b, "- %s (bare): first error: %s\n", row.Scenario, row.Bare.FirstError)
 		}
 	}
+	if len(r.PerInstance) > 0 {
+		var parts []string
+		for _, role := range slices.Sorted(maps.Keys(r.PerInstance)) {
+			var cs []string
+			for _, n := range r.PerInstance[role] {
+				cs = append(cs, strconv.FormatInt(n, 10))
+			}
+			parts = append(parts, role+" "+strings.Join(cs, " / "))
+		}
+		fmt.Fprintf(&b, "- requests per instance through the proxies (preparation included): %s\n", strings.Join(parts, "; "))
+	}
 	for _, n := range r.Notes {
 		fmt.Fprintf(&b, "- %s\n", n)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// setup describes the instances and the proxy, empty for one instance
+// reached directly.
+func (r *Report) setup() string {
+	if !r.Proxied {
+		return ""
+	}
+	tls := "TLS ends at the proxy, "
+	if r.Transport == TransportPlain {
+		tls = ""
+	}
+	return fmt.Sprintf(", %s behind a round-robin reverse proxy per role in the load tool (%sthe bare server is behind one too)",
+		plural(r.Instances, "gatehouse instance"), tls)
+}
+
+func plural(n int, what string) string {
+	n = max(n, 1)
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }
 
 func transportName(t string) string {

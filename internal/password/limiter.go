@@ -24,6 +24,11 @@ func NewLimiter(n int) *Limiter {
 }
 
 func (l *Limiter) acquire(ctx context.Context) error {
+	// A request that has already ended does not hash, even if a slot is
+	// free (select would pick either ready case).
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("password: waiting to hash: %w", err)
+	}
 	select {
 	case l.slots <- struct{}{}:
 		return nil
@@ -34,22 +39,29 @@ func (l *Limiter) acquire(ctx context.Context) error {
 
 func (l *Limiter) release() { <-l.slots }
 
-// Verify is Verify within the limit; it fails only if ctx ends first or the
-// hash is malformed.
-func (l *Limiter) Verify(ctx context.Context, password, encoded string) (bool, error) {
-	if err := l.acquire(ctx); err != nil {
-		return false, err
-	}
-	defer l.release()
-	return Verify(password, encoded)
-}
-
-// VerifyDummy is VerifyDummy within the limit.
-func (l *Limiter) VerifyDummy(ctx context.Context, password string) error {
+// Do runs fn within the limit: it waits for a slot, or returns the context's
+// error (wrapped) without running fn if ctx ends first. fn should be the hash
+// itself and nothing that waits on other work, so that slots are held only
+// while memory is.
+func (l *Limiter) Do(ctx context.Context, fn func()) error {
 	if err := l.acquire(ctx); err != nil {
 		return err
 	}
 	defer l.release()
-	VerifyDummy(password)
+	fn()
 	return nil
+}
+
+// Verify is Verify within the limit; it fails only if ctx ends first or the
+// hash is malformed.
+func (l *Limiter) Verify(ctx context.Context, password, encoded string) (ok bool, err error) {
+	if werr := l.Do(ctx, func() { ok, err = Verify(password, encoded) }); werr != nil {
+		return false, werr
+	}
+	return ok, err
+}
+
+// VerifyDummy is VerifyDummy within the limit.
+func (l *Limiter) VerifyDummy(ctx context.Context, password string) error {
+	return l.Do(ctx, func() { VerifyDummy(password) })
 }

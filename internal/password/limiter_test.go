@@ -62,3 +62,25 @@ func TestLimiterBoundsConcurrency(t *testing.T) {
 		t.Fatalf("VerifyDummy on a full limiter = %v", err)
 	}
 }
+
+// TestLimiterDo: Do runs fn within the limit, and not at all for a context
+// that has ended, even when a slot is free.
+func TestLimiterDo(t *testing.T) {
+	l := NewLimiter(1)
+	ran := false
+	if err := l.Do(context.Background(), func() { ran = true }); err != nil || !ran {
+		t.Fatalf("Do = %v, ran %v", err, ran)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for range 100 { // select between two ready cases would pick either
+		ran = false
+		if err := l.Do(ctx, func() { ran = true }); !errors.Is(err, context.Canceled) || ran {
+			t.Fatalf("Do with an ended context = %v, ran %v", err, ran)
+		}
+	}
+	// The slot was released each time: Do still runs.
+	if err := l.Do(context.Background(), func() { ran = true }); err != nil || !ran {
+		t.Fatalf("Do after = %v", err)
+	}
+}

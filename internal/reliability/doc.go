@@ -7,8 +7,9 @@
 //   - TestDatabaseDown puts a TCP proxy written in the test between
 //     gatehouse and PostgreSQL or MariaDB, cuts it while the server runs and
 //     restores it: every role answers 503 with Retry-After in its own error
-//     shape, /readyz turns red, nothing hangs, and service comes back by
-//     itself.
+//     shape, /readyz turns red, no answer outlives the request deadline
+//     (--request-timeout) even when nothing answers, and service comes back
+//     by itself.
 //   - TestCrashSafety kills the server with SIGKILL during a stream of writes
 //     (API documents and client-credentials tokens) on SQLite and
 //     PostgreSQL, restarts it and finds every acknowledged write, whole.

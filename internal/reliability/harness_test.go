@@ -86,7 +86,6 @@ type installation struct {
 	authz, api, webapp                          string // base URLs
 	client                                      *http.Client
 	logPath                                     string
-	logMu                                       sync.Mutex // serializes starts writing to the log
 }
 
 // newInstallation prepares an installation on db (a DSN; "" for SQLite in

@@ -276,6 +276,12 @@ type SigningKey struct {
 // Keys stores signing keys.
 type Keys interface {
 	CreateKey(ctx context.Context, k SigningKey) error
+	// CreateKeyIfNoSigner stores k unless a key of k.Algorithm can already
+	// sign at now (NotBefore not after now, ExpiresAt zero or after now), and
+	// reports whether it stored k. It is atomic across instances: when N
+	// callers race on an algorithm with no such key, exactly one stores its
+	// key and the others see it.
+	CreateKeyIfNoSigner(ctx context.Context, k SigningKey, now time.Time) (bool, error)
 	// ListKeys returns every stored key ordered by CreatedAt.
 	ListKeys(ctx context.Context) ([]SigningKey, error)
 	// SetKeyExpiry sets when a key leaves the published set; ErrNotFound if unknown.

@@ -21,6 +21,7 @@ func FuzzParse(f *testing.F) {
 		"resources:\n  t:\n    schema: {type: object, properties: {a: {$ref: \"#/$defs/x\"}}, $defs: {x: {type: string}}}\n",
 		"resources:\n  t:\n    schema: {type: object, properties: {a: {$ref: \"https://example.com/s.json\"}}}\n",
 		"resources:\n  t:\n    schema: {type: object, properties: {a: {pattern: \"(a+)+$\"}}}\n",
+		"resources:\n  t:\n    compound_indexes: {a_b: [a, -b], c: [-_updated, b]}\n    schema: {type: object, properties: {a: {type: string}, b: {type: number}}}\n",
 		"a: &a [*a]\n",
 		"x: &x {a: 1}\ny: [*x, *x, *x]\n",
 		"cors: {allowed_origins: ['*']}\nrate_limit: {get: {requests: 1, window: 1s}}\nresources:\n  t: {schema: {type: object}}\n",

@@ -69,6 +69,8 @@ type Resource struct {
 	Pagination  Pagination
 	// Fields are the top-level schema properties queries may name.
 	Fields []docquery.Field
+	// Indexes are the compound indexes, ordered by name.
+	Indexes []docstore.Index
 	// Defaults are the top-level properties' "default" values.
 	Defaults map[string]any
 	// Schema validates documents; SchemaDoc is its JSON form (for OpenAPI).
@@ -77,18 +79,21 @@ type Resource struct {
 }
 
 type fileResource struct {
-	URL               string         `yaml:"url"`
-	ItemTitle         string         `yaml:"item_title"`
-	ResourceMethods   []string       `yaml:"resource_methods"`
-	ItemMethods       []string       `yaml:"item_methods"`
-	PublicMethods     []string       `yaml:"public_methods"`
-	PublicItemMethods []string       `yaml:"public_item_methods"`
-	OwnerField        string         `yaml:"owner_field"`
-	Unique            []string       `yaml:"unique"`
-	DefaultSort       string         `yaml:"default_sort"`
-	Pagination        *Pagination    `yaml:"pagination"`
-	Indexes           *[]string      `yaml:"indexes"`
-	Schema            map[string]any `yaml:"schema"`
+	URL               string      `yaml:"url"`
+	ItemTitle         string      `yaml:"item_title"`
+	ResourceMethods   []string    `yaml:"resource_methods"`
+	ItemMethods       []string    `yaml:"item_methods"`
+	PublicMethods     []string    `yaml:"public_methods"`
+	PublicItemMethods []string    `yaml:"public_item_methods"`
+	OwnerField        string      `yaml:"owner_field"`
+	Unique            []string    `yaml:"unique"`
+	DefaultSort       string      `yaml:"default_sort"`
+	Pagination        *Pagination `yaml:"pagination"`
+	Indexes           *[]string   `yaml:"indexes"`
+	// CompoundIndexes are Eve's mongo_indexes: name → fields, "-field"
+	// for a descending key.
+	CompoundIndexes map[string][]string `yaml:"compound_indexes"`
+	Schema          map[string]any      `yaml:"schema"`
 }
 
 type file struct {
@@ -264,10 +269,40 @@ func buildResource(name string, fr fileResource) (*Resource, error) {
 	for i := range r.Fields {
 		r.Fields[i].Indexed = indexed[r.Fields[i].Name]
 	}
+	if r.Indexes, err = r.compoundIndexes(fr.CompoundIndexes); err != nil {
+		return nil, err
+	}
 	if err := docstore.CheckCollection(r.Collection()); err != nil {
 		return nil, err
 	}
 	return r, nil
+}
+
+// compoundIndexes checks and converts the compound_indexes setting.
+func (r *Resource) compoundIndexes(in map[string][]string) ([]docstore.Index, error) {
+	names := make([]string, 0, len(in))
+	for n := range in {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var out []docstore.Index
+	for _, n := range names {
+		ix := docstore.Index{Name: n}
+		for _, k := range in[n] {
+			key := docstore.IndexKey{Field: strings.TrimPrefix(k, "-"), Desc: strings.HasPrefix(k, "-")}
+			// Meta fields are left to docstore.CheckIndex.
+			isMeta := slices.Contains([]string{docquery.FieldID, docquery.FieldCreated, docquery.FieldUpdated}, key.Field)
+			if _, ok := r.field(key.Field); !ok && !isMeta {
+				return nil, fmt.Errorf("compound_indexes.%s: %q is neither a queryable schema property nor _created or _updated", n, key.Field)
+			}
+			ix.Keys = append(ix.Keys, key)
+		}
+		if err := docstore.CheckIndex(r.Fields, ix); err != nil {
+			return nil, fmt.Errorf("compound_indexes.%s: %w", n, err)
+		}
+		out = append(out, ix)
+	}
+	return out, nil
 }
 
 func (r *Resource) field(name string) (docquery.Field, bool) {
@@ -377,7 +412,11 @@ func fieldType(p map[string]any) (docquery.Type, bool) {
 
 // Collection is the document-store collection of r.
 func (r *Resource) Collection() docstore.Collection {
-	return docstore.Collection{Name: r.Name, Fields: slices.Clone(r.Fields), Unique: slices.Clone(r.Unique)}
+	ix := slices.Clone(r.Indexes)
+	for i := range ix {
+		ix[i].Keys = slices.Clone(ix[i].Keys)
+	}
+	return docstore.Collection{Name: r.Name, Fields: slices.Clone(r.Fields), Unique: slices.Clone(r.Unique), Indexes: ix}
 }
 
 // ReadScope and WriteScope are the scopes a token needs (issue 4: GET needs

@@ -3,12 +3,14 @@ package resource_test
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/gatehouse-dev/gatehouse/internal/api/resource"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/docquery"
+	"github.com/gatehouse-dev/gatehouse/internal/storage/docstore"
 )
 
 func TestDefault(t *testing.T) {
@@ -30,6 +32,10 @@ func TestDefault(t *testing.T) {
 	if f, _ := r.Field("due"); f.Type != docquery.DateTime {
 		t.Errorf("due = %+v", f)
 	}
+	want := []docstore.Index{{Name: "done_due", Keys: []docstore.IndexKey{{Field: "done"}, {Field: "due"}}}}
+	if !reflect.DeepEqual(r.Indexes, want) || !reflect.DeepEqual(r.Collection().Indexes, want) {
+		t.Errorf("indexes = %+v, collection's %+v; want %+v", r.Indexes, r.Collection().Indexes, want)
+	}
 	if r.Defaults["done"] != false {
 		t.Errorf("defaults = %v", r.Defaults)
 	}
@@ -43,6 +49,8 @@ func TestDefault(t *testing.T) {
 
 func TestInvalid(t *testing.T) {
 	base := "resources:\n  things:\n    schema: {type: object, properties: {a: {type: string}}}\n"
+	base2 := "resources:\n  things:\n    schema: {type: object, properties: {a: {type: string}, d: {type: string, format: date-time}, " +
+		"n: {type: number}, m: {type: integer}, b: {type: boolean}, t: {type: array}, o: {type: object}}}\n"
 	tests := []struct{ name, yaml, want string }{
 		{"no resources", "cors: {}\n", "no resources"},
 		{"unknown key", base + "    colour: red\n", "colour"},
@@ -57,6 +65,18 @@ func TestInvalid(t *testing.T) {
 		{"bad property name", "resources:\n  things:\n    schema: {type: object, properties: {\"a;b\": {type: string}}}\n", "property"},
 		{"bad rate limit", base + "rate_limit: {GET: {requests: 0, window: 1m}}\n", "rate_limit"},
 		{"bad origin", base + "cors: {allowed_origins: [example.com]}\n", "origin"},
+		{"index on unknown field", base + "    compound_indexes: {a_x: [a, x]}\n", `resource "things": compound_indexes.a_x: "x" is neither`},
+		{"index on object field", base2 + "    compound_indexes: {a_o: [a, o]}\n", `compound_indexes.a_o: "o" is neither`},
+		{"index on array field", base2 + "    compound_indexes: {a_t: [a, t]}\n", `compound_indexes.a_t: array field "t"`},
+		{"index field twice", base2 + "    compound_indexes: {a_a: [a, -a]}\n", `compound_indexes.a_a: field "a" appears twice`},
+		{"index of one field", base + "    compound_indexes: {a: [a]}\n", "compound_indexes.a: a compound index has 2 to 4 fields, not 1"},
+		{"index too long", base2 + "    compound_indexes: {long: [n, b, m, _created, _updated]}\n", "compound_indexes.long: a compound index has 2 to 4 fields, not 5"},
+		{"index on _id", base2 + "    compound_indexes: {n_id: [n, _id]}\n", "compound_indexes.n_id: _id cannot be a key"},
+		{"index bad name", base2 + "    compound_indexes: {Bad-Name: [n, b]}\n", "compound_indexes.Bad-Name: the name must match"},
+		{"index name too long", base2 + "    compound_indexes: {" + strings.Repeat("x", 33) + ": [n, b]}\n", "the name must match"},
+		{"index two strings", base2 + "    compound_indexes: {a_d: [a, d]}\n", "compound_indexes.a_d: at most 1 string or date-time field"},
+		{"index same keys", base2 + "    compound_indexes: {one: [n, b], two: [n, b]}\n", `indexes "one" and "two" have the same keys`},
+		{"index duplicate name", base2 + "    compound_indexes: {one: [n, b], one: [n, m]}\n", "already defined"},
 		{"remote ref", "resources:\n  things:\n    schema: {type: object, properties: {a: {$ref: \"https://example.com/s.json\"}}}\n", "schema"},
 	}
 	for _, tc := range tests {
@@ -66,6 +86,34 @@ func TestInvalid(t *testing.T) {
 				t.Fatalf("err = %v, want it to mention %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestCompoundIndexes(t *testing.T) {
+	s, err := resource.Parse([]byte(`resources:
+  things:
+    indexes: [a]
+    compound_indexes:
+      n_a: [n, -a]
+      b_updated: [b, -_updated, _created]
+    schema: {type: object, properties: {a: {type: string}, n: {type: number}, b: {type: boolean}}}
+`), "test.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []docstore.Index{
+		{Name: "b_updated", Keys: []docstore.IndexKey{{Field: "b"}, {Field: "_updated", Desc: true}, {Field: "_created"}}},
+		{Name: "n_a", Keys: []docstore.IndexKey{{Field: "n"}, {Field: "a", Desc: true}}},
+	}
+	r := s.Resources[0]
+	if !reflect.DeepEqual(r.Indexes, want) {
+		t.Errorf("indexes = %+v, want %+v", r.Indexes, want)
+	}
+	// The collection is a copy: changing it leaves the resource alone.
+	c := r.Collection()
+	c.Indexes[0].Keys[0].Field = "x"
+	if r.Indexes[0].Keys[0].Field != "b" {
+		t.Error("Collection shares the index keys")
 	}
 }
 

@@ -32,6 +32,7 @@ const RSABits = 2048
 // Store is the part of the storage the keys need.
 type Store interface {
 	CreateKey(ctx context.Context, k storage.SigningKey) error
+	CreateKeyIfNoSigner(ctx context.Context, k storage.SigningKey, now time.Time) (bool, error)
 	ListKeys(ctx context.Context) ([]storage.SigningKey, error)
 	SetKeyExpiry(ctx context.Context, id string, expiresAt time.Time) error
 	DeleteExpiredKeys(ctx context.Context, before time.Time) (int, error)
@@ -164,29 +165,48 @@ func (m *Manager) Reload(ctx context.Context) error {
 	return nil
 }
 
+// FirstKeyBackdate is how far before its creation a first key may sign.
+// Instances starting together on an empty database agree on one first key
+// per algorithm; one whose clock is behind the creator's (or that read it
+// before generating its own key, which takes a while for RSA) must be able
+// to sign with it at once.
+const FirstKeyBackdate = 5 * time.Minute
+
 // Ensure loads the keys and creates one for every algorithm in algs that has
 // no key able to sign now. A first key signs at once: nothing was signed
-// before it, so no verifier can hold a stale key set.
+// before it, so no verifier can hold a stale key set. When several
+// instances call Ensure at once, the store keeps the first key one of them
+// creates and every instance signs with that one.
 func (m *Manager) Ensure(ctx context.Context, now time.Time, algs ...jose.SignatureAlgorithm) error {
 	if err := m.Reload(ctx); err != nil {
 		return err
 	}
-	created := false
+	changed := false
 	for _, alg := range algs {
 		if _, err := m.Signer(alg, now); err == nil {
 			continue
 		}
-		_, rec, err := Generate(alg, m.sealer, now, now)
+		_, rec, err := Generate(alg, m.sealer, now, now.Add(-FirstKeyBackdate))
 		if err != nil {
 			return err
 		}
-		if err := m.store.CreateKey(ctx, rec); err != nil {
+		// Stored only if no other instance stored one meanwhile; either
+		// way the reload below picks up the key that signs.
+		if _, err := m.store.CreateKeyIfNoSigner(ctx, rec, now); err != nil {
 			return fmt.Errorf("keys: storing new %s key: %w", alg, err)
 		}
-		created = true
+		changed = true
 	}
-	if created {
-		return m.Reload(ctx)
+	if !changed {
+		return nil
+	}
+	if err := m.Reload(ctx); err != nil {
+		return err
+	}
+	for _, alg := range algs {
+		if _, err := m.Signer(alg, now); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -44,6 +44,8 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"LoginFailuresLookup", testLoginFailuresLookup},
 		{"DeleteExpiredSessions", testDeleteExpiredSessions},
 		{"Keys", testKeys},
+		{"CreateKeyIfNoSigner", testCreateKeyIfNoSigner},
+		{"CreateKeyIfNoSignerRace", testCreateKeyIfNoSignerRace},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,6 +1,8 @@
 package conformance
 
 import (
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -53,5 +55,78 @@ func testKeys(t *testing.T, s storage.Store) {
 		keys, err = s.ListKeys(ctx)
 		must(t, err, "ListKeys")
 		checkEqual(t, "ListKeys after DeleteExpiredKeys", keys, tc.left)
+	}
+}
+
+func signingKey(id, alg string, created, notBefore, expires time.Time) storage.SigningKey {
+	return storage.SigningKey{ID: id, Algorithm: alg, PrivateKey: []byte("sealed " + id),
+		PublicKey: []byte(`{"kid":"` + id + `"}`), CreatedAt: created, NotBefore: notBefore, ExpiresAt: expires}
+}
+
+// testCreateKeyIfNoSigner: a key is stored only when no key of its
+// algorithm can sign at the given time; keys of other algorithms, keys that
+// sign only later and keys that have expired do not count.
+func testCreateKeyIfNoSigner(t *testing.T, s storage.Store) {
+	ctx := ctxFor(t)
+	pending := signingKey("pending", "ES256", base, at(10*time.Minute), time.Time{})
+	retiring := signingKey("retiring", "ES256", at(-time.Hour), at(-time.Hour), at(time.Minute))
+	must(t, s.CreateKey(ctx, pending), "CreateKey pending")
+	must(t, s.CreateKey(ctx, retiring), "CreateKey retiring")
+	stored := []storage.SigningKey{retiring, pending}
+	for _, tc := range []struct {
+		name    string
+		key     storage.SigningKey
+		now     time.Time
+		created bool
+	}{
+		{"a key signs", signingKey("es-1", "ES256", base, base, time.Time{}), base, false},
+		{"other algorithm", signingKey("rs-1", "RS256", base, base, time.Time{}), base, true},
+		{"same algorithm again", signingKey("rs-2", "RS256", at(time.Second), at(time.Second), time.Time{}), at(time.Second), false},
+		{"signer expires at now", signingKey("es-2", "ES256", at(time.Minute), at(time.Minute), time.Time{}), at(time.Minute), true},
+		{"a later key signs", signingKey("es-3", "ES256", at(10*time.Minute), at(10*time.Minute), time.Time{}), at(10 * time.Minute), false},
+	} {
+		created, err := s.CreateKeyIfNoSigner(ctx, tc.key, tc.now)
+		must(t, err, "CreateKeyIfNoSigner "+tc.name)
+		if created != tc.created {
+			t.Errorf("%s: CreateKeyIfNoSigner = %v, want %v", tc.name, created, tc.created)
+		}
+		if created {
+			stored = append(stored, tc.key)
+		}
+	}
+	keys, err := s.ListKeys(ctx)
+	must(t, err, "ListKeys")
+	checkEqual(t, "ListKeys after CreateKeyIfNoSigner", keys, stored) // in order of creation
+	dup := signingKey("es-2", "EdDSA", base, base, time.Time{})
+	_, err = s.CreateKeyIfNoSigner(ctx, dup, base)
+	wantErr(t, err, storage.ErrAlreadyExists, "CreateKeyIfNoSigner with a taken ID")
+}
+
+// testCreateKeyIfNoSignerRace: of callers racing to create the first key
+// of an algorithm, exactly one stores its key.
+func testCreateKeyIfNoSignerRace(t *testing.T, s storage.Store) {
+	ctx := ctxFor(t)
+	var mu sync.Mutex
+	var winners []string
+	errs := race(Racers, func(i int) error {
+		k := signingKey(fmt.Sprint("first-", i), "ES256", base, base, time.Time{})
+		created, err := s.CreateKeyIfNoSigner(ctx, k, base)
+		if created {
+			mu.Lock()
+			winners = append(winners, k.ID)
+			mu.Unlock()
+		}
+		return err
+	})
+	for _, err := range errs {
+		must(t, err, "CreateKeyIfNoSigner")
+	}
+	if len(winners) != 1 {
+		t.Fatalf("%d racing callers stored their key (%v), want exactly 1", len(winners), winners)
+	}
+	keys, err := s.ListKeys(ctx)
+	must(t, err, "ListKeys")
+	if len(keys) != 1 || keys[0].ID != winners[0] {
+		t.Fatalf("stored keys after the race: %d, want only the winner %s", len(keys), winners[0])
 	}
 }

@@ -341,33 +341,60 @@ func (b *builder) arrayCond(f docquery.Field, c *docquery.Cond) error {
 	return fmt.Errorf("docstore: operator %s does not apply to array field %s", c.Op, f.Name)
 }
 
-func (b *builder) orderBy(keys []docquery.SortKey) error {
+// fixedFields returns the fields the filter holds equal to one non-null
+// value (top-level equality conditions, alone or in an $and).
+func fixedFields(filter docquery.Expr) map[string]bool {
+	conds := []docquery.Expr{filter}
+	if and, ok := filter.(docquery.And); ok {
+		conds = and
+	}
+	out := map[string]bool{}
+	for _, e := range conds {
+		if c, ok := e.(*docquery.Cond); ok && c.Op == docquery.Eq && c.Value != nil {
+			out[c.Field] = true
+		}
+	}
+	return out
+}
+
+// orderBy renders the sort. A sort key on a field the filter holds equal
+// to one value orders nothing and is left out (?where={"done":false}&
+// sort=done,due is sorted by due): SQLite cannot match such a key with
+// the index (owner, done, due, id) and would sort every match. The id
+// tie-breaker keeps the direction of the last key given, left out or not.
+func (b *builder) orderBy(keys []docquery.SortKey, filter docquery.Expr) error {
 	b.sb.WriteString(" ORDER BY ")
+	fixed := fixedFields(filter)
 	last := false
-	for i, k := range keys {
+	n := 0
+	for _, k := range keys {
 		col, err := b.lookup(k.Field)
 		if err != nil {
 			return err
 		}
-		if i > 0 {
+		if col.meta == "" && col.field.Type == docquery.Array {
+			return fmt.Errorf("docstore: cannot sort by array field %s", k.Field)
+		}
+		last = k.Desc
+		if col.meta == "" && fixed[k.Field] {
+			continue
+		}
+		if n > 0 {
 			b.sb.WriteString(", ")
 		}
+		n++
 		if col.meta != "" {
 			b.sb.WriteString(b.d.orderBy(col.meta, k.Desc, false))
 		} else {
-			if col.field.Type == docquery.Array {
-				return fmt.Errorf("docstore: cannot sort by array field %s", k.Field)
-			}
 			b.sb.WriteString(b.d.orderBy(b.d.expr(col.field), k.Desc, true))
 		}
-		last = k.Desc
 		if col.meta == "id" {
 			return nil // unique: no tie-breaker needed
 		}
 	}
 	// The id breaks ties, in the direction of the last key so that an index
 	// on (owner, field, id) gives the whole order.
-	if len(keys) > 0 {
+	if n > 0 {
 		b.sb.WriteString(", ")
 	}
 	b.sb.WriteString(b.d.orderBy("id", last, false))
@@ -396,7 +423,7 @@ func buildFind(d dialect, c *Collection, owner string, q docquery.Query) (string
 	if err := b.where(q.Filter); err != nil {
 		return "", nil, err
 	}
-	if err := b.orderBy(q.Sort); err != nil {
+	if err := b.orderBy(q.Sort, q.Filter); err != nil {
 		return "", nil, err
 	}
 	if q.Limit < 0 || q.Offset < 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/internal/storage/docquery"
 )
@@ -17,10 +18,36 @@ const (
 	mysqlLockSec = 60
 )
 
-// indexName names a field index; the field name is at most 32 bytes and the
-// collection name 24, so this stays under 63.
+// indexName names an index; the field or index name is at most 32 bytes and
+// the collection name 24, so this stays under 63.
 func indexName(c *Collection, kind, field string) string {
 	return c.table() + "_" + kind + "_" + field
+}
+
+// indexColumns renders the columns of an index on (owner, keys…, id). Each
+// key is rendered by the dialect's orderBy, exactly as a query sorting on it
+// does (expression, direction, and on PostgreSQL the NULLS placement), and
+// the id goes in the direction of the last key, as the query's tie-breaker:
+// so a query with equality on the first keys and a sort on the next ones
+// reads the index in order (forwards, or backwards for the opposite
+// directions) and stops after one page. The keys were validated.
+func indexColumns(d dialect, c *Collection, keys []IndexKey) string {
+	cols := make([]string, 0, len(keys)+2)
+	cols = append(cols, "owner")
+	last := false
+	for _, k := range keys {
+		switch k.Field {
+		case docquery.FieldCreated:
+			cols = append(cols, d.orderBy("created", k.Desc, false))
+		case docquery.FieldUpdated:
+			cols = append(cols, d.orderBy("updated", k.Desc, false))
+		default:
+			f, _ := c.field(k.Field)
+			cols = append(cols, d.orderBy(d.expr(f), k.Desc, true))
+		}
+		last = k.Desc
+	}
+	return strings.Join(append(cols, d.orderBy("id", last, false)), ", ")
 }
 
 // ddl returns the idempotent statements creating c's table and indexes on
@@ -51,14 +78,13 @@ func ddl(d dialect, c *Collection) []string {
 	for _, m := range []string{"created", "updated"} {
 		stmts = append(stmts, "CREATE INDEX IF NOT EXISTS "+indexName(c, "m", m)+" ON "+t+" (owner, "+m+", id)")
 	}
-	nulls := ""
-	if d.name() == "postgres" {
-		nulls = " NULLS FIRST"
-	}
 	for _, f := range c.Fields {
 		if f.Indexed && f.Type != docquery.Array {
-			stmts = append(stmts, "CREATE INDEX IF NOT EXISTS "+indexName(c, "f", f.Name)+" ON "+t+" (owner, "+d.expr(f)+nulls+", id)")
+			stmts = append(stmts, "CREATE INDEX IF NOT EXISTS "+indexName(c, "f", f.Name)+" ON "+t+" ("+indexColumns(d, c, []IndexKey{{Field: f.Name}})+")")
 		}
+	}
+	for _, ix := range c.Indexes {
+		stmts = append(stmts, "CREATE INDEX IF NOT EXISTS "+indexName(c, "c", ix.Name)+" ON "+t+" ("+indexColumns(d, c, ix.Keys)+")")
 	}
 	for _, u := range c.Unique {
 		f, _ := c.field(u)
@@ -170,9 +196,19 @@ func (s *Store) ensureMySQL(ctx context.Context, c *Collection) (err error) {
 			if ok, err := has(idxQ, name); err != nil {
 				return err
 			} else if !ok {
-				if err := exec("CREATE INDEX " + name + " ON " + t + " (owner, " + col + ", id)"); err != nil {
+				if err := exec("CREATE INDEX " + name + " ON " + t + " (" + indexColumns(s.d, c, []IndexKey{{Field: f.Name}}) + ")"); err != nil {
 					return err
 				}
+			}
+		}
+	}
+	for _, ix := range c.Indexes {
+		name := indexName(c, "c", ix.Name)
+		if ok, err := has(idxQ, name); err != nil {
+			return err
+		} else if !ok {
+			if err := exec("CREATE INDEX " + name + " ON " + t + " (" + indexColumns(s.d, c, ix.Keys) + ")"); err != nil {
+				return err
 			}
 		}
 	}

@@ -4,15 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
-	"database/sql/driver"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -20,6 +17,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/storage"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/docquery"
+	"github.com/gatehouse-dev/gatehouse/internal/storage/sqlerr"
 )
 
 // Document is one stored document.
@@ -60,8 +58,7 @@ func New(db, read *sql.DB, dialectName string) (*Store, error) {
 // start; it is idempotent and safe to run from several instances at once.
 // Changing the type of an existing field is not migrated.
 func (s *Store) Ensure(ctx context.Context, c Collection) error {
-	c.Fields = append([]docquery.Field(nil), c.Fields...)
-	c.Unique = append([]string(nil), c.Unique...)
+	c = c.clone()
 	if err := c.validate(); err != nil {
 		return err
 	}
@@ -274,39 +271,10 @@ func (s *Store) wrap(op string, err error) error {
 	switch {
 	case isUniqueViolation(err):
 		return fmt.Errorf("docstore: %s: %w", op, storage.ErrAlreadyExists)
-	case isUnavailable(err):
+	case sqlerr.IsUnavailable(err):
 		return fmt.Errorf("docstore: %s: %w: %w", op, storage.ErrUnavailable, err)
 	}
 	return fmt.Errorf("docstore: %s: %w", op, err)
-}
-
-// isUnavailable reports whether err means the database cannot be reached
-// (or, for SQLite, stayed locked beyond the busy timeout). It follows
-// sqlstore's classification of the same drivers' errors.
-func isUnavailable(err error) bool {
-	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, mysql.ErrInvalidConn) ||
-		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) {
-		return true
-	}
-	var netErr net.Error
-	var connectErr *pgconn.ConnectError
-	var pg *pgconn.PgError
-	var my *mysql.MySQLError
-	switch {
-	case errors.As(err, &connectErr), errors.As(err, &netErr):
-		return true
-	case errors.As(err, &pg):
-		// Class 08: connection exception; 57P01..03: shutdown, crash
-		// recovery, not accepting connections; 53300: too many connections.
-		return strings.HasPrefix(pg.Code, "08") || pg.Code == "57P01" || pg.Code == "57P02" ||
-			pg.Code == "57P03" || pg.Code == "53300"
-	case errors.As(err, &my):
-		// ER_CON_COUNT_ERROR, ER_SERVER_SHUTDOWN.
-		return my.Number == 1040 || my.Number == 1053
-	}
-	// modernc.org/sqlite: SQLITE_BUSY / SQLITE_LOCKED after the busy timeout.
-	msg := err.Error()
-	return strings.Contains(msg, "SQLITE_BUSY") || strings.Contains(msg, "SQLITE_LOCKED")
 }
 
 func isUniqueViolation(err error) bool {

@@ -29,6 +29,10 @@ var todos = docstore.Collection{
 		{Name: "tags", Type: docquery.Array},
 	},
 	Unique: []string{"title"},
+	Indexes: []docstore.Index{
+		{Name: "done_due", Keys: []docstore.IndexKey{{Field: "done"}, {Field: "due"}}},
+		{Name: "prio_updated", Keys: []docstore.IndexKey{{Field: "prio"}, {Field: "_updated", Desc: true}}},
+	},
 }
 
 type env struct {
@@ -247,6 +251,32 @@ func testQuery(t *testing.T, e env) {
 			}
 		})
 	}
+	// The queries the compound indexes serve: equality on the first key,
+	// sort on the second; missing and null values first in ascending order.
+	filtered := []struct {
+		name   string
+		filter docquery.Expr
+		sort   []docquery.SortKey
+		want   []string
+	}{
+		{"not done by due", c("done", docquery.Eq, false), []docquery.SortKey{{Field: "due"}}, []string{"q3", "q1"}},
+		{"not done by due desc", c("done", docquery.Eq, false), []docquery.SortKey{{Field: "due", Desc: true}}, []string{"q1", "q3"}},
+		{"done by due", c("done", docquery.Eq, true), []docquery.SortKey{{Field: "due"}}, []string{"q2", "q4"}},
+		{"not done by done, due desc", docquery.And{c("done", docquery.Eq, false)}, []docquery.SortKey{{Field: "done"}, {Field: "due", Desc: true}}, []string{"q1", "q3"}},
+		{"by done, due: no equality", c("done", docquery.Ne, nil), []docquery.SortKey{{Field: "done", Desc: true}, {Field: "due"}}, []string{"q2", "q4", "q3", "q1"}},
+		{"prio 1 by updated desc", c("prio", docquery.Eq, 1.0), []docquery.SortKey{{Field: "_updated", Desc: true}}, []string{"q1"}},
+	}
+	for _, tc := range filtered {
+		t.Run("filter and sort "+tc.name, func(t *testing.T) {
+			got, err := s.Find(ctx, "todos", "q", docquery.Query{Filter: tc.filter, Sort: tc.sort})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(ids(got), tc.want) {
+				t.Errorf("Find = %v, want %v", ids(got), tc.want)
+			}
+		})
+	}
 	t.Run("paging", func(t *testing.T) {
 		got, err := s.Find(ctx, "todos", "q", docquery.Query{Sort: []docquery.SortKey{{Field: "_id"}}, Limit: 2, Offset: 1})
 		if err != nil || !slices.Equal(ids(got), []string{"q2", "q3"}) {
@@ -269,15 +299,19 @@ func testQuery(t *testing.T, e env) {
 	})
 }
 
-// testExplain shows that a filter on done and a sort on _updated use the
-// indexes Ensure created (issue 4: "show it with the database's EXPLAIN").
+// testExplain shows that filters and sorts use the indexes Ensure created
+// (issue 4: "show it with the database's EXPLAIN"), and that the API list
+// query — equality on done, sorted by due, one page — walks the compound
+// index (owner, done, due, id) in order, with no sort step, and that its
+// count reads an index on (owner, done…) (issue 7).
 func testExplain(t *testing.T, e env) {
 	ctx := context.Background()
 	var batch []docstore.Document
 	base := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i := range 400 {
+		due := docquery.NormalizeTime(base.Add(time.Duration(i%37) * 24 * time.Hour))
 		batch = append(batch, doc(fmt.Sprintf("explain-%d", i%20), fmt.Sprintf("x%03d", i),
-			fmt.Sprintf(`{"title":"t%d","done":%v}`, i, i%10 == 0), base.Add(time.Duration(i)*time.Second)))
+			fmt.Sprintf(`{"title":"t%d","done":%v,"due":%q,"prio":%d}`, i, i%10 == 0, due, i%3), base.Add(time.Duration(i)*time.Second)))
 	}
 	if err := e.store.Insert(ctx, "todos", batch); err != nil {
 		t.Fatal(err)
@@ -300,18 +334,41 @@ func testExplain(t *testing.T, e env) {
 			t.Fatal(err)
 		}
 	}
+	eq := func(f string, v any) *docquery.Cond { return &docquery.Cond{Field: f, Op: docquery.Eq, Value: v} }
+	asc := func(f string) []docquery.SortKey { return []docquery.SortKey{{Field: f}} }
+	desc := func(f string) []docquery.SortKey { return []docquery.SortKey{{Field: f, Desc: true}} }
 	tests := []struct {
 		name  string
 		q     docquery.Query
-		index string
+		count bool     // EXPLAIN the count of q.Filter instead
+		index []string // the plan uses one of these
+		// ordered: the rows come out of the index in order (no sort step),
+		// so a page reads only its rows.
+		ordered bool
 	}{
-		{"filter done", docquery.Query{Filter: &docquery.Cond{Field: "done", Op: docquery.Eq, Value: true}}, "doc_todos_f_done"},
-		{"sort _updated", docquery.Query{Sort: []docquery.SortKey{{Field: "_updated", Desc: true}}, Limit: 5}, "doc_todos_m_updated"},
-		{"filter _updated", docquery.Query{Filter: &docquery.Cond{Field: "_updated", Op: docquery.Gt, Value: base.Add(390 * time.Second)}, Sort: []docquery.SortKey{{Field: "_updated"}}}, "doc_todos_m_updated"},
+		{"filter done", docquery.Query{Filter: eq("done", true)}, false, []string{"doc_todos_f_done", "doc_todos_c_done_due"}, false},
+		{"sort _updated", docquery.Query{Sort: desc("_updated"), Limit: 5}, false, []string{"doc_todos_m_updated"}, true},
+		{"filter _updated", docquery.Query{Filter: &docquery.Cond{Field: "_updated", Op: docquery.Gt, Value: base.Add(390 * time.Second)}, Sort: asc("_updated")}, false, []string{"doc_todos_m_updated"}, true},
+		{"list done by due", docquery.Query{Filter: eq("done", false), Sort: asc("due"), Limit: 25, Offset: 50}, false, []string{"doc_todos_c_done_due"}, true},
+		{"list done by due desc", docquery.Query{Filter: eq("done", false), Sort: desc("due"), Limit: 25}, false, []string{"doc_todos_c_done_due"}, true},
+		{"list done by done, due", docquery.Query{Filter: eq("done", true), Sort: []docquery.SortKey{{Field: "done"}, {Field: "due"}}, Limit: 25}, false, []string{"doc_todos_c_done_due"}, true},
+		{"count done", docquery.Query{Filter: eq("done", false)}, true, []string{"doc_todos_f_done", "doc_todos_c_done_due"}, false},
+		{"list prio by _updated desc", docquery.Query{Filter: eq("prio", 1.0), Sort: desc("_updated"), Limit: 25}, false, []string{"doc_todos_c_prio_updated"}, true},
+		{"list prio by _updated", docquery.Query{Filter: eq("prio", 1.0), Sort: asc("_updated"), Limit: 25}, false, []string{"doc_todos_c_prio_updated"}, true},
+		{"count prio", docquery.Query{Filter: eq("prio", 2.0)}, true, []string{"doc_todos_f_prio", "doc_todos_c_prio_updated"}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			q, args, err := docstore.BuildFind(e.dialect, todos, "explain-3", tc.q)
+			var (
+				q    string
+				args []any
+				err  error
+			)
+			if tc.count {
+				q, args, err = docstore.BuildCount(e.dialect, todos, "explain-3", tc.q.Filter)
+			} else {
+				q, args, err = docstore.BuildFind(e.dialect, todos, "explain-3", tc.q)
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -320,8 +377,17 @@ func testExplain(t *testing.T, e env) {
 				prefix = "EXPLAIN QUERY PLAN "
 			}
 			plan := explain(t, conn, prefix+q, args)
-			if !strings.Contains(plan, tc.index) {
-				t.Errorf("plan for %s does not use %s:\n%s", q, tc.index, plan)
+			if !slices.ContainsFunc(tc.index, func(ix string) bool { return strings.Contains(plan, ix) }) {
+				t.Errorf("plan for %s uses none of %v:\n%s", q, tc.index, plan)
+			}
+			if tc.ordered {
+				// SQLite: "USE TEMP B-TREE FOR ORDER BY"; PostgreSQL: a
+				// Sort or Incremental Sort node; MySQL: "Using filesort".
+				for _, sortStep := range []string{"TEMP B-TREE", "Sort", "filesort"} {
+					if strings.Contains(plan, sortStep) {
+						t.Errorf("plan for %s sorts (%s):\n%s", q, sortStep, plan)
+					}
+				}
 			}
 			t.Logf("%s\n%s", q, plan)
 		})

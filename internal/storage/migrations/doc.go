@@ -11,5 +11,7 @@
 // A new migration is a new file NNNNN_name.sql in every dialect's directory,
 // with the same version number in each. It must apply to a database at the
 // previous version that holds data (a new NOT NULL column needs a default),
-// since instances upgrade databases in use.
+// since instances upgrade databases in use. A change only some dialects need
+// still takes its version on every one, as a file without statements where
+// there is nothing to do (00003 widens sessions.token on MySQL only).
 package migrations

@@ -3,13 +3,10 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"errors"
 	"fmt"
-	"net"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -18,6 +15,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/storage"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/migrations"
+	"github.com/gatehouse-dev/gatehouse/internal/storage/sqlerr"
 )
 
 // dialect holds what differs between the SQL databases. Queries are written
@@ -124,8 +122,6 @@ func (d dialect) lockMigrations(ctx context.Context, conn *sql.Conn) (unlock fun
 
 // SQLite result codes (https://sqlite.org/rescode.html).
 const (
-	sqliteBusy             = 5
-	sqliteLocked           = 6
 	sqliteConstraintPK     = 1555
 	sqliteConstraintUnique = 2067
 )
@@ -147,36 +143,6 @@ func (d dialect) isUniqueViolation(err error) bool {
 	return false
 }
 
-// isUnavailable reports whether err means the database cannot be reached
-// (or, for SQLite, stayed locked beyond the busy timeout).
-func isUnavailable(err error) bool {
-	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, mysql.ErrInvalidConn) ||
-		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) {
-		return true
-	}
-	var netErr net.Error
-	var connectErr *pgconn.ConnectError
-	var pgErr *pgconn.PgError
-	var myErr *mysql.MySQLError
-	var liteErr *sqlite.Error
-	switch {
-	case errors.As(err, &connectErr), errors.As(err, &netErr):
-		return true
-	case errors.As(err, &pgErr):
-		// Class 08: connection exception; 57P01..03: shutdown, crash
-		// recovery, not accepting connections; 53300 too many connections.
-		return strings.HasPrefix(pgErr.Code, "08") || pgErr.Code == "57P01" || pgErr.Code == "57P02" ||
-			pgErr.Code == "57P03" || pgErr.Code == "53300"
-	case errors.As(err, &myErr):
-		// ER_CON_COUNT_ERROR, ER_SERVER_SHUTDOWN.
-		return myErr.Number == 1040 || myErr.Number == 1053
-	case errors.As(err, &liteErr):
-		code := liteErr.Code() & 0xff
-		return code == sqliteBusy || code == sqliteLocked
-	}
-	return false
-}
-
 // mapErr translates a driver error into the storage package's errors,
 // keeping the original wrapped for logs.
 func (d dialect) mapErr(err error) error {
@@ -187,7 +153,7 @@ func (d dialect) mapErr(err error) error {
 		return storage.ErrNotFound
 	case d.isUniqueViolation(err):
 		return fmt.Errorf("%w: %w", storage.ErrAlreadyExists, err)
-	case isUnavailable(err):
+	case sqlerr.IsUnavailable(err):
 		return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
 	}
 	return err

@@ -17,4 +17,7 @@
 // On SQLite, writes go through a pool of exactly one connection whose
 // transactions begin IMMEDIATE, and reads through a separate pool, with the
 // database in WAL mode so readers never wait for the writer.
+//
+// WebSessions is the web app's scs session store on the same database's
+// `sessions` table, with the rows scs's own SQL stores write, and contexts.
 package sqlstore

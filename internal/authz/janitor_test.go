@@ -1,0 +1,229 @@
+package authz
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/storage"
+	"github.com/gatehouse-dev/gatehouse/internal/storage/sqlstore"
+	"github.com/gatehouse-dev/gatehouse/internal/storage/storagetest"
+)
+
+// Tests of the background loops: the janitor and key reloading.
+
+// insertAccessTokens writes n access-token records expiring at expires with
+// multi-row INSERTs (through CreateAccessToken tens of thousands of rows
+// would take long), ids prefix-0, prefix-1, …
+func insertAccessTokens(t *testing.T, st storage.Store, prefix string, n int, expires time.Time) {
+	t.Helper()
+	s, ok := st.(*sqlstore.Store)
+	if !ok {
+		t.Fatalf("store is a %T, want *sqlstore.Store", st)
+	}
+	const rows = 400 // 9 parameters each: under every database's limit
+	ctx := context.Background()
+	tx, err := s.DB().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	for done := 0; done < n; {
+		k := min(rows, n-done)
+		var q strings.Builder
+		q.WriteString("INSERT INTO access_tokens (id, family_id, client_id, subject, audience, scopes, revoked, created_at, expires_at) VALUES ")
+		args := make([]any, 0, k*9)
+		for j := range k {
+			if j > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString("(")
+			for c := range 9 {
+				if c > 0 {
+					q.WriteString(", ")
+				}
+				if s.Dialect() == "postgres" {
+					q.WriteString("$" + strconv.Itoa(len(args)+c+1))
+				} else {
+					q.WriteString("?")
+				}
+			}
+			q.WriteString(")")
+			id := fmt.Sprintf("%s-%d", prefix, done+j)
+			args = append(args, id, id, "gatehouse-webapp", "u-alice", `["`+apiAudience+`"]`, `["todos:read"]`, false,
+				expires.Add(-5*time.Minute).UnixMicro(), expires.UnixMicro())
+		}
+		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+			t.Fatalf("inserting access tokens: %v", err)
+		}
+		done += k
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func countAccessTokens(t *testing.T, st storage.Store) int {
+	t.Helper()
+	var n int
+	if err := st.(*sqlstore.Store).DB().QueryRowContext(context.Background(), "SELECT COUNT(*) FROM access_tokens").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestSweep_CatchesUp: one sweep removes every expired row, however many
+// (the old janitor stopped at 20 batches of 500 rows per table, 10,000 rows,
+// while the server can issue 3,000 tokens a second), in batches, and
+// leaves what has not expired. (Under -race, SQLite takes about half a
+// minute here; the interval is long so that the budget cannot interfere.)
+func TestSweep_CatchesUp(t *testing.T) {
+	const expired, live = 20_500, 300
+	for _, b := range storagetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			e := newEnvDSN(t, b.DSN(t), func(c *Config) { c.JanitorInterval = 24 * time.Hour })
+			now := e.clock.Now()
+			insertAccessTokens(t, e.store, "expired", expired, now.Add(-time.Hour))
+			insertAccessTokens(t, e.store, "live", live, now.Add(time.Hour))
+			// Expired refresh tokens and requests are swept in the same turns.
+			for i := range 3 {
+				id := fmt.Sprint("req-", i)
+				if err := e.store.CreateAuthRequest(context.Background(), storage.AuthRequest{
+					ID: id, ClientID: "gatehouse-webapp", CreatedAt: now.Add(-time.Hour), ExpiresAt: now.Add(-time.Minute),
+				}); err != nil {
+					t.Fatal(err)
+				}
+			}
+
+			removed := e.srv.Sweep(context.Background())
+			if removed != expired+3 {
+				t.Errorf("Sweep removed %d rows, want %d", removed, expired+3)
+			}
+			if n := countAccessTokens(t, e.store); n != live {
+				t.Fatalf("%d access tokens left after one sweep, want the %d that have not expired", n, live)
+			}
+			if _, err := e.store.GetAuthRequest(context.Background(), "req-0"); err == nil {
+				t.Error("expired authorization request not removed")
+			}
+			if removed := e.srv.Sweep(context.Background()); removed != 0 {
+				t.Errorf("a second sweep removed %d rows, want 0", removed)
+			}
+		})
+	}
+}
+
+// TestSweep_Stops: a sweep stops when its context ends, and once its budget
+// (half of JanitorInterval) is spent after a first batch of every table; the
+// rest is left for the next sweep.
+func TestSweep_Stops(t *testing.T) {
+	const expired = 2 * janitorBatch
+	tests := []struct {
+		name     string
+		interval time.Duration
+		cancel   bool
+		removed  int
+	}{
+		{"context ended", time.Hour, true, 0},
+		{"budget spent", time.Nanosecond, false, janitorBatch},
+		{"within budget", time.Hour, false, expired},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnvDSN(t, storagetest.SQLite(t), func(c *Config) { c.JanitorInterval = tc.interval })
+			insertAccessTokens(t, e.store, "expired", expired, e.clock.Now().Add(-time.Hour))
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if tc.cancel {
+				cancel()
+			}
+			if removed := e.srv.Sweep(ctx); removed != tc.removed {
+				t.Errorf("Sweep removed %d rows, want %d", removed, tc.removed)
+			}
+			if n := countAccessTokens(t, e.store); n != expired-tc.removed {
+				t.Errorf("%d access tokens left, want %d", n, expired-tc.removed)
+			}
+		})
+	}
+}
+
+// runInBackground runs the server's background loops until the test ends.
+func runInBackground(t *testing.T, s *Server) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+}
+
+// poll calls cond until it holds, failing the test after a generous deadline.
+func poll(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not after 30s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestRun_JanitorInterval: Run sweeps every JanitorInterval.
+func TestRun_JanitorInterval(t *testing.T) {
+	e := newEnvDSN(t, storagetest.SQLite(t), func(c *Config) { c.JanitorInterval = 20 * time.Millisecond })
+	runInBackground(t, e.srv)
+	insertAccessTokens(t, e.store, "expired", 50, e.clock.Now().Add(-time.Hour))
+	poll(t, "expired tokens removed by Run", func() bool { return countAccessTokens(t, e.store) == 0 })
+}
+
+// TestRun_KeyReload: keys another instance (here `gatehouse keys rotate`)
+// creates show in this instance's JWKS within KeyReload.
+func TestRun_KeyReload(t *testing.T) {
+	e := newEnvDSN(t, storagetest.SQLite(t), func(c *Config) { c.KeyReload = 20 * time.Millisecond })
+	runInBackground(t, e.srv)
+	kids, err := RotateKeys(context.Background(), e.store, e.secret, e.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	poll(t, "rotated keys in JWKS", func() bool {
+		published := e.jwks()
+		for kid := range strings.SplitSeq(kids, ",") {
+			if !slices.Contains(published, kid) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// TestNew_KeyReloadShorterThanLead: KeyReload must be shorter than the time
+// a new key is published before it signs, or an instance could still serve
+// a JWKS without a key the others already sign with.
+func TestNew_KeyReloadShorterThanLead(t *testing.T) {
+	for _, tc := range []struct {
+		reload time.Duration
+		ok     bool
+	}{
+		{0, true}, // default
+		{keyLead - time.Second, true},
+		{keyLead, false},
+		{time.Hour, false},
+	} {
+		t.Run(tc.reload.String(), func(t *testing.T) {
+			e := newEnv(t)
+			cfg := e.cfg
+			cfg.KeyReload = tc.reload
+			_, err := New(context.Background(), cfg)
+			if (err == nil) != tc.ok {
+				t.Fatalf("New with KeyReload %v: error %v, want ok=%v", tc.reload, err, tc.ok)
+			}
+		})
+	}
+}

@@ -1,0 +1,64 @@
+package sqlerr
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"syscall"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5/pgconn"
+	"modernc.org/sqlite"
+)
+
+// SQLite primary result codes (https://sqlite.org/rescode.html).
+const (
+	sqliteBusy   = 5
+	sqliteLocked = 6
+)
+
+// IsUnavailable reports whether err means the database cannot answer now:
+// it cannot be reached (refused, reset, a dead connection, a network
+// timeout, a connection that ended in the middle of an answer, which pgx
+// reports as io.ErrUnexpectedEOF), it is shutting down or out of
+// connections, SQLite stayed locked beyond its busy timeout, or the
+// caller's deadline ran out while waiting for it (context.DeadlineExceeded,
+// as when a request's deadline ends a query the database never answered).
+// Callers answer such errors with 503 and Retry-After.
+//
+// A cancelled context on its own (context.Canceled: the client went away)
+// is not counted.
+func IsUnavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, driver.ErrBadConn) || errors.Is(err, mysql.ErrInvalidConn) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) {
+		return true
+	}
+	var netErr net.Error
+	var connectErr *pgconn.ConnectError
+	var pgErr *pgconn.PgError
+	var myErr *mysql.MySQLError
+	var liteErr *sqlite.Error
+	switch {
+	case errors.As(err, &connectErr), errors.As(err, &netErr):
+		return true
+	case errors.As(err, &pgErr):
+		// Class 08: connection exception; 57P01..03: shutdown, crash
+		// recovery, not accepting connections; 53300: too many connections.
+		return strings.HasPrefix(pgErr.Code, "08") || pgErr.Code == "57P01" || pgErr.Code == "57P02" ||
+			pgErr.Code == "57P03" || pgErr.Code == "53300"
+	case errors.As(err, &myErr):
+		// ER_CON_COUNT_ERROR, ER_SERVER_SHUTDOWN.
+		return myErr.Number == 1040 || myErr.Number == 1053
+	case errors.As(err, &liteErr):
+		code := liteErr.Code() & 0xff
+		return code == sqliteBusy || code == sqliteLocked
+	}
+	return false
+}

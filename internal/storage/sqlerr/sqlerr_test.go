@@ -1,0 +1,55 @@
+package sqlerr_test
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"syscall"
+	"testing"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/gatehouse-dev/gatehouse/internal/storage/sqlerr"
+)
+
+func TestIsUnavailable(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"nil", nil, false},
+		{"request deadline", context.DeadlineExceeded, true},
+		{"request deadline, wrapped", fmt.Errorf("docstore: find: %w", context.DeadlineExceeded), true},
+		{"client gone", context.Canceled, false},
+		{"bad connection", driver.ErrBadConn, true},
+		{"mysql invalid connection", mysql.ErrInvalidConn, true},
+		{"refused", &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}, true},
+		{"reset", fmt.Errorf("read: %w", syscall.ECONNRESET), true},
+		{"connection closed mid-answer (pgx)", fmt.Errorf("docstore: find: %w", io.ErrUnexpectedEOF), true},
+		{"network timeout", &net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}, true},
+		{"pg connection exception", &pgconn.PgError{Code: "08006"}, true},
+		{"pg shutting down", &pgconn.PgError{Code: "57P01"}, true},
+		{"pg too many connections", &pgconn.PgError{Code: "53300"}, true},
+		{"pg unique violation", &pgconn.PgError{Code: "23505"}, false},
+		{"pg syntax error", &pgconn.PgError{Code: "42601"}, false},
+		{"mysql too many connections", &mysql.MySQLError{Number: 1040}, true},
+		{"mysql shutdown", &mysql.MySQLError{Number: 1053}, true},
+		{"mysql duplicate entry", &mysql.MySQLError{Number: 1062}, false},
+		{"no rows", sql.ErrNoRows, false},
+		{"other", errors.New("boom"), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := sqlerr.IsUnavailable(tt.err); got != tt.want {
+				t.Errorf("IsUnavailable(%v) = %v, want %v", tt.err, got, tt.want)
+			}
+		})
+	}
+}
