@@ -328,7 +328,7 @@ func clientRotate(ctx context.Context, e env, args []string) error {
 	var s config.Storage
 	var id string
 	var asJSON bool
-	fs := newFlagSet(e, "client rotate-secret --id ID [--json]", "Give a confidential client a new secret; the old one stops working at once.",
+	fs := newFlagSet(e, "client rotate-secret --id ID [--json]", "Give a confidential client a new secret; the old one stops working within 5 seconds on every instance.",
 		"  gatehouse client rotate-secret --id myapp")
 	s.RegisterFlags(fs)
 	fs.StringVar(&id, "id", "", "client ID (required)")

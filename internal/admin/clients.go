@@ -111,7 +111,8 @@ func clientRecord(c NewClient, now time.Time) (storage.Client, error) {
 }
 
 // RotateClientSecret gives a confidential client a new secret and returns it;
-// the old one stops working at once.
+// the old one stops working within 5 seconds (the authorization
+// server caches clients that long).
 func RotateClientSecret(ctx context.Context, clients storage.Clients, id string, now time.Time) (string, error) {
 	c, err := clients.GetClient(ctx, id)
 	if errors.Is(err, storage.ErrNotFound) {
