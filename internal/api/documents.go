@@ -170,7 +170,7 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 	// one past the first, needs the count.
 	total := offset + len(docs)
 	if len(docs) == maxResults || (len(docs) == 0 && page > 1) {
-		if total, err = h.s.cfg.Store.Count(ctx, h.res.Name, h.owner, filter); err != nil {
+		if total, err = h.count(r, q.Get("where"), filter); err != nil {
 			h.storeError(w, r, err)
 			return
 		}
@@ -212,6 +212,23 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 		"_meta":  map[string]any{"page": page, "max_results": maxResults, "total": total},
 		"_links": links,
 	})
+}
+
+// count returns the number of the owner's documents matching filter (the
+// parsed where), from the cache of recent totals when it has it.
+func (h *handler) count(r *http.Request, where string, filter docquery.Expr) (int, error) {
+	k := countKey{resource: h.res.Name, owner: h.owner, where: where}
+	now := h.s.cfg.Now()
+	total, ok, gen := h.s.counts.get(k, now)
+	if ok {
+		return total, nil
+	}
+	total, err := h.s.cfg.Store.Count(r.Context(), h.res.Name, h.owner, filter)
+	if err != nil {
+		return 0, err
+	}
+	h.s.counts.put(k, total, gen, now)
+	return total, nil
 }
 
 // readBody checks the content type and size and decodes JSON.
@@ -402,7 +419,9 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	if err := h.s.cfg.Store.Insert(r.Context(), h.res.Name, docs); err != nil {
+	err := h.s.cfg.Store.Insert(r.Context(), h.res.Name, docs)
+	h.s.counts.written(h.res.Name, h.owner)
+	if err != nil {
 		h.storeError(w, r, err)
 		return
 	}
@@ -543,7 +562,9 @@ func (h *handler) update(w http.ResponseWriter, r *http.Request, id string, patc
 	next := docstore.Document{ID: cur.ID, Owner: h.owner, Created: cur.Created, Updated: now, ETag: docstore.NewETag(), Data: data}
 	// The swap compares with the stored tag, so a concurrent writer between
 	// Get and Replace makes this a 412.
-	if err := h.s.cfg.Store.Replace(ctx, h.res.Name, next, cur.ETag); err != nil {
+	err = h.s.cfg.Store.Replace(ctx, h.res.Name, next, cur.ETag)
+	h.s.counts.written(h.res.Name, h.owner)
+	if err != nil {
 		h.storeError(w, r, err)
 		return
 	}
@@ -568,7 +589,9 @@ func (h *handler) delete(w http.ResponseWriter, r *http.Request, id string) {
 		}
 		etag = d.ETag
 	}
-	if err := h.s.cfg.Store.Delete(r.Context(), h.res.Name, h.owner, id, etag); err != nil {
+	err := h.s.cfg.Store.Delete(r.Context(), h.res.Name, h.owner, id, etag)
+	h.s.counts.written(h.res.Name, h.owner)
+	if err != nil {
 		h.storeError(w, r, err)
 		return
 	}

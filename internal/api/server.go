@@ -54,6 +54,7 @@ type Server struct {
 	cfg     Config
 	limiter *limiter
 	openapi []byte
+	counts  *countCache // list totals (counts.go)
 }
 
 // Prefix is where the API is served.
@@ -82,7 +83,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("api: resource %s: %w", r.Name, err)
 		}
 	}
-	s := &Server{cfg: cfg, limiter: newLimiter(cfg.Resources.RateLimit, cfg.Now)}
+	s := &Server{cfg: cfg, limiter: newLimiter(cfg.Resources.RateLimit, cfg.Now), counts: newCountCache()}
 	doc, err := json.MarshalIndent(openAPI(cfg.Resources, cfg.PublicURL), "", "  ")
 	if err != nil {
 		return nil, fmt.Errorf("api: openapi: %w", err)

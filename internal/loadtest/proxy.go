@@ -35,7 +35,6 @@ func newRRProxy(n, idle int) *rrProxy {
 	return &rrProxy{
 		served: make([]atomic.Int64, n),
 		transport: &http.Transport{
-			Proxy:               nil,
 			DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 			MaxIdleConnsPerHost: idle,
 			IdleConnTimeout:     90 * time.Second,

@@ -40,7 +40,7 @@ func TestSoak(t *testing.T) {
 		t.Skip("skipping the soak test in -short mode")
 	}
 	in := newInstallation(t, "", "--access-token-ttl", soakAccessTTL.String(), "--janitor-interval", soakJanitor.String(),
-		"--refresh-idle-ttl", "2m", "--refresh-absolute-ttl", "2m")
+		"--refresh-idle-ttl", soakRefreshTTL.String(), "--refresh-absolute-ttl", soakRefreshTTL.String())
 	p := in.start()
 	redirect := "http://127.0.0.1:9/callback" // never contacted: the flow stops at the redirect
 	third := oauthClient{id: "soak-app", redirectURI: redirect}
@@ -137,11 +137,24 @@ func TestSoak(t *testing.T) {
 	}
 }
 
-// The soak's access-token lifetime and janitor interval.
+// The soak's lifetimes and janitor interval. A refresh-token family (and
+// the web app's signed-in person, whose session rests on one) ends at its
+// absolute lifetime, as it should; the soak retires a family soakRetire
+// before that, so a run longer than soakRefreshTTL meets no expected
+// refusal.
 const (
-	soakAccessTTL = 10 * time.Second
-	soakJanitor   = 5 * time.Second
+	soakAccessTTL  = 10 * time.Second
+	soakJanitor    = 5 * time.Second
+	soakRefreshTTL = 2 * time.Minute
+	soakRetire     = soakRefreshTTL - 20*time.Second
 )
+
+// family is a refresh token ready to be used once, and when its family
+// began.
+type family struct {
+	token string
+	born  time.Time
+}
 
 // soak holds the traffic's state and counts.
 type soak struct {
@@ -151,11 +164,12 @@ type soak struct {
 	mu          sync.Mutex
 	ops, errs   map[string]int
 	firstErrors []string
-	refresh     []string // refresh tokens ready to be used, each once
+	refresh     []family // refresh tokens ready to be used, each once
 	robot       *oauthClient
 	api         string // an access token for API traffic
 	apiAt       time.Time
 	browser     *http.Client // a signed-in web app browser
+	browserAt   time.Time    // when it signed in
 }
 
 type soakOp struct {
@@ -207,7 +221,7 @@ func (s *soak) signInAndExchange(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.refresh) < 50 {
-		s.refresh = append(s.refresh, tk.RefreshToken)
+		s.refresh = append(s.refresh, family{tk.RefreshToken, time.Now()})
 	}
 	return nil
 }
@@ -215,13 +229,17 @@ func (s *soak) signInAndExchange(ctx context.Context) error {
 // refreshOne uses a refresh token once and keeps its rotated successor.
 func (s *soak) refreshOne(ctx context.Context) error {
 	s.mu.Lock()
+	for len(s.refresh) > 0 && time.Since(s.refresh[0].born) > soakRetire {
+		s.refresh = s.refresh[1:] // left to expire: the janitor removes it
+	}
 	if len(s.refresh) == 0 {
 		s.mu.Unlock()
 		return s.signInAndExchange(ctx)
 	}
-	rt := s.refresh[0]
+	f := s.refresh[0]
 	s.refresh = s.refresh[1:]
 	s.mu.Unlock()
+	rt := f.token
 	tk, _, err := token(ctx, s.in.client, s.in.authz, s.client, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}})
 	if err != nil {
 		return err
@@ -230,7 +248,7 @@ func (s *soak) refreshOne(ctx context.Context) error {
 		return fmt.Errorf("refresh: the refresh token was not rotated")
 	}
 	s.mu.Lock()
-	s.refresh = append(s.refresh, tk.RefreshToken)
+	s.refresh = append(s.refresh, family{tk.RefreshToken, f.born})
 	s.mu.Unlock()
 	return nil
 }
@@ -304,6 +322,9 @@ func (s *soak) apiWrite(ctx context.Context) error {
 func (s *soak) webappPage(ctx context.Context) error {
 	s.mu.Lock()
 	b := s.browser
+	if b != nil && time.Since(s.browserAt) > soakRetire {
+		b = nil // the person signs in again before the refresh token's absolute lifetime ends
+	}
 	s.mu.Unlock()
 	if b == nil {
 		var err error
@@ -311,7 +332,7 @@ func (s *soak) webappPage(ctx context.Context) error {
 			return err
 		}
 		s.mu.Lock()
-		s.browser = b
+		s.browser, s.browserAt = b, time.Now()
 		s.mu.Unlock()
 	}
 	r, err := send(ctx, b, http.MethodGet, s.in.webapp+"/", nil, nil)

@@ -81,3 +81,30 @@ func timeit(t *testing.T, name string, n int, f func()) {
 	}
 	t.Logf("%s: min %v mean %v", name, min, sum/time.Duration(n))
 }
+
+func TestZZBytecode(t *testing.T) {
+	dsn := os.Getenv("PROBE_DSN")
+	if dsn == "" {
+		t.Skip()
+	}
+	ss, err := sqlstore.Open(context.Background(), dsn, sqlstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ss.Close()
+	rows, err := ss.ReadDB().Query("EXPLAIN SELECT COUNT(*) FROM doc_todos WHERE owner = ? AND (json_extract(data, '$.done') = ?)", "load-cc", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	for rows.Next() {
+		v := make([]any, len(cols))
+		p := make([]any, len(cols))
+		for i := range v {
+			p[i] = &v[i]
+		}
+		rows.Scan(p...)
+		t.Log(v...)
+	}
+}
