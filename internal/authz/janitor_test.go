@@ -4,11 +4,11 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/gatehouseproc"
 	"github.com/gatehouse-dev/gatehouse/internal/storage"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/sqlstore"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/storagetest"
@@ -25,42 +25,16 @@ func insertAccessTokens(t *testing.T, st storage.Store, prefix string, n int, ex
 	if !ok {
 		t.Fatalf("store is a %T, want *sqlstore.Store", st)
 	}
-	const rows = 400 // 9 parameters each: under every database's limit
 	ctx := context.Background()
 	tx, err := s.DB().BeginTx(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tx.Rollback()
-	for done := 0; done < n; {
-		k := min(rows, n-done)
-		var q strings.Builder
-		q.WriteString("INSERT INTO access_tokens (id, family_id, client_id, subject, audience, scopes, revoked, created_at, expires_at) VALUES ")
-		args := make([]any, 0, k*9)
-		for j := range k {
-			if j > 0 {
-				q.WriteString(", ")
-			}
-			q.WriteString("(")
-			for c := range 9 {
-				if c > 0 {
-					q.WriteString(", ")
-				}
-				if s.Dialect() == "postgres" {
-					q.WriteString("$" + strconv.Itoa(len(args)+c+1))
-				} else {
-					q.WriteString("?")
-				}
-			}
-			q.WriteString(")")
-			id := fmt.Sprintf("%s-%d", prefix, done+j)
-			args = append(args, id, id, "gatehouse-webapp", "u-alice", `["`+apiAudience+`"]`, `["todos:read"]`, false,
-				expires.Add(-5*time.Minute).UnixMicro(), expires.UnixMicro())
-		}
-		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
-			t.Fatalf("inserting access tokens: %v", err)
-		}
-		done += k
+	if err := gatehouseproc.InsertAccessTokens(ctx, tx, s.Dialect(), gatehouseproc.AccessTokens{
+		Prefix: prefix, N: n, ClientID: "gatehouse-webapp", Subject: "u-alice", Audience: apiAudience, Expires: expires,
+	}); err != nil {
+		t.Fatal(err)
 	}
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)

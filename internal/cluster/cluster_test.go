@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/flowtest"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/sqlstore"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/storagetest"
 )
@@ -74,12 +75,12 @@ func (c *cluster) signInFlow(ctx context.Context, t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.status != http.StatusOK || !strings.Contains(string(r.body), `action="/logout"`) {
-		code := regexp.MustCompile(`data-code="([^"]*)"`).FindSubmatch(r.body)
+	if r.Status != http.StatusOK || !strings.Contains(string(r.Body), `action="/logout"`) {
+		code := regexp.MustCompile(`data-code="([^"]*)"`).FindSubmatch(r.Body)
 		for _, in := range c.inst {
 			t.Logf("instance %d web app log:\n%s", in.n, grepLog(in.logPath, `"role":"webapp"`, `"level":"WARN"`, `"level":"ERROR"`))
 		}
-		t.Fatalf("sign-in ended with %d (%q)", r.status, code)
+		t.Fatalf("sign-in ended with %d (%q)", r.Status, code)
 	}
 	if len(b.steps) < 6 {
 		t.Fatalf("only %d steps", len(b.steps))
@@ -103,8 +104,8 @@ func (c *cluster) signInFlow(ctx context.Context, t *testing.T) {
 	home, _ := url.Parse(c.webapp.url() + "/")
 	for range instances {
 		r, err := b.do(ctx, http.MethodGet, home, nil)
-		if err != nil || r.status != http.StatusOK || !strings.Contains(string(r.body), `action="/logout"`) {
-			t.Fatalf("GET / on instance %d: %d %v", r.instance, r.status, err)
+		if err != nil || r.Status != http.StatusOK || !strings.Contains(string(r.Body), `action="/logout"`) {
+			t.Fatalf("GET / on instance %d: %d %v", r.instance, r.Status, err)
 		}
 	}
 }
@@ -128,7 +129,7 @@ func (c *cluster) refreshReuse(ctx context.Context, t *testing.T) {
 	b := c.newBrowser(1)
 	loc, r, err := b.walk(ctx, start, redirect, "demo", demoPassword)
 	if err != nil || loc == nil {
-		t.Fatalf("authorization: %v (%d %.200s)", err, r.status, r.body)
+		t.Fatalf("authorization: %v (%d %.200s)", err, r.Status, r.Body)
 	}
 	if loc.Query().Get("state") != state || loc.Query().Get("code") == "" {
 		t.Fatalf("authorization response %s: wrong state or no code", loc)
@@ -136,21 +137,21 @@ func (c *cluster) refreshReuse(ctx context.Context, t *testing.T) {
 	tr, r, err := c.token(ctx, id, secret, url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")},
 		"redirect_uri": {redirect}, "code_verifier": {verifier}}, 1)
 	if err != nil || tr.RefreshToken == "" {
-		t.Fatalf("code exchange on instance 1: %v %d %.200s", err, r.status, r.body)
+		t.Fatalf("code exchange on instance 1: %v %d %.200s", err, r.Status, r.Body)
 	}
 	rt1 := tr.RefreshToken
 	tr, r, err = c.token(ctx, id, secret, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt1}}, 2)
 	if err != nil || tr.RefreshToken == "" || tr.RefreshToken == rt1 {
-		t.Fatalf("refresh on instance 2: %v %d %.200s", err, r.status, r.body)
+		t.Fatalf("refresh on instance 2: %v %d %.200s", err, r.Status, r.Body)
 	}
 	rt2 := tr.RefreshToken
 	tr, r, err = c.token(ctx, id, secret, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt1}}, 3)
-	if err != nil || r.status != http.StatusBadRequest || tr.Error != "invalid_grant" {
-		t.Fatalf("reuse of the rotated token on instance 3 = %d %q (%v), want 400 invalid_grant", r.status, tr.Error, err)
+	if err != nil || r.Status != http.StatusBadRequest || tr.Error != "invalid_grant" {
+		t.Fatalf("reuse of the rotated token on instance 3 = %d %q (%v), want 400 invalid_grant", r.Status, tr.Error, err)
 	}
 	tr, r, err = c.token(ctx, id, secret, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt2}}, 1)
-	if err != nil || r.status != http.StatusBadRequest || tr.Error != "invalid_grant" {
-		t.Fatalf("after reuse, the newest refresh token on instance 1 = %d %q (%v), want 400 invalid_grant (family revoked)", r.status, tr.Error, err)
+	if err != nil || r.Status != http.StatusBadRequest || tr.Error != "invalid_grant" {
+		t.Fatalf("after reuse, the newest refresh token on instance 1 = %d %q (%v), want 400 invalid_grant (family revoked)", r.Status, tr.Error, err)
 	}
 	t.Log("code exchanged on 1, refreshed on 2, reuse refused on 3, family revoked as seen on 1")
 }
@@ -163,13 +164,13 @@ func (c *cluster) lockout(ctx context.Context, t *testing.T) {
 	start, _, _ := c.authorizeURL("gatehouse-webapp", c.webapp.url()+"/callback", "openid")
 	b := c.newBrowser(0)
 	_, page, err := b.walk(ctx, start, "", "", "")
-	if err != nil || !strings.Contains(string(page.body), `name="password"`) {
-		t.Fatalf("no login page: %v %d", err, page.status)
+	if err != nil || !strings.Contains(string(page.Body), `name="password"`) {
+		t.Fatalf("no login page: %v %d", err, page.Status)
 	}
 	loginURL := b.lastURL()
 	perInstance := map[int]int{}
 	for i := 1; i <= limit+1; i++ {
-		action, fields, err := findForm(string(page.body), "/login")
+		action, fields, err := flowtest.FindForm(string(page.Body), "/login")
 		if err != nil {
 			t.Fatalf("attempt %d: %v", i, err)
 		}
@@ -184,8 +185,8 @@ func (c *cluster) lockout(ctx context.Context, t *testing.T) {
 		if i > limit {
 			want = http.StatusTooManyRequests
 		}
-		if page.status != want {
-			t.Fatalf("attempt %d on instance %d = %d, want %d", i, page.instance, page.status, want)
+		if page.Status != want {
+			t.Fatalf("attempt %d on instance %d = %d, want %d", i, page.instance, page.Status, want)
 		}
 		perInstance[page.instance]++
 	}
@@ -244,7 +245,7 @@ func (c *cluster) keyRotation(ctx context.Context, t *testing.T) {
 	for _, in := range c.inst {
 		for {
 			r, err := send(ctx, c.http, http.MethodGet, "http://"+in.authzAddr+"/jwks", nil, nil, 0)
-			if err == nil && r.status == http.StatusOK && containsAll(string(r.body), kids) {
+			if err == nil && r.Status == http.StatusOK && containsAll(string(r.Body), kids) {
 				break
 			}
 			if time.Now().After(deadline) {
@@ -263,7 +264,7 @@ func (c *cluster) keyRotation(ctx context.Context, t *testing.T) {
 	for {
 		tr, r, err := c.token(ctx, "robot-keys", secret, url.Values{"grant_type": {"client_credentials"}, "scope": {"todos:read"}}, 1)
 		if err != nil || tr.AccessToken == "" {
-			t.Fatalf("client credentials on instance 1: %v %d %.200s", err, r.status, r.body)
+			t.Fatalf("client credentials on instance 1: %v %d %.200s", err, r.Status, r.Body)
 		}
 		if slices.Contains(kids, jwtKid(tr.AccessToken)) {
 			tok = tr.AccessToken
@@ -287,13 +288,13 @@ func (c *cluster) keyRotation(ctx context.Context, t *testing.T) {
 	deadline = t2.Add(apiRefetchFloor + 15*time.Second)
 	for _, n := range []int{3, 1, 2} {
 		for {
-			r, err := send(ctx, c.http, http.MethodGet, c.api.url()+"/api/todos", bearer(tok), nil, n)
-			if err == nil && r.status == http.StatusOK {
+			r, err := send(ctx, c.http, http.MethodGet, c.api.url()+"/api/todos", flowtest.Bearer(tok), nil, n)
+			if err == nil && r.Status == http.StatusOK {
 				break
 			}
 			if time.Now().After(deadline) {
 				t.Fatalf("API on instance %d with a token signed by new key %s, %s after it first signed: %d %v %.200s",
-					n, jwtKid(tok), time.Since(t2).Round(time.Second), r.status, err, r.body)
+					n, jwtKid(tok), time.Since(t2).Round(time.Second), r.Status, err, r.Body)
 			}
 			time.Sleep(500 * time.Millisecond)
 		}
@@ -353,7 +354,7 @@ func (c *cluster) killDuringWrites(ctx context.Context, t *testing.T) {
 	secret := c.robot(t, "robot-writes")
 	tr, r, err := c.token(ctx, "robot-writes", secret, url.Values{"grant_type": {"client_credentials"}, "scope": {"todos:read todos:write"}}, 1)
 	if err != nil || tr.AccessToken == "" {
-		t.Fatalf("client credentials: %v %d", err, r.status)
+		t.Fatalf("client credentials: %v %d", err, r.Status)
 	}
 	var (
 		mu                         sync.Mutex
@@ -373,14 +374,14 @@ func (c *cluster) killDuringWrites(ctx context.Context, t *testing.T) {
 				default:
 				}
 				title := fmt.Sprintf("cluster write %d-%d", w, n)
-				r, err := send(ctx, c.http, http.MethodPost, c.api.url()+"/api/todos", bearer(tr.AccessToken),
+				r, err := send(ctx, c.http, http.MethodPost, c.api.url()+"/api/todos", flowtest.Bearer(tr.AccessToken),
 					[]byte(fmt.Sprintf(`{"title":%q}`, title)), 0)
 				var d struct {
 					Status string `json:"_status"`
 					ID     string `json:"_id"`
 				}
 				mu.Lock()
-				if err == nil && r.status == http.StatusCreated && json.Unmarshal(r.body, &d) == nil && d.Status == "OK" && d.ID != "" {
+				if err == nil && r.Status == http.StatusCreated && json.Unmarshal(r.Body, &d) == nil && d.Status == "OK" && d.ID != "" {
 					acked[d.ID] = title
 					if killed {
 						ackedAfterKill++
@@ -417,17 +418,17 @@ func (c *cluster) killDuringWrites(ctx context.Context, t *testing.T) {
 		// A 502 is the proxy finding the dead instance again: a load
 		// balancer retries such a request elsewhere, and so does this.
 		for range instances {
-			if r, err = send(ctx, c.http, http.MethodGet, c.api.url()+"/api/todos/"+id, bearer(tr.AccessToken), nil, 0); err != nil || r.status != http.StatusBadGateway {
+			if r, err = send(ctx, c.http, http.MethodGet, c.api.url()+"/api/todos/"+id, flowtest.Bearer(tr.AccessToken), nil, 0); err != nil || r.Status != http.StatusBadGateway {
 				break
 			}
 		}
 		var d struct {
 			Title string `json:"title"`
 		}
-		if err != nil || r.status != http.StatusOK || json.Unmarshal(r.body, &d) != nil || d.Title != title {
+		if err != nil || r.Status != http.StatusOK || json.Unmarshal(r.Body, &d) != nil || d.Title != title {
 			missing++
 			if missing <= 5 {
-				t.Errorf("acknowledged document %s (%q): %d %v %.100s", id, title, r.status, err, r.body)
+				t.Errorf("acknowledged document %s (%q): %d %v %.100s", id, title, r.Status, err, r.Body)
 			}
 		}
 	}

@@ -2,17 +2,12 @@ package cluster
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
-	"errors"
 	"fmt"
-	"html"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
-	"regexp"
 	"strings"
+
+	"github.com/gatehouse-dev/gatehouse/internal/flowtest"
 )
 
 // step is one browser request and the instance that answered it.
@@ -38,10 +33,7 @@ type browser struct {
 }
 
 func (c *cluster) newBrowser(first int) *browser {
-	jar, _ := cookiejar.New(nil)
-	hc := &http.Client{Jar: jar, Timeout: c.http.Timeout,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	return &browser{c: c, hc: hc, k: first}
+	return &browser{c: c, hc: flowtest.Browser(&http.Client{Timeout: c.http.Timeout}), k: first}
 }
 
 func (b *browser) role(u *url.URL) string {
@@ -66,7 +58,7 @@ func (b *browser) do(ctx context.Context, method string, u *url.URL, form url.Va
 	if err != nil {
 		return r, fmt.Errorf("%s %s: %w", method, u.Path, err)
 	}
-	b.steps = append(b.steps, step{method: method, path: u.Path, role: b.role(u), status: r.status, instance: r.instance})
+	b.steps = append(b.steps, step{method: method, path: u.Path, role: b.role(u), status: r.Status, instance: r.instance})
 	if r.instance != pin {
 		return r, fmt.Errorf("%s %s: served by instance %d, pinned to %d", method, u.Path, r.instance, pin)
 	}
@@ -74,103 +66,24 @@ func (b *browser) do(ctx context.Context, method string, u *url.URL, form url.Va
 }
 
 // walk follows redirects from start, signing in as username/password on
-// the login page and allowing on the consent page, until a redirect to a URL
-// starting with stop (returned, not followed) or any other page.
+// the login page and allowing on the consent page (see flowtest.Walk), each
+// request pinned to the next instance; the reply is from the last step.
 func (b *browser) walk(ctx context.Context, start, stop, username, password string) (*url.URL, reply, error) {
-	next, err := url.Parse(start)
-	if err != nil {
-		return nil, reply{}, err
+	do := func(ctx context.Context, method string, u *url.URL, form url.Values) (flowtest.Reply, error) {
+		r, err := b.do(ctx, method, u, form)
+		return r.Reply, err
 	}
-	method, form := http.MethodGet, url.Values(nil)
-	for range 12 {
-		r, err := b.do(ctx, method, next, form)
-		if err != nil {
-			return nil, r, err
-		}
-		page := string(r.body)
-		switch {
-		case r.status == http.StatusFound || r.status == http.StatusSeeOther:
-			loc, err := next.Parse(r.header.Get("Location"))
-			if err != nil {
-				return nil, r, err
-			}
-			if stop != "" && strings.HasPrefix(loc.String(), stop) {
-				return loc, r, nil
-			}
-			next, method, form = loc, http.MethodGet, nil
-		case r.status == http.StatusOK && strings.Contains(page, `name="password"`):
-			action, fields, err := findForm(page, "/login")
-			if err != nil {
-				return nil, r, err
-			}
-			fields.Set("username", username)
-			fields.Set("password", password)
-			if next, err = next.Parse(action); err != nil {
-				return nil, r, err
-			}
-			method, form = http.MethodPost, fields
-		case r.status == http.StatusOK && strings.Contains(page, `name="decision"`):
-			action, fields, err := findForm(page, "/consent")
-			if err != nil {
-				return nil, r, err
-			}
-			fields.Set("decision", "allow")
-			if next, err = next.Parse(action); err != nil {
-				return nil, r, err
-			}
-			method, form = http.MethodPost, fields
-		default:
-			return next, r, nil
-		}
+	loc, r, err := flowtest.Walk(ctx, do, http.MethodGet, start, nil, stop, flowtest.Login{Username: username, Password: password})
+	last := reply{Reply: r}
+	if len(b.steps) > 0 {
+		last.instance = b.steps[len(b.steps)-1].instance
 	}
-	return nil, reply{}, errors.New("too many steps")
-}
-
-var (
-	formRE  = regexp.MustCompile(`(?s)<form[^>]*action="([^"]*)"[^>]*>(.*?)</form>`)
-	inputRE = regexp.MustCompile(`<input[^>]*>`)
-	attrRE  = regexp.MustCompile(`([a-z_-]+)="([^"]*)"`)
-)
-
-// findForm returns the action and named inputs of the first form whose
-// action path ends with suffix.
-func findForm(page, suffix string) (string, url.Values, error) {
-	for _, m := range formRE.FindAllStringSubmatch(page, -1) {
-		action := html.UnescapeString(m[1])
-		u, err := url.Parse(action)
-		if err != nil || !strings.HasSuffix(u.Path, suffix) {
-			continue
-		}
-		fields := url.Values{}
-		for _, in := range inputRE.FindAllString(m[2], -1) {
-			attrs := map[string]string{}
-			for _, a := range attrRE.FindAllStringSubmatch(in, -1) {
-				attrs[a[1]] = html.UnescapeString(a[2])
-			}
-			if attrs["name"] != "" {
-				fields.Set(attrs["name"], attrs["value"])
-			}
-		}
-		return action, fields, nil
-	}
-	return "", nil, fmt.Errorf("no form posting to %s on the page", suffix)
+	return loc, last, err
 }
 
 // authorizeURL is an authorization request with PKCE S256 (RFC 7636) for
 // client id; it returns the URL, the state and the verifier.
 func (c *cluster) authorizeURL(id, redirectURI, scope string) (string, string, string) {
-	verifier, state := randomString(), randomString()
-	sum := sha256.Sum256([]byte(verifier))
-	q := url.Values{
-		"response_type": {"code"}, "client_id": {id}, "redirect_uri": {redirectURI},
-		"scope": {scope}, "state": {state}, "nonce": {randomString()},
-		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"},
-	}
-	return c.authz.url() + "/authorize?" + q.Encode(), state, verifier
-}
-
-func randomString() string {
-	b := make([]byte, 24)
-	_, _ = rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
+	a := flowtest.NewAuthRequest(c.authz.url(), flowtest.Client{ID: id, RedirectURI: redirectURI}, scope)
+	return a.URL, a.State, a.Verifier
 }

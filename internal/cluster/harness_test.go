@@ -1,20 +1,16 @@
 package cluster
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -24,9 +20,9 @@ import (
 	"time"
 
 	"github.com/gomodule/redigo/redis"
-	"go.yaml.in/yaml/v3"
 
-	"github.com/gatehouse-dev/gatehouse/internal/api/resource"
+	"github.com/gatehouse-dev/gatehouse/internal/flowtest"
+	"github.com/gatehouse-dev/gatehouse/internal/gatehouseproc"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/storagetest"
 )
 
@@ -37,40 +33,11 @@ const (
 	instances      = 3
 )
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
+// gatehouse builds the gatehouse binary once per test process.
+var gatehouse gatehouseproc.Builder
 
-// gatehouseBin builds the gatehouse binary once per test process.
-func gatehouseBin(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "gatehouse-cluster-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "gatehouse")
-		out, err := exec.Command("go", "build", "-o", binPath, "github.com/gatehouse-dev/gatehouse/cmd/gatehouse").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("building gatehouse: %w\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if binPath != "" {
-		os.RemoveAll(filepath.Dir(binPath))
-	}
-	os.Exit(code)
-}
+// TestMain removes the binary gatehouse built.
+func TestMain(m *testing.M) { os.Exit(gatehouse.Run(m)) }
 
 // proxy is a round-robin reverse proxy in front of one role's instances.
 type proxy struct {
@@ -157,9 +124,7 @@ type instance struct {
 	n                           int // 1-based
 	authzAddr, apiAddr, webAddr string
 	dataDir, logPath            string
-	cmd                         *exec.Cmd
-	exited                      chan struct{}
-	waitErr                     error
+	p                           *gatehouseproc.Process
 }
 
 // cluster is three instances on one database and one Redis database, with a
@@ -228,12 +193,11 @@ func redisDB(t *testing.T) string {
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	a, err := gatehouseproc.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return a
 }
 
 // newCluster seeds the database (seed migrates it) and starts the three
@@ -244,7 +208,7 @@ func newCluster(t *testing.T, dsn string, extra ...string) *cluster {
 	_, _ = rand.Read(key)
 	root := t.TempDir()
 	c := &cluster{
-		t: t, bin: gatehouseBin(t), dsn: dsn,
+		t: t, bin: gatehouse.MustBin(t), dsn: dsn,
 		env: []string{
 			"GATEHOUSE_SECRET=" + base64.StdEncoding.EncodeToString(key),
 			"GATEHOUSE_DEMO_PASSWORD=" + demoPassword,
@@ -257,7 +221,7 @@ func newCluster(t *testing.T, dsn string, extra ...string) *cluster {
 		http:   &http.Client{Timeout: 30 * time.Second},
 	}
 	resources := filepath.Join(root, "resources.yaml")
-	if err := writeResources(resources); err != nil {
+	if err := gatehouseproc.WriteResources(resources); err != nil {
 		t.Fatal(err)
 	}
 	c.admin("seed", "--webapp-url", c.webapp.url(), "--insecure-http", "--resources", resources)
@@ -296,38 +260,23 @@ func newCluster(t *testing.T, dsn string, extra ...string) *cluster {
 	var first string
 	for _, in := range c.inst {
 		r, err := send(t.Context(), c.http, http.MethodGet, "http://"+in.authzAddr+"/jwks", nil, nil, 0)
-		if err != nil || r.status != http.StatusOK {
-			t.Fatalf("instance %d /jwks: %d %v", in.n, r.status, err)
+		if err != nil || r.Status != http.StatusOK {
+			t.Fatalf("instance %d /jwks: %d %v", in.n, r.Status, err)
 		}
 		if in.n == 1 {
-			first = string(r.body)
-		} else if string(r.body) != first {
-			t.Fatalf("instance %d publishes other keys than instance 1:\n%s\n%s", in.n, r.body, first)
+			first = string(r.Body)
+		} else if string(r.Body) != first {
+			t.Fatalf("instance %d publishes other keys than instance 1:\n%s\n%s", in.n, r.Body, first)
 		}
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
 			for _, in := range c.inst {
-				t.Logf("instance %d log, last lines:\n%s", in.n, tail(in.logPath, 25))
+				t.Logf("instance %d log, last lines:\n%s", in.n, gatehouseproc.Tail(in.logPath, 25))
 			}
 		}
 	})
 	return c
-}
-
-// writeResources writes the built-in resources without per-token rate
-// limits: the write stream sends more than a person would.
-func writeResources(path string) error {
-	var doc map[string]any
-	if err := yaml.Unmarshal(resource.DefaultYAML(), &doc); err != nil {
-		return err
-	}
-	delete(doc, "rate_limit")
-	b, err := yaml.Marshal(doc)
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, b, 0o600)
 }
 
 // admin runs an admin command against the shared database.
@@ -335,14 +284,11 @@ func (c *cluster) admin(args ...string) string {
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, c.bin, append(args, "--db", c.dsn, "--data-dir", c.shared)...)
-	cmd.Env = append(os.Environ(), c.env...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		c.t.Fatalf("gatehouse %s: %v: %s", strings.Join(args, " "), err, errb.String())
+	out, err := gatehouseproc.Admin{Bin: c.bin, Env: c.env, Flags: []string{"--db", c.dsn, "--data-dir", c.shared}}.Run(ctx, "", args...)
+	if err != nil {
+		c.t.Fatal(err)
 	}
-	return out.String()
+	return out
 }
 
 func (c *cluster) start(in *instance, resources string, extra []string) {
@@ -360,144 +306,66 @@ func (c *cluster) start(in *instance, resources string, extra []string) {
 		"--log-format", "json",
 	}
 	args = append(args, extra...)
-	logf, err := os.OpenFile(in.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	p, err := gatehouseproc.Start(gatehouseproc.Spec{Bin: c.bin, Args: args, Env: c.env, Log: in.logPath})
 	if err != nil {
-		c.t.Fatal(err)
+		c.t.Fatalf("instance %d: %v", in.n, err)
 	}
-	cmd := exec.Command(c.bin, args...)
-	cmd.Env = append(os.Environ(), c.env...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		c.t.Fatalf("starting instance %d: %v", in.n, err)
-	}
-	in.cmd, in.exited = cmd, make(chan struct{})
-	go func() {
-		in.waitErr = cmd.Wait()
-		logf.Close()
-		close(in.exited)
-	}()
+	in.p = p
 	c.t.Cleanup(in.kill)
 }
 
 func (c *cluster) waitReady(in *instance, within time.Duration) error {
-	deadline := time.Now().Add(within)
-	for _, addr := range []string{in.authzAddr, in.apiAddr, in.webAddr} {
-		for {
-			select {
-			case <-in.exited:
-				return fmt.Errorf("instance %d exited before it was ready: %v\n%s", in.n, in.waitErr, tail(in.logPath, 20))
-			default:
-			}
-			r, err := c.http.Get("http://" + addr + "/readyz")
-			if err == nil {
-				r.Body.Close()
-				if r.StatusCode == http.StatusOK {
-					break
-				}
-			}
-			if time.Now().After(deadline) {
-				return fmt.Errorf("instance %d: %s/readyz not 200 within %s", in.n, addr, within)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	err := gatehouseproc.WaitReady(ctx, c.http, in.p, 50*time.Millisecond,
+		"http://"+in.authzAddr+"/readyz", "http://"+in.apiAddr+"/readyz", "http://"+in.webAddr+"/readyz")
+	if err != nil {
+		return fmt.Errorf("instance %d: %w\n%s", in.n, err, gatehouseproc.Tail(in.logPath, 20))
 	}
 	return nil
 }
 
 // kill sends SIGKILL and waits until the process is gone.
 func (in *instance) kill() {
-	if in.cmd == nil {
-		return
+	if in.p != nil {
+		in.p.Kill()
 	}
-	select {
-	case <-in.exited:
-		return
-	default:
-	}
-	_ = in.cmd.Process.Kill()
-	<-in.exited
 }
 
 // reply is a complete answer, with the instance that served it.
 type reply struct {
-	status   int
-	header   http.Header
-	body     []byte
+	flowtest.Reply
 	instance int
 }
 
 // send makes one request; pin > 0 sends it to that instance.
 func send(ctx context.Context, hc *http.Client, method, target string, h http.Header, body []byte, pin int) (reply, error) {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, target, rd)
-	if err != nil {
-		return reply{}, err
-	}
-	for k, v := range h {
-		req.Header[k] = v
-	}
 	if pin > 0 {
-		req.Header.Set(pinHeader, strconv.Itoa(pin))
+		h = h.Clone()
+		if h == nil {
+			h = http.Header{}
+		}
+		h.Set(pinHeader, strconv.Itoa(pin))
 	}
-	res, err := hc.Do(req)
+	r, err := flowtest.Send(ctx, hc, method, target, h, body)
 	if err != nil {
 		return reply{}, err
 	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		return reply{}, fmt.Errorf("reading the answer: %w", err)
-	}
-	n, _ := strconv.Atoi(res.Header.Get(instanceHeader))
-	return reply{status: res.StatusCode, header: res.Header, body: b, instance: n}, nil
-}
-
-// formHeader is a form post's header, with client_secret_basic credentials
-// when id is set (RFC 6749 §2.3.1).
-func formHeader(id, secret string) http.Header {
-	h := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
-	if id != "" {
-		h.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id)+":"+url.QueryEscape(secret))))
-	}
-	return h
-}
-
-func bearer(tok string) http.Header {
-	return http.Header{"Authorization": {"Bearer " + tok}, "Content-Type": {"application/json"}}
-}
-
-// tokenResponse is a successful token response (RFC 6749 §5.1).
-type tokenResponse struct {
-	AccessToken  string `json:"access_token"`
-	RefreshToken string `json:"refresh_token"`
-	IDToken      string `json:"id_token"`
-	Error        string `json:"error"`
+	n, _ := strconv.Atoi(r.Header.Get(instanceHeader))
+	return reply{Reply: r, instance: n}, nil
 }
 
 // token posts to the token endpoint (through the authz proxy, pinned).
-func (c *cluster) token(ctx context.Context, id, secret string, params url.Values, pin int) (tokenResponse, reply, error) {
-	r, err := send(ctx, c.http, http.MethodPost, c.authz.url()+"/token", formHeader(id, secret), []byte(params.Encode()), pin)
+func (c *cluster) token(ctx context.Context, id, secret string, params url.Values, pin int) (flowtest.Tokens, reply, error) {
+	r, err := send(ctx, c.http, http.MethodPost, c.authz.url()+"/token", flowtest.FormHeader(id, secret), []byte(params.Encode()), pin)
 	if err != nil {
-		return tokenResponse{}, r, err
+		return flowtest.Tokens{}, r, err
 	}
-	var tr tokenResponse
-	if err := json.Unmarshal(r.body, &tr); err != nil {
-		return tr, r, fmt.Errorf("token endpoint answered %d: %.200s", r.status, r.body)
+	var tr flowtest.Tokens
+	if err := json.Unmarshal(r.Body, &tr); err != nil {
+		return tr, r, fmt.Errorf("token endpoint answered %d: %.200s", r.Status, r.Body)
 	}
 	return tr, r, nil
-}
-
-func tail(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err.Error()
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 // grepLog returns the log lines that contain want and any of levels.

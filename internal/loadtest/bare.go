@@ -9,10 +9,10 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"strconv"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/gatehouseproc"
 	"github.com/gatehouse-dev/gatehouse/internal/httpserver"
 	"github.com/gatehouse-dev/gatehouse/internal/tlsconf"
 )
@@ -116,7 +116,7 @@ func RunBareChild(ctx context.Context) (bool, error) {
 // startBare starts the bare server as a child process of this executable
 // and waits until it answers.
 func startBare(ctx context.Context, self string, s bareSettings, ready *http.Client) (*instance, error) {
-	addr, err := freeAddr()
+	addr, err := gatehouseproc.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -125,35 +125,20 @@ func startBare(ctx context.Context, self string, s bareSettings, ready *http.Cli
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(self)
-	cmd.Env = append(os.Environ(), bareEnv+"="+string(env))
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	p, err := gatehouseproc.Start(gatehouseproc.Spec{Bin: self, Env: []string{bareEnv + "=" + string(env)}})
+	if err != nil {
+		return nil, fmt.Errorf("the bare server: %w", err)
+	}
 	scheme := "https"
 	if s.Cert == "" {
 		scheme = "http"
 	}
-	in := &instance{cmd: cmd, exited: make(chan struct{}), authz: scheme + "://" + addr}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting the bare server: %w", err)
+	in := &instance{p: p, authz: scheme + "://" + addr}
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := gatehouseproc.WaitReady(rctx, ready, p, 5*time.Millisecond, in.authz+"/?n=2"); err != nil {
+		in.stop()
+		return nil, fmt.Errorf("the bare server: %w", err)
 	}
-	go func() { in.waitErr = cmd.Wait(); close(in.exited) }()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		select {
-		case <-in.exited:
-			return nil, fmt.Errorf("the bare server exited: %v", in.waitErr)
-		default:
-		}
-		rctx, cancel := context.WithTimeout(ctx, time.Second)
-		r, err := send(rctx, ready, http.MethodGet, in.authz+"/?n=2", nil, nil)
-		cancel()
-		if err == nil && r.status == http.StatusOK {
-			return in, nil
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			in.stop()
-			return nil, fmt.Errorf("the bare server did not answer: %v", err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	return in, nil
 }

@@ -16,6 +16,8 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/api/resource"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/flowtest"
+	"github.com/gatehouse-dev/gatehouse/internal/gatehouseproc"
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
 	"github.com/gatehouse-dev/gatehouse/internal/tlsconf"
 )
@@ -138,7 +140,7 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 	bin := c.GatehouseBin
 	if bin == "" {
 		say("building gatehouse")
-		if bin, err = buildGatehouse(ctx, tmp); err != nil {
+		if bin, err = gatehouseproc.Build(ctx, tmp); err != nil {
 			return nil, err
 		}
 	}
@@ -154,11 +156,11 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 	}
 	g := &gatehouse{bin: bin, dataDir: filepath.Join(tmp, "data"), db: c.DB, scheme: scheme, logLevel: c.ServerLogLevel,
 		resources: filepath.Join(tmp, "resources.yaml"), ready: &http.Client{Timeout: 5 * time.Second},
-		env: []string{"GATEHOUSE_DEMO_PASSWORD=" + randomString()}}
+		env: []string{"GATEHOUSE_DEMO_PASSWORD=" + flowtest.RandomString()}}
 	if err := os.MkdirAll(g.dataDir, 0o700); err != nil {
 		return nil, err
 	}
-	if err := writeResources(g.resources); err != nil {
+	if err := gatehouseproc.WriteResources(g.resources); err != nil {
 		return nil, err
 	}
 	if !strings.HasPrefix(g.dsn(), "sqlite:") {
@@ -171,32 +173,32 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 
 	// Clients and a user through the admin CLI.
 	say("preparing the installation in %s", g.dataDir)
-	if _, err := g.admin(ctx, "", "seed"); err != nil {
+	if _, err := g.admin().Run(ctx, "", "seed"); err != nil {
 		return nil, err
 	}
 	t := &target{}
-	ccSecret, err := g.addClient(ctx, "--id", "load-cc", "--name", "Load (client credentials)",
+	ccSecret, err := g.admin().AddClient(ctx, "--id", "load-cc", "--name", "Load (client credentials)",
 		"--grant-types", "client_credentials", "--scopes", "todos:read,todos:write")
 	if err != nil {
 		return nil, err
 	}
 	const redirect = "http://127.0.0.1:9/callback" // never fetched: the flow stops at the redirect
-	webSecret, err := g.addClient(ctx, "--id", "load-web", "--name", "Load (web)", "--redirect-uri", redirect,
+	webSecret, err := g.admin().AddClient(ctx, "--id", "load-web", "--name", "Load (web)", "--redirect-uri", redirect,
 		"--grant-types", "authorization_code,refresh_token", "--scopes", "openid,profile,email,offline_access,todos:read,todos:write")
 	if err != nil {
 		return nil, err
 	}
-	password := randomString()
-	if _, err := g.admin(ctx, password+"\n", "user", "add", "--username", "load", "--name", "Load", "--password-stdin"); err != nil {
+	password := flowtest.RandomString()
+	if _, err := g.admin().Run(ctx, password+"\n", "user", "add", "--username", "load", "--name", "Load", "--password-stdin"); err != nil {
 		return nil, err
 	}
 	apiSecret, err := os.ReadFile(config.ClientSecretPath(g.dataDir, "gatehouse-api"))
 	if err != nil {
 		return nil, fmt.Errorf("the API client's secret: %w", err)
 	}
-	t.cc = oauthClient{id: "load-cc", secret: ccSecret}
-	t.web = oauthClient{id: "load-web", secret: webSecret, redirectURI: redirect}
-	t.apiClient = oauthClient{id: "gatehouse-api", secret: strings.TrimSpace(string(apiSecret))}
+	t.cc = flowtest.Client{ID: "load-cc", Secret: ccSecret}
+	t.web = flowtest.Client{ID: "load-web", Secret: webSecret, RedirectURI: redirect}
+	t.apiClient = flowtest.Client{ID: "gatehouse-api", Secret: strings.TrimSpace(string(apiSecret))}
 
 	// Documents, straight into the store while no server runs.
 	if slices.Contains(c.Scenarios, ScenarioAPIGet) || slices.Contains(c.Scenarios, ScenarioAPIList) {
@@ -206,7 +208,7 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 		}
 		say("inserting %d documents (%d of the load client) through docstore", c.ListTotal, c.ListOwn)
 		t0 := time.Now()
-		t.docIDs, err = insertDocuments(ctx, g.dsn(), res, docSpec{collection: "todos", owner: t.cc.id, own: c.ListOwn, total: c.ListTotal}, 10000)
+		t.docIDs, err = insertDocuments(ctx, g.dsn(), res, docSpec{collection: "todos", owner: t.cc.ID, own: c.ListOwn, total: c.ListTotal}, 10000)
 		if err != nil {
 			return nil, fmt.Errorf("inserting documents: %w", err)
 		}
@@ -258,7 +260,7 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 	say("ready in %s, idle RSS %s", fmtDur(rep.StartupToReady), fmtMB(rep.IdleRSS))
 	t.authz, t.api = fl.authz, fl.api
 	t.flow = codeFlow{authz: fl.authz, client: t.web, scope: "openid offline_access todos:read todos:write",
-		username: "load", password: password}
+		login: flowtest.Login{Username: "load", Password: password}}
 
 	var bareURL string
 	var barePID int
@@ -382,11 +384,11 @@ func bareOp(cl clients, base string, s *shape) func(int) (op, error) {
 		}
 		u := base + "/?n=" + strconv.Itoa(s.respLen)
 		return func(ctx context.Context) error {
-			r, err := send(ctx, c, s.method, u, h, body)
+			r, err := flowtest.Send(ctx, c, s.method, u, h, body)
 			if err != nil {
 				return err
 			}
-			return checkBare(r.status, r.body, s.respLen)
+			return checkBare(r.Status, r.Body, s.respLen)
 		}, nil
 	}
 }

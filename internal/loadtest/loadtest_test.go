@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/flowtest"
 )
 
 // TestMain lets the test binary serve as the bare server's child process,
@@ -108,40 +110,6 @@ func TestPercentile(t *testing.T) {
 	}
 }
 
-func TestParseVmRSS(t *testing.T) {
-	got, err := parseVmRSS([]byte("Name:\tgatehouse\nVmHWM:\t  9000 kB\nVmRSS:\t   28700 kB\nThreads: 9\n"))
-	if err != nil || got != 28700*1024 {
-		t.Fatalf("got %d, %v", got, err)
-	}
-	for _, bad := range []string{"Name: x\n", "VmRSS: 12 MB\n", "VmRSS: x kB\n"} {
-		if _, err := parseVmRSS([]byte(bad)); err == nil {
-			t.Errorf("%q: no error", bad)
-		}
-	}
-	if v, err := rssOf(os.Getpid()); err != nil || v <= 0 {
-		t.Fatalf("own RSS: %d, %v", v, err)
-	}
-}
-
-func TestFindForm(t *testing.T) {
-	page := `<form method="post" action="/logout"><input name="csrf_token" value="x"></form>
-<form method="post" action="/login?a=1&amp;b=2">
-<input type="hidden" name="csrf_token" value="t&amp;1">
-<input type="hidden" name="id" value="req1">
-<input id="username" name="username" type="text" value="">
-</form>`
-	action, fields, err := findForm(page, "/login")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if action != "/login?a=1&b=2" || fields.Get("csrf_token") != "t&1" || fields.Get("id") != "req1" || !fields.Has("username") {
-		t.Fatalf("got %q %v", action, fields)
-	}
-	if _, _, err := findForm(page, "/consent"); err == nil {
-		t.Fatal("found a form that is not there")
-	}
-}
-
 func TestReportFormats(t *testing.T) {
 	bare := Stats{RPS: 40000, P50: 300 * time.Microsecond, PeakRSS: 20 << 20}
 	r := &Report{
@@ -194,12 +162,12 @@ func TestBareHandler(t *testing.T) {
 		size   int
 	}{{"n=0", 200, 0}, {"n=512", 200, 512}, {"n=-1", 400, -1}, {"n=x", 400, -1}, {"n=99999999", 400, -1}}
 	for _, tt := range tests {
-		r, err := send(context.Background(), srv.Client(), http.MethodPost, srv.URL+"/?"+tt.query, nil, []byte("body"))
+		r, err := flowtest.Send(context.Background(), srv.Client(), http.MethodPost, srv.URL+"/?"+tt.query, nil, []byte("body"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r.status != tt.status || (tt.size >= 0 && len(r.body) != tt.size) {
-			t.Errorf("%s: %d with %d bytes", tt.query, r.status, len(r.body))
+		if r.Status != tt.status || (tt.size >= 0 && len(r.Body) != tt.size) {
+			t.Errorf("%s: %d with %d bytes", tt.query, r.Status, len(r.Body))
 		}
 	}
 }

@@ -1,49 +1,17 @@
 package loadtest
 
 import (
-	"bufio"
-	"bytes"
-	"fmt"
-	"os"
-	"strconv"
 	"sync"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/gatehouseproc"
 )
-
-// rssOf returns the resident set size of process pid from
-// /proc/PID/status (VmRSS), in bytes.
-func rssOf(pid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	return parseVmRSS(b)
-}
-
-func parseVmRSS(status []byte) (int64, error) {
-	sc := bufio.NewScanner(bytes.NewReader(status))
-	for sc.Scan() {
-		line := sc.Bytes()
-		if v, ok := bytes.CutPrefix(line, []byte("VmRSS:")); ok {
-			f := bytes.Fields(v)
-			if len(f) != 2 || string(f[1]) != "kB" {
-				return 0, fmt.Errorf("unexpected VmRSS line %q", line)
-			}
-			kb, err := strconv.ParseInt(string(f[0]), 10, 64)
-			if err != nil {
-				return 0, fmt.Errorf("VmRSS: %w", err)
-			}
-			return kb << 10, nil
-		}
-	}
-	return 0, fmt.Errorf("no VmRSS line")
-}
 
 // rssSum returns the summed resident set size of the processes.
 func rssSum(pids []int) (int64, error) {
 	var sum int64
 	for _, pid := range pids {
-		v, err := rssOf(pid)
+		v, err := gatehouseproc.RSS(pid)
 		if err != nil {
 			return 0, err
 		}

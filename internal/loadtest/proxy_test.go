@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/flowtest"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/storagetest"
 	"github.com/gatehouse-dev/gatehouse/internal/tlsconf"
 )
@@ -39,17 +40,17 @@ func TestRRProxyRoundRobin(t *testing.T) {
 	}
 	defer fr.close()
 	c := clients{kind: TransportH1}.new()
-	get := func() reply {
+	get := func() flowtest.Reply {
 		t.Helper()
-		r, err := send(t.Context(), c, http.MethodGet, fr.url+"/x", nil, nil)
+		r, err := flowtest.Send(t.Context(), c, http.MethodGet, fr.url+"/x", nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return r
 	}
 
-	if r := get(); r.status != http.StatusServiceUnavailable {
-		t.Fatalf("without backends: %d %s", r.status, r.body)
+	if r := get(); r.Status != http.StatusServiceUnavailable {
+		t.Fatalf("without backends: %d %s", r.Status, r.Body)
 	}
 	if err := p.setBackends(backends(t, 2, 0)); err == nil {
 		t.Fatal("2 backends for a proxy of 3 accepted")
@@ -61,9 +62,9 @@ func TestRRProxyRoundRobin(t *testing.T) {
 	var order []string
 	for range 9 {
 		r := get()
-		f := strings.Fields(string(r.body))
-		if r.status != http.StatusOK || len(f) != 3 {
-			t.Fatalf("%d %q", r.status, r.body)
+		f := strings.Fields(string(r.Body))
+		if r.Status != http.StatusOK || len(f) != 3 {
+			t.Fatalf("%d %q", r.Status, r.Body)
 		}
 		if f[1] != host || f[2] != "127.0.0.1" {
 			t.Errorf("backend saw Host %q and X-Forwarded-For %q, want the public host %q and 127.0.0.1", f[1], f[2], host)
@@ -80,7 +81,7 @@ func TestRRProxyRoundRobin(t *testing.T) {
 	}
 	order = order[:0]
 	for range 3 {
-		order = append(order, strings.Fields(string(get().body))[0])
+		order = append(order, strings.Fields(string(get().Body))[0])
 	}
 	slices.Sort(order)
 	if want := []string{"10", "11", "12"}; !slices.Equal(order, want) {
@@ -96,8 +97,8 @@ func TestRRProxyRoundRobin(t *testing.T) {
 	if err := p.setBackends([]string{dead.URL, dead.URL, dead.URL}); err != nil {
 		t.Fatal(err)
 	}
-	if r := get(); r.status != http.StatusBadGateway {
-		t.Errorf("dead backend: %d %s", r.status, r.body)
+	if r := get(); r.Status != http.StatusBadGateway {
+		t.Errorf("dead backend: %d %s", r.Status, r.Body)
 	}
 }
 

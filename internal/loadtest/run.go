@@ -1,12 +1,9 @@
 package loadtest
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
-	"io"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -50,38 +47,6 @@ func (f clients) new() *http.Client {
 		// The flows read every redirect themselves.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-}
-
-// reply is one answer, read whole.
-type reply struct {
-	status int
-	header http.Header
-	body   []byte
-}
-
-// send makes one request and reads the whole answer.
-func send(ctx context.Context, c *http.Client, method, url string, header http.Header, body []byte) (reply, error) {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, url, rd)
-	if err != nil {
-		return reply{}, err
-	}
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	res, err := c.Do(req)
-	if err != nil {
-		return reply{}, err
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		return reply{}, fmt.Errorf("reading the answer: %w", err)
-	}
-	return reply{status: res.StatusCode, header: res.Header, body: b}, nil
 }
 
 // op is one unit of load, timed as a whole: usually one request, several

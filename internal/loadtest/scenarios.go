@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/flowtest"
 )
 
 // Scenario names, in the order they run.
@@ -48,9 +50,9 @@ func (s *shape) record(method string, req, resp int) {
 type target struct {
 	authz, api string
 	clients    clients
-	cc         oauthClient // client credentials, owns the documents
-	web        oauthClient // authorization code + refresh
-	apiClient  oauthClient // introspects
+	cc         flowtest.Client // client credentials, owns the documents
+	web        flowtest.Client // authorization code + refresh
+	apiClient  flowtest.Client // introspects
 	flow       codeFlow
 	docIDs     []string // some of cc's documents
 	listPages  int      // pages of max_results the list scenario may ask for
@@ -60,12 +62,12 @@ const formType = "application/x-www-form-urlencoded"
 
 // clientCredentialsToken gets an access token for the cc client.
 func (t *target) clientCredentialsToken(ctx context.Context, c *http.Client) (string, error) {
-	h := http.Header{"Content-Type": {formType}, "Authorization": {t.cc.basic()}}
-	r, err := send(ctx, c, http.MethodPost, t.authz+"/token", h, []byte(ccBody))
+	h := http.Header{"Content-Type": {formType}, "Authorization": {t.cc.Basic()}}
+	r, err := flowtest.Send(ctx, c, http.MethodPost, t.authz+"/token", h, []byte(ccBody))
 	if err != nil {
 		return "", err
 	}
-	tok, err := checkToken(r.status, r.body, false, false)
+	tok, err := checkToken(r.Status, r.Body, false, false)
 	return tok.AccessToken, err
 }
 
@@ -90,15 +92,15 @@ func (t *target) build(ctx context.Context, name string, l load) (*scenario, err
 	case ScenarioClientCredentials:
 		sc.newOp = func(_ context.Context, _ int) (op, error) {
 			c := t.clients.new()
-			h := http.Header{"Content-Type": {formType}, "Authorization": {t.cc.basic()}}
+			h := http.Header{"Content-Type": {formType}, "Authorization": {t.cc.Basic()}}
 			body := []byte(ccBody)
 			return func(ctx context.Context) error {
-				r, err := send(ctx, c, http.MethodPost, t.authz+"/token", h, body)
+				r, err := flowtest.Send(ctx, c, http.MethodPost, t.authz+"/token", h, body)
 				if err != nil {
 					return err
 				}
-				_, err = checkToken(r.status, r.body, false, false)
-				sh.record(http.MethodPost, len(body), len(r.body))
+				_, err = checkToken(r.Status, r.Body, false, false)
+				sh.record(http.MethodPost, len(body), len(r.Body))
 				return err
 			}, nil
 		}
@@ -111,14 +113,14 @@ func (t *target) build(ctx context.Context, name string, l load) (*scenario, err
 		body := []byte(url.Values{"token": {tok}}.Encode())
 		sc.newOp = func(_ context.Context, _ int) (op, error) {
 			c := t.clients.new()
-			h := http.Header{"Content-Type": {formType}, "Authorization": {t.apiClient.basic()}}
+			h := http.Header{"Content-Type": {formType}, "Authorization": {t.apiClient.Basic()}}
 			return func(ctx context.Context) error {
-				r, err := send(ctx, c, http.MethodPost, t.authz+"/introspect", h, body)
+				r, err := flowtest.Send(ctx, c, http.MethodPost, t.authz+"/introspect", h, body)
 				if err != nil {
 					return err
 				}
-				sh.record(http.MethodPost, len(body), len(r.body))
-				return checkIntrospection(r.status, r.body)
+				sh.record(http.MethodPost, len(body), len(r.Body))
+				return checkIntrospection(r.Status, r.Body)
 			}, nil
 		}
 
@@ -126,18 +128,18 @@ func (t *target) build(ctx context.Context, name string, l load) (*scenario, err
 		sc.newOp = func(_ context.Context, _ int) (op, error) {
 			c := t.clients.new()
 			return func(ctx context.Context) error {
-				r, err := send(ctx, c, http.MethodGet, t.authz+"/jwks", nil, nil)
+				r, err := flowtest.Send(ctx, c, http.MethodGet, t.authz+"/jwks", nil, nil)
 				if err != nil {
 					return err
 				}
-				sh.record(http.MethodGet, 0, len(r.body))
-				return checkJWKS(r.status, r.body)
+				sh.record(http.MethodGet, 0, len(r.Body))
+				return checkJWKS(r.Status, r.Body)
 			}, nil
 		}
 
 	case ScenarioRefresh:
-		browser := withJar(t.clients.new())
-		h := http.Header{"Content-Type": {formType}, "Authorization": {t.web.basic()}}
+		browser := flowtest.Browser(t.clients.new())
+		h := http.Header{"Content-Type": {formType}, "Authorization": {t.web.Basic()}}
 		// newChain starts a rotation chain: a code through the flow, then
 		// the code exchanged for the first refresh token.
 		newChain := func(ctx context.Context, c *http.Client) (string, error) {
@@ -145,11 +147,11 @@ func (t *target) build(ctx context.Context, name string, l load) (*scenario, err
 			if err != nil {
 				return "", err
 			}
-			r, err := send(ctx, c, http.MethodPost, t.authz+"/token", h, t.flow.exchangeBody(g))
+			r, err := flowtest.Send(ctx, c, http.MethodPost, t.authz+"/token", h, t.flow.exchangeBody(g))
 			if err != nil {
 				return "", err
 			}
-			tok, err := checkToken(r.status, r.body, true, true)
+			tok, err := checkToken(r.Status, r.Body, true, true)
 			return tok.RefreshToken, err
 		}
 		sc.newOp = func(ctx context.Context, _ int) (op, error) {
@@ -160,15 +162,15 @@ func (t *target) build(ctx context.Context, name string, l load) (*scenario, err
 			}
 			return func(ctx context.Context) error {
 				body := []byte(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}.Encode())
-				r, err := send(ctx, c, http.MethodPost, t.authz+"/token", h, body)
+				r, err := flowtest.Send(ctx, c, http.MethodPost, t.authz+"/token", h, body)
 				if err == nil {
 					var tok tokenResponse
-					if tok, err = checkToken(r.status, r.body, true, false); err == nil {
+					if tok, err = checkToken(r.Status, r.Body, true, false); err == nil {
 						if tok.RefreshToken == rt {
 							err = fmt.Errorf("refresh token not rotated")
 						}
 						rt = tok.RefreshToken
-						sh.record(http.MethodPost, len(body), len(r.body))
+						sh.record(http.MethodPost, len(body), len(r.Body))
 						return err
 					}
 				}
@@ -186,23 +188,23 @@ func (t *target) build(ctx context.Context, name string, l load) (*scenario, err
 		if err != nil {
 			return nil, err
 		}
-		h := http.Header{"Content-Type": {formType}, "Authorization": {t.web.basic()}}
+		h := http.Header{"Content-Type": {formType}, "Authorization": {t.web.Basic()}}
 		sc.newOp = func(_ context.Context, _ int) (op, error) {
 			c := t.clients.new()
 			return func(ctx context.Context) error {
-				var g grant
+				var g flowtest.Grant
 				select {
 				case g = <-codes:
 				default:
 					return errNoWork
 				}
 				body := t.flow.exchangeBody(g)
-				r, err := send(ctx, c, http.MethodPost, t.authz+"/token", h, body)
+				r, err := flowtest.Send(ctx, c, http.MethodPost, t.authz+"/token", h, body)
 				if err != nil {
 					return err
 				}
-				sh.record(http.MethodPost, len(body), len(r.body))
-				_, err = checkToken(r.status, r.body, true, true)
+				sh.record(http.MethodPost, len(body), len(r.Body))
+				_, err = checkToken(r.Status, r.Body, true, true)
 				return err
 			}, nil
 		}
@@ -224,23 +226,23 @@ func (t *target) build(ctx context.Context, name string, l load) (*scenario, err
 				h := http.Header{"Authorization": {auth}}
 				return func(ctx context.Context) error {
 					id := t.docIDs[rng.IntN(len(t.docIDs))]
-					r, err := send(ctx, c, http.MethodGet, t.api+"/api/todos/"+id, h, nil)
+					r, err := flowtest.Send(ctx, c, http.MethodGet, t.api+"/api/todos/"+id, h, nil)
 					if err != nil {
 						return err
 					}
-					sh.record(http.MethodGet, 0, len(r.body))
-					return checkItem(r.status, r.body, id)
+					sh.record(http.MethodGet, 0, len(r.Body))
+					return checkItem(r.Status, r.Body, id)
 				}, nil
 			case ScenarioAPIList:
 				h := http.Header{"Authorization": {auth}}
 				return func(ctx context.Context) error {
 					u := t.api + "/api/todos?" + listQuery(1+rng.IntN(max(t.listPages, 1)))
-					r, err := send(ctx, c, http.MethodGet, u, h, nil)
+					r, err := flowtest.Send(ctx, c, http.MethodGet, u, h, nil)
 					if err != nil {
 						return err
 					}
-					sh.record(http.MethodGet, 0, len(r.body))
-					return checkList(r.status, r.body, listPageSize)
+					sh.record(http.MethodGet, 0, len(r.Body))
+					return checkList(r.Status, r.Body, listPageSize)
 				}, nil
 			default:
 				h := http.Header{"Authorization": {auth}, "Content-Type": {"application/json"}}
@@ -248,33 +250,33 @@ func (t *target) build(ctx context.Context, name string, l load) (*scenario, err
 				return func(ctx context.Context) error {
 					n++
 					body := []byte(`{"title":"load ` + strconv.Itoa(i) + "-" + strconv.Itoa(n) + `","tags":["load"]}`)
-					r, err := send(ctx, c, http.MethodPost, t.api+"/api/todos", h, body)
+					r, err := flowtest.Send(ctx, c, http.MethodPost, t.api+"/api/todos", h, body)
 					if err != nil {
 						return err
 					}
-					sh.record(http.MethodPost, len(body), len(r.body))
-					return checkCreated(r.status, r.body)
+					sh.record(http.MethodPost, len(body), len(r.Body))
+					return checkCreated(r.Status, r.Body)
 				}, nil
 			}
 		}
 
 	case ScenarioSignIn:
 		sc.bare = false
-		h := http.Header{"Content-Type": {formType}, "Authorization": {t.web.basic()}}
+		h := http.Header{"Content-Type": {formType}, "Authorization": {t.web.Basic()}}
 		sc.newOp = func(_ context.Context, _ int) (op, error) {
 			c := t.clients.new()
 			return func(ctx context.Context) error {
 				// A new browser each time: the login form, argon2id, the
 				// code, the exchange.
-				g, err := t.flow.code(ctx, withJar(c))
+				g, err := t.flow.code(ctx, flowtest.Browser(c))
 				if err != nil {
 					return err
 				}
-				r, err := send(ctx, c, http.MethodPost, t.authz+"/token", h, t.flow.exchangeBody(g))
+				r, err := flowtest.Send(ctx, c, http.MethodPost, t.authz+"/token", h, t.flow.exchangeBody(g))
 				if err != nil {
 					return err
 				}
-				_, err = checkToken(r.status, r.body, true, true)
+				_, err = checkToken(r.Status, r.Body, true, true)
 				return err
 			}, nil
 		}
@@ -304,14 +306,14 @@ const codeTTL = 60 * time.Second
 // prepareCodes gets authorization codes through the flow (one signed-in
 // browser, so without a password hash each) for at most 20 s or
 // l.maxRequests codes (default 50,000).
-func (t *target) prepareCodes(ctx context.Context, l load) (chan grant, error) {
+func (t *target) prepareCodes(ctx context.Context, l load) (chan flowtest.Grant, error) {
 	want := l.maxRequests
 	if want <= 0 {
 		want = 50000
 	}
 	want += l.conns // the warm-up takes one per connection
-	codes := make(chan grant, want)
-	browser := withJar(t.clients.new())
+	codes := make(chan flowtest.Grant, want)
+	browser := flowtest.Browser(t.clients.new())
 	if _, err := t.flow.code(ctx, browser); err != nil { // signs in once
 		return nil, fmt.Errorf("preparing codes: %w", err)
 	}

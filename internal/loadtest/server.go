@@ -1,48 +1,19 @@
 package loadtest
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/gatehouseproc"
 )
-
-// buildGatehouse builds the gatehouse binary of this module into dir.
-func buildGatehouse(ctx context.Context, dir string) (string, error) {
-	bin := filepath.Join(dir, "gatehouse")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/gatehouse-dev/gatehouse/cmd/gatehouse")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("building gatehouse: %w\n%s", err, out.String())
-	}
-	return bin, nil
-}
-
-// freeAddr returns a loopback address with a port free right now.
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
 
 // instance is a running gatehouse serve process.
 type instance struct {
-	cmd     *exec.Cmd
-	exited  chan struct{}
-	waitErr error
-	log     *os.File
+	p *gatehouseproc.Process
 	// Where the three roles listen.
 	authz, api, webapp string // base URLs
 	// ready is how long the process took from exec to every role's /readyz
@@ -81,18 +52,9 @@ func (g *gatehouse) dsn() string {
 	return "sqlite:" + filepath.Join(g.dataDir, "gatehouse.db")
 }
 
-// admin runs one admin command and returns its standard output.
-func (g *gatehouse) admin(ctx context.Context, stdin string, args ...string) (string, error) {
-	args = append(args, g.storageFlags(g.dataDir)...)
-	cmd := exec.CommandContext(ctx, g.bin, args...)
-	cmd.Env = append(os.Environ(), g.env...)
-	cmd.Stdin = strings.NewReader(stdin)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("gatehouse %s: %w: %s", strings.Join(args[:min(2, len(args))], " "), err, strings.TrimSpace(errb.String()))
-	}
-	return out.String(), nil
+// admin runs the installation's admin commands.
+func (g *gatehouse) admin() gatehouseproc.Admin {
+	return gatehouseproc.Admin{Bin: g.bin, Env: g.env, Flags: g.storageFlags(g.dataDir)}
 }
 
 // serveSpec is what differs between the serve processes of one
@@ -109,7 +71,7 @@ type serveSpec struct {
 func (g *gatehouse) start(ctx context.Context, s serveSpec) (*instance, error) {
 	var addrs [3]string
 	for i := range addrs {
-		a, err := freeAddr()
+		a, err := gatehouseproc.FreeAddr()
 		if err != nil {
 			return nil, err
 		}
@@ -129,58 +91,24 @@ func (g *gatehouse) start(ctx context.Context, s serveSpec) (*instance, error) {
 		scheme = "http"
 	}
 	args = append(args, s.extra...)
-	logf, err := os.OpenFile(s.log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	p, err := gatehouseproc.Start(gatehouseproc.Spec{Bin: g.bin, Args: args, Env: g.env, Log: s.log})
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(g.bin, args...)
-	cmd.Env = append(os.Environ(), g.env...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	in := &instance{cmd: cmd, exited: make(chan struct{}), log: logf,
-		authz: scheme + "://" + addrs[0], api: scheme + "://" + addrs[1], webapp: scheme + "://" + addrs[2]}
-	t0 := time.Now()
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return nil, fmt.Errorf("starting gatehouse: %w", err)
-	}
-	go func() { in.waitErr = cmd.Wait(); close(in.exited) }()
-	if err := in.waitReady(ctx, g.ready, t0); err != nil {
+	in := &instance{p: p, authz: scheme + "://" + addrs[0], api: scheme + "://" + addrs[1], webapp: scheme + "://" + addrs[2]}
+	// Polled 1 ms apart: the time to ready is a figure of the report.
+	rctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	if err := gatehouseproc.WaitReady(rctx, g.ready, p, time.Millisecond,
+		in.authz+"/readyz", in.api+"/readyz", in.webapp+"/readyz"); err != nil {
 		in.stop()
-		return nil, fmt.Errorf("%w (server log: %s)", err, logf.Name())
+		return nil, fmt.Errorf("gatehouse: %w (server log: %s)", err, s.log)
 	}
+	in.ready = time.Since(p.Started)
 	return in, nil
 }
 
-func (in *instance) pid() int { return in.cmd.Process.Pid }
-
-// waitReady polls each role's /readyz (1 ms apart) until all answer 200.
-func (in *instance) waitReady(ctx context.Context, c *http.Client, t0 time.Time) error {
-	deadline := time.Now().Add(90 * time.Second)
-	for _, base := range []string{in.authz, in.api, in.webapp} {
-		for {
-			select {
-			case <-in.exited:
-				return fmt.Errorf("gatehouse exited before it was ready: %v", in.waitErr)
-			default:
-			}
-			if time.Now().After(deadline) {
-				return errors.New("gatehouse was not ready within 90 s")
-			}
-			rctx, cancel := context.WithTimeout(ctx, time.Second)
-			r, err := send(rctx, c, http.MethodGet, base+"/readyz", nil, nil)
-			cancel()
-			if err == nil && r.status == http.StatusOK {
-				break
-			}
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			time.Sleep(time.Millisecond)
-		}
-	}
-	in.ready = time.Since(t0)
-	return nil
-}
+func (in *instance) pid() int { return in.p.Pid() }
 
 // stop asks the server to shut down (SIGTERM) and waits for it, killing it
 // after 20 s.
@@ -188,14 +116,5 @@ func (in *instance) stop() {
 	if in == nil {
 		return
 	}
-	_ = in.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-in.exited:
-	case <-time.After(20 * time.Second):
-		_ = in.cmd.Process.Kill()
-		<-in.exited
-	}
-	if in.log != nil {
-		in.log.Close()
-	}
+	_, _, _ = in.p.Term(20 * time.Second)
 }

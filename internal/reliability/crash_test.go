@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/api/resource"
+	"github.com/gatehouse-dev/gatehouse/internal/flowtest"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/sqlstore"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/storagetest"
 )
@@ -36,7 +37,7 @@ func TestCrashSafety(t *testing.T) {
 			w := startWriters(t, in, robot, 4, 2)
 			// Let the writes flow, then pull the plug mid-stream.
 			time.Sleep(1500 * time.Millisecond)
-			p.kill()
+			p.Kill()
 			w.wait()
 			if len(w.docs) == 0 || len(w.tokens) == 0 {
 				t.Fatalf("only %d documents and %d tokens acknowledged before the kill", len(w.docs), len(w.tokens))
@@ -51,10 +52,10 @@ func TestCrashSafety(t *testing.T) {
 
 // robot registers a client-credentials client that may read and write
 // todos; its documents belong to it.
-func (in *installation) robot() oauthClient {
+func (in *installation) robot() flowtest.Client {
 	in.t.Helper()
-	c := oauthClient{id: "robot"}
-	c.secret = in.addClient("--id", "robot", "--name", "Robot", "--grant-types", "client_credentials",
+	c := flowtest.Client{ID: "robot"}
+	c.Secret = in.addClient("--id", "robot", "--name", "Robot", "--grant-types", "client_credentials",
 		"--scopes", "todos:read,todos:write")
 	return c
 }
@@ -77,7 +78,7 @@ type writers struct {
 // startWriters starts docWriters goroutines creating documents and
 // tokenWriters issuing tokens, each until its first request without an
 // answer (the server is gone).
-func startWriters(t *testing.T, in *installation, robot oauthClient, docWriters, tokenWriters int) *writers {
+func startWriters(t *testing.T, in *installation, robot flowtest.Client, docWriters, tokenWriters int) *writers {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	t.Cleanup(cancel)
@@ -93,7 +94,7 @@ func startWriters(t *testing.T, in *installation, robot oauthClient, docWriters,
 			for n := 0; ctx.Err() == nil; n++ {
 				title := fmt.Sprintf("write %d-%d", i, n)
 				body := fmt.Sprintf(`{"title":%q,"tags":["crash","w%d"],"due":"2030-01-02T03:04:05Z"}`, title, i)
-				r, err := send(ctx, in.client, http.MethodPost, in.api+"/api/todos", bearer(tok.AccessToken), []byte(body))
+				r, err := flowtest.Send(ctx, in.client, http.MethodPost, in.api+"/api/todos", flowtest.Bearer(tok.AccessToken), []byte(body))
 				if err != nil {
 					w.note(func() { w.unanswered++ })
 					return
@@ -102,8 +103,8 @@ func startWriters(t *testing.T, in *installation, robot oauthClient, docWriters,
 					Status string `json:"_status"`
 					ID     string `json:"_id"`
 				}
-				if r.status != http.StatusCreated || json.Unmarshal(r.body, &d) != nil || d.Status != "OK" || d.ID == "" {
-					w.note(func() { w.answered++; w.bad = append(w.bad, fmt.Sprintf("POST: %d %.200s", r.status, r.body)) })
+				if r.Status != http.StatusCreated || json.Unmarshal(r.Body, &d) != nil || d.Status != "OK" || d.ID == "" {
+					w.note(func() { w.answered++; w.bad = append(w.bad, fmt.Sprintf("POST: %d %.200s", r.Status, r.Body)) })
 					return
 				}
 				w.note(func() { w.answered++; w.docs[d.ID] = title })
@@ -117,7 +118,7 @@ func startWriters(t *testing.T, in *installation, robot oauthClient, docWriters,
 			for ctx.Err() == nil {
 				tk, r, err := clientCredentials(ctx, in.client, in.authz, robot)
 				switch {
-				case r.status == 0:
+				case r.Status == 0:
 					w.note(func() { w.unanswered++ })
 					return
 				case err != nil:
@@ -149,7 +150,7 @@ type found struct {
 // is there with its title, that every acknowledged access token still
 // introspects active, and that every stored document is whole: it parses
 // and validates against the resource's schema.
-func (w *writers) verify(t *testing.T, in *installation, robot oauthClient) found {
+func (w *writers) verify(t *testing.T, in *installation, robot flowtest.Client) found {
 	t.Helper()
 	for _, b := range w.bad {
 		t.Errorf("complete but wrong answer before the stop: %s", b)
@@ -162,15 +163,15 @@ func (w *writers) verify(t *testing.T, in *installation, robot oauthClient) foun
 		t.Fatal(err)
 	}
 	for id, title := range w.docs {
-		r, err := send(ctx, in.client, http.MethodGet, in.api+"/api/todos/"+id, bearer(tok.AccessToken), nil)
+		r, err := flowtest.Send(ctx, in.client, http.MethodGet, in.api+"/api/todos/"+id, flowtest.Bearer(tok.AccessToken), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		var d struct {
 			Title string `json:"title"`
 		}
-		if r.status != http.StatusOK || json.Unmarshal(r.body, &d) != nil || d.Title != title {
-			t.Errorf("acknowledged document %s (%q) after restart: %d %.200s", id, title, r.status, r.body)
+		if r.Status != http.StatusOK || json.Unmarshal(r.Body, &d) != nil || d.Title != title {
+			t.Errorf("acknowledged document %s (%q) after restart: %d %.200s", id, title, r.Status, r.Body)
 			continue
 		}
 		f.docs++
@@ -196,13 +197,13 @@ func (w *writers) verify(t *testing.T, in *installation, robot oauthClient) foun
 
 // builtInClient reads a built-in client's secret from the data directory,
 // where seed wrote it.
-func (in *installation) builtInClient(id string) oauthClient {
+func (in *installation) builtInClient(id string) flowtest.Client {
 	in.t.Helper()
 	b, err := os.ReadFile(filepath.Join(in.dataDir, "clients", id+".secret"))
 	if err != nil {
 		in.t.Fatal(err)
 	}
-	return oauthClient{id: id, secret: strings.TrimSpace(string(b))}
+	return flowtest.Client{ID: id, Secret: strings.TrimSpace(string(b))}
 }
 
 // checkStoredDocuments reads every stored todo straight from the database

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/flowtest"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/storagetest"
 )
 
@@ -38,11 +39,11 @@ const (
 // while the database is unreachable.
 type probe struct {
 	name string
-	do   func(ctx context.Context) (reply, error)
+	do   func(ctx context.Context) (flowtest.Reply, error)
 	// up checks a normal answer; down the answer while the database is
 	// unreachable (the status and Retry-After are checked for every probe).
-	up   func(r reply) error
-	down func(r reply) error
+	up   func(r flowtest.Reply) error
+	down func(r flowtest.Reply) error
 }
 
 // TestDatabaseDown cuts the connection between a running gatehouse and its
@@ -93,9 +94,9 @@ func testDatabaseDown(t *testing.T, in *installation, proxy *tcpProxy) {
 	probes := []probe{
 		{
 			name: "authz POST /token",
-			do: func(ctx context.Context) (reply, error) {
+			do: func(ctx context.Context) (flowtest.Reply, error) {
 				_, r, err := clientCredentials(ctx, in.client, in.authz, robot)
-				if r.status != 0 {
+				if r.Status != 0 {
 					err = nil // a non-200 answer is judged below
 				}
 				return r, err
@@ -105,24 +106,24 @@ func testDatabaseDown(t *testing.T, in *installation, proxy *tcpProxy) {
 		},
 		{
 			name: "api GET /api/todos",
-			do: func(ctx context.Context) (reply, error) {
-				return send(ctx, in.client, http.MethodGet, in.api+"/api/todos", bearer(tok.AccessToken), nil)
+			do: func(ctx context.Context) (flowtest.Reply, error) {
+				return flowtest.Send(ctx, in.client, http.MethodGet, in.api+"/api/todos", flowtest.Bearer(tok.AccessToken), nil)
 			},
 			up:   wantStatus(http.StatusOK),
 			down: wantEveError,
 		},
 		{
 			name: "api POST /api/todos",
-			do: func(ctx context.Context) (reply, error) {
-				return send(ctx, in.client, http.MethodPost, in.api+"/api/todos", bearer(tok.AccessToken), []byte(`{"title":"while down"}`))
+			do: func(ctx context.Context) (flowtest.Reply, error) {
+				return flowtest.Send(ctx, in.client, http.MethodPost, in.api+"/api/todos", flowtest.Bearer(tok.AccessToken), []byte(`{"title":"while down"}`))
 			},
 			up:   wantStatus(http.StatusCreated),
 			down: wantEveError,
 		},
 		{
 			name: "webapp GET / (signed in)",
-			do: func(ctx context.Context) (reply, error) {
-				return send(ctx, browser, http.MethodGet, in.webapp+"/", nil, nil)
+			do: func(ctx context.Context) (flowtest.Reply, error) {
+				return flowtest.Send(ctx, browser, http.MethodGet, in.webapp+"/", nil, nil)
 			},
 			up:   wantStatus(http.StatusOK),
 			down: wantHTMLPage,
@@ -131,8 +132,8 @@ func testDatabaseDown(t *testing.T, in *installation, proxy *tcpProxy) {
 	for _, role := range []struct{ name, base string }{{"authz", in.authz}, {"api", in.api}, {"webapp", in.webapp}} {
 		probes = append(probes, probe{
 			name: role.name + " GET /readyz",
-			do: func(ctx context.Context) (reply, error) {
-				return send(ctx, in.client, http.MethodGet, role.base+"/readyz", nil, nil)
+			do: func(ctx context.Context) (flowtest.Reply, error) {
+				return flowtest.Send(ctx, in.client, http.MethodGet, role.base+"/readyz", nil, nil)
 			},
 			up:   wantStatus(http.StatusOK),
 			down: wantReadyzRed,
@@ -241,36 +242,36 @@ func faultAndRecover(t *testing.T, ctx context.Context, probes []probe, f fault)
 
 // checkDown checks what every answer while the database is down has: 503
 // and a Retry-After in seconds (RFC 9110 §10.2.3), then the role's shape.
-func checkDown(r reply, shape func(reply) error) error {
-	if r.status != http.StatusServiceUnavailable {
-		return fmt.Errorf("status %d, want 503: %.300s", r.status, r.body)
+func checkDown(r flowtest.Reply, shape func(flowtest.Reply) error) error {
+	if r.Status != http.StatusServiceUnavailable {
+		return fmt.Errorf("status %d, want 503: %.300s", r.Status, r.Body)
 	}
-	if s, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || s <= 0 {
-		return fmt.Errorf("Retry-After %q, want a number of seconds", r.header.Get("Retry-After"))
+	if s, err := strconv.Atoi(r.Header.Get("Retry-After")); err != nil || s <= 0 {
+		return fmt.Errorf("Retry-After %q, want a number of seconds", r.Header.Get("Retry-After"))
 	}
 	return shape(r)
 }
 
-func wantStatus(code int) func(reply) error {
-	return func(r reply) error {
-		if r.status != code {
-			return fmt.Errorf("status %d, want %d: %.300s", r.status, code, r.body)
+func wantStatus(code int) func(flowtest.Reply) error {
+	return func(r flowtest.Reply) error {
+		if r.Status != code {
+			return fmt.Errorf("status %d, want %d: %.300s", r.Status, code, r.Body)
 		}
 		return nil
 	}
 }
 
 // wantOAuthError wants an RFC 6749 §5.2 error response.
-func wantOAuthError(r reply) error {
+func wantOAuthError(r flowtest.Reply) error {
 	var e struct {
 		Error       string `json:"error"`
 		Description string `json:"error_description"`
 	}
-	if !strings.HasPrefix(r.header.Get("Content-Type"), "application/json") {
-		return fmt.Errorf("Content-Type %q, want JSON", r.header.Get("Content-Type"))
+	if !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+		return fmt.Errorf("Content-Type %q, want JSON", r.Header.Get("Content-Type"))
 	}
-	if err := json.Unmarshal(r.body, &e); err != nil || e.Error == "" {
-		return fmt.Errorf("body %.300s is not an RFC 6749 error (%v)", r.body, err)
+	if err := json.Unmarshal(r.Body, &e); err != nil || e.Error == "" {
+		return fmt.Errorf("body %.300s is not an RFC 6749 error (%v)", r.Body, err)
 	}
 	if e.Error != "server_error" && e.Error != "temporarily_unavailable" {
 		return fmt.Errorf("error %q, want server_error or temporarily_unavailable", e.Error)
@@ -279,7 +280,7 @@ func wantOAuthError(r reply) error {
 }
 
 // wantEveError wants Eve's error envelope with the status as its code.
-func wantEveError(r reply) error {
+func wantEveError(r flowtest.Reply) error {
 	var e struct {
 		Status string `json:"_status"`
 		Error  struct {
@@ -287,28 +288,28 @@ func wantEveError(r reply) error {
 			Message string `json:"message"`
 		} `json:"_error"`
 	}
-	if err := json.Unmarshal(r.body, &e); err != nil || e.Status != "ERR" || e.Error.Code != r.status || e.Error.Message == "" {
-		return fmt.Errorf("body %.300s is not Eve's error envelope for %d (%v)", r.body, r.status, err)
+	if err := json.Unmarshal(r.Body, &e); err != nil || e.Status != "ERR" || e.Error.Code != r.Status || e.Error.Message == "" {
+		return fmt.Errorf("body %.300s is not Eve's error envelope for %d (%v)", r.Body, r.Status, err)
 	}
 	return nil
 }
 
 // wantHTMLPage wants the web app's own error page for people.
-func wantHTMLPage(r reply) error {
-	if !strings.HasPrefix(r.header.Get("Content-Type"), "text/html") || !strings.Contains(string(r.body), "<html") {
-		return fmt.Errorf("Content-Type %q, want an HTML page: %.200s", r.header.Get("Content-Type"), r.body)
+func wantHTMLPage(r flowtest.Reply) error {
+	if !strings.HasPrefix(r.Header.Get("Content-Type"), "text/html") || !strings.Contains(string(r.Body), "<html") {
+		return fmt.Errorf("Content-Type %q, want an HTML page: %.200s", r.Header.Get("Content-Type"), r.Body)
 	}
 	return nil
 }
 
 // wantReadyzRed wants {"status":"unavailable","error":…}.
-func wantReadyzRed(r reply) error {
+func wantReadyzRed(r flowtest.Reply) error {
 	var v struct {
 		Status string `json:"status"`
 		Error  string `json:"error"`
 	}
-	if err := json.Unmarshal(r.body, &v); err != nil || v.Status != "unavailable" || v.Error == "" {
-		return fmt.Errorf("body %.200s, want {\"status\":\"unavailable\",\"error\":…}", r.body)
+	if err := json.Unmarshal(r.Body, &v); err != nil || v.Status != "unavailable" || v.Error == "" {
+		return fmt.Errorf("body %.200s, want {\"status\":\"unavailable\",\"error\":…}", r.Body)
 	}
 	return nil
 }

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/flowtest"
 )
 
 // shutdownTimeout is the --shutdown-timeout TestGracefulShutdown gives.
@@ -40,7 +42,7 @@ func TestGracefulShutdown(t *testing.T) {
 		go func() {
 			defer rwg.Done()
 			for ctx.Err() == nil {
-				r, err := send(ctx, in.client, http.MethodGet, in.api+"/api/todos?max_results=50", bearer(tok.AccessToken), nil)
+				r, err := flowtest.Send(ctx, in.client, http.MethodGet, in.api+"/api/todos?max_results=50", flowtest.Bearer(tok.AccessToken), nil)
 				if err != nil {
 					rmu.Lock()
 					unanswered++
@@ -53,8 +55,8 @@ func TestGracefulShutdown(t *testing.T) {
 						Total int `json:"total"`
 					} `json:"_meta"`
 				}
-				if r.status != http.StatusOK || json.Unmarshal(r.body, &list) != nil || list.Items == nil {
-					t.Errorf("read during shutdown: incomplete or wrong answer %d: %.200s", r.status, r.body)
+				if r.Status != http.StatusOK || json.Unmarshal(r.Body, &list) != nil || list.Items == nil {
+					t.Errorf("read during shutdown: incomplete or wrong answer %d: %.200s", r.Status, r.Body)
 					return
 				}
 				rmu.Lock()
@@ -65,7 +67,7 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 
 	time.Sleep(1500 * time.Millisecond)
-	code, took, err := p.term(shutdownTimeout + 5*time.Second)
+	code, took, err := p.Term(shutdownTimeout + 5*time.Second)
 	w.wait()
 	rwg.Wait()
 	if err != nil {

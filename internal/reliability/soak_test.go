@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/flowtest"
+	"github.com/gatehouse-dev/gatehouse/internal/gatehouseproc"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/sqlstore"
 )
 
@@ -43,8 +45,8 @@ func TestSoak(t *testing.T) {
 		"--refresh-idle-ttl", soakRefreshTTL.String(), "--refresh-absolute-ttl", soakRefreshTTL.String())
 	p := in.start()
 	redirect := "http://127.0.0.1:9/callback" // never contacted: the flow stops at the redirect
-	third := oauthClient{id: "soak-app", redirectURI: redirect}
-	third.secret = in.addClient("--id", "soak-app", "--name", "Soak App", "--redirect-uri", redirect,
+	third := flowtest.Client{ID: "soak-app", RedirectURI: redirect}
+	third.Secret = in.addClient("--id", "soak-app", "--name", "Soak App", "--redirect-uri", redirect,
 		"--scopes", "openid,offline_access,todos:read,todos:write")
 	ctx, cancel := context.WithTimeout(context.Background(), *soakFor+2*time.Minute)
 	defer cancel()
@@ -159,13 +161,13 @@ type family struct {
 // soak holds the traffic's state and counts.
 type soak struct {
 	in     *installation
-	client oauthClient
+	client flowtest.Client
 
 	mu          sync.Mutex
 	ops, errs   map[string]int
 	firstErrors []string
 	refresh     []family // refresh tokens ready to be used, each once
-	robot       *oauthClient
+	robot       *flowtest.Client
 	api         string // an access token for API traffic
 	apiAt       time.Time
 	browser     *http.Client // a signed-in web app browser
@@ -203,15 +205,12 @@ func (s *soak) kinds() []soakOp {
 // signInAndExchange signs a new browser in through the login and consent
 // pages and exchanges the code (RFC 6749 §4.1.3 with PKCE).
 func (s *soak) signInAndExchange(ctx context.Context) error {
-	b := newBrowser(s.in.client)
-	code, verifier, err := authorize(ctx, b, s.in.authz, s.client, "openid offline_access todos:read todos:write")
+	b := flowtest.Browser(s.in.client)
+	g, err := authorize(ctx, b, s.in.authz, s.client, "openid offline_access todos:read todos:write")
 	if err != nil {
 		return err
 	}
-	tk, _, err := token(ctx, s.in.client, s.in.authz, s.client, url.Values{
-		"grant_type": {"authorization_code"}, "code": {code},
-		"redirect_uri": {s.client.redirectURI}, "code_verifier": {verifier},
-	})
+	tk, _, err := flowtest.Token(ctx, s.in.client, s.in.authz, s.client, g.Exchange(s.client.RedirectURI))
 	if err != nil {
 		return err
 	}
@@ -240,7 +239,7 @@ func (s *soak) refreshOne(ctx context.Context) error {
 	s.refresh = s.refresh[1:]
 	s.mu.Unlock()
 	rt := f.token
-	tk, _, err := token(ctx, s.in.client, s.in.authz, s.client, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}})
+	tk, _, err := flowtest.Token(ctx, s.in.client, s.in.authz, s.client, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}})
 	if err != nil {
 		return err
 	}
@@ -277,12 +276,12 @@ func (s *soak) apiRead(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r, err := send(ctx, s.in.client, http.MethodGet, s.in.api+`/api/todos?where={"done":false}&max_results=10`, bearer(tok), nil)
+	r, err := flowtest.Send(ctx, s.in.client, http.MethodGet, s.in.api+`/api/todos?where={"done":false}&max_results=10`, flowtest.Bearer(tok), nil)
 	if err != nil {
 		return err
 	}
-	if r.status != http.StatusOK {
-		return fmt.Errorf("GET /api/todos: %d %.200s", r.status, r.body)
+	if r.Status != http.StatusOK {
+		return fmt.Errorf("GET /api/todos: %d %.200s", r.Status, r.Body)
 	}
 	return nil
 }
@@ -294,7 +293,7 @@ func (s *soak) apiWrite(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r, err := send(ctx, s.in.client, http.MethodPost, s.in.api+"/api/todos", bearer(tok), []byte(`{"title":"soak","tags":["soak"]}`))
+	r, err := flowtest.Send(ctx, s.in.client, http.MethodPost, s.in.api+"/api/todos", flowtest.Bearer(tok), []byte(`{"title":"soak","tags":["soak"]}`))
 	if err != nil {
 		return err
 	}
@@ -302,17 +301,17 @@ func (s *soak) apiWrite(ctx context.Context) error {
 		ID   string `json:"_id"`
 		ETag string `json:"_etag"`
 	}
-	if r.status != http.StatusCreated || json.Unmarshal(r.body, &d) != nil || d.ID == "" || d.ETag == "" {
-		return fmt.Errorf("POST /api/todos: %d %.200s", r.status, r.body)
+	if r.Status != http.StatusCreated || json.Unmarshal(r.Body, &d) != nil || d.ID == "" || d.ETag == "" {
+		return fmt.Errorf("POST /api/todos: %d %.200s", r.Status, r.Body)
 	}
-	h := bearer(tok)
+	h := flowtest.Bearer(tok)
 	h.Set("If-Match", d.ETag)
-	r, err = send(ctx, s.in.client, http.MethodDelete, s.in.api+"/api/todos/"+d.ID, h, nil)
+	r, err = flowtest.Send(ctx, s.in.client, http.MethodDelete, s.in.api+"/api/todos/"+d.ID, h, nil)
 	if err != nil {
 		return err
 	}
-	if r.status != http.StatusNoContent {
-		return fmt.Errorf("DELETE /api/todos/%s: %d %.200s", d.ID, r.status, r.body)
+	if r.Status != http.StatusNoContent {
+		return fmt.Errorf("DELETE /api/todos/%s: %d %.200s", d.ID, r.Status, r.Body)
 	}
 	return nil
 }
@@ -335,12 +334,12 @@ func (s *soak) webappPage(ctx context.Context) error {
 		s.browser, s.browserAt = b, time.Now()
 		s.mu.Unlock()
 	}
-	r, err := send(ctx, b, http.MethodGet, s.in.webapp+"/", nil, nil)
+	r, err := flowtest.Send(ctx, b, http.MethodGet, s.in.webapp+"/", nil, nil)
 	if err != nil {
 		return err
 	}
 	if !signedIn(r) {
-		return fmt.Errorf("web app page: %d %.200s", r.status, r.body)
+		return fmt.Errorf("web app page: %d %.200s", r.Status, r.Body)
 	}
 	return nil
 }
@@ -354,20 +353,20 @@ func (s *soak) webappSession(ctx context.Context) error {
 	if page, err = submit(ctx, b, s.in.webapp, page, "/todos", url.Values{"title": {"soak visit"}}); err != nil {
 		return fmt.Errorf("adding a todo: %w", err)
 	}
-	if !signedIn(page) || !strings.Contains(string(page.body), "soak visit") {
-		return fmt.Errorf("adding a todo: %d %.200s", page.status, page.body)
+	if !signedIn(page) || !strings.Contains(string(page.Body), "soak visit") {
+		return fmt.Errorf("adding a todo: %d %.200s", page.Status, page.Body)
 	}
 	if page, err = submit(ctx, b, s.in.webapp, page, "/delete", nil); err != nil {
 		return fmt.Errorf("deleting a todo: %w", err)
 	}
 	if !signedIn(page) {
-		return fmt.Errorf("deleting a todo: %d %.200s", page.status, page.body)
+		return fmt.Errorf("deleting a todo: %d %.200s", page.Status, page.Body)
 	}
 	if page, err = submit(ctx, b, s.in.webapp, page, "/logout", nil); err != nil {
 		return fmt.Errorf("signing out: %w", err)
 	}
-	if page.status != http.StatusOK || signedIn(page) {
-		return fmt.Errorf("signing out: %d %.200s", page.status, page.body)
+	if page.Status != http.StatusOK || signedIn(page) {
+		return fmt.Errorf("signing out: %d %.200s", page.Status, page.Body)
 	}
 	return nil
 }
@@ -379,13 +378,14 @@ type figures struct {
 	tables     map[string]int
 }
 
-func (s *soak) snapshot(t *testing.T, p *process) figures {
+func (s *soak) snapshot(t *testing.T, p *gatehouseproc.Process) figures {
 	t.Helper()
 	var f figures
-	var err error
-	if f.rssKiB, err = rss(p.pid()); err != nil {
+	rss, err := gatehouseproc.RSS(p.Pid())
+	if err != nil {
 		t.Fatal(err)
 	}
+	f.rssKiB = rss >> 10
 	if f.goroutines, err = s.in.metric("go_goroutines"); err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,82 @@
+package gatehouseproc
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/gatehouse-dev/gatehouse/internal/api/resource"
+)
+
+// FreeAddr returns a loopback address with a port free right now.
+func FreeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// WriteResources writes the built-in resource file without its per-token
+// rate limits (absent means unlimited): load and tests send far more than
+// a person would.
+func WriteResources(path string) error {
+	var doc map[string]any
+	if err := yaml.Unmarshal(resource.DefaultYAML(), &doc); err != nil {
+		return fmt.Errorf("built-in resources: %w", err)
+	}
+	delete(doc, "rate_limit")
+	b, err := yaml.Marshal(doc)
+	if err != nil {
+		return fmt.Errorf("resources: %w", err)
+	}
+	return os.WriteFile(path, b, 0o600)
+}
+
+// Tail returns the last n lines of the file at path (the error's text when
+// it cannot be read): for a failure's message.
+func Tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// RSS returns the resident set size of process pid, in bytes, from
+// /proc/PID/status.
+func RSS(pid int) (int64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, err
+	}
+	return ParseVmRSS(b)
+}
+
+// ParseVmRSS reads the VmRSS line of a /proc/PID/status file, in bytes.
+func ParseVmRSS(status []byte) (int64, error) {
+	sc := bufio.NewScanner(bytes.NewReader(status))
+	for sc.Scan() {
+		line := sc.Bytes()
+		if v, ok := bytes.CutPrefix(line, []byte("VmRSS:")); ok {
+			f := bytes.Fields(v)
+			if len(f) != 2 || string(f[1]) != "kB" {
+				return 0, fmt.Errorf("unexpected VmRSS line %q", line)
+			}
+			kb, err := strconv.ParseInt(string(f[0]), 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("VmRSS: %w", err)
+			}
+			return kb << 10, nil
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS line")
+}
