@@ -244,15 +244,17 @@ func noStore(next http.Handler) http.Handler {
 // delay keys.
 func (s *Server) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	wg.Go(func() { every(ctx, s.cfg.JanitorInterval, func() { s.Sweep(ctx) }) })
-	wg.Go(func() { every(ctx, s.cfg.KeyReload, func() { s.maintainKeys(ctx) }) })
+	wg.Go(func() { every(ctx, s.cfg.JanitorInterval, func(ctx context.Context) { s.Sweep(ctx) }) })
+	wg.Go(func() { every(ctx, s.cfg.KeyReload, s.maintainKeys) })
 	wg.Wait()
 	return nil
 }
 
 // every runs fn each interval until ctx ends; a tick that comes while fn
-// still runs is dropped.
-func every(ctx context.Context, interval time.Duration, fn func()) {
+// still runs is dropped. Each run gets a deadline (the interval, at least
+// minRunTimeout), so a query stuck on a lock or a dead connection cannot
+// stop the loop: the next tick tries again.
+func every(ctx context.Context, interval time.Duration, fn func(context.Context)) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -260,10 +262,15 @@ func every(ctx context.Context, interval time.Duration, fn func()) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			fn()
+			runCtx, cancel := context.WithTimeout(ctx, max(interval, minRunTimeout))
+			fn(runCtx)
+			cancel()
 		}
 	}
 }
+
+// minRunTimeout is the shortest deadline of one background run.
+const minRunTimeout = 30 * time.Second
 
 // maintainKeys rotates the signing keys when automatic rotation is due and
 // reloads them from the store (picking up keys other instances or

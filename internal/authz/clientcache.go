@@ -3,6 +3,7 @@ package authz
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -27,8 +28,9 @@ import (
 const clientCacheTTL = 5 * time.Second
 
 // clientCacheSweepAt is the number of entries above which a new entry first
-// drops the expired ones. Only registered clients are ever cached (misses
-// are not), so the map stays as small as the client table.
+// drops the expired ones. Only registered clients are ever cached, under
+// their exact ID (misses are not), so the map stays as small as the client
+// table.
 const clientCacheSweepAt = 1024
 
 // clientCache caches clients by ID for clientCacheTTL. A client that is not
@@ -86,7 +88,7 @@ func (cc *clientCache) get(ctx context.Context, id string) (storage.Client, erro
 			select {
 			case <-l.done:
 			case <-ctx.Done():
-				return storage.Client{}, ctx.Err()
+				return storage.Client{}, fmt.Errorf("%w: waiting for client %q: %w", storage.ErrUnavailable, id, ctx.Err())
 			}
 			if l.err != nil && isContextErr(l.err) && ctx.Err() == nil {
 				continue // the reader's request ended, not ours
@@ -103,8 +105,10 @@ func (cc *clientCache) get(ctx context.Context, id string) (storage.Client, erro
 }
 
 // fill reads the client, publishes the result to the waiters and caches a
-// client that was found. The entry's lifetime starts when the read ends.
+// client that was found. The entry's lifetime starts when the read starts,
+// so a slow read cannot stretch how long a changed client stays cached.
 func (cc *clientCache) fill(ctx context.Context, id string, l *clientLoad) {
+	start := cc.now()
 	defer func() {
 		cc.mu.Lock()
 		delete(cc.inflight, id)
@@ -112,13 +116,16 @@ func (cc *clientCache) fill(ctx context.Context, id string, l *clientLoad) {
 			if len(cc.entries) >= clientCacheSweepAt {
 				cc.sweepLocked()
 			}
-			cc.entries[id] = clientEntry{c: l.c, expires: cc.now().Add(cc.ttl)}
+			cc.entries[id] = clientEntry{c: l.c, expires: start.Add(cc.ttl)}
 		}
 		cc.mu.Unlock()
 		close(l.done)
 	}()
 	l.err = errors.New("authz: loading client panicked") // replaced unless load panics
 	l.c, l.err = cc.load(ctx, id)
+	if l.err == nil && l.c.ID != id { // defence in depth: only the exact ID is cached
+		l.c, l.err = storage.Client{}, fmt.Errorf("client %q: %w", id, storage.ErrNotFound)
+	}
 }
 
 func (cc *clientCache) sweepLocked() {

@@ -128,6 +128,36 @@ func TestClientCache(t *testing.T) {
 	}
 }
 
+// TestClientCache_SlowReadAndAliases: an entry's lifetime starts when its
+// read starts (a slow read does not stretch it), and a client whose ID is
+// not exactly the one asked for (MySQL compares "app " equal to "app") is
+// not found and not cached.
+func TestClientCache_SlowReadAndAliases(t *testing.T) {
+	clk := &clock{t: time.Unix(1_700_000_000, 0)}
+	var reads int
+	load := func(_ context.Context, id string) (storage.Client, error) {
+		reads++
+		clk.Add(3 * time.Second) // a slow read
+		return storage.Client{ID: "app", SecretHash: "h"}, nil
+	}
+	cc := newClientCache(load, clk.Now, 5*time.Second)
+	if _, err := cc.get(context.Background(), "app"); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(2 * time.Second) // 5 s after the read started
+	if _, err := cc.get(context.Background(), "app"); err != nil || reads != 2 {
+		t.Fatalf("err %v, %d reads: want the entry expired 5 s after its read started", err, reads)
+	}
+	for _, alias := range []string{"app ", "APP"} {
+		if _, err := cc.get(context.Background(), alias); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("get(%q): %v, want not found", alias, err)
+		}
+	}
+	if n := len(cc.entries); n != 1 {
+		t.Errorf("%d entries, want 1 (aliases are not cached)", n)
+	}
+}
+
 // TestClientCache_ReturnsCopies: a caller changing what it got does not
 // change what the next caller gets.
 func TestClientCache_ReturnsCopies(t *testing.T) {
@@ -237,8 +267,8 @@ func TestClientCache_WaiterContext(t *testing.T) {
 		// A waiter whose own request has ended returns at once.
 		gone, cancel := context.WithCancel(context.Background())
 		cancel()
-		if _, err := cc.get(gone, "app"); !errors.Is(err, context.Canceled) {
-			t.Fatalf("ended waiter: %v, want context.Canceled", err)
+		if _, err := cc.get(gone, "app"); !errors.Is(err, context.Canceled) || !errors.Is(err, storage.ErrUnavailable) {
+			t.Fatalf("ended waiter: %v, want storage.ErrUnavailable (a 503) wrapping context.Canceled", err)
 		}
 
 		// A live waiter outlives its reader's cancelled request.
@@ -391,7 +421,7 @@ func TestClientAuth_Cached(t *testing.T) {
 	// Unknown clients are read every time, not cached.
 	before := cs.clientReads.Load()
 	tokenStatus(newSecret)
-	if cs.clientReads.Load() == before {
-		t.Fatal("an unknown client was answered from the cache")
+	if n := cs.clientReads.Load() - before; n != 1 {
+		t.Fatalf("%d client reads for one request by an unknown client, want 1 (not cached, read once)", n)
 	}
 }

@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -139,7 +140,9 @@ func (s *Server) oauthError(r *http.Request, err error) (int, *oidc.Error) {
 	if he := (*httpError)(nil); errors.As(err, &he) {
 		return he.status, he.err
 	}
-	if errors.Is(err, storage.ErrUnavailable) {
+	// A request that ran out of its deadline (--request-timeout) waited on
+	// the database or on another request that did.
+	if errors.Is(err, storage.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
 		s.log.ErrorContext(r.Context(), "request failed: storage unavailable", "path", r.URL.Path, "err", err)
 		return http.StatusServiceUnavailable, oidc.ErrServerError().WithDescription("temporarily unavailable")
 	}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/gatehouseproc"
@@ -200,4 +201,33 @@ func TestNew_KeyReloadShorterThanLead(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestEvery_DeadlinePerRun: a background run stuck on the database (here:
+// waiting for its context) ends at its deadline, and the loop goes on.
+func TestEvery_DeadlinePerRun(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		calls := 0
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			every(ctx, time.Second, func(run context.Context) {
+				calls++
+				if _, ok := run.Deadline(); !ok {
+					t.Error("a run without a deadline")
+				}
+				if calls < 3 {
+					<-run.Done() // stuck until the deadline
+					return
+				}
+				cancel()
+			})
+		}()
+		<-done
+		if calls != 3 {
+			t.Fatalf("%d runs, want 3: a stuck run stopped the loop", calls)
+		}
+	})
 }

@@ -107,7 +107,7 @@ func (o *opServer) VerifyClient(ctx context.Context, r *op.Request[op.ClientCred
 		}
 		return opClient{c}, nil
 	}
-	c, err = o.s.authenticateClient(ctx, cc.ClientID, cc.ClientSecret)
+	c, err = checkClientSecret(c, err, cc.ClientSecret) // one read, even for an unknown client
 	if err != nil {
 		o.s.audit.InfoContext(ctx, "client authentication failed", "event", "client_auth_failed", "client_id", cc.ClientID)
 		return nil, err

@@ -262,6 +262,12 @@ func errInvalidClient() error {
 // in constant time. Public clients have no secret and fail here.
 func (s *Server) authenticateClient(ctx context.Context, id, presented string) (storage.Client, error) {
 	c, err := s.opSrv.clients.get(ctx, id) // cached for clientCacheTTL
+	return checkClientSecret(c, err, presented)
+}
+
+// checkClientSecret finishes authenticateClient on a client (or lookup
+// error) already read.
+func checkClientSecret(c storage.Client, err error, presented string) (storage.Client, error) {
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return c, serverError(err, "loading client")
 	}

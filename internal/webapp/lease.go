@@ -67,6 +67,12 @@ func (s *Server) lockGrant(ctx context.Context, grant, stale string) (unlock fun
 	for {
 		ok, err := s.leases.Acquire(ctx, name, owner, refreshLeaseTTL)
 		if err != nil {
+			// The store may have taken the lease before the error (a
+			// request deadline ending after the write): give it back, or
+			// every instance waits for it to expire.
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			_ = s.leases.Release(rctx, name, owner)
+			cancel()
 			unlockLocal()
 			return nil, "", fmt.Errorf("%w: taking the refresh lease: %w", errSessionStore, err)
 		}

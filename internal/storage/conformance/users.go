@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -36,6 +37,13 @@ func testUsers(t *testing.T, s storage.Store) {
 	wantErr(t, err, storage.ErrNotFound, "GetUser unknown")
 	_, err = s.GetUserByUsername(ctx, "nobody")
 	wantErr(t, err, storage.ErrNotFound, "GetUserByUsername unknown")
+	// Exact match only: MySQL's PAD SPACE collations compare "alice " equal
+	// to "alice", which would let one account be guessed at under many
+	// lockout keys.
+	for _, name := range []string{"alice ", "alice  ", "ALICE"} {
+		_, err = s.GetUserByUsername(ctx, name)
+		wantErr(t, err, storage.ErrNotFound, fmt.Sprintf("GetUserByUsername(%q)", name))
+	}
 
 	// ListUsers orders by username, not by ID or insertion.
 	for _, u := range []storage.User{
@@ -97,6 +105,10 @@ func testClients(t *testing.T, s storage.Store) {
 	wantErr(t, s.CreateClient(ctx, storage.Client{ID: webapp.ID, CreatedAt: base, UpdatedAt: base}), storage.ErrAlreadyExists, "CreateClient same ID")
 	_, err := s.GetClient(ctx, "nobody")
 	wantErr(t, err, storage.ErrNotFound, "GetClient unknown")
+	for _, id := range []string{"webapp ", "webapp  ", "WEBAPP"} {
+		_, err = s.GetClient(ctx, id)
+		wantErr(t, err, storage.ErrNotFound, fmt.Sprintf("GetClient(%q)", id))
+	}
 	wantErr(t, s.SetClientSecret(ctx, "nobody", "x", base), storage.ErrNotFound, "SetClientSecret unknown")
 	wantErr(t, s.DeleteClient(ctx, "nobody"), storage.ErrNotFound, "DeleteClient unknown")
 

@@ -46,13 +46,13 @@ func IsUnavailable(err error) bool {
 	var myErr *mysql.MySQLError
 	var liteErr *sqlite.Error
 	switch {
-	case errors.As(err, &connectErr), errors.As(err, &netErr):
-		return true
-	case errors.As(err, &pgErr):
+	case errors.As(err, &pgErr): // also inside a ConnectError: a wrong password or database is not an outage
 		// Class 08: connection exception; 57P01..03: shutdown, crash
 		// recovery, not accepting connections; 53300: too many connections.
 		return strings.HasPrefix(pgErr.Code, "08") || pgErr.Code == "57P01" || pgErr.Code == "57P02" ||
 			pgErr.Code == "57P03" || pgErr.Code == "53300"
+	case errors.As(err, &connectErr), errors.As(err, &netErr):
+		return true
 	case errors.As(err, &myErr):
 		// ER_CON_COUNT_ERROR, ER_SERVER_SHUTDOWN.
 		return myErr.Number == 1040 || myErr.Number == 1053

@@ -53,3 +53,20 @@ func TestIsUnavailable(t *testing.T) {
 		})
 	}
 }
+
+// TestIsUnavailable_ConnectRefusedByServer: PostgreSQL answering a
+// connection with an error (here: no such database) is a configuration
+// problem, not an outage, even though pgx reports it as a ConnectError.
+func TestIsUnavailable_ConnectRefusedByServer(t *testing.T) {
+	_, err := pgconn.Connect(t.Context(), "postgres://postgres@127.0.0.1:5432/gh_no_such_database?sslmode=disable&connect_timeout=3")
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		if os.Getenv("GATEHOUSE_REQUIRE_DBS") != "" {
+			t.Fatalf("PostgreSQL did not answer with an error: %v", err)
+		}
+		t.Skipf("PostgreSQL does not answer on 127.0.0.1:5432: %v", err)
+	}
+	if sqlerr.IsUnavailable(err) {
+		t.Errorf("IsUnavailable(%v) = true, want false (SQLSTATE %s)", err, pgErr.Code)
+	}
+}

@@ -30,6 +30,9 @@ func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
 func (s *Store) GetClient(ctx context.Context, id string) (storage.Client, error) {
 	var c storage.Client
 	err := s.queryRow(ctx, s.rdb, scanClient(&c), "SELECT "+clientColumns+" FROM clients WHERE id = ?", id)
+	if err == nil && c.ID != id { // MySQL's PAD SPACE collations ignore trailing spaces
+		return storage.Client{}, storage.ErrNotFound
+	}
 	return c, err
 }
 

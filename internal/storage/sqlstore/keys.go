@@ -64,6 +64,12 @@ func (s *Store) withKeysLock(ctx context.Context, fn func(q querier) error) erro
 	switch s.d.name {
 	case migrations.Postgres:
 		return s.inTx(ctx, func(tx *sql.Tx) error {
+			// READ COMMITTED whatever the server's default: under REPEATABLE
+			// READ the snapshot would be taken by the lock statement before it
+			// waits, and miss the key the previous holder committed.
+			if _, err := s.exec(ctx, tx, "SET TRANSACTION ISOLATION LEVEL READ COMMITTED"); err != nil {
+				return fmt.Errorf("sqlstore: locking signing keys: %w", err)
+			}
 			if _, err := s.exec(ctx, tx, "SELECT pg_advisory_xact_lock(?)", keysLockID); err != nil {
 				return fmt.Errorf("sqlstore: locking signing keys: %w", err)
 			}

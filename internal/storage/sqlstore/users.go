@@ -34,6 +34,9 @@ func (s *Store) GetUser(ctx context.Context, id string) (storage.User, error) {
 func (s *Store) GetUserByUsername(ctx context.Context, username string) (storage.User, error) {
 	var u storage.User
 	err := s.queryRow(ctx, s.rdb, scanUser(&u), "SELECT "+userColumns+" FROM users WHERE username = ?", username)
+	if err == nil && u.Username != username { // MySQL's PAD SPACE collations ignore trailing spaces
+		return storage.User{}, storage.ErrNotFound
+	}
 	return u, err
 }
 
