@@ -8,8 +8,10 @@
 // start Ensure creates the table and, for each declared field, an index the
 // filters and sorts on that field can use — an expression index on SQLite and
 // PostgreSQL, an indexed generated column on MySQL/MariaDB (which has no
-// functional indexes). The DDL is idempotent and safe when several instances
-// start at once.
+// functional indexes) — and, for each declared compound index, one over
+// (owner, its fields…, id) whose key expressions are written by the same code
+// as the queries' ORDER BY, so a filtered, sorted page is read in index
+// order. The DDL is idempotent and safe when several instances start at once.
 //
 // Queries arrive as a docquery syntax tree. Field names are looked up in the
 // collection's declared fields and every value is a bound parameter, so no
