@@ -43,7 +43,10 @@ const (
 	defaultConnMaxIdleTime  = 5 * time.Minute
 	defaultConnectTimeout   = 10 * time.Second
 	sqliteBusyTimeoutMillis = 10000
-	maxOpenConnsLimit       = 1000
+	// SQLite primary result codes (https://sqlite.org/rescode.html).
+	sqliteBusy        = 5
+	sqliteLocked      = 6
+	maxOpenConnsLimit = 1000
 )
 
 func (o Options) withDefaults(d dialect) Options {
@@ -124,7 +127,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	}
 
 	pingCtx, cancel := context.WithTimeout(ctx, opts.ConnectTimeout)
-	err = s.ping(pingCtx)
+	err = s.pingAtOpen(pingCtx)
 	cancel()
 	if err == nil {
 		if opts.Migrate {
@@ -188,6 +191,25 @@ func (s *Store) Dialect() string { return s.d.name }
 // Ping reports whether the database answers; a failure wraps
 // storage.ErrUnavailable.
 func (s *Store) Ping(ctx context.Context) error { return s.ping(ctx) }
+
+// pingAtOpen pings, and on SQLite tries again while the file is busy: a
+// connection's first statements (switching to WAL, reading the WAL index
+// another process is creating) can meet SQLITE_BUSY without the busy
+// timeout applying, when several processes open a new database at once.
+func (s *Store) pingAtOpen(ctx context.Context) error {
+	for wait := 10 * time.Millisecond; ; wait = min(2*wait, 200*time.Millisecond) {
+		err := s.ping(ctx)
+		var liteErr *sqlite.Error
+		if s.d != dialectSQLite || !errors.As(err, &liteErr) || (liteErr.Code()&0xff != sqliteBusy && liteErr.Code()&0xff != sqliteLocked) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+	}
+}
 
 func (s *Store) ping(ctx context.Context) error {
 	err := s.db.PingContext(ctx)
