@@ -541,7 +541,7 @@ func TestKeys_RotationPublishesBeforeSigning(t *testing.T) {
 		t.Fatal("old key removed while its tokens may be valid")
 	}
 	e.clock.Add(max(idTokenTTL, maxAccessTTL) + time.Second)
-	e.srv.sweep(ctx)
+	e.srv.Sweep(ctx)
 	if err := e.srv.keys.Reload(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -593,7 +593,7 @@ func TestJanitor_DeletesExpired(t *testing.T) {
 	ctx := context.Background()
 	tr := e.webappTokens()
 	e.clock.Add(31 * 24 * time.Hour)
-	e.srv.sweep(ctx)
+	e.srv.Sweep(ctx)
 	if _, err := e.store.GetAccessToken(ctx, jtiOf(t, tr.AccessToken)); err == nil {
 		t.Fatal("expired access token record not deleted")
 	}

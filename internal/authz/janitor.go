@@ -17,9 +17,7 @@ const janitorBatch = 500
 // half of JanitorInterval has passed (after the first turn); what is left
 // waits for the next sweep.
 // It returns how many rows it removed.
-func (s *Server) Sweep(ctx context.Context) int { return s.sweep(ctx) }
-
-func (s *Server) sweep(ctx context.Context) int {
+func (s *Server) Sweep(ctx context.Context) int {
 	now := s.now()
 	deadline := time.Now().Add(s.cfg.JanitorInterval / 2)
 	type table struct {

@@ -44,7 +44,6 @@ func IsUnavailable(err error) bool {
 	var connectErr *pgconn.ConnectError
 	var pgErr *pgconn.PgError
 	var myErr *mysql.MySQLError
-	var liteErr *sqlite.Error
 	switch {
 	case errors.As(err, &pgErr): // also inside a ConnectError: a wrong password or database is not an outage
 		// Class 08: connection exception; 57P01..03: shutdown, crash
@@ -56,9 +55,17 @@ func IsUnavailable(err error) bool {
 	case errors.As(err, &myErr):
 		// ER_CON_COUNT_ERROR, ER_SERVER_SHUTDOWN.
 		return myErr.Number == 1040 || myErr.Number == 1053
-	case errors.As(err, &liteErr):
-		code := liteErr.Code() & 0xff
-		return code == sqliteBusy || code == sqliteLocked
 	}
-	return false
+	return IsBusy(err)
+}
+
+// IsBusy reports whether err is SQLite's "database is busy" or "locked":
+// another connection holds the lock it needed.
+func IsBusy(err error) bool {
+	var liteErr *sqlite.Error
+	if !errors.As(err, &liteErr) {
+		return false
+	}
+	code := liteErr.Code() & 0xff
+	return code == sqliteBusy || code == sqliteLocked
 }

@@ -15,6 +15,7 @@ import (
 	"modernc.org/sqlite"
 
 	"github.com/gatehouse-dev/gatehouse/internal/storage"
+	"github.com/gatehouse-dev/gatehouse/internal/storage/sqlerr"
 )
 
 // Options tune the connection pools. The zero value works.
@@ -43,10 +44,7 @@ const (
 	defaultConnMaxIdleTime  = 5 * time.Minute
 	defaultConnectTimeout   = 10 * time.Second
 	sqliteBusyTimeoutMillis = 10000
-	// SQLite primary result codes (https://sqlite.org/rescode.html).
-	sqliteBusy        = 5
-	sqliteLocked      = 6
-	maxOpenConnsLimit = 1000
+	maxOpenConnsLimit       = 1000
 )
 
 func (o Options) withDefaults(d dialect) Options {
@@ -199,8 +197,7 @@ func (s *Store) Ping(ctx context.Context) error { return s.ping(ctx) }
 func (s *Store) pingAtOpen(ctx context.Context) error {
 	for wait := 10 * time.Millisecond; ; wait = min(2*wait, 200*time.Millisecond) {
 		err := s.ping(ctx)
-		var liteErr *sqlite.Error
-		if s.d != dialectSQLite || !errors.As(err, &liteErr) || (liteErr.Code()&0xff != sqliteBusy && liteErr.Code()&0xff != sqliteLocked) {
+		if s.d != dialectSQLite || !sqlerr.IsBusy(err) {
 			return err
 		}
 		select {

@@ -90,7 +90,7 @@ func webSessionQueriesFor(dialect string) webSessionQueries {
 // FindCtx returns the data of an unexpired session; found is false when
 // there is none.
 func (w *WebSessions) FindCtx(ctx context.Context, token string) (b []byte, found bool, err error) {
-	err = w.s.db.QueryRowContext(ctx, w.s.d.rebind(w.q.find), token).Scan(&b)
+	err = w.s.rdb.QueryRowContext(ctx, w.s.d.rebind(w.q.find), token).Scan(&b) // on SQLite, not the one writer connection
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil, false, nil
@@ -115,7 +115,7 @@ func (w *WebSessions) DeleteCtx(ctx context.Context, token string) error {
 // AllCtx returns the data of every unexpired session, by token.
 func (w *WebSessions) AllCtx(ctx context.Context) (map[string][]byte, error) {
 	all := map[string][]byte{}
-	err := w.s.queryRows(ctx, w.s.db, func(r scanner) error {
+	err := w.s.queryRows(ctx, w.s.rdb, func(r scanner) error {
 		var token string
 		var data []byte
 		if err := r.Scan(&token, &data); err != nil {
