@@ -78,6 +78,7 @@ func parse(args []string, stderr io.Writer) (loadtest.Config, string, error) {
 	fs.StringVar(&c.ServerLogLevel, "server-log-level", "info", "the server's --log-level (its default, info, logs every request)")
 	fs.BoolVar(&c.NoBare, "no-bare", false, "skip the bare net/http comparison")
 	fs.BoolVar(&c.KeepDir, "keep", false, "keep the temporary directory (database, server log)")
+	fs.StringVar(&c.ProfileDir, "profile", "", "write a CPU profile of the server per scenario to this directory (<scenario>.pprof; read with go tool pprof)")
 	fs.BoolVar(&quiet, "quiet", false, "no progress lines on stderr")
 	fs.IntVar(&c.Instances, "instances", 1, "gatehouse processes sharing -db (PostgreSQL or MySQL for more than 1), each role behind a round-robin\n"+
 		"reverse proxy in this process that terminates TLS. Given at all, even as 1, the load goes through the proxy,\n"+

@@ -114,6 +114,9 @@ func runServe(ctx context.Context, e env, args []string) error {
 	if c.MetricsAddr != "" {
 		servers = append(servers, httpserver.Server{Name: "metrics", Addr: c.MetricsAddr, Handler: httpserver.MetricsHandler(reg)})
 	}
+	if c.DebugAddr != "" {
+		servers = append(servers, httpserver.Server{Name: "debug", Addr: c.DebugAddr, Handler: httpserver.DebugHandler()})
+	}
 	group, err := httpserver.Listen(servers...)
 	if err != nil {
 		return err
@@ -234,6 +237,9 @@ func printBanner(w io.Writer, c *config.Serve, caFiles []string, seeded seedOutc
 	}
 	if c.MetricsAddr != "" {
 		fmt.Fprintf(w, "  metrics               http://%s/metrics\n", c.MetricsAddr)
+	}
+	if c.DebugAddr != "" {
+		fmt.Fprintf(w, "  profiler              http://%s/debug/pprof/\n", c.DebugAddr)
 	}
 	if !c.InsecureHTTP && c.TLSCert == "" && len(caFiles) > 0 {
 		fmt.Fprintf(w, "Local CA certificate (trust it in your browser or pass it to curl --cacert): %s\n", caFiles[0])

@@ -84,6 +84,7 @@ type Serve struct {
 	APIAddr     string
 	WebappAddr  string
 	MetricsAddr string
+	DebugAddr   string
 
 	Issuer    string // public URL of the authorization server
 	APIURL    string // public URL of the resource API (without /api)
@@ -125,6 +126,7 @@ func (s *Serve) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&s.APIAddr, "api-addr", "127.0.0.1:8001", "listen address of the resource API")
 	fs.StringVar(&s.WebappAddr, "webapp-addr", "127.0.0.1:5000", "listen address of the web app")
 	fs.StringVar(&s.MetricsAddr, "metrics-addr", "", "listen address of the Prometheus /metrics endpoint (off when empty)")
+	fs.StringVar(&s.DebugAddr, "debug-addr", "", "loopback listen address of the Go profiler, /debug/pprof/ (off when empty)")
 	fs.StringVar(&s.Issuer, "issuer", "", "public URL of the authorization server, the OpenID issuer (default from --authz-addr)")
 	fs.StringVar(&s.APIURL, "api-url", "", "public URL of the resource API, also the access tokens' audience (default from --api-addr)")
 	fs.StringVar(&s.WebappURL, "webapp-url", "", "public URL of the web app (default from --webapp-addr)")
@@ -242,6 +244,17 @@ func (s *Serve) Validate() error {
 	if s.MetricsAddr != "" {
 		if _, _, err := net.SplitHostPort(s.MetricsAddr); err != nil {
 			return fmt.Errorf("--metrics-addr: %q is not host:port", s.MetricsAddr)
+		}
+	}
+	if s.DebugAddr != "" {
+		// Profiles show memory contents (heap), command lines and timing:
+		// never on a public interface.
+		host, _, err := net.SplitHostPort(s.DebugAddr)
+		if err != nil {
+			return fmt.Errorf("--debug-addr: %q is not host:port", s.DebugAddr)
+		}
+		if !isLoopback(host) {
+			return fmt.Errorf("--debug-addr: %q must be a loopback address (127.0.0.1, ::1 or localhost)", s.DebugAddr)
 		}
 	}
 	for _, u := range []struct{ flag, value string }{

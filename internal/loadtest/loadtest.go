@@ -50,6 +50,10 @@ type Config struct {
 	Self           string // the executable that serves the bare server when started with bareEnv; empty: os.Executable()
 	ServerLogLevel string // --log-level of the server (its default is info)
 	KeepDir        bool   // keep the temporary directory (server log, database)
+	// ProfileDir, when set, receives a CPU profile of the server for each
+	// scenario (<scenario>.pprof, over the scenario's duration), taken
+	// through the server's --debug-addr. One instance only.
+	ProfileDir string
 
 	Progress io.Writer // progress lines; nil discards them
 }
@@ -98,6 +102,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Instances < 1 || c.Instances > maxInstances {
 		return fmt.Errorf("instances %d: want 1 to %d", c.Instances, maxInstances)
+	}
+	if c.ProfileDir != "" && c.Instances > 1 {
+		return errors.New("CPU profiles are taken of one instance: not with more than one")
 	}
 	if c.Instances > 1 {
 		if name := dbName(c.dsn()); name != "PostgreSQL" && name != "MySQL" {
@@ -156,7 +163,12 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 	}
 	g := &gatehouse{bin: bin, dataDir: filepath.Join(tmp, "data"), db: c.DB, scheme: scheme, logLevel: c.ServerLogLevel,
 		resources: filepath.Join(tmp, "resources.yaml"), ready: &http.Client{Timeout: 5 * time.Second},
-		env: []string{"GATEHOUSE_DEMO_PASSWORD=" + flowtest.RandomString()}}
+		env: []string{"GATEHOUSE_DEMO_PASSWORD=" + flowtest.RandomString()}, profile: c.ProfileDir != ""}
+	if c.ProfileDir != "" {
+		if err := os.MkdirAll(c.ProfileDir, 0o755); err != nil {
+			return nil, err
+		}
+	}
 	if err := os.MkdirAll(g.dataDir, 0o700); err != nil {
 		return nil, err
 	}
@@ -318,7 +330,14 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 		if name == ScenarioSignIn {
 			row.Note = "argon2id, bound by password hashing"
 		}
-		if row.Gatehouse, err = drive(ctx, sl, func(i int) (op, error) { return sc.newOp(ctx, i) }); err != nil {
+		prof := make(chan error, 1)
+		if c.ProfileDir != "" {
+			go func() { prof <- fl.insts[0].cpuProfile(ctx, sl.duration, filepath.Join(c.ProfileDir, name+".pprof")) }()
+		} else {
+			prof <- nil
+		}
+		row.Gatehouse, err = drive(ctx, sl, func(i int) (op, error) { return sc.newOp(ctx, i) })
+		if err := errors.Join(err, <-prof); err != nil {
 			return nil, err
 		}
 		say("  %s req/s, p50 %s, p99 %s, %d errors", fmtRate(row.Gatehouse.RPS), fmtDur(row.Gatehouse.P50), fmtDur(row.Gatehouse.P99), row.Gatehouse.Errors)

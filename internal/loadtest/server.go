@@ -3,7 +3,9 @@ package loadtest
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -16,6 +18,7 @@ type instance struct {
 	p *gatehouseproc.Process
 	// Where the three roles listen.
 	authz, api, webapp string // base URLs
+	debug              string // base URL of the profiler (--debug-addr); empty without gatehouse.profile
 	// ready is how long the process took from exec to every role's /readyz
 	// answering 200.
 	ready time.Duration
@@ -32,6 +35,7 @@ type gatehouse struct {
 	logLevel  string
 	ready     *http.Client // trusts the local CA
 	resources string
+	profile   bool // serve the profiler (--debug-addr) for CPU profiles of the scenarios
 }
 
 // storageFlags are the flags every command gets; dataDir is the command's
@@ -90,12 +94,21 @@ func (g *gatehouse) start(ctx context.Context, s serveSpec) (*instance, error) {
 		args = append(args, "--insecure-http")
 		scheme = "http"
 	}
+	var debug string
+	if g.profile {
+		a, err := gatehouseproc.FreeAddr()
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, "--debug-addr", a)
+		debug = "http://" + a
+	}
 	args = append(args, s.extra...)
 	p, err := gatehouseproc.Start(gatehouseproc.Spec{Bin: g.bin, Args: args, Env: g.env, Log: s.log})
 	if err != nil {
 		return nil, err
 	}
-	in := &instance{p: p, authz: scheme + "://" + addrs[0], api: scheme + "://" + addrs[1], webapp: scheme + "://" + addrs[2]}
+	in := &instance{p: p, authz: scheme + "://" + addrs[0], api: scheme + "://" + addrs[1], webapp: scheme + "://" + addrs[2], debug: debug}
 	// Polled 1 ms apart: the time to ready is a figure of the report.
 	rctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	defer cancel()
@@ -109,6 +122,33 @@ func (g *gatehouse) start(ctx context.Context, s serveSpec) (*instance, error) {
 }
 
 func (in *instance) pid() int { return in.p.Pid() }
+
+// cpuProfile fetches a CPU profile of the instance over d (whole seconds,
+// at least one) and writes it to path.
+func (in *instance) cpuProfile(ctx context.Context, d time.Duration, path string) error {
+	secs := max(1, int(d/time.Second))
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", in.debug, secs), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := (&http.Client{Timeout: d + 30*time.Second}).Do(req)
+	if err != nil {
+		return fmt.Errorf("cpu profile: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("cpu profile: status %s", resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return fmt.Errorf("cpu profile: %w", err)
+	}
+	return f.Close()
+}
 
 // stop asks the server to shut down (SIGTERM) and waits for it, killing it
 // after 20 s.
