@@ -106,7 +106,8 @@ func loadResources(c *config.Serve) (*resource.Set, error) {
 // openDocuments opens the API's document store and makes sure every declared
 // resource has its table and indexes.
 func openDocuments(ctx context.Context, st *sqlstore.Store, res *resource.Set) (*docstore.Store, error) {
-	docs, err := docstore.New(st.DB(), st.ReadDB(), st.Dialect())
+	// Writes share sqlstore's transactions: on SQLite, group commit.
+	docs, err := docstore.New(st.DB(), st.ReadDB(), st.Dialect(), docstore.WithTxRunner(st))
 	if err != nil {
 		return nil, err
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/httpserver"
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
 	"github.com/gatehouse-dev/gatehouse/internal/storage"
+	"github.com/gatehouse-dev/gatehouse/internal/ttlcache"
 )
 
 // Signing algorithms. ID tokens use RS256, the algorithm every OpenID client
@@ -92,6 +93,9 @@ type Server struct {
 	handler http.Handler
 	pages   *pages
 	opSrv   *opServer
+	// verified remembers access tokens whose signature was checked, by
+	// token hash (see accessTokenClaims).
+	verified *ttlcache.Cache[[32]byte, verifiedToken]
 }
 
 // New checks cfg, makes sure signing keys exist and builds the provider.
@@ -154,6 +158,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		audit: cfg.Logger.With("logger", "audit"),
 		log:   cfg.Logger,
 		now:   func() time.Time { return cfg.Now().UTC() },
+
+		verified: ttlcache.New[[32]byte, verifiedToken](verifiedTokens),
 	}
 	s.scopes = append([]string{"openid", "profile", "email", "offline_access"}, cfg.ResourceScopes...)
 	if err := s.keys.Ensure(ctx, s.now(), IDTokenAlg, AccessTokenAlg); err != nil {

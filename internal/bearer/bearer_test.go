@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -240,4 +241,87 @@ func TestIntrospectionVerifier(t *testing.T) {
 	if _, err := v.Verify(context.Background(), "other"); !errors.Is(err, bearer.ErrInvalidToken) {
 		t.Fatalf("unknown token: %v", err)
 	}
+}
+
+// A verified token is remembered: the next Verify of the same bytes checks
+// only its expiry, not its signature again (issue 7: ECDSA verification
+// was a fifth of an API request's CPU).
+func TestJWTVerifierCache(t *testing.T) {
+	is := bearertest.New(t, "https://api.example")
+	now := time.Now()
+	clock := func() time.Time { return now }
+	newV := func(size int) *bearer.JWTVerifier {
+		v, err := bearer.NewJWTVerifier(context.Background(), bearer.JWTConfig{
+			Issuer: is.URL, Audience: is.Audience, MinRefetchInterval: time.Nanosecond, CacheSize: size, Now: clock,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	tok := is.Sign(t, "at+jwt", map[string]any{"iss": is.URL, "aud": is.Audience, "sub": "alice", "scope": "todos:read",
+		"iat": now.Unix(), "exp": now.Add(time.Minute).Unix()})
+	ctx := context.Background()
+
+	t.Run("a remembered token costs no signature check", func(t *testing.T) {
+		cached, uncached := newV(0), newV(-1)
+		for _, v := range []*bearer.JWTVerifier{cached, uncached} {
+			if _, err := v.Verify(ctx, tok); err != nil {
+				t.Fatal(err)
+			}
+		}
+		allocs := func(v *bearer.JWTVerifier) float64 {
+			return testing.AllocsPerRun(50, func() {
+				if _, err := v.Verify(ctx, tok); err != nil {
+					t.Fatal(err)
+				}
+			})
+		}
+		// A full check parses the JWS and its claims: dozens of allocations.
+		if got, full := allocs(cached), allocs(uncached); got > 2 || full < 20 {
+			t.Errorf("allocations per Verify: %v remembered, %v checked in full", got, full)
+		}
+	})
+	t.Run("expiry still applies", func(t *testing.T) {
+		v := newV(0)
+		if _, err := v.Verify(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+		defer func(saved time.Time) { now = saved }(now)
+		now = now.Add(time.Minute + 29*time.Second) // within the 30 s leeway
+		if _, err := v.Verify(ctx, tok); err != nil {
+			t.Fatalf("within leeway: %v", err)
+		}
+		now = now.Add(2 * time.Second)
+		if _, err := v.Verify(ctx, tok); !errors.Is(err, bearer.ErrInvalidToken) {
+			t.Fatalf("past exp + leeway: %v, want ErrInvalidToken", err)
+		}
+	})
+	t.Run("a key withdrawn from the JWKS is not trusted from memory", func(t *testing.T) {
+		v := newV(0)
+		if _, err := v.Verify(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+		is.Rotate(t) // the old key leaves the JWKS
+		defer func(saved time.Time) { now = saved }(now)
+		now = now.Add(time.Second) // past MinRefetchInterval
+		// A token of the new key makes the verifier fetch the JWKS again.
+		if _, err := v.Verify(ctx, is.Token(t, "bob", "todos:read")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := v.Verify(ctx, tok); !errors.Is(err, bearer.ErrInvalidToken) {
+			t.Fatalf("token of the withdrawn key: %v, want ErrInvalidToken", err)
+		}
+	})
+	t.Run("a bounded number is remembered", func(t *testing.T) {
+		v := newV(3)
+		for i := range 10 {
+			tok := is.Token(t, fmt.Sprint("user-", i), "todos:read")
+			for range 2 {
+				if c, err := v.Verify(ctx, tok); err != nil || c.Subject != fmt.Sprint("user-", i) {
+					t.Fatalf("token %d: %v, %v", i, c, err)
+				}
+			}
+		}
+	})
 }

@@ -11,8 +11,9 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/ttlcache"
 )
 
 // IntrospectionConfig configures a verifier that asks the authorization
@@ -40,13 +41,9 @@ type IntrospectionConfig struct {
 type IntrospectionVerifier struct {
 	cfg IntrospectionConfig
 
-	mu    sync.Mutex
-	cache map[[32]byte]cached
-}
-
-type cached struct {
-	claims *Claims // nil: inactive
-	until  time.Time
+	// cache holds answers by token hash (tokens are not kept in memory); a
+	// nil *Claims is an inactive token.
+	cache *ttlcache.Cache[[32]byte, *Claims]
 }
 
 var _ Verifier = (*IntrospectionVerifier)(nil)
@@ -70,23 +67,22 @@ func NewIntrospectionVerifier(cfg IntrospectionConfig) (*IntrospectionVerifier, 
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &IntrospectionVerifier{cfg: cfg, cache: map[[32]byte]cached{}}, nil
+	return &IntrospectionVerifier{cfg: cfg, cache: ttlcache.New[[32]byte, *Claims](maxCached)}, nil
 }
 
 // Verify asks the endpoint whether token is active.
 func (v *IntrospectionVerifier) Verify(ctx context.Context, token string) (*Claims, error) {
-	// The cache is keyed by a hash: tokens are not kept in memory.
 	key := sha256.Sum256([]byte(token))
 	now := v.cfg.Now()
+	var gen ttlcache.Gen
 	if v.cfg.CacheTTL > 0 {
-		v.mu.Lock()
-		c, ok := v.cache[key]
-		v.mu.Unlock()
-		if ok && now.Before(c.until) {
-			if c.claims == nil {
+		var c *Claims
+		var ok bool
+		if c, gen, ok = v.cache.Get(key, now); ok {
+			if c == nil {
 				return nil, fmt.Errorf("%w: inactive", ErrInvalidToken)
 			}
-			return c.claims, nil
+			return c, nil
 		}
 	}
 	claims, err := v.introspect(ctx, token)
@@ -98,19 +94,7 @@ func (v *IntrospectionVerifier) Verify(ctx context.Context, token string) (*Clai
 		if claims != nil && claims.Expiry.Before(until) {
 			until = claims.Expiry
 		}
-		v.mu.Lock()
-		if len(v.cache) >= maxCached {
-			for k, c := range v.cache {
-				if !now.Before(c.until) {
-					delete(v.cache, k)
-				}
-			}
-			if len(v.cache) >= maxCached {
-				clear(v.cache)
-			}
-		}
-		v.cache[key] = cached{claims: claims, until: until}
-		v.mu.Unlock()
+		v.cache.Put(key, claims, until, now, gen)
 	}
 	return claims, err
 }

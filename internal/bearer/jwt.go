@@ -2,6 +2,7 @@ package bearer
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +16,8 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/gatehouse-dev/gatehouse/internal/ttlcache"
 )
 
 // JWTConfig configures a JWT access-token verifier.
@@ -37,6 +40,14 @@ type JWTConfig struct {
 	// unknown key IDs (default 30s), so forged tokens cannot make us hammer
 	// the issuer.
 	MinRefetchInterval time.Duration
+	// CacheSize is how many verified tokens are remembered (default
+	// 10,000; negative: none). A client presents the same access token on
+	// many requests: a remembered one is accepted without checking its
+	// signature again (only its expiry), until exp plus Leeway. Entries are
+	// keyed by a hash of the token, so only the exact bytes that were
+	// verified match; every fetch of the JWKS forgets them all, so a key
+	// withdrawn from the JWKS stops accepting its tokens at once.
+	CacheSize int
 	// Now returns the current time (default time.Now).
 	Now func() time.Time
 }
@@ -60,9 +71,14 @@ type JWTVerifier struct {
 	fetchedAt time.Time // last successful JWKS fetch
 	failedAt  time.Time // last failed attempt
 	lastErr   error     // its error
+
+	verified *ttlcache.Cache[[32]byte, *Claims] // by token hash; nil when CacheSize < 0
 }
 
 var _ Verifier = (*JWTVerifier)(nil)
+
+// defaultJWTCacheSize is JWTConfig.CacheSize's default: a few megabytes.
+const defaultJWTCacheSize = 10000
 
 // retryAfterFailure is the floor between two attempts to reach an issuer that
 // did not answer: short, because the roles of one deployment start together
@@ -101,7 +117,14 @@ func NewJWTVerifier(ctx context.Context, cfg JWTConfig) (*JWTVerifier, error) {
 			return nil, err
 		}
 	}
-	return &JWTVerifier{cfg: cfg, jwksURL: cfg.JWKSURL}, nil
+	if cfg.CacheSize == 0 {
+		cfg.CacheSize = defaultJWTCacheSize
+	}
+	v := &JWTVerifier{cfg: cfg, jwksURL: cfg.JWKSURL}
+	if cfg.CacheSize > 0 {
+		v.verified = ttlcache.New[[32]byte, *Claims](cfg.CacheSize)
+	}
+	return v, nil
 }
 
 // checkFetchURL requires HTTPS, except for loopback addresses (development
@@ -230,6 +253,10 @@ func (v *JWTVerifier) fetch(ctx context.Context) error {
 	v.mu.Lock()
 	v.jwksURL, v.keys, v.fetchedAt = u, set, v.cfg.Now()
 	v.mu.Unlock()
+	if v.verified != nil {
+		// A key may have been withdrawn: its tokens are checked again.
+		v.verified.Reset()
+	}
 	return nil
 }
 
@@ -239,8 +266,29 @@ type atClaims struct {
 	ClientID string `json:"client_id"`
 }
 
-// Verify checks the token as RFC 9068 §4 requires.
+// Verify checks the token as RFC 9068 §4 requires. The Claims returned may
+// be shared with other calls for the same token: do not modify them.
 func (v *JWTVerifier) Verify(ctx context.Context, token string) (*Claims, error) {
+	if v.verified == nil {
+		return v.verify(ctx, token)
+	}
+	key := sha256.Sum256([]byte(token))
+	c, gen, ok := v.verified.Get(key, v.cfg.Now())
+	if ok {
+		return c, nil
+	}
+	c, err := v.verify(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	// Accepted until exp plus the leeway, as verify would: nbf and iat only
+	// grow more acceptable with time, and nothing else depends on it. Not
+	// remembered if the JWKS was fetched meanwhile (gen).
+	v.verified.Put(key, c, c.Expiry.Add(v.cfg.Leeway), v.cfg.Now(), gen)
+	return c, nil
+}
+
+func (v *JWTVerifier) verify(ctx context.Context, token string) (*Claims, error) {
 	tok, err := jwt.ParseSigned(token, Algorithms)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidToken, err)

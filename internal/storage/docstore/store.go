@@ -34,15 +34,30 @@ type Document struct {
 // Store keeps documents in one database.
 type Store struct {
 	db, read *sql.DB
+	tx       TxRunner // nil: writes run on db
 	d        dialect
 
 	mu    sync.RWMutex
 	colls map[string]*Collection
 }
 
+// TxRunner runs fn in a write transaction. sqlstore.Store is one: on SQLite
+// it shares the transaction with the other writes of the process (group
+// commit), instead of queueing for the one writer connection.
+type TxRunner interface {
+	WriteTx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error
+}
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithTxRunner makes the store's writes (Insert, Replace, Delete) run in
+// transactions of r rather than on db; db still creates the tables.
+func WithTxRunner(r TxRunner) Option { return func(s *Store) { s.tx = r } }
+
 // New returns a store writing through db and reading through read (which
 // may be db). dialect is "sqlite", "postgres" or "mysql".
-func New(db, read *sql.DB, dialectName string) (*Store, error) {
+func New(db, read *sql.DB, dialectName string, opts ...Option) (*Store, error) {
 	d, err := dialectFor(dialectName)
 	if err != nil {
 		return nil, err
@@ -50,7 +65,55 @@ func New(db, read *sql.DB, dialectName string) (*Store, error) {
 	if read == nil {
 		read = db
 	}
-	return &Store{db: db, read: read, d: d, colls: map[string]*Collection{}}, nil
+	s := &Store{db: db, read: read, d: d, colls: map[string]*Collection{}}
+	for _, o := range opts {
+		o(s)
+	}
+	return s, nil
+}
+
+// execer is what both the pool and a transaction offer to writes.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
+}
+
+// write runs fn's statements: in a transaction of the TxRunner when there
+// is one, else in a transaction of its own if atomic, else on the pool. fn
+// returns its errors wrapped already and runs its statements with the ctx
+// it is given; failures to begin or commit are wrapped here, as op's.
+func (s *Store) write(ctx context.Context, op string, atomic bool, fn func(ctx context.Context, q execer) error) error {
+	if s.tx == nil && !atomic {
+		return fn(ctx, s.db)
+	}
+	var fnErr error
+	run := func(ctx context.Context, tx *sql.Tx) error {
+		fnErr = fn(ctx, tx)
+		return fnErr
+	}
+	var err error
+	if s.tx != nil {
+		err = s.tx.WriteTx(ctx, run)
+	} else {
+		err = s.ownTx(ctx, run)
+	}
+	if err != nil && err != fnErr { // identity, not errors.Is: was it fn's own error?
+		return s.wrap(op, err)
+	}
+	return err
+}
+
+func (s *Store) ownTx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(ctx, tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
 }
 
 // Ensure creates (if missing) the table and indexes of a collection, and
@@ -102,28 +165,22 @@ func (s *Store) Insert(ctx context.Context, collection string, docs []Document) 
 	if err != nil {
 		return err
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return s.wrap("insert", err)
-	}
-	defer tx.Rollback() //nolint:errcheck // after Commit this is a no-op
 	b := &builder{d: s.d, c: c}
 	q := "INSERT INTO " + c.table() + " (id, owner, created, updated, etag, data) VALUES (" +
 		strings.Join([]string{b.d.placeholder(1), b.d.placeholder(2), b.d.placeholder(3), b.d.placeholder(4), b.d.placeholder(5), b.d.placeholder(6)}, ", ") + ")"
-	stmt, err := tx.PrepareContext(ctx, q)
-	if err != nil {
-		return s.wrap("insert", err)
-	}
-	defer stmt.Close()
-	for _, d := range docs {
-		if _, err := stmt.ExecContext(ctx, d.ID, d.Owner, d.Created.UnixMicro(), d.Updated.UnixMicro(), d.ETag, string(d.Data)); err != nil {
+	return s.write(ctx, "insert", true, func(ctx context.Context, tx execer) error {
+		stmt, err := tx.PrepareContext(ctx, q)
+		if err != nil {
 			return s.wrap("insert", err)
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return s.wrap("insert", err)
-	}
-	return nil
+		defer stmt.Close()
+		for _, d := range docs {
+			if _, err := stmt.ExecContext(ctx, d.ID, d.Owner, d.Created.UnixMicro(), d.Updated.UnixMicro(), d.ETag, string(d.Data)); err != nil {
+				return s.wrap("insert", err)
+			}
+		}
+		return nil
+	})
 }
 
 // Get returns the owner's document with the given ID, or storage.ErrNotFound
@@ -222,11 +279,13 @@ func (s *Store) Replace(ctx context.Context, collection string, d Document, ifET
 	p := s.d.placeholder
 	q := "UPDATE " + c.table() + " SET updated = " + p(1) + ", etag = " + p(2) + ", data = " + p(3) +
 		" WHERE id = " + p(4) + " AND owner = " + p(5) + " AND etag = " + p(6)
-	res, err := s.db.ExecContext(ctx, q, d.Updated.UnixMicro(), d.ETag, string(d.Data), d.ID, d.Owner, ifETag)
-	if err != nil {
-		return s.wrap("replace", err)
-	}
-	return s.checkSwap(ctx, c, res, d.ID, d.Owner)
+	return s.write(ctx, "replace", false, func(ctx context.Context, db execer) error {
+		res, err := db.ExecContext(ctx, q, d.Updated.UnixMicro(), d.ETag, string(d.Data), d.ID, d.Owner, ifETag)
+		if err != nil {
+			return s.wrap("replace", err)
+		}
+		return s.checkSwap(ctx, db, c, res, d.ID, d.Owner)
+	})
 }
 
 // Delete removes the owner's document if its entity tag is ifETag, with the
@@ -238,14 +297,16 @@ func (s *Store) Delete(ctx context.Context, collection, owner, id, ifETag string
 	}
 	p := s.d.placeholder
 	q := "DELETE FROM " + c.table() + " WHERE id = " + p(1) + " AND owner = " + p(2) + " AND etag = " + p(3)
-	res, err := s.db.ExecContext(ctx, q, id, owner, ifETag)
-	if err != nil {
-		return s.wrap("delete", err)
-	}
-	return s.checkSwap(ctx, c, res, id, owner)
+	return s.write(ctx, "delete", false, func(ctx context.Context, db execer) error {
+		res, err := db.ExecContext(ctx, q, id, owner, ifETag)
+		if err != nil {
+			return s.wrap("delete", err)
+		}
+		return s.checkSwap(ctx, db, c, res, id, owner)
+	})
 }
 
-func (s *Store) checkSwap(ctx context.Context, c *Collection, res sql.Result, id, owner string) error {
+func (s *Store) checkSwap(ctx context.Context, db execer, c *Collection, res sql.Result, id, owner string) error {
 	n, err := res.RowsAffected()
 	if err != nil {
 		return s.wrap("rows affected", err)
@@ -255,7 +316,7 @@ func (s *Store) checkSwap(ctx context.Context, c *Collection, res sql.Result, id
 	}
 	var one int
 	q := "SELECT 1 FROM " + c.table() + " WHERE id = " + s.d.placeholder(1) + " AND owner = " + s.d.placeholder(2)
-	err = s.db.QueryRowContext(ctx, q, id, owner).Scan(&one)
+	err = db.QueryRowContext(ctx, q, id, owner).Scan(&one)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return storage.ErrNotFound

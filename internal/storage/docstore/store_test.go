@@ -41,7 +41,10 @@ type env struct {
 	dialect string
 }
 
-func open(t *testing.T, b storagetest.Backend) env {
+// open opens a docstore on a new database of b; with runner, its writes go
+// through sqlstore's WriteTx (group commit on SQLite), as gatehouse serve
+// wires it.
+func open(t *testing.T, b storagetest.Backend, runner bool) env {
 	t.Helper()
 	ctx := context.Background()
 	ss, err := sqlstore.Open(ctx, b.DSN(t), sqlstore.Options{Migrate: true})
@@ -49,7 +52,11 @@ func open(t *testing.T, b storagetest.Backend) env {
 		t.Fatalf("sqlstore.Open: %v", err)
 	}
 	t.Cleanup(func() { ss.Close() })
-	s, err := docstore.New(ss.DB(), ss.ReadDB(), ss.Dialect())
+	var opts []docstore.Option
+	if runner {
+		opts = append(opts, docstore.WithTxRunner(ss))
+	}
+	s, err := docstore.New(ss.DB(), ss.ReadDB(), ss.Dialect(), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,13 +84,19 @@ func ids(docs []docstore.Document) []string {
 
 func TestBackends(t *testing.T) {
 	for _, b := range storagetest.Backends() {
-		t.Run(b.Name, func(t *testing.T) {
-			t.Parallel()
-			e := open(t, b)
-			t.Run("CRUD", func(t *testing.T) { testCRUD(t, e) })
-			t.Run("Query", func(t *testing.T) { testQuery(t, e) })
-			t.Run("Explain", func(t *testing.T) { testExplain(t, e) })
-		})
+		for _, runner := range []bool{false, true} {
+			name := b.Name
+			if runner {
+				name += "/tx-runner"
+			}
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				e := open(t, b, runner)
+				t.Run("CRUD", func(t *testing.T) { testCRUD(t, e) })
+				t.Run("Query", func(t *testing.T) { testQuery(t, e) })
+				t.Run("Explain", func(t *testing.T) { testExplain(t, e) })
+			})
+		}
 	}
 }
 

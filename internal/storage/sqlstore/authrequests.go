@@ -40,7 +40,7 @@ func (s *Store) CreateAuthRequest(ctx context.Context, a storage.AuthRequest) er
 	if a.MaxAge != nil {
 		maxAge = sql.NullInt64{Int64: a.MaxAge.Microseconds(), Valid: true}
 	}
-	_, err := s.exec(ctx, s.db, "INSERT INTO auth_requests ("+authRequestColumns+") VALUES "+
+	_, err := s.write(ctx, "INSERT INTO auth_requests ("+authRequestColumns+") VALUES "+
 		"(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		a.ID, a.ClientID, a.RedirectURI, a.State, a.Nonce, encodeList(a.Scopes), a.ResponseType, a.ResponseMode,
 		a.CodeChallenge, a.CodeChallengeMethod, encodeList(a.Prompt), maxAge, a.LoginHint, a.UserID,
@@ -59,14 +59,14 @@ func (s *Store) GetAuthRequest(ctx context.Context, id string) (storage.AuthRequ
 
 // CompleteAuthRequest records who signed in.
 func (s *Store) CompleteAuthRequest(ctx context.Context, id, userID string, authTime time.Time, amr []string) error {
-	return s.execOne(ctx, s.db, "UPDATE auth_requests SET user_id = ?, auth_time = ?, amr = ?, done = TRUE WHERE id = ?",
+	return s.writeOne(ctx, "UPDATE auth_requests SET user_id = ?, auth_time = ?, amr = ?, done = TRUE WHERE id = ?",
 		userID, nullMicros(authTime), encodeList(amr), id)
 }
 
 // SetAuthCode stores the hash of the request's code and the code's expiry,
 // which becomes the request's.
 func (s *Store) SetAuthCode(ctx context.Context, id, codeHash string, expiresAt time.Time) error {
-	return s.execOne(ctx, s.db, "UPDATE auth_requests SET code_hash = ?, expires_at = ? WHERE id = ?",
+	return s.writeOne(ctx, "UPDATE auth_requests SET code_hash = ?, expires_at = ? WHERE id = ?",
 		nullString(codeHash), micros(expiresAt), id)
 }
 
@@ -94,7 +94,7 @@ func (s *Store) ConsumeAuthCode(ctx context.Context, codeHash string, now time.T
 	}
 	var a storage.AuthRequest
 	var result error
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := s.exec(ctx, tx,
 			"UPDATE auth_requests SET code_used = TRUE WHERE code_hash = ? AND code_used = FALSE AND expires_at > ?",
 			codeHash, micros(now))
@@ -132,12 +132,12 @@ func (s *Store) ConsumeAuthCode(ctx context.Context, codeHash string, now time.T
 // Marking a request again is not an error: execOne counts matched rows
 // (MySQL is opened with clientFoundRows), not changed ones.
 func (s *Store) MarkAuthCodeReplayed(ctx context.Context, id string) error {
-	return s.execOne(ctx, s.db, "UPDATE auth_requests SET replayed = TRUE WHERE id = ?", id)
+	return s.writeOne(ctx, "UPDATE auth_requests SET replayed = TRUE WHERE id = ?", id)
 }
 
 // DeleteAuthRequest removes a request; removing an unknown one is not an error.
 func (s *Store) DeleteAuthRequest(ctx context.Context, id string) error {
-	_, err := s.exec(ctx, s.db, "DELETE FROM auth_requests WHERE id = ?", id)
+	_, err := s.write(ctx, "DELETE FROM auth_requests WHERE id = ?", id)
 	return err
 }
 

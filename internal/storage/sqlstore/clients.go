@@ -20,7 +20,7 @@ func scanClient(c *storage.Client) func(scanner) error {
 
 // CreateClient fails with storage.ErrAlreadyExists if the ID is taken.
 func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
-	_, err := s.exec(ctx, s.db, "INSERT INTO clients ("+clientColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	_, err := s.write(ctx, "INSERT INTO clients ("+clientColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		c.ID, c.Name, c.SecretHash, c.Public, encodeList(c.RedirectURIs), encodeList(c.PostLogoutRedirectURIs),
 		encodeList(c.GrantTypes), encodeList(c.Scopes), c.PKCEOptional, c.FirstParty, micros(c.CreatedAt), micros(c.UpdatedAt))
 	return err
@@ -52,14 +52,14 @@ func (s *Store) ListClients(ctx context.Context) ([]storage.Client, error) {
 
 // SetClientSecret replaces the secret hash.
 func (s *Store) SetClientSecret(ctx context.Context, id, secretHash string, now time.Time) error {
-	return s.execOne(ctx, s.db, "UPDATE clients SET secret_hash = ?, updated_at = ? WHERE id = ?",
+	return s.writeOne(ctx, "UPDATE clients SET secret_hash = ?, updated_at = ? WHERE id = ?",
 		secretHash, micros(now), id)
 }
 
 // DeleteClient removes the client, and with it the consent given to it, and
 // revokes its refresh tokens.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if err := s.execOne(ctx, tx, "DELETE FROM clients WHERE id = ?", id); err != nil {
 			return err
 		}

@@ -16,7 +16,7 @@ const keyColumns = "id, algorithm, private_key, public_key, created_at, not_befo
 
 // CreateKey stores a signing key.
 func (s *Store) CreateKey(ctx context.Context, k storage.SigningKey) error {
-	return s.insertKey(ctx, s.db, k)
+	return s.writeWith(ctx, func(ctx context.Context, q querier) error { return s.insertKey(ctx, q, k) })
 }
 
 func (s *Store) insertKey(ctx context.Context, q querier, k storage.SigningKey) error {
@@ -30,7 +30,7 @@ func (s *Store) insertKey(ctx context.Context, q querier, k storage.SigningKey) 
 // withKeysLock), so that of racing callers exactly one inserts.
 func (s *Store) CreateKeyIfNoSigner(ctx context.Context, k storage.SigningKey, now time.Time) (bool, error) {
 	created := false
-	err := s.withKeysLock(ctx, func(q querier) error {
+	err := s.withKeysLock(ctx, func(ctx context.Context, q querier) error {
 		var n int
 		if err := s.queryRow(ctx, q, func(r scanner) error { return r.Scan(&n) },
 			"SELECT COUNT(*) FROM signing_keys WHERE algorithm = ? AND not_before <= ? AND (expires_at IS NULL OR expires_at > ?)",
@@ -60,10 +60,10 @@ func (s *Store) CreateKeyIfNoSigner(ctx context.Context, k storage.SigningKey, n
 //     the rows an earlier holder committed.
 //   - MySQL: a named lock (GET_LOCK) on one connection, around statements
 //     that commit one by one; the server drops it if the connection dies.
-func (s *Store) withKeysLock(ctx context.Context, fn func(q querier) error) error {
+func (s *Store) withKeysLock(ctx context.Context, fn func(ctx context.Context, q querier) error) error {
 	switch s.d.name {
 	case migrations.Postgres:
-		return s.inTx(ctx, func(tx *sql.Tx) error {
+		return s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 			// READ COMMITTED whatever the server's default: under REPEATABLE
 			// READ the snapshot would be taken by the lock statement before it
 			// waits, and miss the key the previous holder committed.
@@ -73,12 +73,12 @@ func (s *Store) withKeysLock(ctx context.Context, fn func(q querier) error) erro
 			if _, err := s.exec(ctx, tx, "SELECT pg_advisory_xact_lock(?)", keysLockID); err != nil {
 				return fmt.Errorf("sqlstore: locking signing keys: %w", err)
 			}
-			return fn(tx)
+			return fn(ctx, tx)
 		})
 	case migrations.MySQL:
 		return s.withMySQLKeysLock(ctx, fn)
 	default:
-		return s.inTx(ctx, func(tx *sql.Tx) error { return fn(tx) })
+		return s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error { return fn(ctx, tx) })
 	}
 }
 
@@ -89,7 +89,7 @@ const keysLockID = 0x67686b657973
 // server-wide, so it is qualified with the database (at most 64 characters).
 const mysqlKeysLock = "LEFT(CONCAT('gatehouse-keys:', DATABASE()), 64)"
 
-func (s *Store) withMySQLKeysLock(ctx context.Context, fn func(q querier) error) (err error) {
+func (s *Store) withMySQLKeysLock(ctx context.Context, fn func(ctx context.Context, q querier) error) (err error) {
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
 		return s.d.mapErr(err)
@@ -113,7 +113,7 @@ func (s *Store) withMySQLKeysLock(ctx context.Context, fn func(q querier) error)
 			err = errors.Join(err, fmt.Errorf("sqlstore: unlocking signing keys: %w", rerr))
 		}
 	}()
-	return fn(conn)
+	return fn(ctx, conn)
 }
 
 // ListKeys returns every stored key ordered by CreatedAt.
@@ -133,12 +133,12 @@ func (s *Store) ListKeys(ctx context.Context) ([]storage.SigningKey, error) {
 
 // SetKeyExpiry sets when a key leaves the published set (zero: never).
 func (s *Store) SetKeyExpiry(ctx context.Context, id string, expiresAt time.Time) error {
-	return s.execOne(ctx, s.db, "UPDATE signing_keys SET expires_at = ? WHERE id = ?", nullMicros(expiresAt), id)
+	return s.writeOne(ctx, "UPDATE signing_keys SET expires_at = ? WHERE id = ?", nullMicros(expiresAt), id)
 }
 
 // DeleteExpiredKeys removes keys whose ExpiresAt is set and before the given time.
 func (s *Store) DeleteExpiredKeys(ctx context.Context, before time.Time) (int, error) {
-	res, err := s.exec(ctx, s.db, "DELETE FROM signing_keys WHERE expires_at IS NOT NULL AND expires_at < ?", micros(before))
+	res, err := s.write(ctx, "DELETE FROM signing_keys WHERE expires_at IS NOT NULL AND expires_at < ?", micros(before))
 	if err != nil {
 		return 0, err
 	}

@@ -20,7 +20,7 @@ func scanLoginSession(l *storage.LoginSession) func(scanner) error {
 
 // CreateLoginSession stores a login session.
 func (s *Store) CreateLoginSession(ctx context.Context, l storage.LoginSession) error {
-	_, err := s.exec(ctx, s.db, "INSERT INTO login_sessions ("+loginSessionColumns+") VALUES (?, ?, ?, ?, ?, ?)",
+	_, err := s.write(ctx, "INSERT INTO login_sessions ("+loginSessionColumns+") VALUES (?, ?, ?, ?, ?, ?)",
 		l.ID, l.UserID, nullMicros(l.AuthTime), encodeList(l.AMR), micros(l.CreatedAt), micros(l.ExpiresAt))
 	return err
 }
@@ -35,13 +35,13 @@ func (s *Store) GetLoginSession(ctx context.Context, id string, now time.Time) (
 
 // DeleteLoginSession removes a session; removing an unknown one is not an error.
 func (s *Store) DeleteLoginSession(ctx context.Context, id string) error {
-	_, err := s.exec(ctx, s.db, "DELETE FROM login_sessions WHERE id = ?", id)
+	_, err := s.write(ctx, "DELETE FROM login_sessions WHERE id = ?", id)
 	return err
 }
 
 // DeleteUserLoginSessions removes every session of a user.
 func (s *Store) DeleteUserLoginSessions(ctx context.Context, userID string) error {
-	_, err := s.exec(ctx, s.db, "DELETE FROM login_sessions WHERE user_id = ?", userID)
+	_, err := s.write(ctx, "DELETE FROM login_sessions WHERE user_id = ?", userID)
 	return err
 }
 
@@ -50,7 +50,7 @@ const consentColumns = "user_id, client_id, scopes, created_at, expires_at"
 // PutConsent creates or replaces the consent for (UserID, ClientID). A zero
 // ExpiresAt never expires.
 func (s *Store) PutConsent(ctx context.Context, c storage.Consent) error {
-	_, err := s.exec(ctx, s.db, "INSERT INTO consents ("+consentColumns+") VALUES (?, ?, ?, ?, ?)"+
+	_, err := s.write(ctx, "INSERT INTO consents ("+consentColumns+") VALUES (?, ?, ?, ?, ?)"+
 		s.d.upsert("user_id, client_id",
 			"scopes = "+s.d.excluded("scopes"),
 			"created_at = "+s.d.excluded("created_at"),
@@ -71,7 +71,7 @@ func (s *Store) GetConsent(ctx context.Context, userID, clientID string, now tim
 
 // DeleteConsent removes consent; removing unknown consent is not an error.
 func (s *Store) DeleteConsent(ctx context.Context, userID, clientID string) error {
-	_, err := s.exec(ctx, s.db, "DELETE FROM consents WHERE user_id = ? AND client_id = ?", userID, clientID)
+	_, err := s.write(ctx, "DELETE FROM consents WHERE user_id = ? AND client_id = ?", userID, clientID)
 	return err
 }
 
@@ -96,7 +96,7 @@ func (s *Store) AddLoginFailure(ctx context.Context, key string, now time.Time, 
 			"window_start = CASE WHEN "+ended+" THEN "+s.d.excluded("window_start")+" ELSE login_failures.window_start END",
 			"expires_at = CASE WHEN "+ended+" THEN "+s.d.excluded("expires_at")+" ELSE login_failures.expires_at END")
 	var count int
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := s.exec(ctx, tx, upsert, key, micros(now), micros(now.Add(window))); err != nil {
 			return err
 		}
@@ -121,7 +121,7 @@ func (s *Store) LoginFailures(ctx context.Context, key string, now time.Time) (i
 
 // ResetLoginFailures forgets the failures counted for key.
 func (s *Store) ResetLoginFailures(ctx context.Context, key string) error {
-	_, err := s.exec(ctx, s.db, "DELETE FROM login_failures WHERE failure_key = ?", key)
+	_, err := s.write(ctx, "DELETE FROM login_failures WHERE failure_key = ?", key)
 	return err
 }
 

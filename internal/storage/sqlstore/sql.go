@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/storage"
+	"github.com/gatehouse-dev/gatehouse/internal/storage/groupcommit"
 )
 
 // querier is what both a pool and a transaction offer.
@@ -63,17 +64,78 @@ func (s *Store) queryRows(ctx context.Context, q querier, scan func(scanner) err
 	return s.d.mapErr(rows.Err())
 }
 
-// inTx runs fn in a transaction on the read-write pool, committing if it
-// returns nil. On SQLite the transaction begins IMMEDIATE.
-func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+// write runs a statement that changes the database: on SQLite in a shared
+// transaction (see writeWith), elsewhere on the pool.
+func (s *Store) write(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	var res sql.Result
+	err := s.writeWith(ctx, func(ctx context.Context, q querier) error {
+		var err error
+		res, err = s.exec(ctx, q, query, args...)
+		return err
+	})
+	return res, err
+}
+
+// writeOne runs a statement that must change a row, as write does; none is
+// ErrNotFound.
+func (s *Store) writeOne(ctx context.Context, query string, args ...any) error {
+	return s.writeWith(ctx, func(ctx context.Context, q querier) error {
+		return s.execOne(ctx, q, query, args...)
+	})
+}
+
+// writeWith runs fn's statements, which change the database. On SQLite,
+// whose one writer connection commits one transaction at a time, fn runs in
+// a transaction shared with the writes of other goroutines (group commit,
+// package groupcommit), atomically and as if alone; elsewhere each statement
+// runs on the pool and commits by itself. fn must run its statements with
+// the ctx it is given.
+func (s *Store) writeWith(ctx context.Context, fn func(ctx context.Context, q querier) error) error {
+	if s.gc == nil {
+		return fn(ctx, s.db)
+	}
+	return s.groupCommit(ctx, func(ctx context.Context, tx *sql.Tx) error { return fn(ctx, tx) })
+}
+
+// inTx runs fn in a transaction, committing if it returns nil: on SQLite a
+// shared one (see writeWith), whose BEGIN IMMEDIATE takes the write lock
+// at its start; elsewhere its own, on the read-write pool. fn must run its
+// statements with the ctx it is given.
+func (s *Store) inTx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	if s.gc != nil {
+		return s.groupCommit(ctx, fn)
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return s.d.mapErr(err)
 	}
-	if err := fn(tx); err != nil {
+	if err := fn(ctx, tx); err != nil {
 		return errors.Join(err, ignoreDone(tx.Rollback()))
 	}
 	return s.d.mapErr(tx.Commit())
+}
+
+// groupCommit runs fn through the group-commit writer. fn's own errors come
+// back as they are; those of beginning or committing the shared transaction
+// are mapped like any statement's.
+func (s *Store) groupCommit(ctx context.Context, fn groupcommit.Func) error {
+	var fnErr error
+	err := s.gc.Do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		fnErr = fn(ctx, tx)
+		return fnErr
+	})
+	if err != nil && err != fnErr { // identity, not errors.Is: was it fn's own error?
+		return s.d.mapErr(err)
+	}
+	return err
+}
+
+// WriteTx runs fn in a write transaction as inTx does: on SQLite shared
+// with other writes (group commit). For other stores on the same database
+// (docstore) whose writes would otherwise queue for SQLite's one writer
+// connection one transaction at a time.
+func (s *Store) WriteTx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	return s.inTx(ctx, fn)
 }
 
 func ignoreDone(err error) error {
@@ -91,7 +153,7 @@ func (s *Store) deleteBatches(ctx context.Context, before time.Time, limit int, 
 		if total >= limit {
 			break
 		}
-		res, err := s.exec(ctx, s.db, stmt, micros(before), limit-total)
+		res, err := s.write(ctx, stmt, micros(before), limit-total)
 		if err != nil {
 			return total, err
 		}

@@ -15,6 +15,7 @@ import (
 	"modernc.org/sqlite"
 
 	"github.com/gatehouse-dev/gatehouse/internal/storage"
+	"github.com/gatehouse-dev/gatehouse/internal/storage/groupcommit"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/sqlerr"
 )
 
@@ -78,6 +79,9 @@ type Store struct {
 	db  *sql.DB // read-write pool; on SQLite, one connection
 	rdb *sql.DB // read pool; the same as db except on SQLite
 	t   *target
+	// gc runs the writes on SQLite in shared transactions (nil elsewhere):
+	// its one writer connection would otherwise commit them one by one.
+	gc *groupcommit.Writer
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -106,6 +110,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 			return nil, err
 		}
 		s.db, s.rdb = openSQLite(t.sqlitePath, opts)
+		s.gc = groupcommit.New(s.db, 0)
 	case dialectPostgres:
 		s.db = stdlib.OpenDB(*t.pg)
 		s.rdb = s.db
@@ -219,8 +224,11 @@ func (s *Store) ping(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the pools.
+// Close commits the writes already handed over and closes the pools.
 func (s *Store) Close() error {
+	if s.gc != nil {
+		_ = s.gc.Close() // always nil
+	}
 	err := s.db.Close()
 	if s.rdb != s.db {
 		err = errors.Join(err, s.rdb.Close())

@@ -20,7 +20,7 @@ func scanAccessToken(t *storage.AccessToken) func(scanner) error {
 
 // CreateAccessToken records an issued access token.
 func (s *Store) CreateAccessToken(ctx context.Context, t storage.AccessToken) error {
-	_, err := s.exec(ctx, s.db, "INSERT INTO access_tokens ("+accessTokenColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	_, err := s.write(ctx, "INSERT INTO access_tokens ("+accessTokenColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		t.ID, t.FamilyID, t.ClientID, t.Subject, encodeList(t.Audience), encodeList(t.Scopes), t.Revoked,
 		micros(t.CreatedAt), micros(t.ExpiresAt))
 	return err
@@ -35,7 +35,7 @@ func (s *Store) GetAccessToken(ctx context.Context, id string) (storage.AccessTo
 
 // RevokeAccessToken marks one access token revoked.
 func (s *Store) RevokeAccessToken(ctx context.Context, id string) error {
-	return s.execOne(ctx, s.db, "UPDATE access_tokens SET revoked = TRUE WHERE id = ?", id)
+	return s.writeOne(ctx, "UPDATE access_tokens SET revoked = TRUE WHERE id = ?", id)
 }
 
 const refreshTokenColumns = "id, token_hash, family_id, client_id, user_id, scopes, audience, auth_time, amr, " +
@@ -51,7 +51,7 @@ func scanRefreshToken(t *storage.RefreshToken) func(scanner) error {
 // CreateRefreshToken stores a refresh token; storage.ErrAlreadyExists if its
 // ID or hash is taken.
 func (s *Store) CreateRefreshToken(ctx context.Context, t storage.RefreshToken) error {
-	return s.createRefreshToken(ctx, s.db, t)
+	return s.writeWith(ctx, func(ctx context.Context, q querier) error { return s.createRefreshToken(ctx, q, t) })
 }
 
 func (s *Store) createRefreshToken(ctx context.Context, q querier, t storage.RefreshToken) error {
@@ -83,7 +83,7 @@ func (s *Store) GetRefreshToken(ctx context.Context, tokenHash string) (storage.
 func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next storage.RefreshToken, now time.Time) (storage.RefreshToken, error) {
 	var old storage.RefreshToken
 	var result error
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := s.exec(ctx, tx, "UPDATE refresh_tokens SET used = TRUE WHERE token_hash = ? "+
 			"AND used = FALSE AND revoked = FALSE AND expires_at > ? AND idle_expires_at > ?",
 			oldHash, micros(now), micros(now))
@@ -119,7 +119,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next sto
 
 // RevokeFamily revokes every refresh and access token of a family.
 func (s *Store) RevokeFamily(ctx context.Context, familyID string) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := s.exec(ctx, tx, "UPDATE refresh_tokens SET revoked = TRUE WHERE family_id = ?", familyID); err != nil {
 			return err
 		}

@@ -18,7 +18,7 @@ func scanUser(u *storage.User) func(scanner) error {
 
 // CreateUser fails with storage.ErrAlreadyExists if the ID or username is taken.
 func (s *Store) CreateUser(ctx context.Context, u storage.User) error {
-	_, err := s.exec(ctx, s.db, "INSERT INTO users ("+userColumns+") VALUES (?, ?, ?, ?, ?, ?, ?)",
+	_, err := s.write(ctx, "INSERT INTO users ("+userColumns+") VALUES (?, ?, ?, ?, ?, ?, ?)",
 		u.ID, u.Username, u.Email, u.Name, u.PasswordHash, micros(u.CreatedAt), micros(u.UpdatedAt))
 	return err
 }
@@ -56,7 +56,7 @@ func (s *Store) ListUsers(ctx context.Context) ([]storage.User, error) {
 
 // SetUserPassword replaces the password hash.
 func (s *Store) SetUserPassword(ctx context.Context, id, passwordHash string, now time.Time) error {
-	return s.execOne(ctx, s.db, "UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?",
+	return s.writeOne(ctx, "UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?",
 		passwordHash, micros(now), id)
 }
 
@@ -64,7 +64,7 @@ func (s *Store) SetUserPassword(ctx context.Context, id, passwordHash string, no
 // consent, and revokes the user's refresh tokens, so nothing issued to the
 // user outlives the account.
 func (s *Store) DeleteUser(ctx context.Context, id string) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if err := s.execOne(ctx, tx, "DELETE FROM users WHERE id = ?", id); err != nil {
 			return err
 		}

@@ -102,13 +102,13 @@ func (w *WebSessions) FindCtx(ctx context.Context, token string) (b []byte, foun
 
 // CommitCtx stores a session's data and expiry, replacing what was there.
 func (w *WebSessions) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
-	_, err := w.s.exec(ctx, w.s.db, w.q.commit, token, b, w.q.expiry(expiry))
+	_, err := w.s.write(ctx, w.q.commit, token, b, w.q.expiry(expiry))
 	return err
 }
 
 // DeleteCtx removes a session; removing one that is not there is no error.
 func (w *WebSessions) DeleteCtx(ctx context.Context, token string) error {
-	_, err := w.s.exec(ctx, w.s.db, w.q.delete, token)
+	_, err := w.s.write(ctx, w.q.delete, token)
 	return err
 }
 
@@ -152,7 +152,7 @@ func (w *WebSessions) All() (map[string][]byte, error) {
 
 // DeleteExpired removes every expired row and returns how many.
 func (w *WebSessions) DeleteExpired(ctx context.Context) (int64, error) {
-	res, err := w.s.exec(ctx, w.s.db, w.q.deleteExpired)
+	res, err := w.s.write(ctx, w.q.deleteExpired)
 	if err != nil {
 		return 0, err
 	}
