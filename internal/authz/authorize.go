@@ -123,12 +123,12 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 		d := time.Duration(n) * time.Second
 		maxAge = &d
 	}
-	id, err := randomID()
+	now := s.now()
+	id, err := newID(now)
 	if err != nil {
 		fail(authzError{"server_error", ""})
 		return
 	}
-	now := s.now()
 	req := storage.AuthRequest{
 		ID: id, ClientID: client.ID, RedirectURI: redirectURI, State: state, Nonce: q.Get("nonce"),
 		Scopes: scopes, ResponseType: "code", ResponseMode: q.Get("response_mode"),
@@ -148,11 +148,11 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 
 // newAuthRequest converts a request parsed by op; used by the op adapter.
 func (s *Server) newAuthRequest(ar *oidc.AuthRequest) (storage.AuthRequest, error) {
-	id, err := randomID()
+	now := s.now()
+	id, err := newID(now)
 	if err != nil {
 		return storage.AuthRequest{}, err
 	}
-	now := s.now()
 	r := storage.AuthRequest{
 		ID: id, ClientID: ar.ClientID, RedirectURI: ar.RedirectURI, State: ar.State, Nonce: ar.Nonce,
 		Scopes: ar.Scopes, ResponseType: string(ar.ResponseType), ResponseMode: string(ar.ResponseMode),

@@ -184,7 +184,7 @@ func randomSuffix() string {
 	suffixMu.Lock()
 	defer suffixMu.Unlock()
 	suffixN++
-	id, _ := randomID()
+	id, _ := newID(time.Now())
 	return id + strings.Repeat("x", suffixN%3)
 }
 

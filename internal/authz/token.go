@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -53,18 +54,26 @@ type accessClaims struct {
 // accessTokenType is the JOSE typ of access tokens (RFC 9068 §2.1).
 const accessTokenType = "at+jwt"
 
-func randomID() (string, error) {
-	b := make([]byte, 16)
-	if _, err := rand.Read(b); err != nil {
+// newID returns a record ID (an access token's jti, a refresh token's or an
+// authorization request's ID): 32 hexadecimal digits, the time in
+// milliseconds (48 bits, as in a UUIDv7) followed by 80 random bits. IDs
+// made later sort later, so the rows a busy server inserts land at the end
+// of each index instead of on random pages: a shared SQLite commit of tens
+// of tokens writes a few pages, not one or two per token (issue 7). The
+// time they show is no secret: iat says it too.
+func newID(now time.Time) (string, error) {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(now.UnixMilli())<<16)
+	if _, err := rand.Read(b[6:]); err != nil {
 		return "", fmt.Errorf("random id: %w", err)
 	}
-	return hex.EncodeToString(b), nil
+	return hex.EncodeToString(b[:]), nil
 }
 
 // issueAccessToken records and signs an access token for g.
 func (s *Server) issueAccessToken(ctx context.Context, g grant) (accessToken, error) {
 	now := s.now()
-	jti, err := randomID()
+	jti, err := newID(now)
 	if err != nil {
 		return accessToken{}, err
 	}
@@ -192,7 +201,7 @@ func (s *Server) issueRefreshToken(ctx context.Context, g grant) (string, error)
 	if err != nil {
 		return "", err
 	}
-	id, err := randomID()
+	id, err := newID(now)
 	if err != nil {
 		return "", err
 	}
@@ -260,7 +269,7 @@ func (s *Server) rotateRefreshToken(ctx context.Context, current string, g grant
 	if err != nil {
 		return "", err
 	}
-	id, err := randomID()
+	id, err := newID(now)
 	if err != nil {
 		return "", err
 	}

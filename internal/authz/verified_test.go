@@ -75,3 +75,47 @@ func TestAccessTokenClaimsKeyWithdrawn(t *testing.T) {
 		t.Error("a token of a withdrawn key was accepted from memory")
 	}
 }
+
+func TestNewID(t *testing.T) {
+	t0 := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name   string
+		a, b   time.Time
+		before bool // a's ID sorts before b's
+	}{
+		{"a millisecond later sorts later", t0, t0.Add(time.Millisecond), true},
+		{"an hour later sorts later", t0, t0.Add(time.Hour), true},
+		{"a year later sorts later", t0, t0.AddDate(1, 0, 0), true},
+		{"earlier sorts earlier", t0.Add(time.Second), t0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, err := newID(tt.a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := newID(tt.b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(a) != 32 || len(b) != 32 {
+				t.Fatalf("IDs %q, %q: want 32 hex digits", a, b)
+			}
+			if (a < b) != tt.before {
+				t.Errorf("%q < %q = %v, want %v", a, b, a < b, tt.before)
+			}
+		})
+	}
+	// Within one millisecond the 80 random bits tell IDs apart.
+	seen := map[string]bool{}
+	for range 1000 {
+		id, err := newID(t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seen[id] {
+			t.Fatalf("repeated ID %q", id)
+		}
+		seen[id] = true
+	}
+}

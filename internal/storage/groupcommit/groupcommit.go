@@ -149,6 +149,14 @@ func (w *Writer) commit(batch []*write) {
 		}
 		return
 	}
+	sp, err := prepareSavepoints(ctx, tx)
+	if err != nil {
+		_ = tx.Rollback()
+		for _, op := range live {
+			op.res <- err
+		}
+		return
+	}
 	ok := live[:0]
 	var broken error // the transaction can no longer be trusted
 	for _, op := range live {
@@ -158,7 +166,7 @@ func (w *Writer) commit(batch []*write) {
 			}
 			continue // abandoned: its caller has returned
 		}
-		if err := w.runOne(tx, op); err != nil {
+		if err := runOne(tx, sp, op); err != nil {
 			var be *brokenError
 			if errors.As(err, &be) {
 				broken = be
@@ -203,12 +211,35 @@ type brokenError struct{ err error }
 func (e *brokenError) Error() string { return "groupcommit: " + e.err.Error() }
 func (e *brokenError) Unwrap() error { return e.err }
 
+// savepoints are the statements around each write, prepared once per
+// transaction rather than parsed for every write.
+type savepoints struct{ begin, rollback, release *sql.Stmt }
+
+func prepareSavepoints(ctx context.Context, tx *sql.Tx) (savepoints, error) {
+	var sp savepoints
+	for _, p := range []struct {
+		st    **sql.Stmt
+		query string
+	}{
+		{&sp.begin, "SAVEPOINT groupcommit"},
+		{&sp.rollback, "ROLLBACK TO groupcommit"},
+		{&sp.release, "RELEASE groupcommit"},
+	} {
+		st, err := tx.PrepareContext(ctx, p.query)
+		if err != nil {
+			return sp, fmt.Errorf("groupcommit: preparing %q: %w", p.query, err)
+		}
+		*p.st = st // closed with the transaction
+	}
+	return sp, nil
+}
+
 // runOne runs op's Func inside a savepoint, rolling back to it if the Func
 // fails. The Func's context keeps the caller's values but not its
 // cancellation (see Func).
-func (w *Writer) runOne(tx *sql.Tx, op *write) (err error) {
+func runOne(tx *sql.Tx, sp savepoints, op *write) (err error) {
 	ctx := context.WithoutCancel(op.ctx)
-	if _, err := tx.ExecContext(ctx, "SAVEPOINT groupcommit"); err != nil {
+	if _, err := sp.begin.ExecContext(ctx); err != nil {
 		return &brokenError{fmt.Errorf("savepoint: %w", err)}
 	}
 	defer func() {
@@ -219,12 +250,12 @@ func (w *Writer) runOne(tx *sql.Tx, op *write) (err error) {
 			err = fmt.Errorf("groupcommit: write panicked: %v", p)
 		}
 		if err != nil {
-			if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO groupcommit"); rerr != nil {
+			if _, rerr := sp.rollback.ExecContext(ctx); rerr != nil {
 				err = &brokenError{fmt.Errorf("rollback to savepoint: %w (after %v)", rerr, err)}
 				return
 			}
 		}
-		if _, rerr := tx.ExecContext(ctx, "RELEASE groupcommit"); rerr != nil {
+		if _, rerr := sp.release.ExecContext(ctx); rerr != nil {
 			err = &brokenError{fmt.Errorf("release savepoint: %w", rerr)}
 		}
 	}()

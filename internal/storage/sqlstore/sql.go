@@ -22,9 +22,35 @@ type querier interface {
 // scanner is a *sql.Row or *sql.Rows.
 type scanner interface{ Scan(dest ...any) error }
 
-// exec runs a statement on the read-write pool.
+// prepared returns the cached prepared statement for query when q is one
+// of the pools, or nil: statements are not cached for transactions and
+// connections (on SQLite the writer pool's one connection is then taken, so
+// it could not be prepared on), nor for the writer pool on SQLite, whose
+// writes all run in transactions.
+func (s *Store) prepared(ctx context.Context, q querier, query string) *sql.Stmt {
+	db, ok := q.(*sql.DB)
+	if !ok || (db == s.db && s.gc != nil) {
+		return nil
+	}
+	c := s.stmts
+	if db == s.rdb && s.rdb != s.db {
+		c = s.rstmts
+	}
+	st, err := c.Stmt(ctx, query)
+	if err != nil {
+		return nil // run unprepared: the same error, if any, comes from there
+	}
+	return st
+}
+
+// exec runs a statement on q.
 func (s *Store) exec(ctx context.Context, q querier, query string, args ...any) (sql.Result, error) {
-	res, err := q.ExecContext(ctx, s.d.rebind(query), args...)
+	query = s.d.rebind(query)
+	if st := s.prepared(ctx, q, query); st != nil {
+		res, err := st.ExecContext(ctx, args...)
+		return res, s.d.mapErr(err)
+	}
+	res, err := q.ExecContext(ctx, query, args...)
 	return res, s.d.mapErr(err)
 }
 
@@ -46,12 +72,23 @@ func (s *Store) execOne(ctx context.Context, q querier, query string, args ...an
 
 // queryRow runs a single-row query on q and scans it with scan.
 func (s *Store) queryRow(ctx context.Context, q querier, scan func(scanner) error, query string, args ...any) error {
-	return s.d.mapErr(scan(q.QueryRowContext(ctx, s.d.rebind(query), args...)))
+	query = s.d.rebind(query)
+	if st := s.prepared(ctx, q, query); st != nil {
+		return s.d.mapErr(scan(st.QueryRowContext(ctx, args...)))
+	}
+	return s.d.mapErr(scan(q.QueryRowContext(ctx, query, args...)))
 }
 
 // queryRows runs a query on q and scans each row with scan.
 func (s *Store) queryRows(ctx context.Context, q querier, scan func(scanner) error, query string, args ...any) error {
-	rows, err := q.QueryContext(ctx, s.d.rebind(query), args...)
+	query = s.d.rebind(query)
+	var rows *sql.Rows
+	var err error
+	if st := s.prepared(ctx, q, query); st != nil {
+		rows, err = st.QueryContext(ctx, args...)
+	} else {
+		rows, err = q.QueryContext(ctx, query, args...)
+	}
 	if err != nil {
 		return s.d.mapErr(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/storage"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/groupcommit"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/sqlerr"
+	"github.com/gatehouse-dev/gatehouse/internal/storage/stmtcache"
 )
 
 // Options tune the connection pools. The zero value works.
@@ -82,6 +83,9 @@ type Store struct {
 	// gc runs the writes on SQLite in shared transactions (nil elsewhere):
 	// its one writer connection would otherwise commit them one by one.
 	gc *groupcommit.Writer
+	// stmts holds prepared statements on db, rstmts on rdb (the same cache
+	// when they are the same pool).
+	stmts, rstmts *stmtcache.Cache
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -121,6 +125,10 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		}
 		s.db = sql.OpenDB(conn)
 		s.rdb = s.db
+	}
+	s.stmts, s.rstmts = stmtcache.New(s.db, 0), stmtcache.New(s.rdb, 0)
+	if s.rdb == s.db {
+		s.rstmts = s.stmts
 	}
 	if t.dialect != dialectSQLite {
 		s.db.SetMaxOpenConns(opts.MaxOpenConns)
@@ -229,7 +237,8 @@ func (s *Store) Close() error {
 	if s.gc != nil {
 		_ = s.gc.Close() // always nil
 	}
-	err := s.db.Close()
+	err := errors.Join(s.stmts.Close(), s.rstmts.Close())
+	err = errors.Join(err, s.db.Close())
 	if s.rdb != s.db {
 		err = errors.Join(err, s.rdb.Close())
 	}
