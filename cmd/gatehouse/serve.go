@@ -18,6 +18,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/httpserver"
+	"github.com/gatehouse-dev/gatehouse/internal/logbuf"
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
 	"github.com/gatehouse-dev/gatehouse/internal/tlsconf"
 )
@@ -46,7 +47,12 @@ func runServe(ctx context.Context, e env, args []string) error {
 	if err := c.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	logger, err := newLogger(e.stderr, &c.Storage)
+	// One write system call per log line was 3–5% of a request's CPU: the
+	// lines go out together, at least every 100 ms, and all of them before
+	// serve returns.
+	logOut := logbuf.New(e.stderr, 0, 0)
+	defer logOut.Close()
+	logger, err := newLogger(logOut, &c.Storage)
 	if err != nil {
 		return err
 	}
