@@ -64,7 +64,10 @@ func (h *handler) storeError(w http.ResponseWriter, r *http.Request, err error) 
 
 // meta renders a document with its meta fields.
 func (h *handler) render(d docstore.Document, p query.Projection, full bool) (map[string]any, error) {
-	var fields map[string]any
+	// Field values stay raw JSON: written back as stored, without being
+	// decoded into Go values and encoded again (a quarter of a list
+	// request's CPU, issue 7), and numbers keep their exact digits.
+	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(d.Data, &fields); err != nil {
 		return nil, fmt.Errorf("document %s: %w", d.ID, err)
 	}

@@ -39,8 +39,11 @@ type Store struct {
 	d        dialect
 	// stmts prepares the fixed reads on read (Get): SQLite parses a query
 	// in the process, a seventh of an item GET's CPU when done every time.
-	// Closed with the pool.
-	stmts *stmtcache.Cache
+	// queries prepares the first queryShapes texts of Find and Count, whose
+	// text follows the request's filter and sort (values are arguments):
+	// clients send a few shapes again and again, and a bound keeps
+	// arbitrary ones from filling memory. Both are closed with the pool.
+	stmts, queries *stmtcache.Cache
 
 	mu    sync.RWMutex
 	colls map[string]*Collection
@@ -70,11 +73,33 @@ func New(db, read *sql.DB, dialectName string, opts ...Option) (*Store, error) {
 	if read == nil {
 		read = db
 	}
-	s := &Store{db: db, read: read, d: d, stmts: stmtcache.New(read, 0), colls: map[string]*Collection{}}
+	s := &Store{db: db, read: read, d: d, stmts: stmtcache.New(read, 0), queries: stmtcache.New(read, queryShapes),
+		colls: map[string]*Collection{}}
 	for _, o := range opts {
 		o(s)
 	}
 	return s, nil
+}
+
+// queryShapes bounds the Find and Count statements kept prepared.
+const queryShapes = 64
+
+// query runs a read through the statement c keeps for it, or unprepared
+// when c has no room (or preparing failed: the same error then comes from
+// running it).
+func (s *Store) query(ctx context.Context, c *stmtcache.Cache, query string, args ...any) (*sql.Rows, error) {
+	if st, _ := c.Stmt(ctx, query); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return s.read.QueryContext(ctx, query, args...)
+}
+
+// queryRow is query for a single row.
+func (s *Store) queryRow(ctx context.Context, c *stmtcache.Cache, query string, args ...any) *sql.Row {
+	if st, _ := c.Stmt(ctx, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return s.read.QueryRowContext(ctx, query, args...)
 }
 
 // execer is what both the pool and a transaction offer to writes.
@@ -197,13 +222,7 @@ func (s *Store) Get(ctx context.Context, collection, owner, id string) (Document
 	}
 	q := "SELECT id, owner, created, updated, etag, data FROM " + c.table() +
 		" WHERE id = " + s.d.placeholder(1) + " AND owner = " + s.d.placeholder(2)
-	var row *sql.Row
-	if st, err := s.stmts.Stmt(ctx, q); err == nil && st != nil {
-		row = st.QueryRowContext(ctx, id, owner)
-	} else {
-		row = s.read.QueryRowContext(ctx, q, id, owner)
-	}
-	d, err := scanDoc(row)
+	d, err := scanDoc(s.queryRow(ctx, s.stmts, q, id, owner))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Document{}, storage.ErrNotFound
 	}
@@ -240,7 +259,7 @@ func (s *Store) Find(ctx context.Context, collection, owner string, q docquery.Q
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.read.QueryContext(ctx, stmt, args...)
+	rows, err := s.query(ctx, s.queries, stmt, args...)
 	if err != nil {
 		return nil, s.wrap("find", err)
 	}
@@ -270,7 +289,7 @@ func (s *Store) Count(ctx context.Context, collection, owner string, filter docq
 		return 0, err
 	}
 	var n int
-	if err := s.read.QueryRowContext(ctx, stmt, args...).Scan(&n); err != nil {
+	if err := s.queryRow(ctx, s.queries, stmt, args...).Scan(&n); err != nil {
 		return 0, s.wrap("count", err)
 	}
 	return n, nil

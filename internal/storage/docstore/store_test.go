@@ -296,6 +296,24 @@ func testQuery(t *testing.T, e env) {
 			t.Errorf("page = %v, %v", ids(got), err)
 		}
 	})
+	t.Run("more query shapes than are kept prepared", func(t *testing.T) {
+		// Each number of $in values is another query text: past the bound
+		// of prepared shapes, queries run unprepared, with the same answers.
+		for n := 1; n <= 80; n++ {
+			in := make([]any, n)
+			for i := range in {
+				in[i] = float64(i)
+			}
+			got, err := s.Find(ctx, "todos", "q", docquery.Query{Filter: c("prio", docquery.In, in), Sort: []docquery.SortKey{{Field: "_id"}}})
+			if err != nil {
+				t.Fatalf("shape %d: %v", n, err)
+			}
+			want, err := s.Count(ctx, "todos", "q", c("prio", docquery.In, in))
+			if err != nil || want != len(got) {
+				t.Fatalf("shape %d: %d found, count %d, %v", n, len(got), want, err)
+			}
+		}
+	})
 	t.Run("errors", func(t *testing.T) {
 		for _, q := range []docquery.Query{
 			{Filter: c("nope", docquery.Eq, 1.0)},
