@@ -96,6 +96,9 @@ type Server struct {
 	// verified remembers access tokens whose signature was checked, by
 	// token hash (see accessTokenClaims).
 	verified *ttlcache.Cache[[32]byte, verifiedToken]
+	// signers holds the access-token signer of each signing key by key ID
+	// (a few keys over a process's life: rotation adds one now and then).
+	signers sync.Map
 }
 
 // New checks cfg, makes sure signing keys exist and builds the provider.

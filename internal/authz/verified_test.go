@@ -119,3 +119,43 @@ func TestNewID(t *testing.T) {
 		seen[id] = true
 	}
 }
+
+// One access-token signer per signing key, made on first use.
+func TestAccessSignerPerKey(t *testing.T) {
+	e := newEnv(t)
+	s := e.srv
+	key, err := s.keys.Signer(AccessTokenAlg, s.now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := s.accessSigner(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.accessSigner(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a != b {
+		t.Error("a second signer was made for the same key")
+	}
+	other := key
+	other.ID = "another-key"
+	c, err := s.accessSigner(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c == a {
+		t.Error("two keys share a signer")
+	}
+	// Tokens from the kept signer still verify.
+	for range 2 {
+		at, err := s.issueAccessToken(context.Background(), grant{clientID: "third", subject: "third", scopes: []string{"todos:read"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.verifyAccessToken(context.Background(), at.token); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
