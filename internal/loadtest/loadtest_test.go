@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -223,6 +224,7 @@ func TestConfigValidate(t *testing.T) {
 		"too few documents": func(c *Config) { c.ListOwn = 10 },
 		"total below own":   func(c *Config) { c.ListTotal = 50 },
 		"negative tokens":   func(c *Config) { c.ExpiredTokens = -1 },
+		"profile of many":   func(c *Config) { c.ProfileDir, c.DB, c.Instances = t.TempDir(), "postgres://x/y", 2 },
 	} {
 		c := good()
 		mutate(&c)
@@ -247,14 +249,25 @@ func TestRunEndToEnd(t *testing.T) {
 	for _, transport := range []string{TransportH1, TransportPlain} {
 		t.Run(transport, func(t *testing.T) {
 			scenarios := Scenarios
+			var profiles string
 			if transport == TransportPlain {
 				scenarios = []string{ScenarioClientCredentials, ScenarioAPIGet, ScenarioSignIn}
+				profiles = t.TempDir() // and a CPU profile of the server per scenario
 			}
 			rep, err := Run(ctx, Config{Duration: time.Second, Conns: 4, MaxRequests: 2000, Transport: transport,
 				Scenarios: scenarios, ListOwn: 200, ListTotal: 1000, ExpiredTokens: 1000, Self: self,
-				ServerLogLevel: "warn", Progress: testWriter{t}})
+				ServerLogLevel: "warn", Progress: testWriter{t}, ProfileDir: profiles})
 			if err != nil {
 				t.Fatal(err)
+			}
+			for _, sc := range scenarios {
+				if profiles == "" {
+					break
+				}
+				// A gzipped protocol buffer, as go tool pprof reads.
+				if b, err := os.ReadFile(filepath.Join(profiles, sc+".pprof")); err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+					t.Errorf("%s: no CPU profile (%d bytes, %v)", sc, len(b), err)
+				}
 			}
 			var md bytes.Buffer
 			_ = rep.WriteMarkdown(&md)

@@ -119,6 +119,11 @@ func (in *installation) addClient(args ...string) string {
 
 // start runs gatehouse serve and waits until every role's /readyz answers
 // 200. The process is killed when the test ends, if it still runs.
+//
+// The installation keeps its addresses across restarts (its URLs are in
+// the tokens), and a port picked free may meanwhile be the local end of
+// some other process's outgoing connection for a moment: a start that
+// fails only because an address is in use is tried again, a few times.
 func (in *installation) start() *gatehouseproc.Process {
 	in.t.Helper()
 	args := append([]string{"serve"}, in.storageFlags()...)
@@ -126,18 +131,27 @@ func (in *installation) start() *gatehouseproc.Process {
 		"--authz-addr", in.authzAddr, "--api-addr", in.apiAddr, "--webapp-addr", in.webappAddr,
 		"--metrics-addr", in.metricsAddr, "--log-format", "json")
 	args = append(args, in.serve...)
-	p, err := gatehouseproc.Start(gatehouseproc.Spec{Bin: in.bin, Args: args, Env: in.env, Log: in.logPath})
-	if err != nil {
-		in.t.Fatal(err)
-	}
-	in.t.Cleanup(p.Kill)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if err := gatehouseproc.WaitReady(ctx, in.client, p, 20*time.Millisecond,
-		in.authz+"/readyz", in.api+"/readyz", in.webapp+"/readyz"); err != nil {
+	for attempt := 1; ; attempt++ {
+		p, err := gatehouseproc.Start(gatehouseproc.Spec{Bin: in.bin, Args: args, Env: in.env, Log: in.logPath})
+		if err != nil {
+			in.t.Fatal(err)
+		}
+		in.t.Cleanup(p.Kill)
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		err = gatehouseproc.WaitReady(ctx, in.client, p, 20*time.Millisecond,
+			in.authz+"/readyz", in.api+"/readyz", in.webapp+"/readyz")
+		cancel()
+		if err == nil {
+			return p
+		}
+		if attempt < 5 && strings.Contains(gatehouseproc.Tail(in.logPath, 3), "address already in use") {
+			in.t.Logf("start %d: an address was in use; trying again", attempt)
+			p.Kill()
+			time.Sleep(time.Duration(attempt) * 200 * time.Millisecond)
+			continue
+		}
 		in.t.Fatalf("gatehouse: %v", err)
 	}
-	return p
 }
 
 // metric reads one unlabelled gauge (e.g. go_goroutines) from /metrics.

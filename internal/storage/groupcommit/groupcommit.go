@@ -28,10 +28,42 @@ type Writer struct {
 
 	writes, commits atomic.Int64 // committed writes, and the transactions that carried them
 
+	// cur is the transaction under way and the statements prepared on it
+	// (see Stmt). Its map is only touched from the writer's goroutine,
+	// where the Funcs run; the pointer is atomic so that a call of Stmt
+	// from anywhere else safely finds its tx is not the current one.
+	cur atomic.Pointer[batchState]
+
 	mu     sync.RWMutex // guards closed against sends on queue
 	closed bool
 	queue  chan *write
 	done   chan struct{} // closed when run returns
+}
+
+type batchState struct {
+	tx    *sql.Tx
+	stmts map[string]*sql.Stmt
+}
+
+// Stmt returns a statement for query prepared on tx, shared by the writes of
+// that transaction: writes of one kind (a batch of token records) parse
+// their statement once per transaction, not once each. Call it only from a
+// Func, with the tx it was given; for any other tx it returns nil (run the
+// query unprepared). The statement is closed with the transaction.
+func (w *Writer) Stmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt, error) {
+	cur := w.cur.Load()
+	if tx == nil || cur == nil || tx != cur.tx {
+		return nil, nil
+	}
+	if st, ok := cur.stmts[query]; ok {
+		return st, nil
+	}
+	st, err := tx.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	cur.stmts[query] = st
+	return st, nil
 }
 
 // States of a write.
@@ -157,6 +189,8 @@ func (w *Writer) commit(batch []*write) {
 		}
 		return
 	}
+	w.cur.Store(&batchState{tx: tx, stmts: map[string]*sql.Stmt{}})
+	defer w.cur.Store(nil)
 	ok := live[:0]
 	var broken error // the transaction can no longer be trusted
 	for _, op := range live {

@@ -284,3 +284,58 @@ func TestDo_Concurrent(t *testing.T) {
 	}
 	t.Logf("%d writes in %d transactions", writes, commits)
 }
+
+// The writes of one transaction share the statements they prepare through
+// Stmt; outside a Func there is none to give.
+func TestStmt(t *testing.T) {
+	db := open(t)
+	w := groupcommit.New(db, 0)
+	defer w.Close()
+	const q = "INSERT INTO t (id) VALUES (?)"
+	var mu sync.Mutex
+	seen := map[*sql.Stmt]int{}
+	viaStmt := func(id string) groupcommit.Func {
+		return func(ctx context.Context, tx *sql.Tx) error {
+			st, err := w.Stmt(ctx, tx, q)
+			if err != nil || st == nil {
+				return fmt.Errorf("Stmt = %v, %v", st, err)
+			}
+			mu.Lock()
+			seen[st]++
+			mu.Unlock()
+			_, err = st.ExecContext(ctx, id)
+			return err
+		}
+	}
+	release := hold(t, w)
+	wait := queue(w, nil, viaStmt("a"), viaStmt("b"), viaStmt("c"))
+	release()
+	for i, err := range wait() {
+		if err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
+	}
+	if len(seen) != 1 {
+		t.Errorf("%d statements prepared for three writes of one transaction", len(seen))
+	}
+	if got := ids(t, db); got != "a,b,c,hold" {
+		t.Errorf("rows %q", got)
+	}
+	// A later transaction prepares its own (the first was closed with its
+	// transaction).
+	if err := w.Do(context.Background(), viaStmt("d")); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 2 {
+		t.Errorf("%d statements after a second transaction, want 2", len(seen))
+	}
+	// Outside a Func: none.
+	tx, err := db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if st, err := w.Stmt(context.Background(), tx, q); st != nil || err != nil {
+		t.Errorf("Stmt outside a Func = %v, %v", st, err)
+	}
+}

@@ -22,21 +22,29 @@ type querier interface {
 // scanner is a *sql.Row or *sql.Rows.
 type scanner interface{ Scan(dest ...any) error }
 
-// prepared returns the cached prepared statement for query when q is one
-// of the pools, or nil: statements are not cached for transactions and
-// connections (on SQLite the writer pool's one connection is then taken, so
-// it could not be prepared on), nor for the writer pool on SQLite, whose
-// writes all run in transactions.
+// prepared returns a prepared statement for query on q, or nil to run it
+// unprepared: on a pool, the one cached for the pool; in SQLite's shared
+// transactions, the one prepared for that transaction (shared by its
+// writes). Not for other transactions and connections, nor for SQLite's
+// writer pool, whose writes all run in the shared transactions (and whose
+// one connection they hold, so nothing could be prepared on it).
 func (s *Store) prepared(ctx context.Context, q querier, query string) *sql.Stmt {
-	db, ok := q.(*sql.DB)
-	if !ok || (db == s.db && s.gc != nil) {
-		return nil
+	var st *sql.Stmt
+	var err error
+	switch q := q.(type) {
+	case *sql.Tx:
+		if s.gc != nil {
+			st, err = s.gc.Stmt(ctx, q, query)
+		}
+	case *sql.DB:
+		switch {
+		case q == s.db && s.gc != nil:
+		case q == s.rdb && s.rdb != s.db:
+			st, err = s.rstmts.Stmt(ctx, query)
+		default:
+			st, err = s.stmts.Stmt(ctx, query)
+		}
 	}
-	c := s.stmts
-	if db == s.rdb && s.rdb != s.db {
-		c = s.rstmts
-	}
-	st, err := c.Stmt(ctx, query)
 	if err != nil {
 		return nil // run unprepared: the same error, if any, comes from there
 	}
