@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/storage"
+	"github.com/gatehouse-dev/gatehouse/internal/ttlcache"
 )
 
 // clientCacheTTL is how long a client registration read from the store is
@@ -27,10 +28,10 @@ import (
 // read the store every time.
 const clientCacheTTL = 5 * time.Second
 
-// clientCacheSweepAt is the number of entries above which a new entry first
-// drops the expired ones. Only registered clients are ever cached, under
-// their exact ID (misses are not), so the map stays as small as the client
-// table.
+// clientCacheSweepAt bounds the cache: a new entry in a full cache first
+// drops the expired ones (then, were all 1,024 clients still fresh, all of
+// them). Only registered clients are ever cached, under their exact ID
+// (misses are not), so an unknown ID cannot fill it.
 const clientCacheSweepAt = 1024
 
 // clientCache caches clients by ID for clientCacheTTL. A client that is not
@@ -44,14 +45,10 @@ type clientCache struct {
 	now  func() time.Time
 	ttl  time.Duration
 
-	mu       sync.Mutex
-	entries  map[string]clientEntry
-	inflight map[string]*clientLoad
-}
+	entries *ttlcache.Cache[string, storage.Client]
 
-type clientEntry struct {
-	c       storage.Client
-	expires time.Time
+	mu       sync.Mutex // guards inflight
+	inflight map[string]*clientLoad
 }
 
 // clientLoad is a read in progress; done is closed when c and err are set.
@@ -64,7 +61,7 @@ type clientLoad struct {
 func newClientCache(load func(context.Context, string) (storage.Client, error), now func() time.Time, ttl time.Duration) *clientCache {
 	return &clientCache{
 		load: load, now: now, ttl: ttl,
-		entries:  map[string]clientEntry{},
+		entries:  ttlcache.New[string, storage.Client](clientCacheSweepAt),
 		inflight: map[string]*clientLoad{},
 	}
 }
@@ -75,13 +72,16 @@ func newClientCache(load func(context.Context, string) (storage.Client, error), 
 // request's context ended reads again itself.
 func (cc *clientCache) get(ctx context.Context, id string) (storage.Client, error) {
 	for {
+		if c, _, ok := cc.entries.Get(id, cc.now()); ok {
+			return cloneClient(c), nil
+		}
 		cc.mu.Lock()
-		if e, ok := cc.entries[id]; ok {
-			if cc.now().Before(e.expires) {
-				cc.mu.Unlock()
-				return cloneClient(e.c), nil
-			}
-			delete(cc.entries, id)
+		// Looked up again under mu: a read that ended since the look-up
+		// above cached its client before leaving inflight.
+		c, gen, ok := cc.entries.Get(id, cc.now())
+		if ok {
+			cc.mu.Unlock()
+			return cloneClient(c), nil
 		}
 		if l, ok := cc.inflight[id]; ok {
 			cc.mu.Unlock()
@@ -99,7 +99,7 @@ func (cc *clientCache) get(ctx context.Context, id string) (storage.Client, erro
 		cc.inflight[id] = l
 		cc.mu.Unlock()
 
-		cc.fill(ctx, id, l)
+		cc.fill(ctx, id, l, gen)
 		return cloneClient(l.c), l.err
 	}
 }
@@ -107,17 +107,14 @@ func (cc *clientCache) get(ctx context.Context, id string) (storage.Client, erro
 // fill reads the client, publishes the result to the waiters and caches a
 // client that was found. The entry's lifetime starts when the read starts,
 // so a slow read cannot stretch how long a changed client stays cached.
-func (cc *clientCache) fill(ctx context.Context, id string, l *clientLoad) {
+func (cc *clientCache) fill(ctx context.Context, id string, l *clientLoad, gen ttlcache.Gen) {
 	start := cc.now()
 	defer func() {
 		cc.mu.Lock()
-		delete(cc.inflight, id)
 		if l.err == nil {
-			if len(cc.entries) >= clientCacheSweepAt {
-				cc.sweepLocked()
-			}
-			cc.entries[id] = clientEntry{c: l.c, expires: start.Add(cc.ttl)}
+			cc.entries.Put(id, l.c, start.Add(cc.ttl), cc.now(), gen)
 		}
+		delete(cc.inflight, id)
 		cc.mu.Unlock()
 		close(l.done)
 	}()
@@ -125,15 +122,6 @@ func (cc *clientCache) fill(ctx context.Context, id string, l *clientLoad) {
 	l.c, l.err = cc.load(ctx, id)
 	if l.err == nil && l.c.ID != id { // defence in depth: only the exact ID is cached
 		l.c, l.err = storage.Client{}, fmt.Errorf("client %q: %w", id, storage.ErrNotFound)
-	}
-}
-
-func (cc *clientCache) sweepLocked() {
-	now := cc.now()
-	for id, e := range cc.entries {
-		if !now.Before(e.expires) {
-			delete(cc.entries, id)
-		}
 	}
 }
 

@@ -153,7 +153,7 @@ func TestClientCache_SlowReadAndAliases(t *testing.T) {
 			t.Errorf("get(%q): %v, want not found", alias, err)
 		}
 	}
-	if n := len(cc.entries); n != 1 {
+	if n := cc.entries.Len(); n != 1 {
 		t.Errorf("%d entries, want 1 (aliases are not cached)", n)
 	}
 }
@@ -186,9 +186,7 @@ func TestClientCache_DropsExpiredEntries(t *testing.T) {
 			clk.Add(clientCacheTTL)
 		}
 	}
-	cc.mu.Lock()
-	n := len(cc.entries)
-	cc.mu.Unlock()
+	n := cc.entries.Len()
 	if n > clientCacheSweepAt {
 		t.Fatalf("%d entries cached, want at most %d", n, clientCacheSweepAt)
 	}

@@ -147,7 +147,8 @@ func (s *Server) accessSigner(key keys.Key) (jose.Signer, error) {
 // verifyAccessToken checks an access token's signature, type, issuer and
 // expiry, and that its record is neither revoked nor expired.
 func (s *Server) verifyAccessToken(ctx context.Context, token string) (storage.AccessToken, error) {
-	c, err := s.accessTokenClaims(token, s.now())
+	now := s.now()
+	c, err := s.accessTokenClaims(token, now)
 	if err != nil {
 		return storage.AccessToken{}, err
 	}
@@ -155,7 +156,7 @@ func (s *Server) verifyAccessToken(ctx context.Context, token string) (storage.A
 	if err != nil {
 		return storage.AccessToken{}, err
 	}
-	if now := s.now(); rec.Revoked || !now.Before(rec.ExpiresAt) {
+	if rec.Revoked || !now.Before(rec.ExpiresAt) {
 		return storage.AccessToken{}, errors.New("token revoked or expired")
 	}
 	return rec, nil

@@ -63,17 +63,27 @@ func bareServer(s bareSettings) (*http.Server, error) {
 		IdleTimeout:       httpserver.DefaultIdleTimeout,
 	}
 	if s.Cert != "" {
-		cfg, err := tlsconf.ServerConfig(s.Cert, s.Key)
-		if err != nil {
+		if err := withTLS(srv, s.Cert, s.Key); err != nil {
 			return nil, err
 		}
-		srv.TLSConfig = cfg
-		var p http.Protocols
-		p.SetHTTP1(true)
-		p.SetHTTP2(true)
-		srv.Protocols = &p
 	}
 	return srv, nil
+}
+
+// withTLS makes srv serve TLS with the certificate and key files, in
+// internal/tlsconf's configuration, over HTTP/1.1 and HTTP/2, as
+// internal/httpserver's servers do.
+func withTLS(srv *http.Server, cert, key string) error {
+	cfg, err := tlsconf.ServerConfig(cert, key)
+	if err != nil {
+		return err
+	}
+	srv.TLSConfig = cfg
+	var p http.Protocols
+	p.SetHTTP1(true)
+	p.SetHTTP2(true)
+	srv.Protocols = &p
+	return nil
 }
 
 // RunBareChild serves the bare server until ctx ends when this process was

@@ -9,8 +9,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/gatehouse-dev/gatehouse/internal/tlsconf"
 )
 
 // rrProxy is a round-robin reverse proxy in front of one role's instances,
@@ -114,16 +112,10 @@ func serveFront(h http.Handler, cert, key string) (*front, error) {
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	f := &front{srv: srv, url: "http://" + l.Addr().String()}
 	if cert != "" {
-		cfg, err := tlsconf.ServerConfig(cert, key)
-		if err != nil {
+		if err := withTLS(srv, cert, key); err != nil {
 			l.Close()
 			return nil, err
 		}
-		srv.TLSConfig = cfg
-		var pr http.Protocols
-		pr.SetHTTP1(true)
-		pr.SetHTTP2(true)
-		srv.Protocols = &pr
 		f.url = "https://" + l.Addr().String()
 		go func() { _ = srv.ServeTLS(l, "", "") }()
 	} else {

@@ -39,6 +39,8 @@ func (s *Store) prepared(ctx context.Context, q querier, query string) *sql.Stmt
 	case *sql.DB:
 		switch {
 		case q == s.db && s.gc != nil:
+			// SQLite's writer pool: its writes run in the shared
+			// transactions (the case above).
 		case q == s.rdb && s.rdb != s.db:
 			st, err = s.rstmts.Stmt(ctx, query)
 		default:
