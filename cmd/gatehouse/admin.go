@@ -56,15 +56,17 @@ func runMigrate(ctx context.Context, e env, args []string) error {
 func runUser(ctx context.Context, e env, args []string) error {
 	sub := map[string]func(context.Context, env, []string) error{
 		"add": userAdd, "list": userList, "remove": userRemove, "set-password": userSetPassword,
+		"disable": userDisable, "enable": userEnable,
 	}
-	return dispatch(ctx, e, "user", "add|list|remove|set-password", sub, args)
+	return dispatch(ctx, e, "user", "add|list|remove|set-password|disable|enable", sub, args)
 }
 
 func runClient(ctx context.Context, e env, args []string) error {
 	sub := map[string]func(context.Context, env, []string) error{
 		"add": clientAdd, "list": clientList, "remove": clientRemove, "rotate-secret": clientRotate,
+		"update": clientUpdate, "disable": clientDisable, "enable": clientEnable,
 	}
-	return dispatch(ctx, e, "client", "add|list|remove|rotate-secret", sub, args)
+	return dispatch(ctx, e, "client", "add|list|update|remove|rotate-secret|disable|enable", sub, args)
 }
 
 func dispatch(ctx context.Context, e env, name, subs string, sub map[string]func(context.Context, env, []string) error, args []string) error {
@@ -148,18 +150,19 @@ func userList(ctx context.Context, e env, args []string) error {
 				Username string    `json:"username"`
 				Email    string    `json:"email,omitempty"`
 				Name     string    `json:"name,omitempty"`
+				Disabled bool      `json:"disabled"`
 				Created  time.Time `json:"created_at"`
 			}
 			rows := make([]row, 0, len(users))
 			for _, u := range users {
-				rows = append(rows, row{u.ID, u.Username, u.Email, u.Name, u.CreatedAt})
+				rows = append(rows, row{u.ID, u.Username, u.Email, u.Name, u.Disabled, u.CreatedAt})
 			}
 			return json.NewEncoder(e.stdout).Encode(rows)
 		}
 		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "USERNAME\tEMAIL\tNAME\tSUB\tCREATED")
+		fmt.Fprintln(tw, "USERNAME\tEMAIL\tNAME\tSUB\tDISABLED\tCREATED")
 		for _, u := range users {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.Username, u.Email, u.Name, u.ID, u.CreatedAt.Format(time.RFC3339))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", u.Username, u.Email, u.Name, u.ID, yesNo(u.Disabled), u.CreatedAt.Format(time.RFC3339))
 		}
 		return tw.Flush()
 	})
@@ -189,12 +192,19 @@ func userRemove(ctx context.Context, e env, args []string) error {
 func userSetPassword(ctx context.Context, e env, args []string) error {
 	var s config.Storage
 	var name string
-	var stdin bool
-	fs := newFlagSet(e, "user set-password --username U --password-stdin", "Replace a user's password (read from the first line of stdin).",
-		"  printf '%s\\n' \"$NEW_PASSWORD\" | gatehouse user set-password --username alice --password-stdin")
+	var stdin, keep bool
+	fs := newFlagSet(e, "user set-password --username U --password-stdin [--keep-sessions]",
+		"Replace a user's password (read from the first line of stdin). Then, unless --keep-sessions,\n"+
+			"end what the user is signed in to, as after a compromise: delete the user's login sessions\n"+
+			"and revoke the user's grants, so refresh tokens stop working and access tokens stop being\n"+
+			"active at introspection (with --token-check=jwt the API accepts an access token until it\n"+
+			"expires, at most --access-token-ttl).",
+		"  printf '%s\\n' \"$NEW_PASSWORD\" | gatehouse user set-password --username alice --password-stdin\n"+
+			"  printf '%s\\n' \"$NEW_PASSWORD\" | gatehouse user set-password --username alice --password-stdin --keep-sessions")
 	s.RegisterFlags(fs)
 	fs.StringVar(&name, "username", "", "login name (required)")
 	fs.BoolVar(&stdin, "password-stdin", false, "read the password from stdin (required)")
+	fs.BoolVar(&keep, "keep-sessions", false, "keep the user's login sessions and grants (refresh and access tokens) as they are")
 	if err := parse(fs, e, args); err != nil {
 		return err
 	}
@@ -205,13 +215,90 @@ func userSetPassword(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
+	policy := admin.EndSessions
+	if keep {
+		policy = admin.KeepSessions
+	}
 	return withStore(ctx, &s, func(st *sqlstore.Store) error {
-		if err := admin.SetPassword(ctx, st, name, pw, time.Now()); err != nil {
+		ended, err := admin.SetPassword(ctx, st, name, pw, policy, time.Now())
+		if err != nil {
 			return err
 		}
+		if keep {
+			fmt.Fprintf(e.stdout, "set the password of %s (its login sessions and grants are kept)\n", name)
+			return nil
+		}
 		fmt.Fprintf(e.stdout, "set the password of %s\n", name)
+		printEnded(e.stdout, name, ended)
 		return nil
 	})
+}
+
+func userDisable(ctx context.Context, e env, args []string) error {
+	var s config.Storage
+	var name string
+	fs := newFlagSet(e, "user disable --username U",
+		"Disable a user: they can no longer sign in, their login sessions are deleted and their grants\n"+
+			"revoked (refresh tokens stop working, access tokens stop being active at introspection).\n"+
+			"`user enable` lets them sign in again; what was revoked stays revoked.",
+		"  gatehouse user disable --username alice")
+	s.RegisterFlags(fs)
+	fs.StringVar(&name, "username", "", "login name (required)")
+	if err := parse(fs, e, args); err != nil {
+		return err
+	}
+	if name == "" {
+		return fmt.Errorf("%w: --username is required", errUsage)
+	}
+	return withStore(ctx, &s, func(st *sqlstore.Store) error {
+		ended, err := admin.DisableUser(ctx, st, name, time.Now())
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "disabled user %s\n", name)
+		printEnded(e.stdout, name, ended)
+		return nil
+	})
+}
+
+func userEnable(ctx context.Context, e env, args []string) error {
+	var s config.Storage
+	var name string
+	fs := newFlagSet(e, "user enable --username U", "Let a disabled user sign in again.", "  gatehouse user enable --username alice")
+	s.RegisterFlags(fs)
+	fs.StringVar(&name, "username", "", "login name (required)")
+	if err := parse(fs, e, args); err != nil {
+		return err
+	}
+	if name == "" {
+		return fmt.Errorf("%w: --username is required", errUsage)
+	}
+	return withStore(ctx, &s, func(st *sqlstore.Store) error {
+		if err := admin.EnableUser(ctx, st, name, time.Now()); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "enabled user %s\n", name)
+		return nil
+	})
+}
+
+// printEnded says what a command ended for a user.
+func printEnded(w io.Writer, username string, ended admin.Ended) {
+	if ended.Sessions {
+		fmt.Fprintf(w, "ended the login sessions of %s\n", username)
+	}
+	grants := "grants"
+	if ended.Grants == 1 {
+		grants = "grant"
+	}
+	fmt.Fprintf(w, "revoked %d %s of %s: their refresh tokens no longer work, their access tokens are no longer active at introspection\n", ended.Grants, grants, username)
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
 }
 
 func clientAdd(ctx context.Context, e env, args []string) error {
@@ -223,7 +310,8 @@ func clientAdd(ctx context.Context, e env, args []string) error {
 		"Register an OAuth client. A confidential client's secret is generated (256 bits),\nstored only as a hash, and printed once: keep it.",
 		"  gatehouse client add --id myapp --name 'My app' --redirect-uri https://myapp.example.com/callback\n"+
 			"  gatehouse client add --id cli --name 'CLI' --public --redirect-uri http://127.0.0.1/callback\n"+
-			"  gatehouse client add --id batch --name 'Batch job' --grant-types client_credentials --scopes todos:read --json")
+			"  gatehouse client add --id batch --name 'Batch job' --grant-types client_credentials --scopes todos:read --json\n"+
+			"  gatehouse client add --id reports-api --name 'Reports API' --grant-types '' --scopes '' --resource-server https://reports.example.com")
 	s.RegisterFlags(fs)
 	fs.StringVar(&c.ID, "id", "", "client ID (required)")
 	fs.StringVar(&c.Name, "name", "", "name shown on the consent page (default: the ID)")
@@ -232,6 +320,7 @@ func clientAdd(ctx context.Context, e env, args []string) error {
 	fs.BoolVar(&c.Public, "public", false, "a public client (no secret; PKCE only)")
 	fs.Var(&grants, "grant-types", "grant types, comma-separated (default authorization_code,refresh_token)")
 	fs.Var(&scopes, "scopes", "scopes the client may be granted (default openid,profile,email,offline_access)")
+	fs.StringVar(&c.ResourceAudience, "resource-server", "", "make the client a resource server for this `AUDIENCE` (an https URL): it may introspect access tokens whose aud contains it")
 	fs.BoolVar(&asJSON, "json", false, `print {"client_id":…,"client_secret":…} for scripts`)
 	if err := parse(fs, e, args); err != nil {
 		return err
@@ -283,23 +372,100 @@ func clientList(ctx context.Context, e env, args []string) error {
 				RedirectURIs []string `json:"redirect_uris"`
 				GrantTypes   []string `json:"grant_types"`
 				Scopes       []string `json:"scopes"`
+				// ResourceAudience is "" for a client that is no resource server.
+				ResourceAudience string `json:"resource_audience"`
+				Disabled         bool   `json:"disabled"`
 			}
 			rows := make([]row, 0, len(clients))
 			for _, c := range clients {
-				rows = append(rows, row{c.ID, c.Name, c.Public, c.RedirectURIs, c.GrantTypes, c.Scopes})
+				rows = append(rows, row{c.ID, c.Name, c.Public, c.RedirectURIs, c.GrantTypes, c.Scopes, c.ResourceAudience, c.Disabled})
 			}
 			return json.NewEncoder(e.stdout).Encode(rows)
 		}
 		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "CLIENT ID\tNAME\tTYPE\tGRANTS\tREDIRECT URIS")
+		fmt.Fprintln(tw, "CLIENT ID\tNAME\tTYPE\tGRANTS\tSCOPES\tRESOURCE SERVER FOR\tDISABLED\tREDIRECT URIS")
 		for _, c := range clients {
 			kind := "confidential"
 			if c.Public {
 				kind = "public"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.ID, c.Name, kind, strings.Join(c.GrantTypes, ","), strings.Join(c.RedirectURIs, " "))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Name, kind, orDash(strings.Join(c.GrantTypes, ",")),
+				orDash(strings.Join(c.Scopes, ",")), orDash(c.ResourceAudience), yesNo(c.Disabled), orDash(strings.Join(c.RedirectURIs, " ")))
 		}
 		return tw.Flush()
+	})
+}
+
+// orDash stands in for an empty column, so the columns stay aligned.
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func clientUpdate(ctx context.Context, e env, args []string) error {
+	var s config.Storage
+	var id, audience string
+	fs := newFlagSet(e, "client update --id ID --resource-server AUDIENCE",
+		"Change a client's registration. --resource-server makes it a resource server for AUDIENCE\n"+
+			"(an https URL): it may introspect access tokens whose aud contains it; \"\" stops that.",
+		"  gatehouse client update --id reports-api --resource-server https://reports.example.com\n"+
+			"  gatehouse client update --id reports-api --resource-server ''")
+	s.RegisterFlags(fs)
+	fs.StringVar(&id, "id", "", "client ID (required)")
+	fs.StringVar(&audience, "resource-server", "", "the `AUDIENCE` the client is a resource server for (\"\" for none)")
+	if err := parse(fs, e, args); err != nil {
+		return err
+	}
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "resource-server" })
+	if id == "" || !given {
+		return fmt.Errorf("%w: --id and --resource-server are required (--resource-server '' makes the client no resource server)", errUsage)
+	}
+	return withStore(ctx, &s, func(st *sqlstore.Store) error {
+		if err := admin.SetResourceAudience(ctx, st, id, audience, time.Now()); err != nil {
+			return err
+		}
+		if audience == "" {
+			fmt.Fprintf(e.stdout, "client %s is no resource server\n", id)
+		} else {
+			fmt.Fprintf(e.stdout, "client %s is a resource server for %s\n", id, audience)
+		}
+		return nil
+	})
+}
+
+func clientDisable(ctx context.Context, e env, args []string) error {
+	return clientSetDisabled(ctx, e, args, true)
+}
+
+func clientEnable(ctx context.Context, e env, args []string) error {
+	return clientSetDisabled(ctx, e, args, false)
+}
+
+func clientSetDisabled(ctx context.Context, e env, args []string, disabled bool) error {
+	var s config.Storage
+	var id string
+	verb, synopsis := "enable", "Let a disabled client authenticate again."
+	if disabled {
+		verb, synopsis = "disable", "Disable a client: it can no longer authenticate, and the tokens issued to it are no longer\nactive. `client enable` undoes it."
+	}
+	fs := newFlagSet(e, "client "+verb+" --id ID", synopsis, "  gatehouse client "+verb+" --id myapp")
+	s.RegisterFlags(fs)
+	fs.StringVar(&id, "id", "", "client ID (required)")
+	if err := parse(fs, e, args); err != nil {
+		return err
+	}
+	if id == "" {
+		return fmt.Errorf("%w: --id is required", errUsage)
+	}
+	return withStore(ctx, &s, func(st *sqlstore.Store) error {
+		if err := admin.SetClientDisabled(ctx, st, id, disabled, time.Now()); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "%sd client %s\n", verb, id)
+		return nil
 	})
 }
 

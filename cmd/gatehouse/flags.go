@@ -46,12 +46,17 @@ func parse(fs *flag.FlagSet, e env, args []string) error {
 	return nil
 }
 
-// listFlag collects a repeatable flag; a value with commas or spaces adds several.
+// listFlag collects a repeatable flag; a value with commas or spaces adds
+// several. Once given, even as "", the list is not nil: --scopes "" means
+// no scopes, where leaving the flag out means the defaults.
 type listFlag []string
 
 func (l *listFlag) String() string { return strings.Join(*l, ",") }
 
 func (l *listFlag) Set(v string) error {
+	if *l == nil {
+		*l = []string{}
+	}
 	for _, f := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' }) {
 		*l = append(*l, f)
 	}

@@ -37,7 +37,7 @@ func commands() map[string]command {
 		"seed":    {"create the demo user, the built-in clients and demo todos (idempotent)", runSeed},
 		"user":    {"add, list, remove users and set their passwords", runUser},
 		"client":  {"add, list, remove OAuth clients and rotate their secrets", runClient},
-		"keys":    {"rotate the signing keys", runKeys},
+		"keys":    {"list, rotate and retire the signing keys", runKeys},
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"flag"
 	"fmt"
 	"net"
 	"net/http"
@@ -16,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/admin"
+	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/tlsconf"
 )
 
@@ -79,6 +82,9 @@ func TestErrorsAreOneClearLine(t *testing.T) {
 		{"unknown command", []string{"frobnicate"}, nil, `unknown command "frobnicate"`},
 		{"unknown flag", []string{"serve", "--no-such-flag"}, nil, "flag provided but not defined: -no-such-flag"},
 		{"bad role", []string{"serve", "--roles", "authz,ftp"}, nil, `unknown role "ftp"`},
+		{"bad trusted proxy", []string{"serve", "--trusted-proxies", "10.0.0.0/8,lb.internal"}, nil, `"lb.internal" is not an IP address`},
+		{"removed trust-proxy", []string{"serve", "--trust-proxy"}, nil, "--trusted-proxies"},
+		{"removed trust-proxy in env", []string{"serve"}, map[string]string{"GATEHOUSE_TRUST_PROXY": "true"}, "--trusted-proxies"},
 		{"bad duration in env", []string{"migrate"}, map[string]string{"GATEHOUSE_DB_MAX_OPEN_CONNS": "many"}, "GATEHOUSE_DB_MAX_OPEN_CONNS"},
 		{"bad DSN scheme", []string{"migrate", "--db", "oracle://x"}, nil, "oracle"},
 		{"malformed DSN", []string{"migrate", "--db", "postgres://%zz"}, nil, "DSN"},
@@ -122,7 +128,9 @@ func TestHelpHasExamples(t *testing.T) {
 	for _, args := range [][]string{
 		{"serve", "--help"}, {"migrate", "--help"}, {"seed", "--help"}, {"keys", "rotate", "--help"},
 		{"user", "add", "--help"}, {"user", "list", "--help"}, {"user", "remove", "--help"}, {"user", "set-password", "--help"},
+		{"user", "disable", "--help"}, {"user", "enable", "--help"},
 		{"client", "add", "--help"}, {"client", "list", "--help"}, {"client", "remove", "--help"}, {"client", "rotate-secret", "--help"},
+		{"client", "update", "--help"}, {"client", "disable", "--help"}, {"client", "enable", "--help"},
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			code, stdout, stderr := gatehouse(t, context.Background(), "", nil, args...)
@@ -150,18 +158,49 @@ func TestAdminCommands(t *testing.T) {
 		{[]string{"user", "add", "--username", "alice", "--email", "alice@example.com", "--password-stdin"}, "correct horse battery\n", 0, "added user alice"},
 		{[]string{"user", "add", "--username", "alice", "--password-stdin"}, "another password\n", 1, ""},
 		{[]string{"user", "list"}, "", 0, `(?m)^alice\s+alice@example.com`},
-		{[]string{"user", "set-password", "--username", "alice", "--password-stdin"}, "a better password\n", 0, "set the password"},
+		{[]string{"user", "set-password", "--username", "alice", "--password-stdin"}, "a better password\n", 0,
+			`(?s)set the password of alice\nended the login sessions of alice\nrevoked 0 grants of alice`},
+		{[]string{"user", "set-password", "--username", "alice", "--password-stdin", "--keep-sessions"}, "a fine password\n", 0,
+			`^set the password of alice \(its login sessions and grants are kept\)\n$`},
+		{[]string{"user", "disable", "--username", "alice"}, "", 0, `(?s)^disabled user alice\nended the login sessions of alice\nrevoked 0 grants`},
+		{[]string{"user", "list"}, "", 0, `(?m)^USERNAME\s+EMAIL\s+NAME\s+SUB\s+DISABLED\s+CREATED\n^alice\s+alice@example.com\s+[0-9a-f]{32}\s+yes\s`},
+		{[]string{"user", "list", "--json"}, "", 0, `"username":"alice","email":"alice@example.com","disabled":true`},
+		{[]string{"user", "enable", "--username", "alice"}, "", 0, "^enabled user alice\n$"},
+		{[]string{"user", "list", "--json"}, "", 0, `"username":"alice","email":"alice@example.com","disabled":false`},
+		{[]string{"user", "disable", "--username", "nobody"}, "", 1, ""},
+		{[]string{"user", "enable"}, "", 2, ""},
 		{[]string{"user", "remove", "--username", "alice"}, "", 0, "removed user alice"},
 		{[]string{"user", "remove", "--username", "alice"}, "", 1, ""},
 		{[]string{"client", "add", "--id", "app", "--name", "App", "--redirect-uri", "https://app.example.com/cb", "--json"}, "", 0, `^\{"client_id":"app","client_secret":"[A-Za-z0-9_-]{43,}"\}`},
 		{[]string{"client", "add", "--id", "app", "--redirect-uri", "https://app.example.com/cb"}, "", 1, ""},
 		{[]string{"client", "add", "--id", "cli", "--public", "--redirect-uri", "http://127.0.0.1/cb"}, "", 0, "added client cli\n$"},
 		{[]string{"client", "list", "--json"}, "", 0, `"client_id":"app"`},
+		{[]string{"client", "add", "--id", "reports", "--grant-types", "", "--scopes", "", "--resource-server", "https://reports.example.com"}, "", 0, "added client reports"},
+		{[]string{"client", "add", "--id", "r2", "--grant-types", "", "--resource-server", "http://reports.example.com"}, "", 1, ""},
+		{[]string{"client", "add", "--id", "r3", "--public", "--redirect-uri", "http://127.0.0.1/cb", "--resource-server", "https://reports.example.com"}, "", 1, ""},
+		{[]string{"client", "list", "--json"}, "", 0, `"client_id":"reports","name":"reports","public":false,"redirect_uris":null,"grant_types":\[\],"scopes":\[\],"resource_audience":"https://reports.example.com","disabled":false`},
+		{[]string{"client", "list"}, "", 0, `(?m)^CLIENT ID\s+NAME\s+TYPE\s+GRANTS\s+SCOPES\s+RESOURCE SERVER FOR\s+DISABLED\s+REDIRECT URIS\n(?s:.*)^reports\s+reports\s+confidential\s+-\s+-\s+https://reports.example.com\s+no\s+-$`},
+		{[]string{"client", "update", "--id", "app", "--resource-server", "https://app-api.example.com"}, "", 0, "client app is a resource server for https://app-api.example.com"},
+		{[]string{"client", "list", "--json"}, "", 0, `"client_id":"app",[^}]*"resource_audience":"https://app-api.example.com"`},
+		{[]string{"client", "update", "--id", "app", "--resource-server", ""}, "", 0, "client app is no resource server"},
+		{[]string{"client", "list", "--json"}, "", 0, `"client_id":"app",[^}]*"resource_audience":""`},
+		{[]string{"client", "update", "--id", "app"}, "", 2, ""},
+		{[]string{"client", "update", "--id", "app", "--resource-server", "https://app-api.example.com/"}, "", 1, ""},
+		{[]string{"client", "update", "--id", "cli", "--resource-server", "https://app-api.example.com"}, "", 1, ""},
+		{[]string{"client", "update", "--id", "nope", "--resource-server", "https://app-api.example.com"}, "", 1, ""},
+		{[]string{"client", "disable", "--id", "app"}, "", 0, "^disabled client app\n$"},
+		{[]string{"client", "list", "--json"}, "", 0, `"client_id":"app",[^}]*"disabled":true`},
+		{[]string{"client", "list"}, "", 0, `(?m)^app\s+App\s+confidential\s+authorization_code,refresh_token\s+openid,profile,email,offline_access\s+-\s+yes\s+https://app.example.com/cb$`},
+		{[]string{"client", "enable", "--id", "app"}, "", 0, "^enabled client app\n$"},
+		{[]string{"client", "list", "--json"}, "", 0, `"client_id":"app",[^}]*"disabled":false`},
+		{[]string{"client", "disable", "--id", "nope"}, "", 1, ""},
 		{[]string{"client", "rotate-secret", "--id", "app"}, "", 0, "shown once"},
 		{[]string{"client", "rotate-secret", "--id", "cli"}, "", 1, ""},
 		{[]string{"client", "remove", "--id", "app"}, "", 0, "removed client app"},
 		{[]string{"client", "remove", "--id", "nope"}, "", 1, ""},
-		{[]string{"seed"}, "", 0, "demo"},
+		{[]string{"seed", "--api-url", "https://api.example.com"}, "", 0, "demo"},
+		{[]string{"client", "list", "--json"}, "", 0, `"client_id":"gatehouse-api",[^}]*"resource_audience":"https://api.example.com"`},
+		{[]string{"seed", "--api-url", "https://api2.example.com"}, "", 1, ""},
 	}
 	for _, s := range steps {
 		code, stdout, stderr := gatehouse(t, ctx, s.stdin, nil, append(s.args, dir...)...)
@@ -282,4 +321,59 @@ func httpsClient(t *testing.T, caFile string) *http.Client {
 	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true,
 	}}
+}
+
+// TestStartMakesTheAPIClientAResourceServer: a start on a seeded database
+// whose API client (--api-client-id) is no resource server makes it one for
+// the API's URL; one that is, for any audience, is left as it is, and an
+// unregistered --api-client-id is not an error.
+func TestStartMakesTheAPIClientAResourceServer(t *testing.T) {
+	ctx := context.Background()
+	var c config.Serve
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	c.RegisterFlags(fs)
+	if err := fs.Parse([]string{"--data-dir", t.TempDir()}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := openStore(ctx, &c.Storage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for _, nc := range []admin.NewClient{
+		{ID: admin.APIClientID, GrantTypes: []string{}, Scopes: []string{}},
+		{ID: "other-api", GrantTypes: []string{}, Scopes: []string{}, ResourceAudience: "https://other.example.com"},
+	} {
+		if _, _, err := admin.AddClient(ctx, st, nc, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	audience := func(id string) string {
+		t.Helper()
+		cl, err := st.GetClient(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cl.ResourceAudience
+	}
+	steps := []struct {
+		clientID string
+		apiURL   string
+		check    string // the client whose audience is checked
+		want     string
+	}{
+		{admin.APIClientID, "https://api.example.com", admin.APIClientID, "https://api.example.com"},
+		{admin.APIClientID, "https://api2.example.com", admin.APIClientID, "https://api.example.com"},
+		{"other-api", "https://api.example.com", "other-api", "https://other.example.com"},
+		{"unregistered", "https://api.example.com", admin.APIClientID, "https://api.example.com"},
+	}
+	for _, s := range steps {
+		c.APIClientID, c.APIURL = s.clientID, s.apiURL
+		if _, err := seedOnFirstStart(ctx, &c, st, nil, nil, func(string) (string, bool) { return "", false }); err != nil {
+			t.Fatalf("--api-client-id %s --api-url %s: %v", s.clientID, s.apiURL, err)
+		}
+		if got := audience(s.check); got != s.want {
+			t.Fatalf("--api-client-id %s --api-url %s: %s is a resource server for %q, want %q", s.clientID, s.apiURL, s.check, got, s.want)
+		}
+	}
 }

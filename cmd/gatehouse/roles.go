@@ -65,7 +65,7 @@ func (w *wiring) authz(ctx context.Context) (role, error) {
 		KeyReload:          c.KeyReload,
 		JanitorInterval:    c.JanitorInterval,
 		InsecureHTTP:       c.InsecureHTTP,
-		TrustProxy:         c.TrustProxy,
+		TrustedProxies:     c.TrustedProxies,
 	})
 	if err != nil {
 		return role{}, err
@@ -95,6 +95,7 @@ func (w *wiring) api(ctx context.Context) (role, error) {
 	default:
 		v, err := bearer.NewJWTVerifier(ctx, bearer.JWTConfig{
 			Issuer: c.IssuerURL(), Audience: c.APIPublicURL(), HTTPClient: w.client,
+			MaxKeyAge: c.JWKSMaxAge,
 		})
 		if err != nil {
 			return role{}, err
@@ -107,6 +108,8 @@ func (w *wiring) api(ctx context.Context) (role, error) {
 		Verifier:  verifier,
 		PublicURL: c.APIPublicURL(),
 		Logger:    w.logger.With("role", config.RoleAPI),
+
+		TrustedProxies: c.TrustedProxies,
 	})
 	if err != nil {
 		return role{}, err

@@ -25,13 +25,15 @@ func runSeed(ctx context.Context, e env, args []string) error {
 	var c config.Serve
 	fs := newFlagSet(e, "seed [flags]",
 		"Create the demo setup: the built-in web app and API clients (their secrets written to\n"+
-			"<data-dir>/clients/, readable only by you), a demo user with a random password printed once\n"+
-			"(or GATEHOUSE_DEMO_PASSWORD), and a few todos. Safe to run again: what exists is kept.\n"+
-			"`serve` runs it by itself on a fresh database.",
+			"<data-dir>/clients/, readable only by you; the API's client a resource server for the API's URL),\n"+
+			"a demo user with a random password printed once (or GATEHOUSE_DEMO_PASSWORD), and a few todos.\n"+
+			"Safe to run again: what exists is kept. `serve` runs it by itself on a fresh database.",
 		"  gatehouse seed\n  GATEHOUSE_DEMO_PASSWORD='a demo password' gatehouse seed --webapp-url https://todos.example.com")
 	c.Storage.RegisterFlags(fs)
 	fs.StringVar(&c.WebappAddr, "webapp-addr", "127.0.0.1:5000", "listen address of the web app (gives its default URL)")
 	fs.StringVar(&c.WebappURL, "webapp-url", "", "public URL of the web app (its redirect URIs derive from it)")
+	fs.StringVar(&c.APIAddr, "api-addr", "127.0.0.1:8001", "listen address of the resource API (gives its default URL)")
+	fs.StringVar(&c.APIURL, "api-url", "", "public URL of the resource API, the access tokens' audience (the API's client is a resource server for it)")
 	fs.BoolVar(&c.InsecureHTTP, "insecure-http", false, "the web app is served over plain HTTP behind a TLS proxy")
 	fs.StringVar(&c.Resources, "resources", "", "resource file (YAML) declaring the API's resources (default: built-in todos)")
 	if err := parse(fs, e, args); err != nil {
@@ -63,7 +65,10 @@ func runSeed(ctx context.Context, e env, args []string) error {
 }
 
 // seedOnFirstStart seeds a database that has no clients yet: the very first
-// start of an installation.
+// start of an installation. On later starts it makes the client the API
+// introspects with (--api-client-id) a resource server for the API's URL
+// when it is none: seed registers it as one, but a client registered without
+// that attribute would see every introspected token inactive.
 func seedOnFirstStart(ctx context.Context, c *config.Serve, st *sqlstore.Store, docs *docstore.Store, res *resource.Set, lookup func(string) (string, bool)) (seedOutcome, error) {
 	clients, err := st.ListClients(ctx)
 	if err != nil {
@@ -71,6 +76,9 @@ func seedOnFirstStart(ctx context.Context, c *config.Serve, st *sqlstore.Store, 
 	}
 	if len(clients) == 0 {
 		return seed(ctx, c, st, docs, res, lookup)
+	}
+	if _, err := admin.EnsureResourceAudience(ctx, st, c.APIClientID, c.APIPublicURL(), time.Now()); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return seedOutcome{}, fmt.Errorf("the API's client: %w", err)
 	}
 	if _, err := st.GetUserByUsername(ctx, admin.DemoUsername); err == nil {
 		return seedOutcome{username: admin.DemoUsername}, nil
@@ -84,6 +92,7 @@ func seed(ctx context.Context, c *config.Serve, st *sqlstore.Store, docs *docsto
 	pw, _ := lookup("GATEHOUSE_DEMO_PASSWORD")
 	r, err := admin.Seed(ctx, st, admin.SeedOptions{
 		WebappURL:      c.WebappPublicURL(),
+		APIURL:         c.APIPublicURL(),
 		ResourceScopes: res.Scopes(),
 		DemoPassword:   pw,
 		SecretFile:     func(id string) string { return config.ClientSecretPath(c.DataDir, id) },

@@ -26,7 +26,7 @@ import (
 const serveExamples = `  gatehouse serve                                   # everything, embedded SQLite, local HTTPS
   gatehouse serve --data-dir /var/lib/gatehouse
   gatehouse serve --roles authz --db postgres://gatehouse@db/gatehouse --secret-file /etc/gatehouse/secret
-  gatehouse serve --insecure-http --trust-proxy --issuer https://login.example.com   # behind a TLS proxy`
+  gatehouse serve --insecure-http --trusted-proxies 10.0.0.0/8 --issuer https://login.example.com   # behind a TLS proxy`
 
 // role is one running role: its listener and its background work.
 type role struct {
@@ -110,7 +110,7 @@ func runServe(ctx context.Context, e env, args []string) error {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 		r.server.Name, r.server.TLS = name, serverTLS
-		r.server.Handler = withOperations(name, r.server.Handler, st.Ping, logger, metrics, c.RequestTimeout)
+		r.server.Handler = withOperations(name, r.server.Handler, st.Ping, logger, metrics, c.RequestTimeout, c.TrustedProxies)
 		roles = append(roles, r)
 	}
 	servers := make([]httpserver.Server, 0, len(roles)+1)
@@ -147,8 +147,9 @@ func runServe(ctx context.Context, e env, args []string) error {
 
 // withOperations adds /healthz and /readyz and the cross-cutting middleware
 // every role shares, outermost first; requestTimeout is each request's
-// deadline (--request-timeout).
-func withOperations(role string, h http.Handler, ping func(context.Context) error, logger *slog.Logger, m *httpserver.Metrics, requestTimeout time.Duration) http.Handler {
+// deadline (--request-timeout), proxies the reverse proxies the access log
+// takes the client's address from (--trusted-proxies).
+func withOperations(role string, h http.Handler, ping func(context.Context) error, logger *slog.Logger, m *httpserver.Metrics, requestTimeout time.Duration, proxies httpserver.TrustedProxies) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/", h)
 	httpserver.Health(mux, func(ctx context.Context) error {
@@ -157,10 +158,11 @@ func withOperations(role string, h http.Handler, ping func(context.Context) erro
 		}
 		return nil
 	})
+	access := logger.With("role", role)
 	return httpserver.Chain(mux,
 		func(next http.Handler) http.Handler { return m.Wrap(role, next) },
 		httpserver.RequestID,
-		func(next http.Handler) http.Handler { return httpserver.AccessLog(logger.With("role", role), next) },
+		func(next http.Handler) http.Handler { return httpserver.AccessLog(access, proxies, next) },
 		func(next http.Handler) http.Handler { return httpserver.Recover(logger, next) },
 		func(next http.Handler) http.Handler { return httpserver.LimitBody(maxBody, next) },
 		func(next http.Handler) http.Handler { return httpserver.Deadline(requestTimeout, next) },

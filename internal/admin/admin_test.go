@@ -108,16 +108,6 @@ func TestAddUser(t *testing.T) {
 		t.Fatalf("duplicate user: %v is not ErrAlreadyExists", err)
 	}
 
-	if err := SetPassword(ctx, st, "alice", "a new password", now); err != nil {
-		t.Fatal(err)
-	}
-	got, _ = st.GetUserByUsername(ctx, "alice")
-	if ok, _ := password.Verify("a new password", got.PasswordHash); !ok {
-		t.Fatal("new password does not verify")
-	}
-	if err := SetPassword(ctx, st, "nobody", "a new password", now); !errors.Is(err, storage.ErrNotFound) {
-		t.Fatalf("set-password of unknown user: %v", err)
-	}
 	if err := RemoveUser(ctx, st, "alice"); err != nil {
 		t.Fatal(err)
 	}
@@ -209,6 +199,7 @@ func TestSeedIsIdempotent(t *testing.T) {
 	var todoCalls int
 	opts := SeedOptions{
 		WebappURL:      "https://127.0.0.1:5000",
+		APIURL:         "https://127.0.0.1:8001",
 		ResourceScopes: []string{"todos:read", "todos:write"},
 		SecretFile:     func(id string) string { return filepath.Join(dir, id+".secret") },
 		AddTodos: func(ctx context.Context, owner string, todos []map[string]any) error {
@@ -240,6 +231,13 @@ func TestSeedIsIdempotent(t *testing.T) {
 	}
 	if webapp.RedirectURIs[0] != "https://127.0.0.1:5000/callback" || !webapp.FirstParty || !strings.Contains(strings.Join(webapp.Scopes, " "), "todos:write") {
 		t.Fatalf("web app client: %+v", webapp)
+	}
+	api, err := st.GetClient(ctx, APIClientID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if api.ResourceAudience != "https://127.0.0.1:8001" || api.Public || len(api.GrantTypes) != 0 || webapp.ResourceAudience != "" {
+		t.Fatalf("the API's client must be a resource server for the API's URL, and only it: %+v", api)
 	}
 	for _, id := range []string{WebappClientID, APIClientID} {
 		fi, err := os.Stat(filepath.Join(dir, id+".secret"))
@@ -280,5 +278,53 @@ func TestSeedIsIdempotent(t *testing.T) {
 	res, err := Seed(ctx, st2, opts)
 	if err != nil || res.DemoPassword != "demo-password-from-env" {
 		t.Fatalf("seed with fixed password: %+v %v", res, err)
+	}
+}
+
+// TestSeedMakesTheAPIClientAResourceServer: on a database whose API client
+// was registered without a resource audience, seeding again gives it the
+// API's URL, once; another audience is the operator's and stops the seed
+// with what to do.
+func TestSeedMakesTheAPIClientAResourceServer(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	dir := t.TempDir()
+	now := time.Now()
+	opts := SeedOptions{
+		WebappURL:  "https://127.0.0.1:5000",
+		APIURL:     "https://api.example.com",
+		SecretFile: func(id string) string { return filepath.Join(dir, id+".secret") },
+		Now:        now,
+	}
+	old := opts
+	old.APIURL = ""
+	if _, err := Seed(ctx, st, old); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := st.GetClient(ctx, APIClientID); c.ResourceAudience != "" {
+		t.Fatalf("set up: the API's client is a resource server already: %q", c.ResourceAudience)
+	}
+
+	for i := range 2 {
+		res, err := Seed(ctx, st, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Clients) != 0 || res.CreatedUser {
+			t.Fatalf("seed %d created or re-keyed: %+v", i+1, res)
+		}
+		if c, _ := st.GetClient(ctx, APIClientID); c.ResourceAudience != opts.APIURL {
+			t.Fatalf("seed %d: the API's client is a resource server for %q, want %q", i+1, c.ResourceAudience, opts.APIURL)
+		}
+	}
+
+	moved := opts
+	moved.APIURL = "https://api2.example.com"
+	_, err := Seed(ctx, st, moved)
+	if err == nil || !strings.Contains(err.Error(), "client update --id "+APIClientID+" --resource-server https://api2.example.com") {
+		t.Fatalf("seed with another API URL: %v", err)
+	}
+	if c, _ := st.GetClient(ctx, APIClientID); c.ResourceAudience != opts.APIURL {
+		t.Fatalf("the refused seed changed the audience to %q", c.ResourceAudience)
 	}
 }

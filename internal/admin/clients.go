@@ -23,6 +23,9 @@ type NewClient struct {
 	GrantTypes             []string // nil: authorization_code, refresh_token; empty: none (e.g. a resource server that only introspects)
 	Scopes                 []string // nil: openid profile email offline_access; empty: none
 	FirstParty             bool
+	// ResourceAudience makes the client a resource server that may
+	// introspect access tokens whose audience contains it (empty: none).
+	ResourceAudience string
 }
 
 // defaultGrantTypes and defaultScopes apply when a registration leaves them nil.
@@ -99,6 +102,14 @@ func clientRecord(c NewClient, now time.Time) (storage.Client, error) {
 			return storage.Client{}, err
 		}
 	}
+	if c.ResourceAudience != "" {
+		if err := ValidateResourceAudience(c.ResourceAudience); err != nil {
+			return storage.Client{}, err
+		}
+		if c.Public {
+			return storage.Client{}, errPublicResourceServer
+		}
+	}
 	return storage.Client{
 		ID: c.ID, Name: c.Name, Public: c.Public,
 		RedirectURIs:           slices.Clone(c.RedirectURIs),
@@ -106,6 +117,7 @@ func clientRecord(c NewClient, now time.Time) (storage.Client, error) {
 		GrantTypes:             slices.Clone(grants),
 		Scopes:                 slices.Clone(scopes),
 		FirstParty:             c.FirstParty,
+		ResourceAudience:       c.ResourceAudience,
 		CreatedAt:              now.UTC(), UpdatedAt: now.UTC(),
 	}, nil
 }
@@ -114,12 +126,9 @@ func clientRecord(c NewClient, now time.Time) (storage.Client, error) {
 // the old one stops working within 5 seconds (the authorization
 // server caches clients that long).
 func RotateClientSecret(ctx context.Context, clients storage.Clients, id string, now time.Time) (string, error) {
-	c, err := clients.GetClient(ctx, id)
-	if errors.Is(err, storage.ErrNotFound) {
-		return "", fmt.Errorf("no client %q: %w", id, err)
-	}
+	c, err := lookupClient(ctx, clients, id)
 	if err != nil {
-		return "", fmt.Errorf("looking up client %q: %w", id, err)
+		return "", err
 	}
 	if c.Public {
 		return "", fmt.Errorf("client %q is public: it has no secret", id)
@@ -132,6 +141,81 @@ func RotateClientSecret(ctx context.Context, clients storage.Clients, id string,
 		return "", fmt.Errorf("storing the new secret of %q: %w", id, err)
 	}
 	return plain, nil
+}
+
+// errPublicResourceServer: introspection takes client authentication
+// (RFC 7662 §2.1), which a public client cannot give.
+var errPublicResourceServer = errors.New("a public client cannot be a resource server: introspection needs client authentication, and a public client has no secret")
+
+// SetResourceAudience makes a client a resource server for audience, or,
+// with "", stops it being one.
+func SetResourceAudience(ctx context.Context, clients storage.Clients, id, audience string, now time.Time) error {
+	if audience != "" {
+		if err := ValidateResourceAudience(audience); err != nil {
+			return err
+		}
+	}
+	c, err := lookupClient(ctx, clients, id)
+	if err != nil {
+		return err
+	}
+	if audience != "" && c.Public {
+		return fmt.Errorf("client %q: %w", id, errPublicResourceServer)
+	}
+	if err := clients.SetClientResourceAudience(ctx, id, audience, now.UTC()); err != nil {
+		return fmt.Errorf("setting the resource audience of %q: %w", id, err)
+	}
+	return nil
+}
+
+// EnsureResourceAudience makes client id a resource server for audience
+// unless it is one already, and reports whether it changed the client. A
+// client that is a resource server for another audience is left as it is
+// (an operator set it), and so is a public client, which cannot
+// authenticate to introspect. An unknown client is storage.ErrNotFound.
+func EnsureResourceAudience(ctx context.Context, clients storage.Clients, id, audience string, now time.Time) (bool, error) {
+	if err := ValidateResourceAudience(audience); err != nil {
+		return false, err
+	}
+	c, err := lookupClient(ctx, clients, id)
+	if err != nil {
+		return false, err
+	}
+	if c.ResourceAudience != "" || c.Public {
+		return false, nil
+	}
+	if err := clients.SetClientResourceAudience(ctx, id, audience, now.UTC()); err != nil {
+		return false, fmt.Errorf("setting the resource audience of %q: %w", id, err)
+	}
+	return true, nil
+}
+
+// SetClientDisabled disables a client, which can then no longer
+// authenticate and whose tokens are no longer active, or enables it again.
+// Disabling a disabled client (or enabling an enabled one) is not an error.
+func SetClientDisabled(ctx context.Context, clients storage.Clients, id string, disabled bool, now time.Time) error {
+	if err := clients.SetClientDisabled(ctx, id, disabled, now.UTC()); err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("no client %q: %w", id, err)
+		}
+		verb := "enabling"
+		if disabled {
+			verb = "disabling"
+		}
+		return fmt.Errorf("%s client %q: %w", verb, id, err)
+	}
+	return nil
+}
+
+func lookupClient(ctx context.Context, clients storage.Clients, id string) (storage.Client, error) {
+	c, err := clients.GetClient(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return storage.Client{}, fmt.Errorf("no client %q: %w", id, err)
+	}
+	if err != nil {
+		return storage.Client{}, fmt.Errorf("looking up client %q: %w", id, err)
+	}
+	return c, nil
 }
 
 // RemoveClient deletes a client.

@@ -23,6 +23,7 @@ const (
 // SeedOptions says what the demo setup registers.
 type SeedOptions struct {
 	WebappURL      string   // the web app's public URL: its redirect URIs derive from it
+	APIURL         string   // the API's public URL, the audience of access tokens
 	ResourceScopes []string // the API's scopes (todos:read, todos:write), granted to the web app
 	// DemoPassword is the demo user's password; empty means a random one.
 	DemoPassword string
@@ -49,10 +50,12 @@ type SeedStore interface {
 }
 
 // Seed creates the demo setup: the built-in web app's and API's client
-// registrations (their secrets written to files only the server can read), a
-// demo user, and a few todos for it. It is idempotent: what exists is left as
-// it is, except that a built-in client whose secret file is missing gets a
-// new secret.
+// registrations (their secrets written to files only the server can read;
+// the API's a resource server for o.APIURL, so it may introspect the access
+// tokens meant for the API), a demo user, and a few todos for it. It is
+// idempotent: what exists is left as it is, except that a built-in client
+// whose secret file is missing gets a new secret, and the API's client, if
+// it is not a resource server yet, becomes one.
 func Seed(ctx context.Context, st SeedStore, o SeedOptions) (SeedResult, error) {
 	var res SeedResult
 	scopes := append([]string{"openid", "profile", "email", "offline_access"}, o.ResourceScopes...)
@@ -64,8 +67,9 @@ func Seed(ctx context.Context, st SeedStore, o SeedOptions) (SeedResult, error) 
 			GrantTypes:             []string{"authorization_code", "refresh_token"},
 			Scopes:                 scopes,
 		},
-		// The resource API authenticates only to introspect tokens: no grants, no scopes.
-		{ID: APIClientID, Name: "Gatehouse API", FirstParty: true, GrantTypes: []string{}, Scopes: []string{}},
+		// The resource API authenticates only to introspect the access
+		// tokens meant for it: no grants, no scopes.
+		{ID: APIClientID, Name: "Gatehouse API", FirstParty: true, GrantTypes: []string{}, Scopes: []string{}, ResourceAudience: o.APIURL},
 	}
 	for _, c := range builtins {
 		made, err := ensureClient(ctx, st, c, o.SecretFile(c.ID), o.Now)
@@ -110,7 +114,9 @@ func Seed(ctx context.Context, st SeedStore, o SeedOptions) (SeedResult, error) 
 }
 
 // ensureClient registers c unless it exists, and (re)writes its secret file
-// when that is missing. It reports whether it created or re-keyed the client.
+// when that is missing. An existing client that should be a resource server
+// and is none becomes one. It reports whether it created or re-keyed the
+// client.
 func ensureClient(ctx context.Context, clients storage.Clients, c NewClient, secretFile string, now time.Time) (bool, error) {
 	existing, err := clients.GetClient(ctx, c.ID)
 	switch {
@@ -122,6 +128,17 @@ func ensureClient(ctx context.Context, clients storage.Clients, c NewClient, sec
 		return true, WriteSecretFile(secretFile, plain)
 	case err != nil:
 		return false, fmt.Errorf("looking up client %q: %w", c.ID, err)
+	}
+	if c.ResourceAudience != "" {
+		switch existing.ResourceAudience {
+		case "":
+			if _, err := EnsureResourceAudience(ctx, clients, c.ID, c.ResourceAudience, now); err != nil {
+				return false, err
+			}
+		case c.ResourceAudience:
+		default:
+			return false, fmt.Errorf("client %q is a resource server for %s, not %s: change it (gatehouse client update --id %s --resource-server %s) or keep the API's URL", c.ID, existing.ResourceAudience, c.ResourceAudience, c.ID, c.ResourceAudience)
+		}
 	}
 	if _, err := os.Stat(secretFile); err == nil {
 		if !slices.Equal(existing.RedirectURIs, c.RedirectURIs) {

@@ -55,6 +55,40 @@ func ValidateRedirectURI(raw string) error {
 	return nil
 }
 
+// maxAudience bounds a resource audience: a URL, not a document.
+const maxAudience = 2000
+
+// ValidateResourceAudience checks the audience a resource server is
+// registered for: an absolute https URL with a host (http only for a
+// loopback address), without user information, query or fragment (RFC 8707
+// §2), and not ending in "/": audiences are compared as strings, and the
+// API's URL, which access tokens carry, never ends in one.
+func ValidateResourceAudience(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("resource audience %q: %v", raw, err)
+	}
+	switch {
+	case len(raw) > maxAudience:
+		return fmt.Errorf("resource audience: at most %d characters", maxAudience)
+	case !u.IsAbs() || u.Host == "":
+		return fmt.Errorf("resource audience %q must be an absolute URL with a host, such as https://api.example.com", raw)
+	case u.Scheme != "https" && u.Scheme != "http":
+		return fmt.Errorf("resource audience %q must be an https URL", raw)
+	case u.Scheme == "http" && !isLoopbackHost(u.Hostname()):
+		return fmt.Errorf("resource audience %q uses plain http: only loopback addresses (127.0.0.1, [::1], localhost) may", raw)
+	case u.User != nil:
+		return fmt.Errorf("resource audience %q must not carry user information", raw)
+	case u.RawQuery != "" || u.ForceQuery:
+		return fmt.Errorf("resource audience %q must not have a query", raw)
+	case u.Fragment != "" || strings.Contains(raw, "#"):
+		return fmt.Errorf("resource audience %q must not have a fragment", raw)
+	case strings.HasSuffix(raw, "/"):
+		return fmt.Errorf("resource audience %q must not end in /: access tokens carry the API's URL without one (%s)", raw, strings.TrimRight(raw, "/"))
+	}
+	return nil
+}
+
 func isLoopbackHost(host string) bool {
 	if host == "localhost" {
 		return true

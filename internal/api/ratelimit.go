@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"math"
-	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -17,8 +16,8 @@ import (
 )
 
 // limiter is Eve's RATE_LIMIT_<METHOD>: per token (per client address for
-// public methods) and per method, a token bucket of Requests filled over
-// Window.
+// public methods, as Config.TrustedProxies resolves it) and per method, a
+// token bucket of Requests filled over Window.
 type limiter struct {
 	limits map[string]resource.RateLimit
 	now    func() time.Time
@@ -91,12 +90,4 @@ func tokenKey(c *bearer.Claims) string {
 	}
 	sum := sha256.Sum256([]byte(c.Subject + "\x00" + c.ClientID + "\x00" + c.IssuedAt.String()))
 	return hex.EncodeToString(sum[:])
-}
-
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }

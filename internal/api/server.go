@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/api/query"
 	"github.com/gatehouse-dev/gatehouse/internal/api/resource"
 	"github.com/gatehouse-dev/gatehouse/internal/bearer"
+	"github.com/gatehouse-dev/gatehouse/internal/httpserver"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/docquery"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/docstore"
 )
@@ -45,6 +46,10 @@ type Config struct {
 	// Location headers and the OpenAPI document; empty: relative URLs.
 	PublicURL string
 	Logger    *slog.Logger
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client that the rate limits of public methods count per address
+	// (none: the connection's address).
+	TrustedProxies httpserver.TrustedProxies
 	// Now returns the current time (default time.Now).
 	Now func() time.Time
 }
@@ -214,7 +219,7 @@ func (s *Server) resource(w http.ResponseWriter, r *http.Request, res *resource.
 		return
 	}
 	owner := ""
-	limitKey := "ip:" + clientIP(r)
+	limitKey := "ip:" + s.cfg.TrustedProxies.ClientIP(r)
 	if !slices.Contains(public, method) {
 		claims, e := bearer.Authenticate(r, s.cfg.Verifier)
 		if e != nil {

@@ -12,23 +12,27 @@ import (
 	"strings"
 	"time"
 
-	"github.com/zitadel/oidc/v3/pkg/oidc"
-
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
 	"github.com/gatehouse-dev/gatehouse/internal/storage"
 )
 
-// The authorization endpoint is Gatehouse's own rather than op's, because
-// its rules differ from op's defaults in ways op's hooks cannot express:
-// S256 PKCE is required of every client at this endpoint, the error page
-// for an unknown client or redirect_uri never redirects, and every response
-// to the client carries `iss` (RFC 9207), which op's responses lack.
+// The authorization endpoint (RFC 6749 §3.1, §4.1.1, §4.1.2):
+//
+//   - only registered redirect URIs, matched exactly (RFC 9700 §4.1.3); an
+//     unknown client or redirect_uri is shown an error page, never
+//     redirected to (RFC 9700 §4.11.1);
+//   - response_type=code only (OAuth 2.1 §4), S256 PKCE required (RFC 7636,
+//     RFC 9700 §2.1.1);
+//   - every response to the client carries iss (RFC 9207) and is a 303
+//     (RFC 9700 §4.12);
+//   - prompt and max_age as OpenID Connect Core §3.1.2.1 says.
 
 // pkceChallenge is the form of an S256 challenge: base64url of 32 bytes.
 var pkceChallenge = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
 
 // maxAuthorizeParam bounds each authorization request parameter; the
-// request is stored until it is answered.
+// request is sealed into the login page's address and stored once the
+// person has signed in.
 const maxAuthorizeParam = 2048
 
 // authzError is an error returned to the client at its redirect URI
@@ -38,10 +42,6 @@ type authzError struct {
 }
 
 func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
-	if err := r.ParseForm(); err != nil {
-		s.pages.errorPage(w, r, http.StatusBadRequest, "The authorization request could not be read.")
-		return
-	}
 	q := r.Form
 	// Only registered redirect URIs are ever redirected to; before they
 	// are known to match, errors are shown here (RFC 6749 §4.1.2.1, RFC
@@ -49,15 +49,19 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 	client, err := s.store.GetClient(r.Context(), q.Get("client_id"))
 	if err != nil {
 		if !errors.Is(err, storage.ErrNotFound) {
-			s.pages.errorPage(w, r, http.StatusServiceUnavailable, "The service is unavailable. Try again shortly.")
+			s.pages.errorPage(w, http.StatusServiceUnavailable, "The service is unavailable. Try again shortly.")
 			return
 		}
-		s.pages.errorPage(w, r, http.StatusBadRequest, "The application that sent you here is not registered.")
+		s.pages.errorPage(w, http.StatusBadRequest, "The application that sent you here is not registered.")
+		return
+	}
+	if client.Disabled {
+		s.pages.errorPage(w, http.StatusBadRequest, "The application that sent you here is disabled.")
 		return
 	}
 	redirectURI := q.Get("redirect_uri")
 	if !redirectAllowed(client, redirectURI) {
-		s.pages.errorPage(w, r, http.StatusBadRequest, "The application sent you here with a return address it has not registered.")
+		s.pages.errorPage(w, http.StatusBadRequest, "The application sent you here with a return address it has not registered.")
 		return
 	}
 	state := q.Get("state")
@@ -102,7 +106,7 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 		fail(authzError{"invalid_request", "malformed code_challenge"})
 		return
 	}
-	scopes := s.allowedScopes(client, strings.Fields(q.Get("scope")))
+	scopes := s.scopes.allowed(client, strings.Fields(q.Get("scope")))
 	if len(scopes) == 0 {
 		fail(authzError{"invalid_scope", "no requested scope is allowed for this client"})
 		return
@@ -124,13 +128,8 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 		maxAge = &d
 	}
 	now := s.now()
-	id, err := newID(now)
-	if err != nil {
-		fail(authzError{"server_error", ""})
-		return
-	}
 	req := storage.AuthRequest{
-		ID: id, ClientID: client.ID, RedirectURI: redirectURI, State: state, Nonce: q.Get("nonce"),
+		ClientID: client.ID, RedirectURI: redirectURI, State: state, Nonce: q.Get("nonce"),
 		Scopes: scopes, ResponseType: "code", ResponseMode: q.Get("response_mode"),
 		CodeChallenge: challenge, CodeChallengeMethod: method, Prompt: prompt, MaxAge: maxAge,
 		LoginHint: q.Get("login_hint"), CreatedAt: now, ExpiresAt: now.Add(authRequestTTL),
@@ -138,32 +137,7 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 	if challenge == "" {
 		req.CodeChallengeMethod = ""
 	}
-	if err := s.store.CreateAuthRequest(r.Context(), req); err != nil {
-		s.log.ErrorContext(r.Context(), "storing auth request", "err", err)
-		fail(authzError{"server_error", ""})
-		return
-	}
 	s.advance(w, r, req, client)
-}
-
-// newAuthRequest converts a request parsed by op; used by the op adapter.
-func (s *Server) newAuthRequest(ar *oidc.AuthRequest) (storage.AuthRequest, error) {
-	now := s.now()
-	id, err := newID(now)
-	if err != nil {
-		return storage.AuthRequest{}, err
-	}
-	r := storage.AuthRequest{
-		ID: id, ClientID: ar.ClientID, RedirectURI: ar.RedirectURI, State: ar.State, Nonce: ar.Nonce,
-		Scopes: ar.Scopes, ResponseType: string(ar.ResponseType), ResponseMode: string(ar.ResponseMode),
-		CodeChallenge: ar.CodeChallenge, CodeChallengeMethod: string(ar.CodeChallengeMethod),
-		Prompt: ar.Prompt, LoginHint: ar.LoginHint, CreatedAt: now, ExpiresAt: now.Add(authRequestTTL),
-	}
-	if ar.MaxAge != nil {
-		d := time.Duration(*ar.MaxAge) * time.Second
-		r.MaxAge = &d
-	}
-	return r, nil
 }
 
 // redirectAllowed compares redirect_uri with the registered ones by exact
@@ -204,12 +178,15 @@ func isLoopbackIP(host string) bool {
 }
 
 // advance moves an authorization request on: sign-in, then consent, then
-// the code. It is called from /authorize and after each page.
+// the code. It is called from /authorize and after each page. Until the
+// person has signed in the request is sealed into the login page's
+// address (pending.go); after that it has a row, whose ID the consent page
+// carries.
 func (s *Server) advance(w http.ResponseWriter, r *http.Request, req storage.AuthRequest, client storage.Client) {
 	ctx := r.Context()
 	none := slices.Contains(req.Prompt, "none")
 	if req.UserID == "" {
-		sess, ok := s.pages.currentSession(r)
+		sess, ok := s.currentSession(r)
 		// prompt=login and max_age force a fresh sign-in (OpenID Connect
 		// Core §3.1.2.1).
 		fresh := slices.Contains(req.Prompt, "login") ||
@@ -219,20 +196,49 @@ func (s *Server) advance(w http.ResponseWriter, r *http.Request, req storage.Aut
 				s.redirectError(w, r, req.RedirectURI, req.State, authzError{"login_required", ""})
 				return
 			}
-			http.Redirect(w, r, "/login?id="+url.QueryEscape(req.ID), http.StatusSeeOther)
-			return
-		}
-		if err := s.store.CompleteAuthRequest(ctx, req.ID, sess.UserID, sess.AuthTime, sess.AMR); err != nil {
-			s.redirectError(w, r, req.RedirectURI, req.State, authzError{"server_error", ""})
+			sealed, err := s.pending.seal(req)
+			if err != nil {
+				s.log.ErrorContext(ctx, "sealing authorization request", "err", err)
+				s.redirectError(w, r, req.RedirectURI, req.State, authzError{"server_error", ""})
+				return
+			}
+			http.Redirect(w, r, "/login?request="+url.QueryEscape(sealed), http.StatusSeeOther)
 			return
 		}
 		req.UserID, req.AuthTime, req.AMR = sess.UserID, sess.AuthTime, sess.AMR
 	}
-	if s.needsConsent(ctx, req, client) {
-		if none {
-			s.redirectError(w, r, req.RedirectURI, req.State, authzError{"consent_required", ""})
+	consent := s.needsConsent(ctx, req, client)
+	if consent && none {
+		s.redirectError(w, r, req.RedirectURI, req.State, authzError{"consent_required", ""})
+		return
+	}
+	if req.ID == "" {
+		// The person has signed in: the request gets its row, with its
+		// code when no consent is needed (one write).
+		id, err := newID(s.now())
+		if err != nil {
+			s.redirectError(w, r, req.RedirectURI, req.State, authzError{"server_error", ""})
 			return
 		}
+		req.ID, req.Done = id, true
+		var code string
+		if !consent {
+			if code, err = s.newCode(&req); err != nil {
+				s.redirectError(w, r, req.RedirectURI, req.State, authzError{"server_error", ""})
+				return
+			}
+		}
+		if err := s.store.CreateAuthRequest(ctx, req); err != nil {
+			s.log.ErrorContext(ctx, "storing auth request", "err", err)
+			s.redirectError(w, r, req.RedirectURI, req.State, authzError{"server_error", ""})
+			return
+		}
+		if !consent {
+			s.sendCode(w, r, req, code)
+			return
+		}
+	}
+	if consent {
 		http.Redirect(w, r, "/consent?id="+url.QueryEscape(req.ID), http.StatusSeeOther)
 		return
 	}
@@ -260,19 +266,36 @@ func (s *Server) needsConsent(ctx context.Context, req storage.AuthRequest, c st
 	return false
 }
 
-// issueCode stores the hash of a new code, valid for 60 s and bound to the
-// request's client, redirect URI and challenge, and sends it to the client.
-func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, req storage.AuthRequest) {
+// newCode makes a code for req, valid for codeTTL and bound to the
+// request's client, redirect URI and challenge, and sets its hash and
+// expiry on req.
+func (s *Server) newCode(req *storage.AuthRequest) (string, error) {
 	code, err := secret.NewToken()
+	if err != nil {
+		return "", err
+	}
+	req.CodeHash, req.ExpiresAt = secret.HashToken(code), s.now().Add(codeTTL)
+	return code, nil
+}
+
+// issueCode stores a new code for a request that has its row (after
+// consent) and sends it to the client.
+func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, req storage.AuthRequest) {
+	code, err := s.newCode(&req)
 	if err != nil {
 		s.redirectError(w, r, req.RedirectURI, req.State, authzError{"server_error", ""})
 		return
 	}
-	if err := s.store.SetAuthCode(r.Context(), req.ID, secret.HashToken(code), s.now().Add(codeTTL)); err != nil {
+	if err := s.store.SetAuthCode(r.Context(), req.ID, req.CodeHash, req.ExpiresAt); err != nil {
 		s.log.ErrorContext(r.Context(), "storing code", "err", err)
 		s.redirectError(w, r, req.RedirectURI, req.State, authzError{"server_error", ""})
 		return
 	}
+	s.sendCode(w, r, req, code)
+}
+
+// sendCode sends the authorization response (RFC 6749 §4.1.2).
+func (s *Server) sendCode(w http.ResponseWriter, r *http.Request, req storage.AuthRequest, code string) {
 	s.redirectResponse(w, r, req.RedirectURI, url.Values{"code": {code}, "state": {req.State}})
 }
 
@@ -290,7 +313,7 @@ func (s *Server) redirectError(w http.ResponseWriter, r *http.Request, redirectU
 func (s *Server) redirectResponse(w http.ResponseWriter, r *http.Request, redirectURI string, v url.Values) {
 	u, err := url.Parse(redirectURI)
 	if err != nil {
-		s.pages.errorPage(w, r, http.StatusBadRequest, "The return address is malformed.")
+		s.pages.errorPage(w, http.StatusBadRequest, "The return address is malformed.")
 		return
 	}
 	if v.Get("state") == "" {

@@ -13,13 +13,11 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
-	"github.com/zitadel/oidc/v3/pkg/op"
 
 	"github.com/gatehouse-dev/gatehouse/internal/authz/keys"
 	"github.com/gatehouse-dev/gatehouse/internal/httpserver"
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
 	"github.com/gatehouse-dev/gatehouse/internal/storage"
-	"github.com/gatehouse-dev/gatehouse/internal/ttlcache"
 )
 
 // Signing algorithms. ID tokens use RS256, the algorithm every OpenID client
@@ -64,7 +62,9 @@ type Config struct {
 	JanitorInterval time.Duration
 
 	InsecureHTTP bool // served over plain HTTP behind a TLS proxy: cookies lose Secure and __Host-
-	TrustProxy   bool // honour X-Forwarded-For for lockout by client address
+	// TrustedProxies are the proxies whose X-Forwarded-For entries name
+	// the client address that lockout counts by.
+	TrustedProxies httpserver.TrustedProxies
 
 	Now func() time.Time // nil: time.Now
 
@@ -72,36 +72,38 @@ type Config struct {
 	Lockout Lockout
 }
 
-// Lockout is the failed-login policy.
-type Lockout struct {
-	Window       time.Duration // counting window; default 15m
-	SlowAfter    int           // failures before each attempt is delayed; default 3
-	Delay        time.Duration // delay per failure beyond SlowAfter, capped at 2s; default 250ms
-	UserLimit    int           // attempts per username per window before 429; default 10
-	AddressLimit int           // attempts per client address per window before 429; default 100
-}
-
-// Server is the authorization server.
+// Server is the authorization server: the HTTP side of every endpoint,
+// built from collaborators that each own one rule and know only what they
+// need (none of them holds the Server):
+//
+//   - clientAuth authenticates clients (client_auth.go);
+//   - scopePolicy decides which scopes a client gets (scopes.go);
+//   - lockout throttles sign-in attempts (lockout.go) and passwords
+//     verifies passwords, a bounded number at once (login.go);
+//   - issuer mints access, refresh and ID tokens (issuer.go);
+//   - tokenChecker decides whether an access token is active (access_token.go);
+//   - keys holds the signing keys; maintainKeys rotates and reloads them;
+//   - pending seals authorization requests until the person signs in (pending.go);
+//   - pages renders the HTML pages and owns cookies and CSRF (pages.go).
 type Server struct {
-	cfg     Config
-	store   storage.Store
-	keys    *keys.Manager
-	audit   *slog.Logger
-	log     *slog.Logger
-	now     func() time.Time
-	scopes  []string // every scope the server knows
-	handler http.Handler
-	pages   *pages
-	opSrv   *opServer
-	// verified remembers access tokens whose signature was checked, by
-	// token hash (see accessTokenClaims).
-	verified *ttlcache.Cache[[32]byte, verifiedToken]
-	// signers holds the access-token signer of each signing key by key ID
-	// (a few keys over a process's life: rotation adds one now and then).
-	signers sync.Map
+	cfg       Config
+	store     storage.Store
+	audit     *slog.Logger
+	log       *slog.Logger
+	now       func() time.Time
+	keys      *keys.Manager
+	clients   *clientAuth
+	scopes    scopePolicy
+	lockout   *lockout
+	passwords *passwordChecker
+	issuer    *issuer
+	checker   *tokenChecker
+	pending   *pendingSealer
+	pages     *pages
+	handler   http.Handler
 }
 
-// New checks cfg, makes sure signing keys exist and builds the provider.
+// New checks cfg, makes sure signing keys exist and builds the server.
 func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Store == nil || cfg.Secret == nil {
 		return nil, errors.New("authz: Store and Secret are required")
@@ -141,39 +143,37 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("authz: key reload interval %v must be shorter than %v, the time a new key is published before it signs", cfg.KeyReload, keyLead)
 	}
 	cfg.JanitorInterval = orDuration(cfg.JanitorInterval, time.Minute)
-	l := &cfg.Lockout
-	l.Window = orDuration(l.Window, 15*time.Minute)
-	l.Delay = orDuration(l.Delay, 250*time.Millisecond)
-	if l.SlowAfter <= 0 {
-		l.SlowAfter = 3
-	}
-	if l.UserLimit <= 0 {
-		l.UserLimit = 10
-	}
-	if l.AddressLimit <= 0 {
-		l.AddressLimit = 100
-	}
+	cfg.Lockout = cfg.Lockout.withDefaults()
 
-	s := &Server{
-		cfg:   cfg,
-		store: cfg.Store,
-		keys:  keys.NewManager(cfg.Store, cfg.Secret),
-		audit: cfg.Logger.With("logger", "audit"),
-		log:   cfg.Logger,
-		now:   func() time.Time { return cfg.Now().UTC() },
-
-		verified: ttlcache.New[[32]byte, verifiedToken](verifiedTokens),
-	}
-	s.scopes = append([]string{"openid", "profile", "email", "offline_access"}, cfg.ResourceScopes...)
-	if err := s.keys.Ensure(ctx, s.now(), IDTokenAlg, AccessTokenAlg); err != nil {
+	now := func() time.Time { return cfg.Now().UTC() }
+	audit := cfg.Logger.With("logger", "audit")
+	km := keys.NewManager(cfg.Store, cfg.Secret)
+	if err := km.Ensure(ctx, now(), IDTokenAlg, AccessTokenAlg); err != nil {
 		return nil, fmt.Errorf("authz: signing keys: %w", err)
 	}
-	var err error
-	if s.pages, err = newPages(s); err != nil {
+	pg, err := newPages(cfg.Secret, cfg.Issuer, cfg.Logger)
+	if err != nil {
 		return nil, err
 	}
-	if s.opSrv, err = newOPServer(s); err != nil {
-		return nil, err
+	clients := newClientAuth(newClientCache(cfg.Store.GetClient, now, clientCacheTTL), audit)
+	s := &Server{
+		cfg:       cfg,
+		store:     cfg.Store,
+		audit:     audit,
+		log:       cfg.Logger,
+		now:       now,
+		keys:      km,
+		clients:   clients,
+		scopes:    newScopePolicy(cfg.ResourceScopes),
+		lockout:   newLockout(cfg.Store, cfg.Lockout, now),
+		passwords: newPasswordChecker(),
+		issuer: &issuer{
+			issuer: cfg.Issuer, audience: cfg.Audience, keys: km, now: now,
+			accessTTL: cfg.AccessTokenTTL, refreshIdleTTL: cfg.RefreshIdleTTL, refreshAbsoluteTTL: cfg.RefreshAbsoluteTTL,
+		},
+		checker: newTokenChecker(cfg.Issuer, km, cfg.Store, clients.cache, now),
+		pending: newPendingSealer(cfg.Secret),
+		pages:   pg,
 	}
 	s.handler = s.routes()
 	return s, nil
@@ -194,18 +194,28 @@ func (s *Server) routes() http.Handler {
 	get := func(h http.HandlerFunc) map[string]http.HandlerFunc {
 		return map[string]http.HandlerFunc{http.MethodGet: h}
 	}
+	getPost := func(h http.HandlerFunc) map[string]http.HandlerFunc {
+		return map[string]http.HandlerFunc{http.MethodGet: h, http.MethodPost: h}
+	}
 	mux.HandleFunc("/.well-known/openid-configuration", s.jsonEndpoint(s.serveDiscovery))
 	mux.HandleFunc("/.well-known/oauth-authorization-server", s.jsonEndpoint(s.serveDiscovery))
-	mux.HandleFunc("/authorize", s.page(map[string]http.HandlerFunc{http.MethodGet: s.serveAuthorize, http.MethodPost: s.serveAuthorize}))
-	mux.HandleFunc("/login", s.page(map[string]http.HandlerFunc{http.MethodGet: s.pages.loginForm, http.MethodPost: s.pages.loginSubmit}))
-	mux.HandleFunc("/consent", s.page(map[string]http.HandlerFunc{http.MethodGet: s.pages.consentForm, http.MethodPost: s.pages.consentSubmit}))
-	mux.HandleFunc("/logout", s.page(map[string]http.HandlerFunc{http.MethodGet: s.pages.logoutForm, http.MethodPost: s.pages.logoutSubmit}))
-	mux.HandleFunc("/signed-out", s.page(get(s.pages.signedOut)))
+	mux.HandleFunc("/jwks", s.jsonEndpoint(s.serveJWKS))
+	mux.HandleFunc("/authorize", s.page(getPost(s.serveAuthorize)))
+	mux.HandleFunc("/login", s.page(map[string]http.HandlerFunc{http.MethodGet: s.loginForm, http.MethodPost: s.loginSubmit}))
+	mux.HandleFunc("/consent", s.page(map[string]http.HandlerFunc{http.MethodGet: s.consentForm, http.MethodPost: s.consentSubmit}))
+	mux.HandleFunc("/logout", s.page(map[string]http.HandlerFunc{http.MethodGet: s.logoutForm, http.MethodPost: s.logoutSubmit}))
+	mux.HandleFunc("/end_session", s.page(getPost(s.serveEndSession)))
+	mux.HandleFunc("/signed-out", s.page(get(s.signedOut)))
+	mux.HandleFunc("/{$}", s.page(get(s.home)))
 	mux.Handle("GET /static/", s.pages.static())
-	mux.HandleFunc("/{$}", s.page(get(s.pages.home)))
-	s.opSrv.routes(mux)
+	// The token, revocation, introspection and userinfo endpoints answer
+	// RFC 6749 §5.2 JSON errors, a wrong method included.
+	mux.HandleFunc("/token", s.apiEndpoint(s.serveToken, http.MethodPost))
+	mux.HandleFunc("/revoke", s.apiEndpoint(s.serveRevoke, http.MethodPost))
+	mux.HandleFunc("/introspect", s.apiEndpoint(s.serveIntrospect, http.MethodPost))
+	mux.HandleFunc("/userinfo", s.apiEndpoint(s.serveUserinfo, http.MethodGet, http.MethodPost))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		s.pages.errorPage(w, r, http.StatusNotFound, "There is nothing at this address.")
+		s.pages.errorPage(w, http.StatusNotFound, "There is nothing at this address.")
 	})
 	return httpserver.Chain(mux, httpserver.SecurityHeaders, noStore)
 }
@@ -228,8 +238,14 @@ func (s *Server) page(byMethod map[string]http.HandlerFunc) http.HandlerFunc {
 
 // jsonEndpoint serves a GET-only JSON document.
 func (s *Server) jsonEndpoint(h http.HandlerFunc) http.HandlerFunc {
+	return s.apiEndpoint(h, http.MethodGet)
+}
+
+// apiEndpoint serves an endpoint that answers in JSON: readRequest checks
+// the request, and errors are RFC 6749 §5.2 JSON.
+func (s *Server) apiEndpoint(h http.HandlerFunc, methods ...string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if s.readRequest(w, r, shapeJSON, http.MethodGet) {
+		if s.readRequest(w, r, shapeJSON, methods...) {
 			h(w, r)
 		}
 	}
@@ -321,6 +337,3 @@ func RotateKeys(ctx context.Context, store storage.Store, key *secret.Key, now t
 	}
 	return strings.Join(kids, ","), nil
 }
-
-// op is used by the other files; keep the import tied here for clarity.
-var _ op.Storage = (*opStorage)(nil)

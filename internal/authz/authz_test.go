@@ -13,6 +13,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/gatehouse-dev/gatehouse/internal/secret"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/storagetest"
 )
 
@@ -594,17 +595,25 @@ func TestJanitor_DeletesExpired(t *testing.T) {
 	tr := e.webappTokens()
 	e.clock.Add(31 * 24 * time.Hour)
 	e.srv.Sweep(ctx)
-	if _, err := e.store.GetAccessToken(ctx, jtiOf(t, tr.AccessToken)); err == nil {
-		t.Fatal("expired access token record not deleted")
+	if _, err := e.store.GetGrant(ctx, grantOf(t, tr.AccessToken)); err == nil {
+		t.Fatal("expired grant not deleted")
+	}
+	if _, err := e.store.GetRefreshToken(ctx, secret.HashToken(tr.RefreshToken)); err == nil {
+		t.Fatal("expired refresh token not deleted")
 	}
 }
 
-func jtiOf(t *testing.T, tok string) string {
+// grantOf is the grant an access token names.
+func grantOf(t *testing.T, tok string) string {
+	t.Helper()
 	p, err := jwt.ParseSigned(tok, []jose.SignatureAlgorithm{AccessTokenAlg})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var c jwt.Claims
+	var c accessClaims
 	_ = p.UnsafeClaimsWithoutVerification(&c)
-	return c.ID
+	if c.Grant == "" {
+		t.Fatal("access token names no grant")
+	}
+	return c.Grant
 }

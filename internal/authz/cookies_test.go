@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"log/slog"
 	"testing"
 
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
@@ -27,7 +28,7 @@ func TestCookiesBehindTLSProxy(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := newPages(&Server{cfg: Config{Issuer: tt.issuer, InsecureHTTP: tt.insecure, Secret: key}})
+			p, err := newPages(key, tt.issuer, slog.New(slog.DiscardHandler))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -5,6 +5,8 @@ import (
 	"net/http"
 )
 
+// Discovery (OpenID Connect Discovery 1.0, RFC 8414) and the JWKS.
+
 // metadata is the server's metadata, served both as OpenID Connect
 // Discovery 1.0 and as RFC 8414 authorization server metadata (RFC 8414 §3
 // allows one document for both).
@@ -19,7 +21,7 @@ func (s *Server) metadata() map[string]any {
 		"revocation_endpoint":    iss + "/revoke",
 		"introspection_endpoint": iss + "/introspect",
 		"end_session_endpoint":   iss + "/end_session",
-		"scopes_supported":       s.scopes,
+		"scopes_supported":       s.scopes.all,
 		// OAuth 2.1: code only, no implicit or hybrid response types.
 		"response_types_supported": []string{"code"},
 		"response_modes_supported": []string{"query"},
@@ -44,7 +46,20 @@ func (s *Server) metadata() map[string]any {
 }
 
 func (s *Server) serveDiscovery(w http.ResponseWriter, _ *http.Request) {
+	writePublicJSON(w, s.metadata())
+}
+
+// serveJWKS publishes the signing keys (RFC 7517): every key from when it
+// is created (before it signs) until the tokens it signed have expired, or
+// until it is retired.
+func (s *Server) serveJWKS(w http.ResponseWriter, _ *http.Request) {
+	writePublicJSON(w, s.keys.JWKS(s.now()))
+}
+
+// writePublicJSON writes a public document that caches may keep for five
+// minutes: a verifier sees a withdrawn key gone within that bound.
+func writePublicJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "public, max-age=300")
-	_ = json.NewEncoder(w).Encode(s.metadata())
+	_ = json.NewEncoder(w).Encode(v)
 }

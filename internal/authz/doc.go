@@ -1,21 +1,34 @@
 // Package authz is Gatehouse's authorization server role: an OAuth 2.1 and
-// OpenID Connect provider built on github.com/zitadel/oidc/v3/pkg/op, with
-// Gatehouse's own storage, login and consent pages and policies (RFC 9700).
+// OpenID Connect provider with its own HTTP side, Gatehouse's storage,
+// login and consent pages, and the rules of RFC 9700. From
+// github.com/zitadel/oidc it uses the protocol types and errors (oidc) and
+// the ID-token-hint verifier (op); tokens are signed with go-jose.
 //
-// op supplies routing, request decoding, client-credential parsing, error
-// encoding and ID tokens. Gatehouse adds around it what op does not do or
-// does differently: the authorization endpoint (S256 PKCE required, exact
-// redirect_uri match, `iss` in every authorization response per RFC 9207),
-// single-use codes whose replay revokes what they issued, refresh-token
-// rotation with family revocation on reuse, RFC 9068 access tokens, RFC 8414
-// metadata, and revocation and introspection on its own token records.
+// A request reads top-down: the route (authz.go) leads to the endpoint's
+// handler, the handler to its grant or check, and that to storage. Files:
 //
-// Files are named by concern: authorize.go (authorization endpoint),
-// pages.go (login, consent, logout), lockout.go (failed-login throttling),
-// endpoints.go (the HTTP side of the token, revocation, introspection,
-// userinfo, JWKS and end-session endpoints: methods, body limits, repeated
-// parameters, client authentication, RFC 6749 §5.2 errors), opserver.go
-// (what those endpoints do), token.go (tokens and grants), discovery.go,
-// adapter.go (op.Storage over storage.Store), janitor.go; keys/ holds the
-// signing keys and their rotation.
+//   - authz.go: configuration, the Server and its collaborators, routes,
+//     background loops (janitor, key maintenance);
+//   - request.go: what every endpoint checks of a request, and errors in
+//     the endpoint's shape (RFC 6749 §5.2 JSON or an HTML page);
+//   - client_auth.go: client authentication (RFC 6749 §2.3), over
+//     clientcache.go's cached registrations;
+//   - scopes.go: which scopes a client gets, and refresh-token policy;
+//   - issuer.go: the token kinds, and minting access (RFC 9068), ID and
+//     refresh tokens — signing only, no writes;
+//   - access_token.go: whether an access token is active (signature, grant,
+//     client, user, revoked list);
+//   - token_endpoint.go: the token endpoint, dispatching to one grant:
+//     authorization_code.go, refresh_token.go, client_credentials.go;
+//   - revocation.go (RFC 7009), introspection.go (RFC 7662), userinfo.go
+//     (OpenID Connect Core §5.3), end_session.go (RP-Initiated Logout);
+//   - authorize.go: the authorization endpoint; pending.go seals a request
+//     until the person has signed in;
+//   - login.go: sign-in, consent, sign-out and the login session;
+//     lockout.go throttles sign-in attempts; pages.go renders pages and
+//     owns cookies and CSRF;
+//   - discovery.go: discovery metadata and the JWKS; janitor.go: removal of
+//     expired rows.
+//
+// keys/ holds the signing keys and their rotation.
 package authz

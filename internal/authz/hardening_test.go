@@ -3,6 +3,7 @@ package authz
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +15,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/gatehouse-dev/gatehouse/internal/httpserver"
 	"github.com/gatehouse-dev/gatehouse/internal/storage"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/storagetest"
 )
@@ -44,12 +46,19 @@ func TestSecurityHeaders_SharedMiddleware(t *testing.T) {
 	}
 }
 
-// TestLockout_ClientIPBehindProxy: behind a trusted proxy the address
-// counted is the client's (the leftmost X-Forwarded-For hop, as
-// httpserver.ClientIP documents), whatever proxies it passed.
+// TestLockout_ClientIPBehindProxy: behind trusted proxies the address
+// counted is the client's (the rightmost X-Forwarded-For entry that is not
+// a trusted proxy), whatever proxies it passed and whatever the client
+// wrote into the header itself: proxies that append (nginx's
+// $proxy_add_x_forwarded_for, AWS ALB, Traefik, Caddy) keep the client's
+// own entries on the left.
 func TestLockout_ClientIPBehindProxy(t *testing.T) {
+	proxies, err := httpserver.ParseTrustedProxies("127.0.0.0/8,::1,10.0.0.0/8")
+	if err != nil {
+		t.Fatal(err)
+	}
 	e := newEnvDSN(t, storagetest.SQLite(t), func(c *Config) {
-		c.TrustProxy = true
+		c.TrustedProxies = proxies
 		c.Lockout = Lockout{Delay: time.Millisecond, UserLimit: 100, AddressLimit: 3}
 	})
 	try := func(hop int, user, pw string) int {
@@ -59,7 +68,9 @@ func TestLockout_ClientIPBehindProxy(t *testing.T) {
 		f.Set("username", user)
 		f.Set("password", pw)
 		req := formReq(e.ts.URL+"/login", f)
-		req.Header.Set("X-Forwarded-For", "198.51.100.7, 10.0.0."+string(rune('0'+hop)))
+		// The client forges a new address of its own each time; the
+		// proxies append the address they saw.
+		req.Header.Set("X-Forwarded-For", fmt.Sprintf("203.0.113.%d, 198.51.100.7, 10.0.0.%d", hop+1, hop))
 		resp, err := c.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -79,16 +90,16 @@ func TestLockout_ClientIPBehindProxy(t *testing.T) {
 
 // --- code exchange race ---
 
-// slowConsume holds the winner of ConsumeAuthCode back, so that replays
-// arrive before it has created its tokens. The database is real; only
-// timing is changed.
-type slowConsume struct {
+// slowRedeem holds the winner of RedeemAuthCode back after its grant is
+// stored, so that replays arrive before it has answered. The database is
+// real; only timing is changed.
+type slowRedeem struct {
 	storage.Store
 	delay time.Duration
 }
 
-func (s slowConsume) ConsumeAuthCode(ctx context.Context, hash string, now time.Time) (storage.AuthRequest, error) {
-	r, err := s.Store.ConsumeAuthCode(ctx, hash, now)
+func (s slowRedeem) RedeemAuthCode(ctx context.Context, hash string, now time.Time, g storage.Grant, first *storage.RefreshToken) (storage.AuthRequest, error) {
+	r, err := s.Store.RedeemAuthCode(ctx, hash, now, g, first)
 	if err == nil {
 		time.Sleep(s.delay)
 	}
@@ -106,7 +117,7 @@ func TestCodeExchangeRace_NoTokenSurvivesReplay(t *testing.T) {
 			t.Run(b.Name+"/winner-delay-"+delay.String(), func(t *testing.T) {
 				e := newEnvDSN(t, b.DSN(t), func(c *Config) {
 					if delay > 0 {
-						c.Store = slowConsume{c.Store, delay}
+						c.Store = slowRedeem{c.Store, delay}
 					}
 				})
 				v, ch := pkce()

@@ -144,7 +144,7 @@ func seed(t testing.TB, st storage.Store) {
 			GrantTypes: []string{"authorization_code", "refresh_token"}, Scopes: []string{"openid", "offline_access", "todos:read"}},
 		{ID: "legacy", Name: "Legacy", SecretHash: secret.HashToken(legacySecret), RedirectURIs: []string{legacyRedir},
 			GrantTypes: []string{"authorization_code"}, Scopes: []string{"openid", "todos:read"}, PKCEOptional: true, FirstParty: true},
-		{ID: "gatehouse-api", Name: "Gatehouse API", SecretHash: secret.HashToken(apiSecret)},
+		{ID: "gatehouse-api", Name: "Gatehouse API", SecretHash: secret.HashToken(apiSecret), ResourceAudience: apiAudience},
 	} {
 		c.CreatedAt, c.UpdatedAt = now, now
 		if err := st.CreateClient(ctx, c); err != nil {
@@ -316,11 +316,27 @@ func (e *env) refresh(clientID, sec, rt string) (int, tokenResp) {
 }
 
 // introspect asks as the API's client.
+// introspect asks whether tok is active: as the API (a resource server,
+// which sees access tokens meant for it) and, when that says inactive, as
+// each confidential client that owns tokens in these tests (a client sees
+// its own refresh tokens).
 func (e *env) introspect(tok string) map[string]any {
+	e.t.Helper()
+	var m map[string]any
+	for _, c := range [][2]string{{"gatehouse-api", apiSecret}, {"gatehouse-webapp", webappSecret}, {"third", thirdSecret}} {
+		if m = e.introspectAs(c[0], c[1], tok); m["active"] == true {
+			break
+		}
+	}
+	return m
+}
+
+// introspectAs introspects tok as the given client.
+func (e *env) introspectAs(clientID, sec, tok string) map[string]any {
 	e.t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, e.ts.URL+"/introspect", strings.NewReader(url.Values{"token": {tok}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth("gatehouse-api", apiSecret)
+	req.SetBasicAuth(clientID, sec)
 	resp, err := e.ts.Client().Do(req)
 	if err != nil {
 		e.t.Fatal(err)

@@ -17,10 +17,11 @@ import (
 
 // Tests of the background loops: the janitor and key reloading.
 
-// insertAccessTokens writes n access-token records expiring at expires with
-// multi-row INSERTs (through CreateAccessToken tens of thousands of rows
-// would take long), ids prefix-0, prefix-1, …
-func insertAccessTokens(t *testing.T, st storage.Store, prefix string, n int, expires time.Time) {
+// insertTokenRows writes n units of token rows expiring at expires — a
+// grant, its refresh token and a revoked access-token ID each, 3n rows —
+// with multi-row INSERTs (through the store tens of thousands of rows would
+// take long).
+func insertTokenRows(t *testing.T, st storage.Store, prefix string, n int, expires time.Time) {
 	t.Helper()
 	s, ok := st.(*sqlstore.Store)
 	if !ok {
@@ -32,8 +33,8 @@ func insertAccessTokens(t *testing.T, st storage.Store, prefix string, n int, ex
 		t.Fatal(err)
 	}
 	defer tx.Rollback()
-	if err := gatehouseproc.InsertAccessTokens(ctx, tx, s.Dialect(), gatehouseproc.AccessTokens{
-		Prefix: prefix, N: n, ClientID: "gatehouse-webapp", Subject: "u-alice", Audience: apiAudience, Expires: expires,
+	if err := gatehouseproc.InsertTokenRows(ctx, tx, s.Dialect(), gatehouseproc.TokenRows{
+		Prefix: prefix, N: n, ClientID: "gatehouse-webapp", UserID: "u-alice", Audience: apiAudience, Expires: expires,
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -42,28 +43,31 @@ func insertAccessTokens(t *testing.T, st storage.Store, prefix string, n int, ex
 	}
 }
 
-func countAccessTokens(t *testing.T, st storage.Store) int {
+// countTokenRows counts the rows of the token tables.
+func countTokenRows(t *testing.T, st storage.Store) int {
 	t.Helper()
-	var n int
-	if err := st.(*sqlstore.Store).DB().QueryRowContext(context.Background(), "SELECT COUNT(*) FROM access_tokens").Scan(&n); err != nil {
-		t.Fatal(err)
+	total := 0
+	for _, table := range []string{"grants", "refresh_tokens", "revoked_tokens"} {
+		var n int
+		if err := st.(*sqlstore.Store).DB().QueryRowContext(context.Background(), "SELECT COUNT(*) FROM "+table).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		total += n
 	}
-	return n
+	return total
 }
 
 // TestSweep_CatchesUp: one sweep removes every expired row, however many
-// (the old janitor stopped at 20 batches of 500 rows per table, 10,000 rows,
-// while the server can issue 3,000 tokens a second), in batches, and
-// leaves what has not expired. (Under -race, SQLite takes about half a
-// minute here; the interval is long so that the budget cannot interfere.)
+// (21,000 here: 42 batches of 500), in batches, and leaves what has not
+// expired. (The interval is long so that the budget cannot interfere.)
 func TestSweep_CatchesUp(t *testing.T) {
-	const expired, live = 20_500, 300
+	const expired, live = 7_000, 100 // units of 3 rows
 	for _, b := range storagetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
 			e := newEnvDSN(t, b.DSN(t), func(c *Config) { c.JanitorInterval = 24 * time.Hour })
 			now := e.clock.Now()
-			insertAccessTokens(t, e.store, "expired", expired, now.Add(-time.Hour))
-			insertAccessTokens(t, e.store, "live", live, now.Add(time.Hour))
+			insertTokenRows(t, e.store, "expired", expired, now.Add(-time.Hour))
+			insertTokenRows(t, e.store, "live", live, now.Add(time.Hour))
 			// Expired refresh tokens and requests are swept in the same turns.
 			for i := range 3 {
 				id := fmt.Sprint("req-", i)
@@ -75,11 +79,11 @@ func TestSweep_CatchesUp(t *testing.T) {
 			}
 
 			removed := e.srv.Sweep(context.Background())
-			if removed != expired+3 {
-				t.Errorf("Sweep removed %d rows, want %d", removed, expired+3)
+			if removed != 3*expired+3 {
+				t.Errorf("Sweep removed %d rows, want %d", removed, 3*expired+3)
 			}
-			if n := countAccessTokens(t, e.store); n != live {
-				t.Fatalf("%d access tokens left after one sweep, want the %d that have not expired", n, live)
+			if n := countTokenRows(t, e.store); n != 3*live {
+				t.Fatalf("%d token rows left after one sweep, want the %d that have not expired", n, 3*live)
 			}
 			if _, err := e.store.GetAuthRequest(context.Background(), "req-0"); err == nil {
 				t.Error("expired authorization request not removed")
@@ -95,7 +99,7 @@ func TestSweep_CatchesUp(t *testing.T) {
 // (half of JanitorInterval) is spent after a first batch of every table; the
 // rest is left for the next sweep.
 func TestSweep_Stops(t *testing.T) {
-	const expired = 2 * janitorBatch
+	const expired = 2 * janitorBatch // rows: units of 3 below
 	tests := []struct {
 		name     string
 		interval time.Duration
@@ -104,12 +108,12 @@ func TestSweep_Stops(t *testing.T) {
 	}{
 		{"context ended", time.Hour, true, 0},
 		{"budget spent", time.Nanosecond, false, janitorBatch},
-		{"within budget", time.Hour, false, expired},
+		{"within budget", time.Hour, false, 3 * expired / 2},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnvDSN(t, storagetest.SQLite(t), func(c *Config) { c.JanitorInterval = tc.interval })
-			insertAccessTokens(t, e.store, "expired", expired, e.clock.Now().Add(-time.Hour))
+			insertTokenRows(t, e.store, "expired", expired/2, e.clock.Now().Add(-time.Hour))
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			if tc.cancel {
@@ -118,8 +122,8 @@ func TestSweep_Stops(t *testing.T) {
 			if removed := e.srv.Sweep(ctx); removed != tc.removed {
 				t.Errorf("Sweep removed %d rows, want %d", removed, tc.removed)
 			}
-			if n := countAccessTokens(t, e.store); n != expired-tc.removed {
-				t.Errorf("%d access tokens left, want %d", n, expired-tc.removed)
+			if n := countTokenRows(t, e.store); n != 3*expired/2-tc.removed {
+				t.Errorf("%d token rows left, want %d", n, 3*expired/2-tc.removed)
 			}
 		})
 	}
@@ -154,8 +158,8 @@ func poll(t *testing.T, what string, cond func() bool) {
 func TestRun_JanitorInterval(t *testing.T) {
 	e := newEnvDSN(t, storagetest.SQLite(t), func(c *Config) { c.JanitorInterval = 20 * time.Millisecond })
 	runInBackground(t, e.srv)
-	insertAccessTokens(t, e.store, "expired", 50, e.clock.Now().Add(-time.Hour))
-	poll(t, "expired tokens removed by Run", func() bool { return countAccessTokens(t, e.store) == 0 })
+	insertTokenRows(t, e.store, "expired", 50, e.clock.Now().Add(-time.Hour))
+	poll(t, "expired tokens removed by Run", func() bool { return countTokenRows(t, e.store) == 0 })
 }
 
 // TestRun_KeyReload: keys another instance (here `gatehouse keys rotate`)

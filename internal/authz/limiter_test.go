@@ -33,7 +33,7 @@ func (h *hashCounter) enter() {
 	h.running.Add(-1)
 }
 
-func (h *hashCounter) install(p *pages) {
+func (h *hashCounter) install(p *passwordChecker) {
 	p.verify = func(pw, encoded string) (bool, error) { h.enter(); return password.Verify(pw, encoded) }
 	p.verifyDummy = func(string) { h.enter() }
 }
@@ -58,8 +58,8 @@ func TestLogin_PasswordVerificationsBounded(t *testing.T) {
 	e, cs := newCountingEnv(t)
 	const limit, users = 2, 6
 	h := &hashCounter{release: make(chan struct{})}
-	e.srv.pages.hashes = password.NewLimiter(limit)
-	h.install(e.srv.pages)
+	e.srv.passwords.limiter = password.NewLimiter(limit)
+	h.install(e.srv.passwords)
 
 	ctx := context.Background()
 	ph, err := password.HashWithParams(alicePassword, cheap)
@@ -132,14 +132,15 @@ func TestLogin_PasswordVerificationsBounded(t *testing.T) {
 func TestLogin_WaitingForVerificationStopsWithRequest(t *testing.T) {
 	e, cs := newCountingEnv(t)
 	p := e.srv.pages
-	p.hashes = password.NewLimiter(1)
+	pc := e.srv.passwords
+	pc.limiter = password.NewLimiter(1)
 	h := &hashCounter{release: make(chan struct{}, 1)}
-	h.install(p)
+	h.install(pc)
 	h.release <- struct{}{} // the one verification that is let through
 
 	// Hold the only slot.
 	held, free := make(chan struct{}), make(chan struct{})
-	go func() { _ = p.hashes.Do(context.Background(), func() { close(held); <-free }) }()
+	go func() { _ = pc.limiter.Do(context.Background(), func() { close(held); <-free }) }()
 	<-held
 
 	binding := strings.Repeat("b", 43)
@@ -165,8 +166,9 @@ func TestLogin_WaitingForVerificationStopsWithRequest(t *testing.T) {
 	if got := h.calls.Load(); got != 0 {
 		t.Fatalf("%d verifications ran for an abandoned sign-in", got)
 	}
-	if n, err := e.store.LoginFailures(context.Background(), failuresKey(userFailureKey("alice")), e.srv.now()); err != nil || n != 0 {
-		t.Fatalf("failures counted for an abandoned sign-in: %d, %v", n, err)
+	// The attempt was given back: the next one counted is the first.
+	if n, err := e.store.AddLoginAttempt(context.Background(), userAttemptKey("alice"), e.srv.now(), time.Minute); err != nil || n != 1 {
+		t.Fatalf("attempt counted for an abandoned sign-in: next count %d, %v", n, err)
 	}
 
 	close(free)

@@ -5,25 +5,48 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
 )
 
-// Failed-login throttling, in the shared store so that it holds across
-// instances. Only failures count; a success resets the username's count
-// (an address's count is not reset: an attacker with one valid account
-// could otherwise clear it).
+// Sign-in throttling (OWASP ASVS V2.2.1), kept in the shared store so that
+// it holds across instances.
 //
-// Two counters per key (a username or a client address), both
-// storage.Sessions failure counters:
-//
-//   - "fail:" + key counts failures in a window that starts at the first
-//     one;
-//   - "lock:" + key is non-zero while the key is locked: the failure that
-//     reaches the limit counts on it, which locks the key for one window
-//     from that failure.
-//
-// Checking a lock reads the counter (LoginFailures) and changes nothing.
+// Every attempt is counted, per username and per client address, before
+// its password is checked: the count is reserved atomically, so of any
+// number of simultaneous attempts only the first UserLimit (or
+// AddressLimit) in a window reach the password check, and the rest are
+// answered 429 without it. A sign-in that succeeds resets its username's
+// count and gives its address's attempt back (an address's count is never
+// reset: an attacker with one valid account could otherwise clear it).
+
+// Lockout is the sign-in throttling policy.
+type Lockout struct {
+	Window       time.Duration // counting window; default 15m
+	SlowAfter    int           // attempts before each failure is answered late; default 3
+	Delay        time.Duration // delay per attempt beyond SlowAfter, capped at 2s; default 250ms
+	UserLimit    int           // attempts per username per window; default 10
+	AddressLimit int           // attempts per client address per window; default 100
+}
+
+func (l Lockout) withDefaults() Lockout {
+	l.Window = orDuration(l.Window, 15*time.Minute)
+	l.Delay = orDuration(l.Delay, 250*time.Millisecond)
+	if l.SlowAfter <= 0 {
+		l.SlowAfter = 3
+	}
+	if l.UserLimit <= 0 {
+		l.UserLimit = 10
+	}
+	if l.AddressLimit <= 0 {
+		l.AddressLimit = 100
+	}
+	return l
+}
+
+// maxFailureDelay caps how late a failed sign-in is answered.
+const maxFailureDelay = 2 * time.Second
 
 // Bounds on what the login form accepts; longer input is a failed login
 // without a look-up.
@@ -32,56 +55,88 @@ const (
 	maxPassword = 1024
 )
 
-// userFailureKey names a username's counter. The username is hashed so
+// attemptStore is the part of the store lockout uses.
+type attemptStore interface {
+	AddLoginAttempt(ctx context.Context, key string, now time.Time, window time.Duration) (int, error)
+	ReleaseLoginAttempt(ctx context.Context, key string, now time.Time) error
+	ResetLoginAttempts(ctx context.Context, key string) error
+}
+
+// lockout counts sign-in attempts.
+type lockout struct {
+	store  attemptStore
+	policy Lockout
+	now    func() time.Time
+}
+
+func newLockout(store attemptStore, policy Lockout, now func() time.Time) *lockout {
+	return &lockout{store: store, policy: policy, now: now}
+}
+
+// attempt is one reserved sign-in attempt.
+type attempt struct {
+	userKey, addrKey string
+	// count is the higher of the two counts, this attempt included.
+	count int
+	// allowed is false when a limit was passed: the password must not be
+	// checked.
+	allowed bool
+}
+
+// userAttemptKey names a username's counter. The username is hashed so
 // that any input (any length, any bytes) makes a short key, and the table
 // holds no usernames.
-func userFailureKey(username string) string {
+func userAttemptKey(username string) string {
 	return "user:" + secret.HashToken(strings.ToLower(username))
 }
 
-func failuresKey(key string) string { return "fail:" + key }
-func lockKey(key string) string     { return "lock:" + key }
+func addrAttemptKey(addr string) string { return "addr:" + addr }
 
-// anyLocked reports whether any of keys is locked.
-func (s *Server) anyLocked(ctx context.Context, keys ...string) (bool, error) {
-	now := s.now()
-	for _, k := range keys {
-		n, err := s.store.LoginFailures(ctx, lockKey(k), now)
-		if err != nil {
-			return false, fmt.Errorf("reading the lock of %s: %w", k, err)
-		}
-		if n > 0 {
-			return true, nil
-		}
+// reserve counts an attempt for username from addr, before its password is
+// checked. An error means the attempt could not be counted: the caller
+// must not check the password.
+func (l *lockout) reserve(ctx context.Context, username, addr string) (attempt, error) {
+	now := l.now()
+	a := attempt{userKey: userAttemptKey(username), addrKey: addrAttemptKey(addr)}
+	nu, err := l.store.AddLoginAttempt(ctx, a.userKey, now, l.policy.Window)
+	if err != nil {
+		return a, fmt.Errorf("counting a sign-in attempt: %w", err)
 	}
-	return false, nil
+	na, err := l.store.AddLoginAttempt(ctx, a.addrKey, now, l.policy.Window)
+	if err != nil {
+		return a, fmt.Errorf("counting a sign-in attempt: %w", err)
+	}
+	a.count = max(nu, na)
+	a.allowed = nu <= l.policy.UserLimit && na <= l.policy.AddressLimit
+	return a, nil
 }
 
-// failureCount is a counter and its limit.
-type failureCount struct {
-	key   string
-	limit int
+// failureDelay is how long a failed attempt is answered late: nothing for
+// the first SlowAfter attempts, then Delay more for each, up to
+// maxFailureDelay.
+func (l *lockout) failureDelay(a attempt) time.Duration {
+	excess := a.count - l.policy.SlowAfter
+	if excess <= 0 {
+		return 0
+	}
+	return min(time.Duration(excess)*l.policy.Delay, maxFailureDelay)
 }
 
-// loginFailed counts a failure on each counter, locks those that reached
-// their limit, and returns the highest count.
-func (s *Server) loginFailed(ctx context.Context, counts ...failureCount) (int, error) {
-	now := s.now()
-	window := s.cfg.Lockout.Window
-	highest := 0
-	var errs []error
-	for _, c := range counts {
-		n, err := s.store.AddLoginFailure(ctx, failuresKey(c.key), now, window)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("counting a failure of %s: %w", c.key, err))
-			continue
-		}
-		highest = max(highest, n)
-		if n >= c.limit {
-			if _, err := s.store.AddLoginFailure(ctx, lockKey(c.key), now, window); err != nil {
-				errs = append(errs, fmt.Errorf("locking %s: %w", c.key, err))
-			}
-		}
-	}
-	return highest, errors.Join(errs...)
+// abandoned gives both attempts back: the request ended before its
+// password was checked.
+func (l *lockout) abandoned(ctx context.Context, a attempt) error {
+	now := l.now()
+	return errors.Join(
+		l.store.ReleaseLoginAttempt(ctx, a.userKey, now),
+		l.store.ReleaseLoginAttempt(ctx, a.addrKey, now),
+	)
+}
+
+// succeeded resets the username's count and gives the address's attempt
+// back.
+func (l *lockout) succeeded(ctx context.Context, a attempt) error {
+	return errors.Join(
+		l.store.ResetLoginAttempts(ctx, a.userKey),
+		l.store.ReleaseLoginAttempt(ctx, a.addrKey, l.now()),
+	)
 }

@@ -7,32 +7,34 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
 )
 
-// TestCodeReplay_MarksRequest: a code's first exchange leaves its request
-// unmarked; presenting the code again marks it replayed in the store, the
-// flag the winning exchange checks after issuing its tokens.
-func TestCodeReplay_MarksRequest(t *testing.T) {
+// TestCodeReplay_RevokesGrant: a code's exchange starts an active grant
+// (whose ID is the request's); presenting the code again revokes it.
+func TestCodeReplay_RevokesGrant(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	v, ch := pkce()
 	q := e.authorizeCode(e.browser(), authParams("gatehouse-webapp", webappRedir, ch, "openid"))
 	code := q.Get("code")
-	replayed := func(step string, want bool) {
+	req, err := e.store.GetAuthRequestByCode(ctx, secret.HashToken(code))
+	if err != nil {
+		t.Fatal(err)
+	}
+	revoked := func(step string, want bool) {
 		t.Helper()
-		req, err := e.store.GetAuthRequestByCode(ctx, secret.HashToken(code))
+		g, err := e.store.GetGrant(ctx, req.ID)
 		if err != nil {
-			t.Fatalf("%s: GetAuthRequestByCode: %v", step, err)
+			t.Fatalf("%s: GetGrant: %v", step, err)
 		}
-		if req.Replayed != want {
-			t.Errorf("%s: Replayed = %v, want %v", step, req.Replayed, want)
+		if g.Revoked != want {
+			t.Errorf("%s: Revoked = %v, want %v", step, g.Revoked, want)
 		}
 	}
-	replayed("before the exchange", false)
 	if st, tr := e.exchange("gatehouse-webapp", webappSecret, code, webappRedir, v); st != 200 {
 		t.Fatalf("exchange: %d %q", st, tr.Error)
 	}
-	replayed("after the exchange", false)
+	revoked("after the exchange", false)
 	if st, tr := e.exchange("gatehouse-webapp", webappSecret, code, webappRedir, v); tr.Error != "invalid_grant" {
 		t.Fatalf("replay: %d %q, want invalid_grant", st, tr.Error)
 	}
-	replayed("after the replay", true)
+	revoked("after the replay", true)
 }

@@ -17,14 +17,14 @@ func TestAccessTokenClaimsRemembered(t *testing.T) {
 		t.Fatal("no token")
 	}
 	s := e.srv
-	first, err := s.accessTokenClaims(tr.AccessToken, s.now())
+	first, err := s.checker.claims(tr.AccessToken, s.now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A full check parses the JWS and its claims and verifies ECDSA: dozens
 	// of allocations; a remembered token, a key look-up.
 	if n := testing.AllocsPerRun(50, func() {
-		c, err := s.accessTokenClaims(tr.AccessToken, s.now())
+		c, err := s.checker.claims(tr.AccessToken, s.now())
 		if err != nil || c.ID != first.ID {
 			t.Fatalf("%+v, %v", c, err)
 		}
@@ -32,8 +32,8 @@ func TestAccessTokenClaimsRemembered(t *testing.T) {
 		t.Errorf("%v allocations per check of a remembered token", n)
 	}
 	if n := testing.AllocsPerRun(10, func() {
-		s.verified.Reset()
-		if _, err := s.accessTokenClaims(tr.AccessToken, s.now()); err != nil {
+		s.checker.verified.Reset()
+		if _, err := s.checker.claims(tr.AccessToken, s.now()); err != nil {
 			t.Fatal(err)
 		}
 	}); n < 20 {
@@ -42,7 +42,7 @@ func TestAccessTokenClaimsRemembered(t *testing.T) {
 
 	// Expiry still applies to a remembered token.
 	e.clock.Add(s.cfg.AccessTokenTTL + time.Second)
-	if _, err := s.accessTokenClaims(tr.AccessToken, s.now()); err == nil {
+	if _, err := s.checker.claims(tr.AccessToken, s.now()); err == nil {
 		t.Error("an expired token was accepted from memory")
 	}
 }
@@ -53,7 +53,7 @@ func TestAccessTokenClaimsKeyWithdrawn(t *testing.T) {
 	_, tr := e.token("third", thirdSecret, url.Values{"grant_type": {"client_credentials"}, "scope": {"todos:read"}})
 	s := e.srv
 	now := s.now()
-	if _, err := s.accessTokenClaims(tr.AccessToken, now); err != nil {
+	if _, err := s.checker.claims(tr.AccessToken, now); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
@@ -71,7 +71,7 @@ func TestAccessTokenClaimsKeyWithdrawn(t *testing.T) {
 	if err := s.keys.Reload(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.accessTokenClaims(tr.AccessToken, now); err == nil {
+	if _, err := s.checker.claims(tr.AccessToken, now); err == nil {
 		t.Error("a token of a withdrawn key was accepted from memory")
 	}
 }
@@ -120,7 +120,7 @@ func TestNewID(t *testing.T) {
 	}
 }
 
-// One access-token signer per signing key, made on first use.
+// One signer per signing key and token type, made on first use.
 func TestAccessSignerPerKey(t *testing.T) {
 	e := newEnv(t)
 	s := e.srv
@@ -128,11 +128,11 @@ func TestAccessSignerPerKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := s.accessSigner(key)
+	a, err := s.issuer.signer(key, accessTokenType)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := s.accessSigner(key)
+	b, err := s.issuer.signer(key, accessTokenType)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +141,7 @@ func TestAccessSignerPerKey(t *testing.T) {
 	}
 	other := key
 	other.ID = "another-key"
-	c, err := s.accessSigner(other)
+	c, err := s.issuer.signer(other, accessTokenType)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,11 +150,11 @@ func TestAccessSignerPerKey(t *testing.T) {
 	}
 	// Tokens from the kept signer still verify.
 	for range 2 {
-		at, err := s.issueAccessToken(context.Background(), grant{clientID: "third", subject: "third", scopes: []string{"todos:read"}})
+		at, err := s.issuer.accessToken(tokenGrant{clientID: "third", subject: "third", scopes: []string{"todos:read"}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.verifyAccessToken(context.Background(), at.token); err != nil {
+		if _, err := s.checker.active(context.Background(), at.token); err != nil {
 			t.Fatal(err)
 		}
 	}

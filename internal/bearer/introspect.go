@@ -18,7 +18,9 @@ import (
 
 // IntrospectionConfig configures a verifier that asks the authorization
 // server about every token (RFC 7662), so that revocation takes effect at
-// once (within CacheTTL).
+// once (within CacheTTL). Only access tokens issued for Audience are
+// accepted: an active answer naming another token_type (a refresh token) or
+// whose aud lacks Audience is a rejection.
 type IntrospectionConfig struct {
 	// URL of the introspection endpoint.
 	URL string
@@ -28,7 +30,8 @@ type IntrospectionConfig struct {
 	ClientSecret string
 	// Issuer, when set, must equal the response's "iss".
 	Issuer string
-	// Audience, when set, must be in the response's "aud".
+	// Audience is this resource server's identifier; the response's "aud"
+	// must contain it (required).
 	Audience   string
 	HTTPClient *http.Client
 	// CacheTTL is how long an answer is reused (default 10s; negative:
@@ -52,8 +55,8 @@ const maxCached = 10000
 
 // NewIntrospectionVerifier returns a verifier using cfg.
 func NewIntrospectionVerifier(cfg IntrospectionConfig) (*IntrospectionVerifier, error) {
-	if cfg.URL == "" || cfg.ClientID == "" {
-		return nil, errors.New("bearer: IntrospectionConfig needs a URL and a ClientID")
+	if cfg.URL == "" || cfg.ClientID == "" || cfg.Audience == "" {
+		return nil, errors.New("bearer: IntrospectionConfig needs a URL, a ClientID and an Audience")
 	}
 	if err := checkFetchURL(cfg.URL); err != nil {
 		return nil, err
@@ -100,16 +103,17 @@ func (v *IntrospectionVerifier) Verify(ctx context.Context, token string) (*Clai
 }
 
 type introspection struct {
-	Active   bool            `json:"active"`
-	Scope    string          `json:"scope"`
-	ClientID string          `json:"client_id"`
-	Sub      string          `json:"sub"`
-	Exp      int64           `json:"exp"`
-	Iat      int64           `json:"iat"`
-	Nbf      int64           `json:"nbf"`
-	Iss      string          `json:"iss"`
-	Jti      string          `json:"jti"`
-	Aud      json.RawMessage `json:"aud"`
+	Active    bool            `json:"active"`
+	TokenType string          `json:"token_type"`
+	Scope     string          `json:"scope"`
+	ClientID  string          `json:"client_id"`
+	Sub       string          `json:"sub"`
+	Exp       int64           `json:"exp"`
+	Iat       int64           `json:"iat"`
+	Nbf       int64           `json:"nbf"`
+	Iss       string          `json:"iss"`
+	Jti       string          `json:"jti"`
+	Aud       json.RawMessage `json:"aud"`
 }
 
 func (v *IntrospectionVerifier) introspect(ctx context.Context, token string) (*Claims, error) {
@@ -156,6 +160,9 @@ func (v *IntrospectionVerifier) introspect(ctx context.Context, token string) (*
 	if v.cfg.Issuer != "" && in.Iss != v.cfg.Issuer {
 		return nil, fmt.Errorf("%w: issuer %q", ErrInvalidToken, in.Iss)
 	}
+	if !accessTokenType(in.TokenType) {
+		return nil, fmt.Errorf("%w: token_type %q is not an access token", ErrInvalidToken, in.TokenType)
+	}
 	var aud []string
 	if len(in.Aud) > 0 {
 		var one string
@@ -165,7 +172,7 @@ func (v *IntrospectionVerifier) introspect(ctx context.Context, token string) (*
 			_ = json.Unmarshal(in.Aud, &aud)
 		}
 	}
-	if v.cfg.Audience != "" && !slices.Contains(aud, v.cfg.Audience) {
+	if !slices.Contains(aud, v.cfg.Audience) {
 		return nil, fmt.Errorf("%w: audience %v", ErrInvalidToken, aud)
 	}
 	if in.Sub == "" {
@@ -182,4 +189,15 @@ func (v *IntrospectionVerifier) introspect(ctx context.Context, token string) (*
 		c.IssuedAt = time.Unix(in.Iat, 0)
 	}
 	return c, nil
+}
+
+// accessTokenType reports whether an introspection response's token_type
+// stands for an access token that may be presented as a bearer token.
+// Gatehouse's authorization server answers "access_token" (or
+// "refresh_token"); RFC 7662 §2.2 servers answer the RFC 6749 §5.1 type,
+// "Bearer" for a bearer access token. The member is optional, so its absence
+// is accepted. "DPoP" is refused: this package checks no DPoP proof, so a
+// sender-constrained token would be accepted as a bearer one.
+func accessTokenType(t string) bool {
+	return t == "" || strings.EqualFold(t, "access_token") || strings.EqualFold(t, "Bearer")
 }

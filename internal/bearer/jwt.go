@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -40,13 +41,24 @@ type JWTConfig struct {
 	// unknown key IDs (default 30s), so forged tokens cannot make us hammer
 	// the issuer.
 	MinRefetchInterval time.Duration
+	// MaxKeyAge is how long a fetched JWKS is trusted (default 5 minutes,
+	// at most 5 minutes). The first verification after that refetches it
+	// (one fetch, whatever the number of concurrent callers), and keys the
+	// issuer no longer publishes are forgotten: a key it withdrew stops
+	// verifying within MaxKeyAge. If the refetch fails, the old set stays in
+	// use until it is 2×MaxKeyAge old, retried at most once a second; past
+	// that, every verification fails (an error that is not ErrInvalidToken,
+	// so a 503) until a fetch succeeds.
+	MaxKeyAge time.Duration
 	// CacheSize is how many verified tokens are remembered (default
 	// 10,000; negative: none). A client presents the same access token on
 	// many requests: a remembered one is accepted without checking its
-	// signature again (only its expiry), until exp plus Leeway. Entries are
-	// keyed by a hash of the token, so only the exact bytes that were
-	// verified match; every fetch of the JWKS forgets them all, so a key
-	// withdrawn from the JWKS stops accepting its tokens at once.
+	// signature again (only its expiry), until exp plus Leeway, and only
+	// while the key set is trusted (see MaxKeyAge). Entries are keyed by a
+	// hash of the token, so only the exact bytes that were verified match;
+	// every fetch that changes the JWKS forgets them all, so a key withdrawn
+	// from the JWKS stops accepting its tokens as soon as the verifier sees
+	// it gone.
 	CacheSize int
 	// Now returns the current time (default time.Now).
 	Now func() time.Time
@@ -63,11 +75,14 @@ var Algorithms = []jose.SignatureAlgorithm{
 type JWTVerifier struct {
 	cfg JWTConfig
 
-	fetching sync.Mutex // one discovery or JWKS fetch at a time
+	// fetching holds a token while a discovery or JWKS fetch runs: one at
+	// a time, and callers waiting for it give up when their context ends.
+	fetching chan struct{}
 
 	mu        sync.RWMutex // guards what follows
 	jwksURL   string       // "" until discovered
 	keys      jose.JSONWebKeySet
+	keysSum   string    // keySetSum(keys), to tell whether a fetch changed the set
 	fetchedAt time.Time // last successful JWKS fetch
 	failedAt  time.Time // last failed attempt
 	lastErr   error     // its error
@@ -84,6 +99,13 @@ const defaultJWTCacheSize = 10000
 // did not answer: short, because the roles of one deployment start together
 // and the issuer may simply not be up yet.
 const retryAfterFailure = time.Second
+
+// maxKeyAge is JWTConfig.MaxKeyAge's default and largest value.
+const maxKeyAge = 5 * time.Minute
+
+// staleGrace is how many MaxKeyAge a key set may reach, when it cannot be
+// refreshed, before the verifier stops using it.
+const staleGrace = 2
 
 // NewJWTVerifier returns a verifier for tokens from cfg.Issuer. It does not
 // contact the issuer: the discovery document (when cfg.JWKSURL is empty) and
@@ -109,6 +131,12 @@ func NewJWTVerifier(ctx context.Context, cfg JWTConfig) (*JWTVerifier, error) {
 	if cfg.MinRefetchInterval == 0 {
 		cfg.MinRefetchInterval = 30 * time.Second
 	}
+	if cfg.MaxKeyAge == 0 {
+		cfg.MaxKeyAge = maxKeyAge
+	}
+	if cfg.MaxKeyAge < 0 || cfg.MaxKeyAge > maxKeyAge {
+		return nil, fmt.Errorf("bearer: maximum JWKS age %v out of range (more than 0, at most %v)", cfg.MaxKeyAge, maxKeyAge)
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -120,7 +148,7 @@ func NewJWTVerifier(ctx context.Context, cfg JWTConfig) (*JWTVerifier, error) {
 	if cfg.CacheSize == 0 {
 		cfg.CacheSize = defaultJWTCacheSize
 	}
-	v := &JWTVerifier{cfg: cfg, jwksURL: cfg.JWKSURL}
+	v := &JWTVerifier{cfg: cfg, jwksURL: cfg.JWKSURL, fetching: make(chan struct{}, 1)}
 	if cfg.CacheSize > 0 {
 		v.verified = ttlcache.New[[32]byte, *Claims](cfg.CacheSize)
 	}
@@ -190,10 +218,75 @@ func (v *JWTVerifier) find(kid string) *jose.JSONWebKey {
 	return nil
 }
 
-// key returns the public key with the given ID. Known keys are found under a
-// read lock, so verification runs in parallel. An unknown ID refetches the
-// JWKS (the issuer rotated its keys) unless the last fetch is younger than
-// MinRefetchInterval, so forged key IDs cannot make us hammer the issuer.
+// fresh reports whether a key set fetched at fetchedAt may be used at now
+// without refetching it. A clock that went back counts as stale.
+func (v *JWTVerifier) fresh(fetchedAt, now time.Time) bool {
+	age := now.Sub(fetchedAt)
+	return !fetchedAt.IsZero() && age >= 0 && age < v.cfg.MaxKeyAge
+}
+
+// usable reports, for a key set that could not be refreshed, whether it may
+// still be used at now: until it is staleGrace×MaxKeyAge old.
+func (v *JWTVerifier) usable(fetchedAt, now time.Time, cause error) error {
+	age := now.Sub(fetchedAt)
+	if !fetchedAt.IsZero() && age >= 0 && age < staleGrace*v.cfg.MaxKeyAge {
+		return nil
+	}
+	if fetchedAt.IsZero() {
+		return cause
+	}
+	return fmt.Errorf("bearer: the JWKS fetched %v ago is too old to trust and cannot be refreshed: %w", age.Round(time.Second), cause)
+}
+
+// lock takes the fetching token, or gives up when ctx ends.
+func (v *JWTVerifier) lock(ctx context.Context) error {
+	select {
+	case v.fetching <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("bearer: waiting for the JWKS: %w", ctx.Err())
+	}
+}
+
+func (v *JWTVerifier) unlock() { <-v.fetching }
+
+// refresh makes sure the key set is younger than MaxKeyAge, refetching it if
+// not. Fresh sets are checked under a read lock, so verification runs in
+// parallel; one caller refetches a stale set while the others wait for it.
+// It fails when the set is stale, cannot be refetched and is past its grace
+// (see JWTConfig.MaxKeyAge).
+func (v *JWTVerifier) refresh(ctx context.Context) error {
+	v.mu.RLock()
+	fetchedAt := v.fetchedAt
+	v.mu.RUnlock()
+	if v.fresh(fetchedAt, v.cfg.Now()) {
+		return nil
+	}
+
+	if err := v.lock(ctx); err != nil {
+		return err
+	}
+	defer v.unlock()
+	v.mu.RLock()
+	fetchedAt, failedAt, lastErr := v.fetchedAt, v.failedAt, v.lastErr
+	v.mu.RUnlock()
+	now := v.cfg.Now()
+	switch {
+	case v.fresh(fetchedAt, now): // fetched by another caller meanwhile
+		return nil
+	case failedAt.After(fetchedAt) && !now.Before(failedAt) && now.Sub(failedAt) < retryAfterFailure:
+		return v.usable(fetchedAt, now, lastErr)
+	}
+	if err := v.fetch(ctx, now); err != nil {
+		return v.usable(fetchedAt, now, err)
+	}
+	return nil
+}
+
+// key returns the public key with the given ID from a key set that refresh
+// has vouched for. An unknown ID refetches the JWKS (the issuer rotated its
+// keys) unless the last fetch is younger than MinRefetchInterval, so forged
+// key IDs cannot make us hammer the issuer.
 func (v *JWTVerifier) key(ctx context.Context, kid string) (*jose.JSONWebKey, error) {
 	v.mu.RLock()
 	k := v.find(kid)
@@ -202,8 +295,10 @@ func (v *JWTVerifier) key(ctx context.Context, kid string) (*jose.JSONWebKey, er
 		return k, nil
 	}
 
-	v.fetching.Lock()
-	defer v.fetching.Unlock()
+	if err := v.lock(ctx); err != nil {
+		return nil, err
+	}
+	defer v.unlock()
 	v.mu.RLock()
 	k = v.find(kid)
 	fetchedAt, failedAt, lastErr := v.fetchedAt, v.failedAt, v.lastErr
@@ -217,10 +312,7 @@ func (v *JWTVerifier) key(ctx context.Context, kid string) (*jose.JSONWebKey, er
 	case !fetchedAt.IsZero() && now.Sub(fetchedAt) < v.cfg.MinRefetchInterval:
 		return nil, fmt.Errorf("%w: unknown key %q", ErrInvalidToken, kid)
 	}
-	if err := v.fetch(ctx); err != nil {
-		v.mu.Lock()
-		v.failedAt, v.lastErr = now, err
-		v.mu.Unlock()
+	if err := v.fetch(ctx, now); err != nil {
 		return nil, err
 	}
 	v.mu.RLock()
@@ -231,14 +323,23 @@ func (v *JWTVerifier) key(ctx context.Context, kid string) (*jose.JSONWebKey, er
 	return nil, fmt.Errorf("%w: unknown key %q", ErrInvalidToken, kid)
 }
 
-// fetch discovers the JWKS URL if needed and loads the key set; the caller
-// holds fetching.
-func (v *JWTVerifier) fetch(ctx context.Context) error {
+// fetch discovers the JWKS URL if needed and loads the key set in place of
+// the old one; the caller holds the fetching token. A failure is recorded
+// as of now. A set that differs from the old one empties the cache of
+// verified tokens, so tokens of a withdrawn key are checked again (and
+// refused).
+func (v *JWTVerifier) fetch(ctx context.Context, now time.Time) (err error) {
+	defer func() {
+		if err != nil {
+			v.mu.Lock()
+			v.failedAt, v.lastErr = now, err
+			v.mu.Unlock()
+		}
+	}()
 	v.mu.RLock()
 	u := v.jwksURL
 	v.mu.RUnlock()
 	if u == "" {
-		var err error
 		if u, err = discoverJWKS(ctx, v.cfg.HTTPClient, v.cfg.Issuer); err != nil {
 			return err
 		}
@@ -250,14 +351,30 @@ func (v *JWTVerifier) fetch(ctx context.Context) error {
 	if err := getJSON(ctx, v.cfg.HTTPClient, u, &set); err != nil {
 		return fmt.Errorf("bearer: fetching JWKS: %w", err)
 	}
+	sum := keySetSum(set)
 	v.mu.Lock()
-	v.jwksURL, v.keys, v.fetchedAt = u, set, v.cfg.Now()
+	changed := sum == "" || sum != v.keysSum
+	v.jwksURL, v.keys, v.keysSum, v.fetchedAt = u, set, sum, v.cfg.Now()
 	v.mu.Unlock()
-	if v.verified != nil {
-		// A key may have been withdrawn: its tokens are checked again.
+	if changed && v.verified != nil {
 		v.verified.Reset()
 	}
 	return nil
+}
+
+// keySetSum identifies a key set by its keys, in any order; "" when a key
+// cannot be encoded (or there is none), which counts as a change.
+func keySetSum(set jose.JSONWebKeySet) string {
+	parts := make([]string, 0, len(set.Keys))
+	for _, k := range set.Keys {
+		b, err := k.MarshalJSON()
+		if err != nil {
+			return ""
+		}
+		parts = append(parts, string(b))
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, "\n")
 }
 
 type atClaims struct {
@@ -269,6 +386,11 @@ type atClaims struct {
 // Verify checks the token as RFC 9068 §4 requires. The Claims returned may
 // be shared with other calls for the same token: do not modify them.
 func (v *JWTVerifier) Verify(ctx context.Context, token string) (*Claims, error) {
+	// First, so that no token, remembered or not, is accepted on a key set
+	// older than MaxKeyAge.
+	if err := v.refresh(ctx); err != nil {
+		return nil, err
+	}
 	if v.verified == nil {
 		return v.verify(ctx, token)
 	}

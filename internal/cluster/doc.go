@@ -7,8 +7,9 @@
 // behind a real load balancer.
 //
 // The proxies speak plain HTTP on loopback and the instances run with
-// --insecure-http and --trust-proxy: the proxy stands where a TLS-terminating
-// load balancer would, minus the TLS (nothing leaves 127.0.0.1). Each
+// --insecure-http and --trusted-proxies 127.0.0.1,::1: the proxy stands
+// where a TLS-terminating load balancer would, minus the TLS (nothing leaves
+// 127.0.0.1). Each
 // proxy adds X-Forwarded-For (httputil.ProxyRequest.SetXForwarded), keeps the
 // public Host header, names the instance that served a request in the
 // X-Cluster-Instance response header, and honours an X-Cluster-Pin request

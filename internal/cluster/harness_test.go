@@ -295,7 +295,7 @@ func (c *cluster) start(in *instance, resources string, extra []string) {
 	c.t.Helper()
 	args := []string{"serve",
 		"--db", c.dsn, "--data-dir", in.dataDir,
-		"--insecure-http", "--trust-proxy",
+		"--insecure-http", "--trusted-proxies", "127.0.0.1,::1",
 		"--issuer", c.authz.url(), "--api-url", c.api.url(), "--webapp-url", c.webapp.url(),
 		"--authz-addr", in.authzAddr, "--api-addr", in.apiAddr, "--webapp-addr", in.webAddr,
 		"--session-store", c.redis,

@@ -9,8 +9,11 @@ import (
 	"net/url"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/httpserver"
 )
 
 // Role names.
@@ -94,7 +97,9 @@ type Serve struct {
 	TLSKey       string
 	CAFile       string
 	InsecureHTTP bool
-	TrustProxy   bool
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For entries
+	// name the client (httpserver.TrustedProxies.ClientIP).
+	TrustedProxies httpserver.TrustedProxies
 
 	SecretFile string
 	Secret     string // GATEHOUSE_SECRET only: never a flag, so it does not show in ps
@@ -108,6 +113,7 @@ type Serve struct {
 	RefreshAbsoluteTTL time.Duration
 	KeyRotation        time.Duration
 	KeyReload          time.Duration
+	JWKSMaxAge         time.Duration
 	JanitorInterval    time.Duration
 	ShutdownTimeout    time.Duration
 	RequestTimeout     time.Duration
@@ -134,7 +140,15 @@ func (s *Serve) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&s.TLSKey, "tls-key", "", "TLS private key (PEM) for --tls-cert")
 	fs.StringVar(&s.CAFile, "ca-file", "", "extra CA certificate (PEM) trusted when one role calls another")
 	fs.BoolVar(&s.InsecureHTTP, "insecure-http", false, "serve plain HTTP (only behind a TLS-terminating proxy)")
-	fs.BoolVar(&s.TrustProxy, "trust-proxy", false, "trust X-Forwarded-For from a reverse proxy")
+	fs.Func("trusted-proxies", "comma-separated `CIDRs` and addresses of the reverse proxies whose X-Forwarded-For is believed: the client (for lockout, rate limits, logs) is the rightmost entry not among them (default: none; the connection's address is the client)", func(v string) error {
+		p, err := httpserver.ParseTrustedProxies(v)
+		if err != nil {
+			return err
+		}
+		s.TrustedProxies = p
+		return nil
+	})
+	fs.BoolFunc("trust-proxy", "removed: use --trusted-proxies", removedTrustProxy)
 	fs.StringVar(&s.SecretFile, "secret-file", "", "file holding the server secret (default <data-dir>/secret, generated on first start; or set GATEHOUSE_SECRET)")
 	fs.StringVar(&s.Resources, "resources", "", "resource file (YAML) declaring the API's resources (default: built-in todos)")
 	fs.StringVar(&s.SessionStore, "session-store", "", "web app session store: empty for the database, or redis://host:port/db")
@@ -144,6 +158,7 @@ func (s *Serve) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&s.RefreshAbsoluteTTL, "refresh-absolute-ttl", 30*24*time.Hour, "refresh tokens expire this long after sign-in, used or not")
 	fs.DurationVar(&s.KeyRotation, "key-rotation", 0, "rotate signing keys this often (0: only with `gatehouse keys rotate`)")
 	fs.DurationVar(&s.KeyReload, "key-reload", time.Minute, "reload signing keys from the database this often, picking up keys other instances created (under 10m)")
+	fs.DurationVar(&s.JWKSMaxAge, "jwks-max-age", 5*time.Minute, "with --token-check=jwt, the API refetches the authorization server's JWKS once it is this old, so a withdrawn key stops verifying within it (at most 5m)")
 	fs.DurationVar(&s.JanitorInterval, "janitor-interval", time.Minute, "delete expired tokens, requests and sessions this often")
 	fs.DurationVar(&s.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "how long in-flight requests may take to finish on shutdown")
 	fs.DurationVar(&s.RequestTimeout, "request-timeout", 10*time.Second, "deadline of each request's work (database queries, calls to other roles); past it the request answers 503")
@@ -151,6 +166,18 @@ func (s *Serve) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&s.WebappClientSecretFile, "webapp-client-secret-file", "", "file holding the web app's client secret (default <data-dir>/clients/<id>.secret, written by seed)")
 	fs.StringVar(&s.APIClientID, "api-client-id", "gatehouse-api", "the API's OAuth client ID, for --token-check=introspect")
 	fs.StringVar(&s.APIClientSecretFile, "api-client-secret-file", "", "file holding the API's client secret (default <data-dir>/clients/<id>.secret, written by seed)")
+}
+
+// removedTrustProxy rejects --trust-proxy (and GATEHOUSE_TRUST_PROXY), which
+// believed the leftmost X-Forwarded-For entry, one any client can write. It is
+// kept as a flag so that a deployment still setting it stops with a pointer to
+// its replacement instead of silently losing the client's address; =false
+// asked for nothing and is accepted.
+func removedTrustProxy(v string) error {
+	if b, err := strconv.ParseBool(v); err == nil && !b {
+		return nil
+	}
+	return errors.New("--trust-proxy was removed: it believed the leftmost X-Forwarded-For entry, which clients can forge; list your proxies with --trusted-proxies CIDR,… instead")
 }
 
 // RoleSet returns the roles to run.
@@ -290,7 +317,7 @@ func (s *Serve) Validate() error {
 		{"--access-token-ttl", s.AccessTokenTTL}, {"--refresh-idle-ttl", s.RefreshIdleTTL},
 		{"--refresh-absolute-ttl", s.RefreshAbsoluteTTL}, {"--shutdown-timeout", s.ShutdownTimeout},
 		{"--key-reload", s.KeyReload}, {"--janitor-interval", s.JanitorInterval},
-		{"--request-timeout", s.RequestTimeout},
+		{"--request-timeout", s.RequestTimeout}, {"--jwks-max-age", s.JWKSMaxAge},
 	} {
 		if d.value <= 0 {
 			return fmt.Errorf("%s must be positive, got %s", d.flag, d.value)
@@ -301,6 +328,9 @@ func (s *Serve) Validate() error {
 	}
 	if s.KeyReload >= 10*time.Minute { // authz publishes a new key 10m before it signs
 		return fmt.Errorf("--key-reload must be under 10m, the time a new key is published before it signs, got %s", s.KeyReload)
+	}
+	if s.JWKSMaxAge > 5*time.Minute { // bearer.JWTConfig.MaxKeyAge's bound
+		return fmt.Errorf("--jwks-max-age must be at most 5m, got %s", s.JWKSMaxAge)
 	}
 	if s.RefreshIdleTTL > s.RefreshAbsoluteTTL {
 		return errors.New("--refresh-idle-ttl must not exceed --refresh-absolute-ttl")

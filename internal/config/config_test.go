@@ -48,6 +48,9 @@ func TestDefaults(t *testing.T) {
 	if s.KeyReload != time.Minute || s.JanitorInterval != time.Minute {
 		t.Errorf("key reload = %s, janitor interval = %s; want 1m each", s.KeyReload, s.JanitorInterval)
 	}
+	if s.JWKSMaxAge != 5*time.Minute {
+		t.Errorf("JWKS max age = %s, want 5m", s.JWKSMaxAge)
+	}
 }
 
 func TestEnvAndFlagPrecedence(t *testing.T) {
@@ -115,6 +118,8 @@ func TestValidateErrors(t *testing.T) {
 		{"negative request timeout", nil, map[string]string{"GATEHOUSE_REQUEST_TIMEOUT": "-1s"}, "--request-timeout must be positive"},
 		{"zero key reload", []string{"--key-reload", "0s"}, nil, "--key-reload must be positive"},
 		{"slow key reload", nil, map[string]string{"GATEHOUSE_KEY_RELOAD": "10m"}, "--key-reload must be under 10m"},
+		{"zero jwks max age", []string{"--jwks-max-age", "0s"}, nil, "--jwks-max-age must be positive"},
+		{"slow jwks max age", nil, map[string]string{"GATEHOUSE_JWKS_MAX_AGE": "6m"}, "--jwks-max-age must be at most 5m"},
 		{"zero janitor interval", nil, map[string]string{"GATEHOUSE_JANITOR_INTERVAL": "0s"}, "--janitor-interval must be positive"},
 		{"negative janitor interval", []string{"--janitor-interval", "-1m"}, nil, "--janitor-interval must be positive"},
 		{"idle over absolute", []string{"--refresh-idle-ttl", "48h", "--refresh-absolute-ttl", "24h"}, nil, "must not exceed"},
@@ -130,6 +135,62 @@ func TestValidateErrors(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), "\n") {
 				t.Errorf("error spans several lines: %q", err)
+			}
+		})
+	}
+}
+
+func TestTrustedProxies(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string // String() of the parsed set
+	}{
+		{"default trusts nobody", nil, nil, ""},
+		{"flag", []string{"--trusted-proxies", "10.0.0.0/8, 192.0.2.7,2001:db8::/32"}, nil, "10.0.0.0/8,192.0.2.7/32,2001:db8::/32"},
+		{"env", nil, map[string]string{"GATEHOUSE_TRUSTED_PROXIES": "::1,127.0.0.1"}, "::1/128,127.0.0.1/32"},
+		{"flag over env", []string{"--trusted-proxies", "10.0.0.1"}, map[string]string{"GATEHOUSE_TRUSTED_PROXIES": "10.0.0.2"}, "10.0.0.1/32"},
+		{"empty flag", []string{"--trusted-proxies", ""}, nil, ""},
+		{"trust-proxy=false is harmless", []string{"--trust-proxy=false"}, nil, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := parse(t, tt.args, tt.env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := s.TrustedProxies.String(); got != tt.want {
+				t.Errorf("TrustedProxies = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestTrustedProxiesErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want []string // the error contains each
+	}{
+		{"bad entry", []string{"--trusted-proxies", "10.0.0.0/8,lb.internal"}, nil, []string{"trusted-proxies", `"lb.internal"`}},
+		{"host bits", []string{"--trusted-proxies", "10.0.0.1/8"}, nil, []string{"trusted-proxies", `"10.0.0.1/8"`, "10.0.0.0/8"}},
+		{"bad env entry", nil, map[string]string{"GATEHOUSE_TRUSTED_PROXIES": "10.0.0.0/33"}, []string{"GATEHOUSE_TRUSTED_PROXIES", `"10.0.0.0/33"`}},
+		{"trust-proxy removed", []string{"--trust-proxy"}, nil, []string{"--trust-proxy was removed", "--trusted-proxies"}},
+		{"trust-proxy=true removed", []string{"--trust-proxy=true"}, nil, []string{"--trusted-proxies"}},
+		{"trust-proxy env removed", nil, map[string]string{"GATEHOUSE_TRUST_PROXY": "1"}, []string{"GATEHOUSE_TRUST_PROXY", "--trusted-proxies"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parse(t, tt.args, tt.env)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
 			}
 		})
 	}

@@ -181,7 +181,7 @@ func (s *stack) seed(ctx context.Context, webappURL string, firstParty bool) {
 			GrantTypes: []string{"authorization_code", "refresh_token"},
 			Scopes:     []string{"openid", "profile", "email", "offline_access", "todos:read", "todos:write"},
 			FirstParty: firstParty},
-		{ID: apiClientID, Name: "Gatehouse API", SecretHash: secret.HashToken(apiSecret)},
+		{ID: apiClientID, Name: "Gatehouse API", SecretHash: secret.HashToken(apiSecret), ResourceAudience: strings.TrimSuffix(s.apiURL, "/api")},
 	} {
 		c.CreatedAt, c.UpdatedAt = now, now
 		if err := s.store.CreateClient(ctx, c); err != nil {
@@ -311,12 +311,13 @@ func (s *stack) signedInPage(c *http.Client) page {
 	return p
 }
 
-// introspect asks the authorization server about a token as the API's client.
+// introspect asks the authorization server about one of the web app's
+// tokens, as the web app (a client sees its own tokens).
 func (s *stack) introspect(tok string) map[string]any {
 	s.t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, s.authz.URL+"/introspect", strings.NewReader(url.Values{"token": {tok}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(apiClientID, apiSecret)
+	req.SetBasicAuth(webappClientID, webappSecret)
 	res, err := s.client.Do(req)
 	if err != nil {
 		s.t.Fatal(err)

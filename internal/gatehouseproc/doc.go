@@ -3,7 +3,7 @@
 // admin commands (Admin), starts serve processes and waits until they are
 // ready (Start, WaitReady), stops them (Process), reads their memory (RSS)
 // and logs (Tail), and prepares their files and database (FreeAddr,
-// WriteResources, InsertAccessTokens).
+// WriteResources, InsertTokenRows).
 //
 // It is shared by the load tool (internal/loadtest) and the tests that run
 // gatehouse processes (internal/cluster, internal/reliability). The roles

@@ -11,11 +11,13 @@ import (
 const maxLoggedPath = 256
 
 // AccessLog writes one line per request once it is served: method, path,
-// matched route, status, body bytes, duration, request ID and remote address.
+// matched route, status, body bytes, duration, request ID, the connection's
+// remote address, and the client's address as [TrustedProxies.ClientIP]
+// resolves it with proxies (the remote host when no proxy is trusted).
 // The query string is never logged — it may carry codes, tokens or other
 // secrets — and neither are headers. Responses with a 5xx status are logged at
 // error level, everything else at info.
-func AccessLog(logger *slog.Logger, next http.Handler) http.Handler {
+func AccessLog(logger *slog.Logger, proxies TrustedProxies, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := newRecorder(w)
@@ -38,6 +40,7 @@ func AccessLog(logger *slog.Logger, next http.Handler) http.Handler {
 				slog.Duration("duration", time.Since(start)),
 				slog.String("request_id", requestIDOf(w, r)),
 				slog.String("remote", r.RemoteAddr),
+				slog.String("client", proxies.ClientIP(r)),
 			)
 		}()
 		next.ServeHTTP(rec, r)

@@ -3,7 +3,8 @@
 // and safe timeouts, shutting them down gracefully, and the middleware every
 // role shares — request IDs, access logs, Prometheus metrics, health and
 // readiness endpoints, body size limits, request deadlines, panic recovery and
-// browser security headers.
+// browser security headers — and how every role finds the client's address
+// behind trusted reverse proxies ([TrustedProxies]).
 //
 // The package holds no global state: loggers and metric registries are passed
 // in, so each role (and each test) gets its own.
@@ -13,7 +14,7 @@
 //	h := httpserver.Chain(mux,
 //		func(h http.Handler) http.Handler { return metrics.Wrap("api", h) },
 //		httpserver.RequestID,
-//		func(h http.Handler) http.Handler { return httpserver.AccessLog(logger, h) },
+//		func(h http.Handler) http.Handler { return httpserver.AccessLog(logger, proxies, h) },
 //		func(h http.Handler) http.Handler { return httpserver.Recover(logger, h) },
 //		func(h http.Handler) http.Handler { return httpserver.LimitBody(1<<20, h) },
 //		func(h http.Handler) http.Handler { return httpserver.Deadline(10*time.Second, h) },

@@ -154,27 +154,3 @@ func hstsHost(hostport string) bool {
 	}
 	return true
 }
-
-// ClientIP returns the address of the client: the host part of the
-// connection's remote address, or — only when trustProxy is set, meaning
-// every request comes through a proxy we run — the first (client-side) hop of
-// X-Forwarded-For when it is a valid IP address. Without trustProxy the header
-// is ignored, since any client can send it.
-func ClientIP(r *http.Request, trustProxy bool) string {
-	if trustProxy {
-		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
-			first, _, _ := strings.Cut(xff, ",")
-			if ip, err := netip.ParseAddr(strings.TrimSpace(first)); err == nil {
-				return ip.Unmap().String()
-			}
-		}
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	if ip, err := netip.ParseAddr(host); err == nil {
-		return ip.Unmap().String()
-	}
-	return host
-}

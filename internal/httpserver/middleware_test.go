@@ -91,7 +91,7 @@ func TestAccessLogNeverLogsQuery(t *testing.T) {
 	mux.HandleFunc("GET /boom", func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusBadGateway)
 	})
-	h := httpserver.RequestID(httpserver.AccessLog(logger, mux))
+	h := httpserver.RequestID(httpserver.AccessLog(logger, nil, mux))
 
 	req := httptest.NewRequest(http.MethodGet, "/callback?code=SECRETCODE&state=s3cr3tstate#frag", nil)
 	req.Header.Set("X-Request-ID", "req-1")
@@ -119,6 +119,7 @@ func TestAccessLogNeverLogsQuery(t *testing.T) {
 	want := map[string]any{
 		"level": "INFO", "method": "GET", "path": "/callback", "route": "GET /callback",
 		"status": float64(418), "bytes": float64(5), "request_id": "req-1", "remote": "192.0.2.7:4321",
+		"client": "192.0.2.7",
 	}
 	for k, v := range want {
 		if first[k] != v {
@@ -405,37 +406,6 @@ func TestSecurityHeaders(t *testing.T) {
 	}
 }
 
-func TestClientIP(t *testing.T) {
-	tests := []struct {
-		name   string
-		remote string
-		xff    []string
-		trust  bool
-		want   string
-	}{
-		{"remote only", "192.0.2.1:1234", nil, false, "192.0.2.1"},
-		{"ipv6 remote", "[2001:db8::1]:1234", nil, false, "2001:db8::1"},
-		{"xff ignored without trust", "192.0.2.1:1234", []string{"203.0.113.9"}, false, "192.0.2.1"},
-		{"xff first hop with trust", "10.0.0.1:1234", []string{"203.0.113.9, 10.0.0.2"}, true, "203.0.113.9"},
-		{"first of several headers", "10.0.0.1:1234", []string{"203.0.113.9", "198.51.100.1"}, true, "203.0.113.9"},
-		{"garbage xff falls back", "10.0.0.1:1234", []string{"not-an-ip"}, true, "10.0.0.1"},
-		{"4in6 unmapped", "[::ffff:192.0.2.1]:1234", nil, false, "192.0.2.1"},
-		{"remote without port", "192.0.2.1", nil, false, "192.0.2.1"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			req := httptest.NewRequest(http.MethodGet, "/", nil)
-			req.RemoteAddr = tt.remote
-			for _, v := range tt.xff {
-				req.Header.Add("X-Forwarded-For", v)
-			}
-			if got := httpserver.ClientIP(req, tt.trust); got != tt.want {
-				t.Errorf("ClientIP = %q, want %q", got, tt.want)
-			}
-		})
-	}
-}
-
 func TestChainOrder(t *testing.T) {
 	var order []string
 	mw := func(name string) func(http.Handler) http.Handler {
@@ -459,7 +429,7 @@ func TestFlushThroughWrappers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := m.Wrap("webapp", httpserver.AccessLog(slog.New(slog.DiscardHandler), http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	h := m.Wrap("webapp", httpserver.AccessLog(slog.New(slog.DiscardHandler), nil, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		if _, ok := w.(http.Flusher); !ok {
 			t.Error("wrapped writer is not an http.Flusher")
 		}

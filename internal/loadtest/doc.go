@@ -27,8 +27,8 @@
 // reverse proxy per role (net/http/httputil, in the tool's own process) in
 // front of them, as docs/deploy.md describes: the proxies terminate TLS,
 // keep the public Host header and set X-Forwarded-For; the instances serve
-// plain HTTP with --trust-proxy and the proxies' URLs as --issuer,
-// --api-url and --webapp-url. The bare server then sits behind a proxy of
+// plain HTTP with --trusted-proxies naming loopback and the proxies' URLs as
+// --issuer, --api-url and --webapp-url. The bare server then sits behind a proxy of
 // its own too, and the server RSS is summed over the instances. One
 // instance behind the proxy is the baseline several are compared with.
 //

@@ -16,9 +16,9 @@ import (
 // fleet is what the scenarios run against: one gatehouse reached directly,
 // or n instances on the shared database with a round-robin proxy per role
 // in this process in front of them. Behind the proxy the instances serve
-// plain HTTP with --trust-proxy and the proxies' URLs as their public URLs
-// (--issuer, --api-url, --webapp-url), and the proxies terminate TLS: the
-// set-up of docs/deploy.md on one machine.
+// plain HTTP with --trusted-proxies naming loopback and the proxies' URLs as
+// their public URLs (--issuer, --api-url, --webapp-url), and the proxies
+// terminate TLS: the set-up of docs/deploy.md on one machine.
 type fleet struct {
 	g       *gatehouse
 	n       int
@@ -56,7 +56,7 @@ func newFleet(g *gatehouse, n int, proxied bool, dir string, tls tlsconf.LocalFi
 		f.fronts[i] = fr
 	}
 	f.authz, f.api = f.fronts[0].url, f.fronts[1].url
-	f.extra = []string{"--trust-proxy",
+	f.extra = []string{"--trusted-proxies", "127.0.0.1,::1",
 		"--issuer", f.fronts[0].url, "--api-url", f.fronts[1].url, "--webapp-url", f.fronts[2].url,
 		"--webapp-client-secret-file", config.ClientSecretPath(g.dataDir, "gatehouse-webapp"),
 		"--api-client-secret-file", config.ClientSecretPath(g.dataDir, "gatehouse-api"),

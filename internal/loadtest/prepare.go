@@ -78,16 +78,17 @@ func insertDocuments(ctx context.Context, dsn string, res *resource.Set, spec do
 	return ids, nil
 }
 
-// insertExpiredTokens writes n access-token records that expired an hour
-// ago, the rows the janitor has to remove.
+// insertExpiredTokens writes n grants, each with a refresh token, and n
+// revoked access-token IDs, all expired an hour ago: the rows the janitor
+// has to remove.
 func insertExpiredTokens(ctx context.Context, dsn string, n int) error {
 	st, err := sqlstore.Open(ctx, dsn, sqlstore.Options{})
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	return gatehouseproc.InsertAccessTokens(ctx, st.DB(), st.Dialect(), gatehouseproc.AccessTokens{
-		Prefix: "expired", N: n, ClientID: "load-history", Subject: "load-history", Audience: "load",
+	return gatehouseproc.InsertTokenRows(ctx, st.DB(), st.Dialect(), gatehouseproc.TokenRows{
+		Prefix: "expired", N: n, ClientID: "load-history", UserID: "load-history", Audience: "load",
 		Expires: time.Now().Add(-time.Hour),
 	})
 }

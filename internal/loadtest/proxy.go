@@ -14,9 +14,9 @@ import (
 // rrProxy is a round-robin reverse proxy in front of one role's instances,
 // standing where a TLS-terminating load balancer would: it keeps the public
 // Host header, sets X-Forwarded-For/-Proto (the instances run with
-// --trust-proxy) and sends request i to backend i mod n. It does not retry
-// and has no health check: a failed backend answers 502, which the
-// scenario's check counts as an error.
+// --trusted-proxies naming loopback) and sends request i to backend i mod n.
+// It does not retry and has no health check: a failed backend answers 502,
+// which the scenario's check counts as an error.
 type rrProxy struct {
 	next      atomic.Uint64
 	transport *http.Transport

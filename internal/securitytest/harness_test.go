@@ -113,9 +113,10 @@ var cheap = password.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen
 // operations wraps a role's handler as cmd/gatehouse does (withOperations),
 // so access logs and panics are logged like in production.
 func operations(role string, h http.Handler, logger *slog.Logger) http.Handler {
+	access := logger.With("role", role)
 	return httpserver.Chain(h,
 		httpserver.RequestID,
-		func(next http.Handler) http.Handler { return httpserver.AccessLog(logger.With("role", role), next) },
+		func(next http.Handler) http.Handler { return httpserver.AccessLog(access, nil, next) },
 		func(next http.Handler) http.Handler { return httpserver.Recover(logger, next) },
 		func(next http.Handler) http.Handler { return httpserver.LimitBody(4<<20, next) },
 	)
@@ -240,7 +241,7 @@ func (s *stack) seed(webappURL string) {
 			GrantTypes: []string{"authorization_code", "refresh_token"}, Scopes: []string{"openid", "offline_access", "todos:read"}},
 		{ID: robotClientID, Name: "Robot", SecretHash: secret.HashToken(robotSecret),
 			GrantTypes: []string{"client_credentials"}, Scopes: []string{"todos:read", "todos:write"}},
-		{ID: apiClientID, Name: "Gatehouse API", SecretHash: secret.HashToken(apiSecret)},
+		{ID: apiClientID, Name: "Gatehouse API", SecretHash: secret.HashToken(apiSecret), ResourceAudience: s.audience},
 	} {
 		c.CreatedAt, c.UpdatedAt = now, now
 		if err := s.store.CreateClient(ctx, c); err != nil {
@@ -585,17 +586,24 @@ func (s *stack) thirdPartyTokens(b *browser) tokenResponse {
 	return tr
 }
 
-// active asks the introspection endpoint, as the API's client, whether tok
-// is active (RFC 7662 §2.2).
+// active asks the introspection endpoint whether tok is active (RFC 7662
+// §2.2): as the API's client (a resource server, which sees access tokens
+// meant for it) and as each confidential client that owns tokens here (a
+// client sees its own refresh tokens).
 func (s *stack) active(tok string) bool {
 	t := s.t
 	t.Helper()
-	res, body := s.postForm("/introspect", apiClientID, apiSecret, url.Values{"token": {tok}})
-	var m map[string]any
-	if res.StatusCode != 200 || json.Unmarshal(body, &m) != nil {
-		t.Fatalf("introspection answered %d: %s", res.StatusCode, body)
+	for _, c := range [][2]string{{apiClientID, apiSecret}, {webappClientID, webappSecret}, {thirdClientID, thirdSecret}, {robotClientID, robotSecret}} {
+		res, body := s.postForm("/introspect", c[0], c[1], url.Values{"token": {tok}})
+		var m map[string]any
+		if res.StatusCode != 200 || json.Unmarshal(body, &m) != nil {
+			t.Fatalf("introspection answered %d: %s", res.StatusCode, body)
+		}
+		if m["active"] == true {
+			return true
+		}
 	}
-	return m["active"] == true
+	return false
 }
 
 // apiGet calls the API with the token in the Authorization header (if any).

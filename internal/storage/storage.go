@@ -32,8 +32,11 @@ type User struct {
 	Email        string
 	Name         string
 	PasswordHash string // PHC-formatted argon2id hash; never the password
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	// Disabled users cannot sign in, and nothing issued to them is
+	// accepted (refresh, introspection, userinfo).
+	Disabled  bool
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // Users stores people.
@@ -46,7 +49,13 @@ type Users interface {
 	ListUsers(ctx context.Context) ([]User, error)
 	// SetUserPassword replaces the password hash; ErrNotFound if no such user.
 	SetUserPassword(ctx context.Context, id, passwordHash string, now time.Time) error
-	// DeleteUser removes the user; ErrNotFound if no such user.
+	// SetUserDisabled disables or enables the user; ErrNotFound if no such
+	// user. It does not revoke anything: callers use RevokeUserGrants and
+	// DeleteUserLoginSessions.
+	SetUserDisabled(ctx context.Context, id string, disabled bool, now time.Time) error
+	// DeleteUser removes the user, the user's login sessions and consent,
+	// and revokes the user's grants (and their refresh tokens), in one
+	// transaction; ErrNotFound if no such user.
 	DeleteUser(ctx context.Context, id string) error
 }
 
@@ -66,8 +75,16 @@ type Client struct {
 	// FirstParty clients (the built-in web app) skip the consent page and
 	// receive refresh tokens by policy.
 	FirstParty bool
-	CreatedAt  time.Time
-	UpdatedAt  time.Time
+	// ResourceAudience makes the client a resource server: it may
+	// introspect access tokens whose audience (aud) contains this value
+	// (RFC 7662 §2.1). Empty for every other client, which may introspect
+	// only tokens issued to itself.
+	ResourceAudience string
+	// Disabled clients cannot authenticate, and tokens issued to them are
+	// no longer active.
+	Disabled  bool
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // Clients stores client registrations.
@@ -79,7 +96,15 @@ type Clients interface {
 	ListClients(ctx context.Context) ([]Client, error)
 	// SetClientSecret replaces the secret hash; ErrNotFound if no such client.
 	SetClientSecret(ctx context.Context, id, secretHash string, now time.Time) error
-	// DeleteClient removes the client; ErrNotFound if no such client.
+	// SetClientResourceAudience sets (or, with "", clears) the client's
+	// ResourceAudience; ErrNotFound if no such client.
+	SetClientResourceAudience(ctx context.Context, id, audience string, now time.Time) error
+	// SetClientDisabled disables or enables the client; ErrNotFound if no
+	// such client.
+	SetClientDisabled(ctx context.Context, id string, disabled bool, now time.Time) error
+	// DeleteClient removes the client and the consent given to it, and
+	// revokes its grants (and their refresh tokens), in one transaction;
+	// ErrNotFound if no such client.
 	DeleteClient(ctx context.Context, id string) error
 }
 
@@ -108,13 +133,8 @@ type AuthRequest struct {
 	Done     bool
 
 	// CodeHash is the hash of the authorization code issued for this request.
-	CodeHash string
-	CodeUsed bool
-	// Replayed is set (by MarkAuthCodeReplayed) once the code was presented
-	// again after it was used. The exchange that used it checks the flag
-	// after issuing its tokens, so that tokens issued after a replay was
-	// seen are revoked too (RFC 9700 §4.1.1).
-	Replayed  bool
+	CodeHash  string
+	CodeUsed  bool
 	CreatedAt time.Time
 	ExpiresAt time.Time
 }
@@ -130,34 +150,50 @@ type AuthRequests interface {
 	SetAuthCode(ctx context.Context, id, codeHash string, expiresAt time.Time) error
 	// GetAuthRequestByCode finds a request by its code hash, used or not.
 	GetAuthRequestByCode(ctx context.Context, codeHash string) (AuthRequest, error)
-	// ConsumeAuthCode marks the code used. It is atomic: when N callers race,
-	// exactly one gets a nil error. The others, and every later caller, get the
-	// request together with ErrAlreadyUsed. An unknown or expired code is
-	// ErrNotFound. It does not set Replayed: the caller decides what a second
-	// use is and records it with MarkAuthCodeReplayed.
-	ConsumeAuthCode(ctx context.Context, codeHash string, now time.Time) (AuthRequest, error)
-	// MarkAuthCodeReplayed sets the request's Replayed flag. Marking it again
-	// is not an error; an unknown request is ErrNotFound. Once it returns,
-	// every later read of the request sees the flag, on every instance.
-	MarkAuthCodeReplayed(ctx context.Context, id string) error
+	// RedeemAuthCode exchanges a code, in one transaction: it marks the code
+	// used and creates g (whose ID is the request's) and, when first is not
+	// nil, the first refresh token of g's family. It is atomic: when N
+	// callers race, exactly one gets a nil error and its grant; the others,
+	// and every later caller, get the request together with ErrAlreadyUsed
+	// and write nothing, and they return only once the winner's grant is
+	// committed, so revoking it then reaches everything the winner issued.
+	// An unknown or expired code is ErrNotFound. A failure writes nothing:
+	// the code stays unused.
+	RedeemAuthCode(ctx context.Context, codeHash string, now time.Time, g Grant, first *RefreshToken) (AuthRequest, error)
 	DeleteAuthRequest(ctx context.Context, id string) error
 	// DeleteExpiredAuthRequests removes at most limit requests that expired
 	// before the given time and returns how many it removed.
 	DeleteExpiredAuthRequests(ctx context.Context, before time.Time, limit int) (int, error)
 }
 
-// AccessToken records an issued access token (a JWT) by its ID, so it can be
-// revoked and introspected.
-type AccessToken struct {
-	ID        string // the JWT's jti
-	FamilyID  string // the grant it belongs to (authorization request or refresh family)
+// Grant records one authorization a person gave a client: the exchange of
+// an authorization code and the refresh family that continues it. Its ID
+// is the authorization request's, and every token issued from it (access
+// tokens name it in a claim, refresh tokens by FamilyID) belongs to it, so
+// revoking the grant ends them all. Access tokens have no record of their
+// own: they are checked against their grant, client, user and the list of
+// revoked token IDs.
+type Grant struct {
+	ID        string
 	ClientID  string
-	Subject   string
-	Audience  []string
-	Scopes    []string
+	UserID    string
 	Revoked   bool
 	CreatedAt time.Time
+	// ExpiresAt: no token issued from the grant is valid after it (the
+	// family's absolute lifetime plus the longest access-token lifetime).
 	ExpiresAt time.Time
+}
+
+// Grants stores grants. They are created by RedeemAuthCode.
+type Grants interface {
+	GetGrant(ctx context.Context, id string) (Grant, error)
+	// RevokeGrant revokes the grant and every refresh token of its family,
+	// in one transaction. Revoking an unknown or revoked grant is not an
+	// error.
+	RevokeGrant(ctx context.Context, id string) error
+	// RevokeUserGrants revokes every grant of the user, and their refresh
+	// tokens, in one transaction, and returns how many grants it revoked.
+	RevokeUserGrants(ctx context.Context, userID string) (int, error)
 }
 
 // RefreshToken is one link of a rotation chain; every link of a chain shares
@@ -182,25 +218,26 @@ type RefreshToken struct {
 	CreatedAt     time.Time
 }
 
-// Tokens stores access-token records and refresh tokens.
+// Tokens stores refresh tokens and the IDs of revoked access tokens.
 type Tokens interface {
-	CreateAccessToken(ctx context.Context, t AccessToken) error
-	GetAccessToken(ctx context.Context, id string) (AccessToken, error)
-	// RevokeAccessToken marks one access token revoked; ErrNotFound if unknown.
-	RevokeAccessToken(ctx context.Context, id string) error
-
-	CreateRefreshToken(ctx context.Context, t RefreshToken) error
 	GetRefreshToken(ctx context.Context, tokenHash string) (RefreshToken, error)
 	// RotateRefreshToken marks the token with oldHash used and stores next,
 	// atomically. When N callers race, exactly one succeeds. A token that was
 	// used or revoked before gives ErrAlreadyUsed together with the old record
-	// (so the caller can revoke its family); an unknown one ErrNotFound.
+	// (so the caller can revoke its grant); an unknown or expired one
+	// ErrNotFound. A failure writes nothing: the old token stays usable.
 	RotateRefreshToken(ctx context.Context, oldHash string, next RefreshToken, now time.Time) (RefreshToken, error)
-	// RevokeFamily revokes every refresh and access token of a family. It is
-	// not an error if the family has no tokens.
-	RevokeFamily(ctx context.Context, familyID string) error
-	// DeleteExpiredTokens removes at most limit expired access and refresh
-	// tokens (expired before the given time) and returns how many it removed.
+
+	// RevokeAccessToken adds an access token's ID (its jti) to the revoked
+	// list, where it stays until expiresAt (the token's own expiry).
+	// Revoking an ID again is not an error.
+	RevokeAccessToken(ctx context.Context, id string, expiresAt time.Time) error
+	// AccessTokenRevoked reports whether the ID is on the revoked list.
+	AccessTokenRevoked(ctx context.Context, id string) (bool, error)
+
+	// DeleteExpiredTokens removes at most limit expired refresh tokens,
+	// revoked-list entries and grants (expired before the given time) and
+	// returns how many it removed.
 	DeleteExpiredTokens(ctx context.Context, before time.Time, limit int) (int, error)
 }
 
@@ -223,7 +260,7 @@ type Consent struct {
 	ExpiresAt time.Time
 }
 
-// Sessions stores login sessions, remembered consent and failed-login
+// Sessions stores login sessions, remembered consent and sign-in attempt
 // counters: the authorization server's per-person state.
 type Sessions interface {
 	CreateLoginSession(ctx context.Context, s LoginSession) error
@@ -238,23 +275,24 @@ type Sessions interface {
 	GetConsent(ctx context.Context, userID, clientID string, now time.Time) (Consent, error)
 	DeleteConsent(ctx context.Context, userID, clientID string) error
 
-	// AddLoginFailure counts one failed login for key (a username or a client
-	// address) within a window starting at the first failure, and returns the
-	// count in the current window. The window covers [start, start+window):
-	// at start+window a new one begins. Concurrent calls, on any number of
-	// instances, are all counted. A window that is not positive is an error
-	// and counts nothing.
-	AddLoginFailure(ctx context.Context, key string, now time.Time, window time.Duration) (int, error)
-	// LoginFailures returns the failures counted for key in the window
-	// current at now, changing nothing: 0 for an unknown key or one whose
-	// window has ended.
-	LoginFailures(ctx context.Context, key string, now time.Time) (int, error)
-	// ResetLoginFailures forgets the failures counted for key; resetting an
+	// AddLoginAttempt reserves one sign-in attempt for key (a username or a
+	// client address) within a window starting at the first attempt, and
+	// returns the count in the current window, this attempt included. The
+	// window covers [start, start+window): at start+window a new one
+	// begins. Concurrent calls, on any number of instances, are all counted
+	// and each gets a different count. A window that is not positive is an
+	// error and counts nothing.
+	AddLoginAttempt(ctx context.Context, key string, now time.Time, window time.Duration) (int, error)
+	// ReleaseLoginAttempt gives back one attempt reserved in the window
+	// current at now (a sign-in that succeeded); the count never goes below
+	// zero, and an unknown key or an ended window is not an error.
+	ReleaseLoginAttempt(ctx context.Context, key string, now time.Time) error
+	// ResetLoginAttempts forgets the attempts counted for key; resetting an
 	// unknown key is not an error.
-	ResetLoginFailures(ctx context.Context, key string) error
+	ResetLoginAttempts(ctx context.Context, key string) error
 
 	// DeleteExpiredSessions removes at most limit expired login sessions,
-	// consent records and failure counters and returns how many it removed.
+	// consent records and attempt counters and returns how many it removed.
 	DeleteExpiredSessions(ctx context.Context, before time.Time, limit int) (int, error)
 }
 
@@ -295,6 +333,7 @@ type Store interface {
 	Users
 	Clients
 	AuthRequests
+	Grants
 	Tokens
 	Sessions
 	Keys

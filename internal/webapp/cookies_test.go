@@ -11,8 +11,9 @@ import (
 )
 
 // TestCookiesBehindTLSProxy: with InsecureHTTP behind a TLS-terminating
-// proxy (an https PublicURL) the session cookie keeps Secure and the
-// __Host- prefix and HSTS stays on; only a plain-HTTP PublicURL drops them.
+// proxy (an https PublicURL) the session and pending sign-in cookies keep
+// Secure and the __Host- prefix and HSTS stays on; only a plain-HTTP
+// PublicURL drops them.
 func TestCookiesBehindTLSProxy(t *testing.T) {
 	key, err := secret.New()
 	if err != nil {
@@ -23,11 +24,12 @@ func TestCookiesBehindTLSProxy(t *testing.T) {
 		publicURL string
 		insecure  bool
 		cookie    string
+		pending   string
 		secure    bool
 	}{
-		{"https", "https://app.example", false, cookieName, true},
-		{"plain HTTP behind a TLS proxy", "https://app.example", true, cookieName, true},
-		{"plain HTTP public URL", "http://127.0.0.1:5000", true, insecureCookieName, false},
+		{"https", "https://app.example", false, cookieName, pendingCookieName, true},
+		{"plain HTTP behind a TLS proxy", "https://app.example", true, cookieName, pendingCookieName, true},
+		{"plain HTTP public URL", "http://127.0.0.1:5000", true, insecureCookieName, insecurePendingCookieName, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -41,6 +43,9 @@ func TestCookiesBehindTLSProxy(t *testing.T) {
 			}
 			if c := app.sessions.Cookie; c.Name != tt.cookie || c.Secure != tt.secure {
 				t.Errorf("cookie %q secure=%v, want %q secure=%v", c.Name, c.Secure, tt.cookie, tt.secure)
+			}
+			if p := app.pending; p.name != tt.pending || p.secure != tt.secure {
+				t.Errorf("pending sign-in cookie %q secure=%v, want %q secure=%v", p.name, p.secure, tt.pending, tt.secure)
 			}
 			rec := httptest.NewRecorder()
 			app.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, tt.publicURL+"/static/style.css", nil))

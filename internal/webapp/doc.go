@@ -9,11 +9,13 @@
 // in internal/webapp/leases), sign-out with revocation and RP-initiated logout (signout.go),
 // CSRF protection (csrf.go) and the error pages.
 //
-// The browser only ever holds an opaque scs session cookie. The session keeps
-// who is signed in, pending sign-in attempts and a CSRF seed; the tokens live
-// in a separate, encrypted record in the same scs store, so that a request
-// that commits a stale copy of the session can never roll a rotated refresh
-// token back.
+// The browser holds an opaque scs session cookie, and, while it signs in,
+// a sealed cookie with the sign-in's state, nonce and PKCE verifier
+// (pending.go). A session exists only once someone has signed in: anonymous
+// requests never write to the session store. The session keeps who is signed
+// in and a CSRF seed; the tokens live in a separate, encrypted record in the
+// same scs store, so that a request that commits a stale copy of the session
+// can never roll a rotated refresh token back.
 //
 // The web app talks to the other roles only over HTTP and never imports them.
 package webapp

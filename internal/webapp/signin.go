@@ -16,12 +16,15 @@ import (
 )
 
 // handleLogin starts an authorization code flow (RFC 6749 §4.1) with PKCE
-// S256 (RFC 7636 §4.2), a fresh one-time state bound to this session (RFC
-// 9700 §4.7.1) and an OpenID Connect nonce (Core §3.1.2.1).
+// S256 (RFC 7636 §4.2), a fresh one-time state bound to this browser (RFC
+// 9700 §4.7.1) and an OpenID Connect nonce (Core §3.1.2.1). They are kept in
+// the sealed pending sign-in cookie (pending.go), never in the session
+// store, together with the local path given as ?next= (safeReturn).
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	next := safeReturn(r.URL.Query().Get("next"))
 	if _, _, ok := s.signedIn(ctx); ok {
-		http.Redirect(w, r, "/", http.StatusSeeOther)
+		http.Redirect(w, r, next, http.StatusSeeOther)
 		return
 	}
 	p, err := s.disc.get(ctx)
@@ -36,7 +39,15 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	verifier := oauth2.GenerateVerifier()
-	s.pushAttempt(ctx, attempt{State: state, Nonce: nonce, Verifier: verifier, Created: s.now()})
+	cookie, err := s.pending.seal(pendingSignIn{
+		State: state, Nonce: nonce, Verifier: verifier, Return: next,
+		Expires: s.now().Add(pendingTTL).Unix(),
+	})
+	if err != nil {
+		s.renderError(w, r, err)
+		return
+	}
+	s.pending.set(w, cookie)
 	u := p.oauth2.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier), oidc.Nonce(nonce))
 	http.Redirect(w, r, u, http.StatusSeeOther)
 }
@@ -67,17 +78,18 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	q := r.URL.Query()
 
-	// The state must be one this session sent, and is consumed here: a
-	// callback without it, with another session's, or replayed is refused
-	// (RFC 6749 §10.12, RFC 9700 §4.7.1).
+	// The state must be the one this browser's pending sign-in cookie was
+	// sent with. The cookie is cleared by every callback, whatever its
+	// outcome: a callback without state, with another browser's, replayed or
+	// too late is refused (RFC 6749 §10.12, RFC 9700 §4.7.1).
 	state := q.Get("state")
+	att, err := s.pending.take(w, r, state, s.now())
 	if state == "" {
 		return callbackRejected("state_missing", "The answer from the sign-in service carried no state.")
 	}
-	att, ok := s.popAttempt(ctx, state)
-	if !ok {
-		return callbackRejected("state_mismatch",
-			"This sign-in answer does not belong to this browser session, was already used or has expired. Please start again.")
+	if err != nil {
+		return fmt.Errorf("%w: %w", callbackRejected("state_mismatch",
+			"This sign-in answer does not belong to this browser, was already used or has expired. Please start again."), err)
 	}
 
 	p, err := s.disc.get(ctx)
@@ -165,21 +177,25 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 
-	// A new session ID at sign-in (session fixation defence), with a new
-	// CSRF seed and no leftover sign-in of an earlier person.
+	// The server-side session starts here, after the exchange: a fresh one
+	// with a new ID (session fixation defence), so nothing of a session the
+	// browser carried before survives: no earlier person's sign-in, no CSRF
+	// seed.
 	if old := s.sessions.GetString(ctx, keyGrant); old != "" {
 		_ = s.tokens.delete(ctx, old)
+	}
+	if err := s.sessions.Clear(ctx); err != nil {
+		return fmt.Errorf("%w: clearing session: %w", errSessionStore, err)
 	}
 	if err := s.sessions.RenewToken(ctx); err != nil {
 		return fmt.Errorf("%w: renewing session: %w", errSessionStore, err)
 	}
-	s.sessions.Remove(ctx, keyCSRFSeed)
 	s.sessions.Put(ctx, keyGrant, grant)
 	s.sessions.Put(ctx, keySubject, who.Subject)
 	s.sessions.Put(ctx, keyName, who.Name)
 	s.sessions.Put(ctx, keyEmail, who.Email)
 	s.log.InfoContext(ctx, "signed in", slog.String("sub", who.Subject))
-	http.Redirect(w, r, "/", http.StatusSeeOther)
+	http.Redirect(w, r, safeReturn(att.Return), http.StatusSeeOther)
 	return nil
 }
 

@@ -21,7 +21,11 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	_, grant, ok := s.signedIn(ctx)
 	if !ok {
 		// Nothing to sign out of; the session may have expired meanwhile.
-		_ = s.sessions.Destroy(ctx)
+		// A visitor without a session is sent on without touching the
+		// store.
+		if s.sessions.Token(ctx) != "" {
+			_ = s.sessions.Destroy(ctx)
+		}
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/alexedwards/scs/v2"
+	"golang.org/x/crypto/chacha20poly1305"
 
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
 	"github.com/gatehouse-dev/gatehouse/internal/webapp/todoclient"
@@ -41,8 +42,9 @@ type Config struct {
 	// are serialized within this process only, which is enough for a single
 	// instance: several instances need it, or sticky sessions.
 	Leases Leases
-	// Secret is the server secret; the CSRF key and the key that seals the
-	// token records are derived from it.
+	// Secret is the server secret; the CSRF key, the key that seals the
+	// token records and the key that seals the pending sign-in cookie are
+	// derived from it.
 	Secret *secret.Key
 	// Logger receives errors and notable events; nil discards them.
 	Logger *slog.Logger
@@ -83,6 +85,7 @@ type Server struct {
 	api         *todoclient.Client
 	httpClient  *http.Client
 	csrfKey     []byte
+	pending     *pendingCookies
 	pages       *pages
 	log         *slog.Logger
 	perPage     int
@@ -123,6 +126,16 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	csrfKey := cfg.Secret.Derive("webapp/csrf", 32)
 	if csrfKey == nil {
 		return nil, errors.New("webapp: Secret is not usable")
+	}
+	// Cookies lose Secure and the __Host- prefix only with a plain-HTTP
+	// PublicURL; behind a TLS-terminating proxy the browser speaks HTTPS.
+	pendingName := pendingCookieName
+	if pub.Scheme == "http" {
+		pendingName = insecurePendingCookieName
+	}
+	pending, err := newPendingCookies(cfg.Secret.Derive("webapp/signin-cookie", chacha20poly1305.KeySize), pendingName, pub.Scheme != "http")
+	if err != nil {
+		return nil, err
 	}
 	logger := cfg.Logger
 	if logger == nil {
@@ -165,6 +178,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		api:        &todoclient.Client{BaseURL: cfg.APIURL, HTTP: cfg.HTTPClient},
 		httpClient: cfg.HTTPClient,
 		csrfKey:    csrfKey,
+		pending:    pending,
 		pages:      pg,
 		log:        logger,
 		perPage:    cfg.TodosPerPage,

@@ -216,20 +216,38 @@ func (m *Manager) Ensure(ctx context.Context, now time.Time, algs ...jose.Signat
 func (m *Manager) Signer(alg jose.SignatureAlgorithm, now time.Time) (Key, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
+	best, found := signer(m.keys, alg, now)
+	if !found {
+		return Key{}, fmt.Errorf("%w for %s", ErrNoKey, alg)
+	}
+	return best, nil
+}
+
+// signer picks the key that signs for alg at now among keys.
+func signer(keys []Key, alg jose.SignatureAlgorithm, now time.Time) (Key, bool) {
+	return newest(keys, alg, func(k Key) bool { return k.CanSign(now) })
+}
+
+// successor picks the key of alg, among those published at now, that signs
+// last: the current signer, or the key that takes over from it.
+func successor(keys []Key, alg jose.SignatureAlgorithm, now time.Time) (Key, bool) {
+	return newest(keys, alg, func(k Key) bool { return k.Published(now) })
+}
+
+// newest returns the key of alg that ok accepts with the latest NotBefore
+// (then the latest CreatedAt): the one that signs once its NotBefore passes.
+func newest(keys []Key, alg jose.SignatureAlgorithm, ok func(Key) bool) (Key, bool) {
 	var best Key
 	found := false
-	for _, k := range m.keys {
-		if k.Algorithm != alg || !k.CanSign(now) {
+	for _, k := range keys {
+		if k.Algorithm != alg || !ok(k) {
 			continue
 		}
 		if !found || k.NotBefore.After(best.NotBefore) || k.NotBefore.Equal(best.NotBefore) && k.CreatedAt.After(best.CreatedAt) {
 			best, found = k, true
 		}
 	}
-	if !found {
-		return Key{}, fmt.Errorf("%w for %s", ErrNoKey, alg)
-	}
-	return best, nil
+	return best, found
 }
 
 // Published returns every key that belongs in the JWKS at now, including keys
@@ -422,4 +440,132 @@ func (m *Manager) SigningAlgorithms(now time.Time) []jose.SignatureAlgorithm {
 		}
 	}
 	return algs
+}
+
+// Retire withdraws the key kid at once, for a key that must no longer be
+// trusted (its private half leaked): its expiry becomes now, so it leaves
+// the published set (Published, JWKS, Lookup) and signs no more. Running
+// servers see it gone when they next reload their keys, and JWT verifiers
+// when they next refetch the JWKS; tokens it signed are refused from then
+// on.
+//
+// When kid is the key that signs for its algorithm, or the one due to take
+// over from it after a rotation, Retire first stores a replacement of the
+// same algorithm, published at once, and returns its kid; otherwise it
+// returns "". A replacement of the signing key signs at once (NotBefore =
+// now: a compromise cannot wait the usual publication lead, so verifiers
+// holding an older key set meet an unknown kid and refetch it); one of a
+// key due to take over signs when that key would have, and the current
+// signer, whose expiry was set for that handover, signs until then. The
+// replacement is sealed with sealer, which must open the stored keys.
+// Retiring a key that has already left the published set changes nothing.
+// An unknown kid gives an error wrapping storage.ErrNotFound.
+func Retire(ctx context.Context, store Store, sealer *secret.Key, kid string, now time.Time) (replacement string, err error) {
+	now = now.UTC()
+	recs, err := store.ListKeys(ctx)
+	if err != nil {
+		return "", fmt.Errorf("keys: listing: %w", err)
+	}
+	metas := describe(recs)
+	i := slices.IndexFunc(metas, func(k Key) bool { return k.ID == kid })
+	if i < 0 {
+		return "", fmt.Errorf("keys: retiring %s: %w", kid, storage.ErrNotFound)
+	}
+	old := metas[i]
+	if !old.Published(now) {
+		return "", nil
+	}
+	cur, _ := signer(metas, old.Algorithm, now)
+	next, _ := successor(metas, old.Algorithm, now)
+	if cur.ID == kid || next.ID == kid {
+		// Servers must be able to open the replacement: it is sealed with
+		// the secret that opens the key it replaces.
+		if _, err := Decode(recs[i], sealer); err != nil {
+			return "", fmt.Errorf("keys: retiring %s: the server secret given does not open the stored keys: %w", kid, err)
+		}
+		_, rec, err := Generate(old.Algorithm, sealer, now, later(now, old.NotBefore))
+		if err != nil {
+			return "", err
+		}
+		// Stored before the old key is withdrawn, so that a failure
+		// leaves either both keys or the old one, never no signer; a
+		// retry then finds the replacement signing and adds no other.
+		if err := store.CreateKey(ctx, rec); err != nil {
+			return "", fmt.Errorf("keys: storing the replacement of %s: %w", kid, err)
+		}
+		replacement = rec.ID
+	}
+	if err := store.SetKeyExpiry(ctx, kid, now); err != nil {
+		return replacement, fmt.Errorf("keys: retiring %s: %w", kid, err)
+	}
+	return replacement, nil
+}
+
+// KeyState says what a stored key is used for at a given time.
+type KeyState string
+
+// The states of a stored key.
+const (
+	StateSigning   KeyState = "signing"   // signs new tokens
+	StateNext      KeyState = "next"      // published; signs from its NotBefore
+	StatePublished KeyState = "published" // published so that tokens it signed verify; signs no more
+	StateExpired   KeyState = "expired"   // out of the published set; deleted by the janitor
+)
+
+// Info describes a stored key without its private half.
+type Info struct {
+	ID        string
+	Algorithm jose.SignatureAlgorithm
+	CreatedAt time.Time
+	NotBefore time.Time
+	ExpiresAt time.Time // zero: no end set
+	State     KeyState
+}
+
+// List describes every stored key at now, oldest first. It needs no server
+// secret: private keys stay sealed.
+func List(ctx context.Context, store Store, now time.Time) ([]Info, error) {
+	recs, err := store.ListKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("keys: listing: %w", err)
+	}
+	metas := describe(recs)
+	out := make([]Info, 0, len(metas))
+	for _, k := range metas {
+		info := Info{ID: k.ID, Algorithm: k.Algorithm, CreatedAt: k.CreatedAt, NotBefore: k.NotBefore, ExpiresAt: k.ExpiresAt}
+		cur, _ := signer(metas, k.Algorithm, now)
+		next, _ := successor(metas, k.Algorithm, now)
+		switch {
+		case !k.Published(now):
+			info.State = StateExpired
+		case cur.ID == k.ID:
+			info.State = StateSigning
+		case next.ID == k.ID:
+			info.State = StateNext
+		default:
+			info.State = StatePublished
+		}
+		out = append(out, info)
+	}
+	return out, nil
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// describe returns the stored keys' metadata as Keys without their key
+// material, for the choices signer and successor make.
+func describe(recs []storage.SigningKey) []Key {
+	out := make([]Key, 0, len(recs))
+	for _, r := range recs {
+		out = append(out, Key{
+			ID: r.ID, Algorithm: jose.SignatureAlgorithm(r.Algorithm),
+			CreatedAt: r.CreatedAt, NotBefore: r.NotBefore, ExpiresAt: r.ExpiresAt,
+		})
+	}
+	return out
 }

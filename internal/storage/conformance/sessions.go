@@ -3,7 +3,6 @@ package conformance
 import (
 	"fmt"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -112,18 +111,24 @@ func testConsent(t *testing.T, s storage.Store) {
 	must(t, s.DeleteConsent(ctx, "u-alice", "cli"), "DeleteConsent of deleted consent (not an error)")
 }
 
-func testLoginFailures(t *testing.T, s storage.Store) {
+// addAttempt calls AddLoginAttempt and checks the count it returns.
+func addAttempt(t *testing.T, s storage.Store, key string, now time.Time, window time.Duration, want int) {
+	t.Helper()
+	n, err := s.AddLoginAttempt(ctxFor(t), key, now, window)
+	must(t, err, "AddLoginAttempt")
+	if n != want {
+		t.Errorf("AddLoginAttempt(%q, base+%v) = %d, want %d", key, now.Sub(base), n, want)
+	}
+}
+
+func testLoginAttempts(t *testing.T, s storage.Store) {
 	ctx := ctxFor(t)
 	const window = 15 * time.Minute
 	add := func(key string, now time.Time, want int) {
 		t.Helper()
-		n, err := s.AddLoginFailure(ctx, key, now, window)
-		must(t, err, "AddLoginFailure")
-		if n != want {
-			t.Errorf("AddLoginFailure(%q, base+%v) = %d, want %d", key, now.Sub(base), n, want)
-		}
+		addAttempt(t, s, key, now, window, want)
 	}
-	// The window starts at the first failure and does not slide.
+	// The window starts at the first attempt and does not slide.
 	add("alice", base, 1)
 	add("alice", at(time.Minute), 2)
 	add("alice", at(window-time.Microsecond), 3)
@@ -132,109 +137,85 @@ func testLoginFailures(t *testing.T, s storage.Store) {
 	add("alice", at(window+time.Second), 2)
 	add("alice", at(3*window), 1)
 
-	must(t, s.ResetLoginFailures(ctx, "alice"), "ResetLoginFailures")
+	must(t, s.ResetLoginAttempts(ctx, "alice"), "ResetLoginAttempts")
 	add("alice", at(3*window), 1)
 	add("bob", at(2*time.Minute), 2)
-	must(t, s.ResetLoginFailures(ctx, "nobody"), "ResetLoginFailures of an unknown key")
+	must(t, s.ResetLoginAttempts(ctx, "nobody"), "ResetLoginAttempts of an unknown key")
 
 	// A window that is not positive is refused and counts nothing.
 	for _, w := range []time.Duration{0, -time.Minute} {
-		if n, err := s.AddLoginFailure(ctx, "bob", at(3*time.Minute), w); err == nil {
-			t.Errorf("AddLoginFailure with window %v = %d, nil; want an error", w, n)
+		if n, err := s.AddLoginAttempt(ctx, "bob", at(3*time.Minute), w); err == nil {
+			t.Errorf("AddLoginAttempt with window %v = %d, nil; want an error", w, n)
 		}
-		if n, err := s.AddLoginFailure(ctx, "carol", base, w); err == nil {
-			t.Errorf("AddLoginFailure of a new key with window %v = %d, nil; want an error", w, n)
+		if n, err := s.AddLoginAttempt(ctx, "carol", base, w); err == nil {
+			t.Errorf("AddLoginAttempt of a new key with window %v = %d, nil; want an error", w, n)
 		}
 	}
-	if n, err := s.LoginFailures(ctx, "bob", at(3*time.Minute)); err != nil || n != 2 {
-		t.Errorf("LoginFailures(bob) after refused AddLoginFailure calls = %d, %v; want 2", n, err)
-	}
-	if n, err := s.LoginFailures(ctx, "carol", base); err != nil || n != 0 {
-		t.Errorf("LoginFailures(carol) after refused AddLoginFailure calls = %d, %v; want 0", n, err)
-	}
+	add("bob", at(3*time.Minute), 3)
+	add("carol", base, 1)
 }
 
-// testLoginFailuresLookup: LoginFailures reads the count of the current
-// window and changes nothing.
-func testLoginFailuresLookup(t *testing.T, s storage.Store) {
+// testLoginAttemptsRace: attempts made at once (on one or several
+// instances) are all counted, and each gets its own count.
+func testLoginAttemptsRace(t *testing.T, s storage.Store) {
 	ctx := ctxFor(t)
-	const window = 15 * time.Minute
-	for i := range 3 {
-		_, err := s.AddLoginFailure(ctx, "alice", at(time.Duration(i)*time.Minute), window)
-		must(t, err, "AddLoginFailure")
-	}
-	_, err := s.AddLoginFailure(ctx, "bob", base, window)
-	must(t, err, "AddLoginFailure")
-	must(t, s.ResetLoginFailures(ctx, "bob"), "ResetLoginFailures")
-
-	for _, tc := range []struct {
-		name string
-		key  string
-		now  time.Time
-		want int
-	}{
-		{"unknown key", "nobody", base, 0},
-		{"empty key", "", base, 0},
-		{"reset key", "bob", base, 0},
-		{"at the window's start", "alice", base, 3},
-		{"within the window", "alice", at(5 * time.Minute), 3},
-		{"just before the window ends", "alice", at(window - time.Microsecond), 3},
-		{"when the window ends", "alice", at(window), 0},
-		{"after the window", "alice", at(2 * window), 0},
-		{"looked up again within the window", "alice", at(time.Minute), 3}, // the look-ups above changed nothing
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			for i := range 2 { // a look-up does not count
-				n, err := s.LoginFailures(ctx, tc.key, tc.now)
-				must(t, err, "LoginFailures")
-				if n != tc.want {
-					t.Errorf("LoginFailures(%q, base+%v) (call %d) = %d, want %d", tc.key, tc.now.Sub(base), i+1, n, tc.want)
-				}
-			}
-		})
-	}
-
-	// Looking up never created a record nor started a window: the next
-	// failure of an unknown key is its first, and after an ended window a
-	// failure starts a new one.
-	for _, tc := range []struct {
-		key  string
-		now  time.Time
-		want int
-	}{{"nobody", base, 1}, {"alice", at(time.Minute), 4}, {"alice", at(2 * window), 1}} {
-		n, err := s.AddLoginFailure(ctx, tc.key, tc.now, window)
-		must(t, err, "AddLoginFailure")
-		if n != tc.want {
-			t.Errorf("AddLoginFailure(%q, base+%v) after look-ups = %d, want %d", tc.key, tc.now.Sub(base), n, tc.want)
-		}
-	}
-	if n, err := s.LoginFailures(ctx, "alice", at(2*window)); err != nil || n != 1 {
-		t.Errorf("LoginFailures(alice) in the new window = %d, %v; want 1", n, err)
-	}
-}
-
-// testLoginFailuresRace: failures counted at once (on one or several
-// instances) are all counted.
-func testLoginFailuresRace(t *testing.T, s storage.Store) {
-	ctx := ctxFor(t)
-	var mu sync.Mutex
-	var counts []int
-	errs := race(Racers, func(int) error {
-		n, err := s.AddLoginFailure(ctx, "10.0.0.1", base, time.Hour)
-		mu.Lock()
-		counts = append(counts, n)
-		mu.Unlock()
+	counts := make([]int, Racers)
+	errs := race(Racers, func(i int) error {
+		var err error
+		counts[i], err = s.AddLoginAttempt(ctx, "10.0.0.1", base, time.Hour)
 		return err
 	})
 	for _, err := range errs {
-		must(t, err, "AddLoginFailure")
+		must(t, err, "AddLoginAttempt")
 	}
 	slices.Sort(counts)
 	want := make([]int, Racers)
 	for i := range want {
 		want[i] = i + 1
 	}
-	checkEqual(t, "counts returned to racing AddLoginFailure calls", counts, want)
+	checkEqual(t, "counts returned to racing AddLoginAttempt calls", counts, want)
+}
+
+// testReleaseLoginAttempt: a released attempt no longer counts; the count
+// never goes below zero, and releasing what was never reserved is not an
+// error and reserves nothing.
+func testReleaseLoginAttempt(t *testing.T, s storage.Store) {
+	ctx := ctxFor(t)
+	const window = 15 * time.Minute
+	for i := range 3 {
+		addAttempt(t, s, "alice", at(time.Duration(i)*time.Second), window, i+1)
+	}
+	must(t, s.ReleaseLoginAttempt(ctx, "alice", at(time.Minute)), "ReleaseLoginAttempt")
+	addAttempt(t, s, "alice", at(2*time.Minute), window, 3) // 3 - 1 + 1
+
+	for i := range 5 { // more than were reserved
+		must(t, s.ReleaseLoginAttempt(ctx, "alice", at(3*time.Minute)), fmt.Sprint("ReleaseLoginAttempt ", i+1))
+	}
+	addAttempt(t, s, "alice", at(4*time.Minute), window, 1)
+	addAttempt(t, s, "alice", at(5*time.Minute), window, 2)
+
+	// Unknown keys, reset keys and ended windows.
+	must(t, s.ReleaseLoginAttempt(ctx, "nobody", base), "ReleaseLoginAttempt of an unknown key")
+	addAttempt(t, s, "nobody", base, window, 1)
+	addAttempt(t, s, "bob", base, window, 1)
+	must(t, s.ResetLoginAttempts(ctx, "bob"), "ResetLoginAttempts")
+	must(t, s.ReleaseLoginAttempt(ctx, "bob", base), "ReleaseLoginAttempt of a reset key")
+	addAttempt(t, s, "bob", base, window, 1)
+	must(t, s.ReleaseLoginAttempt(ctx, "alice", at(window)), "ReleaseLoginAttempt after the window ended")
+	addAttempt(t, s, "alice", at(window), window, 1) // a new window
+}
+
+// testReleaseLoginAttemptRace: releases racing each other, more than were
+// reserved, leave the count at zero, not below.
+func testReleaseLoginAttemptRace(t *testing.T, s storage.Store) {
+	ctx := ctxFor(t)
+	for i := range Racers {
+		addAttempt(t, s, "10.0.0.1", base, time.Hour, i+1)
+	}
+	for _, err := range race(2*Racers, func(int) error { return s.ReleaseLoginAttempt(ctx, "10.0.0.1", at(time.Second)) }) {
+		must(t, err, "ReleaseLoginAttempt")
+	}
+	addAttempt(t, s, "10.0.0.1", at(time.Minute), time.Hour, 1)
 }
 
 func testDeleteExpiredSessions(t *testing.T, s storage.Store) {
@@ -247,10 +228,8 @@ func testDeleteExpiredSessions(t *testing.T, s storage.Store) {
 	must(t, s.PutConsent(ctx, storage.Consent{UserID: "u-alice", ClientID: "expired", CreatedAt: base, ExpiresAt: at(time.Minute)}), "PutConsent")
 	must(t, s.PutConsent(ctx, storage.Consent{UserID: "u-alice", ClientID: "live", CreatedAt: base, ExpiresAt: at(2 * time.Hour)}), "PutConsent")
 	must(t, s.PutConsent(ctx, storage.Consent{UserID: "u-alice", ClientID: "forever", CreatedAt: base}), "PutConsent")
-	_, err := s.AddLoginFailure(ctx, "expired", base, time.Minute)
-	must(t, err, "AddLoginFailure")
-	_, err = s.AddLoginFailure(ctx, "live", base, 2*time.Hour)
-	must(t, err, "AddLoginFailure")
+	addAttempt(t, s, "expired", base, time.Minute, 1)
+	addAttempt(t, s, "live", base, 2*time.Hour, 1)
 
 	for _, tc := range []struct{ limit, want int }{{0, 0}, {3, 3}, {3, 1}, {3, 0}} {
 		n, err := s.DeleteExpiredSessions(ctx, before, tc.limit)
@@ -263,7 +242,7 @@ func testDeleteExpiredSessions(t *testing.T, s storage.Store) {
 		_, err := s.GetLoginSession(ctx, fmt.Sprint("expired-", i), base)
 		wantErr(t, err, storage.ErrNotFound, "expired login session after DeleteExpiredSessions")
 	}
-	_, err = s.GetConsent(ctx, "u-alice", "expired", base)
+	_, err := s.GetConsent(ctx, "u-alice", "expired", base)
 	wantErr(t, err, storage.ErrNotFound, "expired consent after DeleteExpiredSessions")
 	_, err = s.GetLoginSession(ctx, "live", base)
 	must(t, err, "live login session after DeleteExpiredSessions")
@@ -272,14 +251,6 @@ func testDeleteExpiredSessions(t *testing.T, s storage.Store) {
 		must(t, err, client+" consent after DeleteExpiredSessions")
 	}
 	// The expired counter is gone: counting starts again. The live one is kept.
-	for _, tc := range []struct {
-		key  string
-		want int
-	}{{"expired", 1}, {"live", 2}} {
-		n, err := s.AddLoginFailure(ctx, tc.key, at(30*time.Second), time.Minute)
-		must(t, err, "AddLoginFailure")
-		if n != tc.want {
-			t.Errorf("AddLoginFailure(%q) after DeleteExpiredSessions = %d, want %d", tc.key, n, tc.want)
-		}
-	}
+	addAttempt(t, s, "expired", at(30*time.Second), time.Minute, 1)
+	addAttempt(t, s, "live", at(30*time.Second), time.Minute, 2)
 }

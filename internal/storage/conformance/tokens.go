@@ -3,20 +3,11 @@ package conformance
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/storage"
 )
-
-func newAccessToken(id, family string, expiresAt time.Time) storage.AccessToken {
-	return storage.AccessToken{
-		ID: id, FamilyID: family, ClientID: "webapp", Subject: "u-alice",
-		Audience: []string{"https://127.0.0.1:8001"}, Scopes: []string{"openid", "todos:read"},
-		CreatedAt: base, ExpiresAt: expiresAt,
-	}
-}
 
 func newRefreshToken(id, family string, idle, abs time.Time) storage.RefreshToken {
 	return storage.RefreshToken{
@@ -27,65 +18,29 @@ func newRefreshToken(id, family string, idle, abs time.Time) storage.RefreshToke
 	}
 }
 
-func testAccessTokens(t *testing.T, s storage.Store) {
-	ctx := ctxFor(t)
-	tok := newAccessToken("jti-1", "fam-1", at(time.Hour))
-	empty := newAccessToken("jti-2", "fam-1", at(time.Hour))
-	empty.Audience, empty.Scopes = []string{}, nil
-	for _, a := range []storage.AccessToken{tok, empty} {
-		must(t, s.CreateAccessToken(ctx, a), "CreateAccessToken "+a.ID)
-		got, err := s.GetAccessToken(ctx, a.ID)
-		must(t, err, "GetAccessToken "+a.ID)
-		checkEqual(t, "GetAccessToken "+a.ID, got, a)
-	}
-	wantErr(t, s.CreateAccessToken(ctx, newAccessToken(tok.ID, "fam-2", base)), storage.ErrAlreadyExists, "CreateAccessToken same ID")
-	_, err := s.GetAccessToken(ctx, "nobody")
-	wantErr(t, err, storage.ErrNotFound, "GetAccessToken unknown")
-	wantErr(t, s.RevokeAccessToken(ctx, "nobody"), storage.ErrNotFound, "RevokeAccessToken unknown")
-
-	must(t, s.RevokeAccessToken(ctx, tok.ID), "RevokeAccessToken")
-	must(t, s.RevokeAccessToken(ctx, tok.ID), "RevokeAccessToken twice")
-	got, err := s.GetAccessToken(ctx, tok.ID)
-	must(t, err, "GetAccessToken after RevokeAccessToken")
-	want := tok
-	want.Revoked = true
-	checkEqual(t, "after RevokeAccessToken", got, want)
-	got, err = s.GetAccessToken(ctx, empty.ID)
-	must(t, err, "GetAccessToken of the other token")
-	if got.Revoked {
-		t.Error("RevokeAccessToken revoked another token too")
-	}
-}
-
 func testRefreshTokens(t *testing.T, s storage.Store) {
 	ctx := ctxFor(t)
 	tok := newRefreshToken("rt-1", "fam-1", at(time.Hour), at(24*time.Hour))
 	bare := newRefreshToken("rt-2", "fam-2", at(time.Hour), at(24*time.Hour))
 	bare.Scopes, bare.Audience, bare.AMR, bare.AuthTime = []string{}, nil, []string{}, time.Time{}
 	for _, r := range []storage.RefreshToken{tok, bare} {
-		must(t, s.CreateRefreshToken(ctx, r), "CreateRefreshToken "+r.ID)
+		startFamily(t, s, r)
 		got, err := s.GetRefreshToken(ctx, r.TokenHash)
 		must(t, err, "GetRefreshToken "+r.ID)
 		checkEqual(t, "GetRefreshToken "+r.ID, got, r)
 	}
-	sameID := newRefreshToken(tok.ID, "fam-3", at(time.Hour), at(time.Hour))
-	sameID.TokenHash = "hash-other"
-	sameHash := newRefreshToken("rt-3", "fam-3", at(time.Hour), at(time.Hour))
-	sameHash.TokenHash = tok.TokenHash
-	wantErr(t, s.CreateRefreshToken(ctx, sameID), storage.ErrAlreadyExists, "CreateRefreshToken same ID")
-	wantErr(t, s.CreateRefreshToken(ctx, sameHash), storage.ErrAlreadyExists, "CreateRefreshToken same hash")
 	_, err := s.GetRefreshToken(ctx, "hash-nobody")
 	wantErr(t, err, storage.ErrNotFound, "GetRefreshToken unknown")
 }
 
 // testRotateRefreshToken: RFC 9700 §4.14.2, refresh token rotation: each
 // refresh token is used once, and presenting a used one again is reuse, for
-// which the whole family is revoked.
+// which the whole grant is revoked.
 func testRotateRefreshToken(t *testing.T, s storage.Store) {
 	ctx := ctxFor(t)
 	abs := at(24 * time.Hour)
 	first := newRefreshToken("rt-1", "fam-1", at(time.Hour), abs)
-	must(t, s.CreateRefreshToken(ctx, first), "CreateRefreshToken")
+	startFamily(t, s, first)
 
 	second := newRefreshToken("rt-2", "fam-1", at(2*time.Hour), abs)
 	second.CreatedAt = at(time.Minute)
@@ -115,22 +70,24 @@ func testRotateRefreshToken(t *testing.T, s storage.Store) {
 	_, err = s.RotateRefreshToken(ctx, "hash-nobody", third, at(2*time.Minute))
 	wantErr(t, err, storage.ErrNotFound, "RotateRefreshToken unknown")
 
-	// A revoked token is refused like a used one.
+	// A token of a revoked grant is refused like a used one.
 	revoked := newRefreshToken("rt-r", "fam-r", at(time.Hour), abs)
-	must(t, s.CreateRefreshToken(ctx, revoked), "CreateRefreshToken")
-	must(t, s.RevokeFamily(ctx, "fam-r"), "RevokeFamily")
-	old, err = s.RotateRefreshToken(ctx, revoked.TokenHash, third, at(time.Minute))
+	startFamily(t, s, revoked)
+	must(t, s.RevokeGrant(ctx, "fam-r"), "RevokeGrant")
+	old, err = s.RotateRefreshToken(ctx, revoked.TokenHash, newRefreshToken("rt-r-next", "fam-r", at(2*time.Hour), abs), at(time.Minute))
 	wantErr(t, err, storage.ErrAlreadyUsed, "RotateRefreshToken of a revoked token")
 	if old.ID != revoked.ID {
 		t.Errorf("RotateRefreshToken of a revoked token returned %q, want %q", old.ID, revoked.ID)
 	}
+	_, err = s.GetRefreshToken(ctx, "hash-rt-r-next")
+	wantErr(t, err, storage.ErrNotFound, "next token of a refused rotation")
 
 	// Expired (idle or absolute; valid while now < expiry): ErrNotFound,
 	// and the token stays unused.
 	idle := newRefreshToken("rt-idle", "fam-i", at(time.Hour), abs)
-	must(t, s.CreateRefreshToken(ctx, idle), "CreateRefreshToken")
+	startFamily(t, s, idle)
 	absolute := newRefreshToken("rt-abs", "fam-a", at(48*time.Hour), abs)
-	must(t, s.CreateRefreshToken(ctx, absolute), "CreateRefreshToken")
+	startFamily(t, s, absolute)
 	for _, tc := range []struct {
 		name string
 		tok  storage.RefreshToken
@@ -141,16 +98,17 @@ func testRotateRefreshToken(t *testing.T, s storage.Store) {
 		{"at absolute expiry", absolute, abs},
 		{"after absolute expiry", absolute, abs.Add(time.Hour)},
 	} {
-		_, err = s.RotateRefreshToken(ctx, tc.tok.TokenHash, third, tc.now)
+		next := newRefreshToken(tc.tok.ID+"-next", tc.tok.FamilyID, at(72*time.Hour), abs)
+		_, err = s.RotateRefreshToken(ctx, tc.tok.TokenHash, next, tc.now)
 		wantErr(t, err, storage.ErrNotFound, "RotateRefreshToken "+tc.name)
 		got, err := s.GetRefreshToken(ctx, tc.tok.TokenHash)
 		must(t, err, "GetRefreshToken")
 		if got.Used {
 			t.Errorf("RotateRefreshToken %s marked the token used", tc.name)
 		}
+		_, err = s.GetRefreshToken(ctx, next.TokenHash)
+		wantErr(t, err, storage.ErrNotFound, "next token of a refused rotation")
 	}
-	_, err = s.GetRefreshToken(ctx, third.TokenHash)
-	wantErr(t, err, storage.ErrNotFound, "next token of a refused rotation")
 
 	// A next token that cannot be stored undoes the whole rotation.
 	clash := newRefreshToken("rt-clash", "fam-1", at(3*time.Hour), abs)
@@ -171,7 +129,7 @@ func testRotateRefreshTokenRace(t *testing.T, s storage.Store) {
 	for round := range 3 {
 		family := fmt.Sprint("fam-race-", round)
 		old := newRefreshToken(fmt.Sprint("rt-race-", round), family, at(time.Hour), at(24*time.Hour))
-		must(t, s.CreateRefreshToken(ctx, old), "CreateRefreshToken")
+		startFamily(t, s, old)
 		nexts := make([]storage.RefreshToken, Racers)
 		for i := range nexts {
 			nexts[i] = newRefreshToken(fmt.Sprintf("rt-race-%d-next-%d", round, i), family, at(2*time.Hour), at(24*time.Hour))
@@ -202,76 +160,138 @@ func testRotateRefreshTokenRace(t *testing.T, s storage.Store) {
 	}
 }
 
-func testRevokeFamily(t *testing.T, s storage.Store) {
+// testRevokeGrantRotateRace: a revocation of a grant racing rotations of
+// its refresh token reaches every token of the family: either it comes
+// first and the rotation is refused, or the token the rotation stored is
+// revoked too. Each rotator goes on rotating what it got, so rotations
+// keep running while the revocation does.
+func testRevokeGrantRotateRace(t *testing.T, s storage.Store) {
 	ctx := ctxFor(t)
-	for i := range 3 {
-		must(t, s.CreateRefreshToken(ctx, newRefreshToken(fmt.Sprint("rt-f-", i), "fam-f", at(time.Hour), at(24*time.Hour))), "CreateRefreshToken")
-		must(t, s.CreateAccessToken(ctx, newAccessToken(fmt.Sprint("at-f-", i), "fam-f", at(time.Hour))), "CreateAccessToken")
-	}
-	must(t, s.CreateRefreshToken(ctx, newRefreshToken("rt-g", "fam-g", at(time.Hour), at(24*time.Hour))), "CreateRefreshToken")
-	must(t, s.CreateAccessToken(ctx, newAccessToken("at-g", "fam-g", at(time.Hour))), "CreateAccessToken")
-
-	must(t, s.RevokeFamily(ctx, "fam-f"), "RevokeFamily")
-	must(t, s.RevokeFamily(ctx, "fam-f"), "RevokeFamily twice")
-	must(t, s.RevokeFamily(ctx, "fam-none"), "RevokeFamily of an empty family")
-	for i := range 3 {
-		rt, err := s.GetRefreshToken(ctx, fmt.Sprint("hash-rt-f-", i))
-		must(t, err, "GetRefreshToken")
-		acc, err := s.GetAccessToken(ctx, fmt.Sprint("at-f-", i))
-		must(t, err, "GetAccessToken")
-		if !rt.Revoked || !acc.Revoked {
-			t.Errorf("after RevokeFamily: refresh token %d revoked = %v, access token revoked = %v; want both", i, rt.Revoked, acc.Revoked)
+	const rounds, chain = 6, 4
+	for round := range rounds {
+		family := fmt.Sprint("fam-revoke-race-", round)
+		first := newRefreshToken(family+"-first", family, at(time.Hour), at(24*time.Hour))
+		startFamily(t, s, first)
+		var stored [Racers][]storage.RefreshToken // the tokens each rotator stored
+		errs := race(Racers, func(i int) error {
+			if i == 0 {
+				return s.RevokeGrant(ctx, family)
+			}
+			prev := first
+			for link := range chain {
+				next := newRefreshToken(fmt.Sprintf("%s-%d-%d", family, i, link), family, at(2*time.Hour), at(24*time.Hour))
+				_, err := s.RotateRefreshToken(ctx, prev.TokenHash, next, at(time.Minute))
+				if errors.Is(err, storage.ErrAlreadyUsed) {
+					return nil // lost a race, or the grant is revoked
+				}
+				if err != nil {
+					return err
+				}
+				stored[i] = append(stored[i], next)
+				prev = next
+			}
+			return nil
+		})
+		for _, err := range errs {
+			must(t, err, "RevokeGrant or RotateRefreshToken")
+		}
+		toks := []storage.RefreshToken{first}
+		for _, l := range stored {
+			toks = append(toks, l...)
+		}
+		for _, tok := range toks {
+			got, err := s.GetRefreshToken(ctx, tok.TokenHash)
+			must(t, err, "GetRefreshToken of a stored token")
+			if !got.Revoked {
+				t.Errorf("round %d: token %s, stored by a rotation racing RevokeGrant, is not revoked", round, tok.ID)
+			}
+		}
+		g, err := s.GetGrant(ctx, family)
+		must(t, err, "GetGrant")
+		if !g.Revoked {
+			t.Errorf("round %d: grant not revoked", round)
 		}
 	}
-	rt, err := s.GetRefreshToken(ctx, "hash-rt-g")
-	must(t, err, "GetRefreshToken")
-	acc, err := s.GetAccessToken(ctx, "at-g")
-	must(t, err, "GetAccessToken")
-	if rt.Revoked || acc.Revoked {
-		t.Error("RevokeFamily revoked tokens of another family")
+}
+
+// testRevokedAccessTokens: the revoked list holds IDs; adding one again is
+// not an error, concurrently neither.
+func testRevokedAccessTokens(t *testing.T, s storage.Store) {
+	ctx := ctxFor(t)
+	check := func(id string, want bool) {
+		t.Helper()
+		got, err := s.AccessTokenRevoked(ctx, id)
+		must(t, err, "AccessTokenRevoked")
+		if got != want {
+			t.Errorf("AccessTokenRevoked(%q) = %v, want %v", id, got, want)
+		}
 	}
+	check("jti-1", false)
+	check("", false)
+	must(t, s.RevokeAccessToken(ctx, "jti-1", at(time.Hour)), "RevokeAccessToken")
+	must(t, s.RevokeAccessToken(ctx, "jti-1", at(time.Hour)), "RevokeAccessToken again")
+	check("jti-1", true)
+	check("jti-2", false)
+	check("JTI-1", false) // IDs are compared exactly
+	check("jti-1 ", false)
+
+	for _, err := range race(Racers, func(int) error { return s.RevokeAccessToken(ctx, "jti-race", at(time.Hour)) }) {
+		must(t, err, "racing RevokeAccessToken")
+	}
+	check("jti-race", true)
 }
 
 func testDeleteExpiredTokens(t *testing.T, s storage.Store) {
 	ctx := ctxFor(t)
 	before := at(time.Hour)
 	live, later := at(2*time.Hour), at(24*time.Hour)
-	expired := []string{}
-	for i := range 2 {
-		id := fmt.Sprint("at-expired-", i)
-		must(t, s.CreateAccessToken(ctx, newAccessToken(id, "fam", at(time.Minute))), "CreateAccessToken")
-		expired = append(expired, "access "+id)
-	}
-	must(t, s.CreateAccessToken(ctx, newAccessToken("at-live", "fam", live)), "CreateAccessToken")
-	for i, r := range []storage.RefreshToken{
-		newRefreshToken("rt-abs-expired", "fam", at(time.Minute), at(time.Minute)),
-		newRefreshToken("rt-idle-expired", "fam", at(time.Minute), later),
-		newRefreshToken("rt-abs-expired-2", "fam", at(-time.Minute), at(30*time.Minute)),
+	var expired []storage.RefreshToken
+	for _, r := range []storage.RefreshToken{
+		newRefreshToken("rt-abs-expired", "fam-1", at(time.Minute), at(time.Minute)),
+		newRefreshToken("rt-idle-expired", "fam-2", at(time.Minute), later),
+		newRefreshToken("rt-abs-expired-2", "fam-3", at(-time.Minute), at(30*time.Minute)),
 	} {
-		must(t, s.CreateRefreshToken(ctx, r), fmt.Sprint("CreateRefreshToken ", i))
-		expired = append(expired, "refresh "+r.ID)
+		startFamily(t, s, r)
+		expired = append(expired, r)
 	}
-	must(t, s.CreateRefreshToken(ctx, newRefreshToken("rt-live", "fam", live, later)), "CreateRefreshToken")
+	liveToken := newRefreshToken("rt-live", "fam-live", live, later)
+	startFamily(t, s, liveToken)
+	for i := range 2 {
+		must(t, s.RevokeAccessToken(ctx, fmt.Sprint("jti-expired-", i), at(time.Minute)), "RevokeAccessToken")
+	}
+	must(t, s.RevokeAccessToken(ctx, "jti-live", live), "RevokeAccessToken")
+	must(t, s.RevokeAccessToken(ctx, "jti-at-cutoff", before), "RevokeAccessToken") // expired before: not at
+	startGrant(t, s, newGrant("g-expired", at(30*time.Minute)), nil)
+	startGrant(t, s, newGrant("g-live", live), nil)
 
-	for _, tc := range []struct{ limit, want int }{{0, 0}, {3, 3}, {3, 2}, {3, 0}} {
+	// 3 refresh tokens, 2 revoked IDs, 1 grant.
+	for _, tc := range []struct{ limit, want int }{{0, 0}, {4, 4}, {4, 2}, {4, 0}} {
 		n, err := s.DeleteExpiredTokens(ctx, before, tc.limit)
 		must(t, err, "DeleteExpiredTokens")
 		if n != tc.want {
 			t.Errorf("DeleteExpiredTokens(limit %d) = %d, want %d", tc.limit, n, tc.want)
 		}
 	}
-	for _, e := range expired {
-		var err error
-		if id, ok := strings.CutPrefix(e, "access "); ok {
-			_, err = s.GetAccessToken(ctx, id)
-		} else {
-			id, _ := strings.CutPrefix(e, "refresh ")
-			_, err = s.GetRefreshToken(ctx, "hash-"+id)
-		}
-		wantErr(t, err, storage.ErrNotFound, "expired "+e+" after DeleteExpiredTokens")
+	for _, r := range expired {
+		_, err := s.GetRefreshToken(ctx, r.TokenHash)
+		wantErr(t, err, storage.ErrNotFound, "expired refresh token "+r.ID+" after DeleteExpiredTokens")
 	}
-	_, err := s.GetAccessToken(ctx, "at-live")
-	must(t, err, "live access token after DeleteExpiredTokens")
-	_, err = s.GetRefreshToken(ctx, "hash-rt-live")
+	for _, tc := range []struct {
+		id   string
+		want bool
+	}{{"jti-expired-0", false}, {"jti-expired-1", false}, {"jti-live", true}, {"jti-at-cutoff", true}} {
+		got, err := s.AccessTokenRevoked(ctx, tc.id)
+		must(t, err, "AccessTokenRevoked")
+		if got != tc.want {
+			t.Errorf("AccessTokenRevoked(%q) after DeleteExpiredTokens = %v, want %v", tc.id, got, tc.want)
+		}
+	}
+	_, err := s.GetGrant(ctx, "g-expired")
+	wantErr(t, err, storage.ErrNotFound, "expired grant after DeleteExpiredTokens")
+	for _, id := range []string{"g-live", "fam-1", "fam-2", "fam-3", "fam-live"} {
+		_, err = s.GetGrant(ctx, id)
+		must(t, err, "live grant "+id+" after DeleteExpiredTokens")
+	}
+	_, err = s.GetRefreshToken(ctx, liveToken.TokenHash)
 	must(t, err, "live refresh token after DeleteExpiredTokens")
 }

@@ -29,6 +29,7 @@ func testUsers(t *testing.T, s storage.Store) {
 		{"CreateUser same ID", s.CreateUser(ctx, storage.User{ID: alice.ID, Username: "other", CreatedAt: base, UpdatedAt: base}), storage.ErrAlreadyExists},
 		{"CreateUser same username", s.CreateUser(ctx, storage.User{ID: "u-other", Username: alice.Username, CreatedAt: base, UpdatedAt: base}), storage.ErrAlreadyExists},
 		{"SetUserPassword unknown", s.SetUserPassword(ctx, "u-nobody", "x", base), storage.ErrNotFound},
+		{"SetUserDisabled unknown", s.SetUserDisabled(ctx, "u-nobody", true, base), storage.ErrNotFound},
 		{"DeleteUser unknown", s.DeleteUser(ctx, "u-nobody"), storage.ErrNotFound},
 	} {
 		wantErr(t, tc.err, tc.want, tc.name)
@@ -70,6 +71,25 @@ func testUsers(t *testing.T, s storage.Store) {
 	want.PasswordHash, want.UpdatedAt = "$argon2id$new", later
 	checkEqual(t, "after SetUserPassword", got, want)
 
+	// Disabling and enabling; setting the value again still finds the user.
+	for i, disabled := range []bool{true, true, false, false, true} {
+		when := at(time.Duration(i+2) * time.Hour)
+		must(t, s.SetUserDisabled(ctx, alice.ID, disabled, when), fmt.Sprintf("SetUserDisabled(%v)", disabled))
+		got, err = s.GetUser(ctx, alice.ID)
+		must(t, err, "GetUser after SetUserDisabled")
+		want.Disabled, want.UpdatedAt = disabled, when
+		checkEqual(t, fmt.Sprintf("after SetUserDisabled(%v)", disabled), got, want)
+	}
+	got, err = s.GetUserByUsername(ctx, alice.Username)
+	must(t, err, "GetUserByUsername of a disabled user")
+	checkEqual(t, "GetUserByUsername of a disabled user", got, want)
+	// A user can be created disabled.
+	dora := storage.User{ID: "u-dora", Username: "dora", Disabled: true, CreatedAt: base, UpdatedAt: base}
+	must(t, s.CreateUser(ctx, dora), "CreateUser disabled")
+	got, err = s.GetUser(ctx, dora.ID)
+	must(t, err, "GetUser")
+	checkEqual(t, "GetUser of a user created disabled", got, dora)
+
 	must(t, s.DeleteUser(ctx, alice.ID), "DeleteUser")
 	_, err = s.GetUser(ctx, alice.ID)
 	wantErr(t, err, storage.ErrNotFound, "GetUser after DeleteUser")
@@ -96,7 +116,12 @@ func testClients(t *testing.T, s storage.Store) {
 		Scopes:                 []string{"openid"},
 		CreatedAt:              at(time.Second), UpdatedAt: at(time.Second),
 	}
-	for _, c := range []storage.Client{webapp, cli} {
+	api := storage.Client{
+		ID: "api", Name: "Todo API", SecretHash: "hash-of-api-secret",
+		GrantTypes: []string{"client_credentials"}, ResourceAudience: "https://127.0.0.1:8001",
+		Disabled: true, CreatedAt: base, UpdatedAt: base,
+	}
+	for _, c := range []storage.Client{webapp, cli, api} {
 		must(t, s.CreateClient(ctx, c), "CreateClient "+c.ID)
 		got, err := s.GetClient(ctx, c.ID)
 		must(t, err, "GetClient "+c.ID)
@@ -110,11 +135,13 @@ func testClients(t *testing.T, s storage.Store) {
 		wantErr(t, err, storage.ErrNotFound, fmt.Sprintf("GetClient(%q)", id))
 	}
 	wantErr(t, s.SetClientSecret(ctx, "nobody", "x", base), storage.ErrNotFound, "SetClientSecret unknown")
+	wantErr(t, s.SetClientResourceAudience(ctx, "nobody", "x", base), storage.ErrNotFound, "SetClientResourceAudience unknown")
+	wantErr(t, s.SetClientDisabled(ctx, "nobody", true, base), storage.ErrNotFound, "SetClientDisabled unknown")
 	wantErr(t, s.DeleteClient(ctx, "nobody"), storage.ErrNotFound, "DeleteClient unknown")
 
 	clients, err := s.ListClients(ctx)
 	must(t, err, "ListClients")
-	checkEqual(t, "ListClients", clients, []storage.Client{cli, webapp}) // ordered by ID
+	checkEqual(t, "ListClients", clients, []storage.Client{api, cli, webapp}) // ordered by ID
 
 	must(t, s.SetClientSecret(ctx, webapp.ID, "hash-of-new-secret", at(time.Hour)), "SetClientSecret")
 	got, err := s.GetClient(ctx, webapp.ID)
@@ -122,6 +149,39 @@ func testClients(t *testing.T, s storage.Store) {
 	want := webapp
 	want.SecretHash, want.UpdatedAt = "hash-of-new-secret", at(time.Hour)
 	checkEqual(t, "after SetClientSecret", got, want)
+
+	// Each setter changes its field and UpdatedAt only; setting a value
+	// again still finds the client.
+	wantCli := cli
+	for i, tc := range []struct {
+		name string
+		set  func(when time.Time) error
+		edit func(c *storage.Client)
+	}{
+		{"SetClientResourceAudience", func(w time.Time) error { return s.SetClientResourceAudience(ctx, cli.ID, "https://aud.example", w) },
+			func(c *storage.Client) { c.ResourceAudience = "https://aud.example" }},
+		{"SetClientResourceAudience again", func(w time.Time) error { return s.SetClientResourceAudience(ctx, cli.ID, "https://aud.example", w) },
+			func(c *storage.Client) {}},
+		{"SetClientDisabled(true)", func(w time.Time) error { return s.SetClientDisabled(ctx, cli.ID, true, w) },
+			func(c *storage.Client) { c.Disabled = true }},
+		{"SetClientDisabled(true) again", func(w time.Time) error { return s.SetClientDisabled(ctx, cli.ID, true, w) },
+			func(c *storage.Client) {}},
+		{"SetClientResourceAudience to clear it", func(w time.Time) error { return s.SetClientResourceAudience(ctx, cli.ID, "", w) },
+			func(c *storage.Client) { c.ResourceAudience = "" }},
+		{"SetClientDisabled(false)", func(w time.Time) error { return s.SetClientDisabled(ctx, cli.ID, false, w) },
+			func(c *storage.Client) { c.Disabled = false }},
+	} {
+		when := at(time.Duration(i+2) * time.Hour)
+		must(t, tc.set(when), tc.name)
+		tc.edit(&wantCli)
+		wantCli.UpdatedAt = when
+		got, err := s.GetClient(ctx, cli.ID)
+		must(t, err, "GetClient after "+tc.name)
+		checkEqual(t, "after "+tc.name, got, wantCli)
+	}
+	got, err = s.GetClient(ctx, api.ID)
+	must(t, err, "GetClient")
+	checkEqual(t, "another client after the setters", got, api)
 
 	must(t, s.DeleteClient(ctx, webapp.ID), "DeleteClient")
 	_, err = s.GetClient(ctx, webapp.ID)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/storage"
@@ -11,7 +12,7 @@ import (
 
 const authRequestColumns = "id, client_id, redirect_uri, state, nonce, scopes, response_type, response_mode, " +
 	"code_challenge, code_challenge_method, prompt, max_age_us, login_hint, user_id, auth_time, amr, done, " +
-	"code_hash, code_used, replayed, created_at, expires_at"
+	"code_hash, code_used, created_at, expires_at"
 
 func scanAuthRequest(a *storage.AuthRequest) func(scanner) error {
 	return func(r scanner) error {
@@ -19,8 +20,7 @@ func scanAuthRequest(a *storage.AuthRequest) func(scanner) error {
 		var codeHash sql.NullString
 		err := r.Scan(&a.ID, &a.ClientID, &a.RedirectURI, &a.State, &a.Nonce, list(&a.Scopes), &a.ResponseType,
 			&a.ResponseMode, &a.CodeChallenge, &a.CodeChallengeMethod, list(&a.Prompt), &maxAge, &a.LoginHint,
-			&a.UserID, ts(&a.AuthTime), list(&a.AMR), &a.Done, &codeHash, &a.CodeUsed, &a.Replayed, ts(&a.CreatedAt),
-			ts(&a.ExpiresAt))
+			&a.UserID, ts(&a.AuthTime), list(&a.AMR), &a.Done, &codeHash, &a.CodeUsed, ts(&a.CreatedAt), ts(&a.ExpiresAt))
 		if err != nil {
 			return err
 		}
@@ -41,11 +41,11 @@ func (s *Store) CreateAuthRequest(ctx context.Context, a storage.AuthRequest) er
 		maxAge = sql.NullInt64{Int64: a.MaxAge.Microseconds(), Valid: true}
 	}
 	_, err := s.write(ctx, "INSERT INTO auth_requests ("+authRequestColumns+") VALUES "+
-		"(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		"(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		a.ID, a.ClientID, a.RedirectURI, a.State, a.Nonce, encodeList(a.Scopes), a.ResponseType, a.ResponseMode,
 		a.CodeChallenge, a.CodeChallengeMethod, encodeList(a.Prompt), maxAge, a.LoginHint, a.UserID,
-		nullMicros(a.AuthTime), encodeList(a.AMR), a.Done, nullString(a.CodeHash), a.CodeUsed, a.Replayed,
-		micros(a.CreatedAt), micros(a.ExpiresAt))
+		nullMicros(a.AuthTime), encodeList(a.AMR), a.Done, nullString(a.CodeHash), a.CodeUsed, micros(a.CreatedAt),
+		micros(a.ExpiresAt))
 	return err
 }
 
@@ -81,14 +81,18 @@ func (s *Store) GetAuthRequestByCode(ctx context.Context, codeHash string) (stor
 	return a, err
 }
 
-// ConsumeAuthCode marks the code used, exactly once: the conditional UPDATE
-// matches the row only while code_used is false, and the database serialises
-// concurrent UPDATEs of one row, so one caller sees one affected row and the
-// others none (RFC 6749 §4.1.2: the code MUST NOT be used more than once).
-// The losers and later callers get the request with storage.ErrAlreadyUsed,
-// so the caller can revoke the tokens issued from it; an unknown or expired
-// code is storage.ErrNotFound.
-func (s *Store) ConsumeAuthCode(ctx context.Context, codeHash string, now time.Time) (storage.AuthRequest, error) {
+// RedeemAuthCode marks the code used and creates the grant and its first
+// refresh token, in one transaction, exactly once: the conditional UPDATE
+// matches the row only while code_used is false, and the database
+// serialises concurrent UPDATEs of one row, so one caller sees one affected
+// row and the others none (RFC 6749 §4.1.2: the code MUST NOT be used more
+// than once). The others' UPDATE waits for the winner's transaction to end
+// (on SQLite, their shared transaction commits before any caller learns its
+// outcome), so they return, with the request and storage.ErrAlreadyUsed,
+// only after the winner's grant is committed; if the winner's transaction
+// fails, the code is unused again and one of them wins. An unknown or
+// expired code is storage.ErrNotFound.
+func (s *Store) RedeemAuthCode(ctx context.Context, codeHash string, now time.Time, g storage.Grant, first *storage.RefreshToken) (storage.AuthRequest, error) {
 	if codeHash == "" {
 		return storage.AuthRequest{}, storage.ErrNotFound
 	}
@@ -111,6 +115,7 @@ func (s *Store) ConsumeAuthCode(ctx context.Context, codeHash string, now time.T
 		}
 		switch {
 		case won == 1:
+			return s.createGrantFamily(ctx, tx, a.ID, g, first)
 		case a.CodeUsed:
 			result = storage.ErrAlreadyUsed
 		default:
@@ -127,12 +132,24 @@ func (s *Store) ConsumeAuthCode(ctx context.Context, codeHash string, now time.T
 	return a, result
 }
 
-// MarkAuthCodeReplayed sets the request's replayed flag. The UPDATE is its
-// own committed statement, so every later read, on any instance, sees it.
-// Marking a request again is not an error: execOne counts matched rows
-// (MySQL is opened with clientFoundRows), not changed ones.
-func (s *Store) MarkAuthCodeReplayed(ctx context.Context, id string) error {
-	return s.writeOne(ctx, "UPDATE auth_requests SET replayed = TRUE WHERE id = ?", id)
+// createGrantFamily stores, on tx, the grant of request requestID and, when
+// first is not nil, the first refresh token of its family. A grant that is
+// not the request's, or a token of another family, is refused: revoking
+// the grant (by the request's ID) would not reach them.
+func (s *Store) createGrantFamily(ctx context.Context, tx *sql.Tx, requestID string, g storage.Grant, first *storage.RefreshToken) error {
+	if g.ID != requestID {
+		return fmt.Errorf("sqlstore: grant %q for authorization request %q: the IDs must be equal", g.ID, requestID)
+	}
+	if err := s.createGrant(ctx, tx, g); err != nil {
+		return err
+	}
+	if first == nil {
+		return nil
+	}
+	if first.FamilyID != g.ID {
+		return fmt.Errorf("sqlstore: first refresh token of family %q for grant %q: the IDs must be equal", first.FamilyID, g.ID)
+	}
+	return s.createRefreshToken(ctx, tx, *first)
 }
 
 // DeleteAuthRequest removes a request; removing an unknown one is not an error.

@@ -9,20 +9,22 @@ import (
 )
 
 const clientColumns = "id, name, secret_hash, public, redirect_uris, post_logout_redirect_uris, grant_types, scopes, " +
-	"pkce_optional, first_party, created_at, updated_at"
+	"pkce_optional, first_party, resource_audience, disabled, created_at, updated_at"
 
 func scanClient(c *storage.Client) func(scanner) error {
 	return func(r scanner) error {
 		return r.Scan(&c.ID, &c.Name, &c.SecretHash, &c.Public, list(&c.RedirectURIs), list(&c.PostLogoutRedirectURIs),
-			list(&c.GrantTypes), list(&c.Scopes), &c.PKCEOptional, &c.FirstParty, ts(&c.CreatedAt), ts(&c.UpdatedAt))
+			list(&c.GrantTypes), list(&c.Scopes), &c.PKCEOptional, &c.FirstParty, &c.ResourceAudience, &c.Disabled,
+			ts(&c.CreatedAt), ts(&c.UpdatedAt))
 	}
 }
 
 // CreateClient fails with storage.ErrAlreadyExists if the ID is taken.
 func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
-	_, err := s.write(ctx, "INSERT INTO clients ("+clientColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	_, err := s.write(ctx, "INSERT INTO clients ("+clientColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		c.ID, c.Name, c.SecretHash, c.Public, encodeList(c.RedirectURIs), encodeList(c.PostLogoutRedirectURIs),
-		encodeList(c.GrantTypes), encodeList(c.Scopes), c.PKCEOptional, c.FirstParty, micros(c.CreatedAt), micros(c.UpdatedAt))
+		encodeList(c.GrantTypes), encodeList(c.Scopes), c.PKCEOptional, c.FirstParty, c.ResourceAudience, c.Disabled,
+		micros(c.CreatedAt), micros(c.UpdatedAt))
 	return err
 }
 
@@ -56,21 +58,29 @@ func (s *Store) SetClientSecret(ctx context.Context, id, secretHash string, now 
 		secretHash, micros(now), id)
 }
 
+// SetClientResourceAudience sets (or, with "", clears) the audience whose
+// tokens the client may introspect.
+func (s *Store) SetClientResourceAudience(ctx context.Context, id, audience string, now time.Time) error {
+	return s.writeOne(ctx, "UPDATE clients SET resource_audience = ?, updated_at = ? WHERE id = ?",
+		audience, micros(now), id)
+}
+
+// SetClientDisabled disables or enables the client.
+func (s *Store) SetClientDisabled(ctx context.Context, id string, disabled bool, now time.Time) error {
+	return s.writeOne(ctx, "UPDATE clients SET disabled = ?, updated_at = ? WHERE id = ?", disabled, micros(now), id)
+}
+
 // DeleteClient removes the client, and with it the consent given to it, and
-// revokes its refresh tokens.
+// revokes its grants and their refresh tokens.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
 	return s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if err := s.execOne(ctx, tx, "DELETE FROM clients WHERE id = ?", id); err != nil {
 			return err
 		}
-		for _, stmt := range []string{
-			"DELETE FROM consents WHERE client_id = ?",
-			"UPDATE refresh_tokens SET revoked = TRUE WHERE client_id = ?",
-		} {
-			if _, err := s.exec(ctx, tx, stmt, id); err != nil {
-				return err
-			}
+		if _, err := s.exec(ctx, tx, "DELETE FROM consents WHERE client_id = ?", id); err != nil {
+			return err
 		}
-		return nil
+		_, err := s.revokeGrantsWhere(ctx, tx, "client_id", id)
+		return err
 	})
 }

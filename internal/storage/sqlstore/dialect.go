@@ -158,3 +158,28 @@ func (d dialect) mapErr(err error) error {
 	}
 	return err
 }
+
+// revokeFamiliesOfGrants returns a statement revoking the refresh tokens of
+// every grant whose column col equals its one parameter. MySQL runs it as a
+// join, through the indexes on grants.col and refresh_tokens.family_id: an
+// IN (subquery) in a single-table UPDATE can be a scan of every refresh
+// token there, each locked until the transaction ends.
+func (d dialect) revokeFamiliesOfGrants(col string) string {
+	if d.name == migrations.MySQL {
+		return "UPDATE refresh_tokens r JOIN grants g ON r.family_id = g.id SET r.revoked = TRUE " +
+			"WHERE g." + col + " = ? AND r.revoked = FALSE"
+	}
+	return "UPDATE refresh_tokens SET revoked = TRUE WHERE family_id IN (SELECT id FROM grants WHERE " + col + " = ?) " +
+		"AND revoked = FALSE"
+}
+
+// insertIgnore returns the clause that follows an INSERT's VALUES so that a
+// row whose key column keyCol conflicts with a stored one is left as it
+// is, without an error. (MySQL's INSERT IGNORE would also turn other errors
+// into warnings.)
+func (d dialect) insertIgnore(keyCol string) string {
+	if d.name == migrations.MySQL {
+		return " ON DUPLICATE KEY UPDATE " + keyCol + " = " + keyCol
+	}
+	return " ON CONFLICT (" + keyCol + ") DO NOTHING"
+}

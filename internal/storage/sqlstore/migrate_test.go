@@ -11,8 +11,8 @@ import (
 )
 
 // tables the migrations create.
-var tables = []string{"users", "clients", "auth_requests", "access_tokens", "refresh_tokens", "login_sessions",
-	"consents", "login_failures", "signing_keys", "sessions"}
+var tables = []string{"users", "clients", "auth_requests", "grants", "refresh_tokens", "revoked_tokens",
+	"login_sessions", "consents", "login_failures", "signing_keys", "sessions"}
 
 func TestMigrate(t *testing.T) {
 	ctx := context.Background()

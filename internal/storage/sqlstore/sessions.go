@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 
@@ -75,15 +74,20 @@ func (s *Store) DeleteConsent(ctx context.Context, userID, clientID string) erro
 	return err
 }
 
-// AddLoginFailure counts one failed login for key and returns the count in
-// the current window. One upsert does it, so concurrent failures on any
-// number of instances are all counted: a new key, or one whose window has
-// ended, starts a window at now with a count of 1; otherwise the count grows.
-// A window that is not positive is refused: it would start a window that
-// has already ended.
-func (s *Store) AddLoginFailure(ctx context.Context, key string, now time.Time, window time.Duration) (int, error) {
+// AddLoginAttempt reserves one sign-in attempt for key and returns the
+// count in the current window, this attempt included. One upsert does it,
+// so concurrent attempts on any number of instances are all counted: a new
+// key, or one whose window has ended, starts a window at now with a count
+// of 1; otherwise the count grows. The upsert and the read of the count run
+// in one transaction, which holds the row's lock from the upsert on, so
+// each caller reads its own count. A window that is not positive is
+// refused: it would start a window that has already ended.
+//
+// The counters are the rows of login_failures, the count in its column
+// failures.
+func (s *Store) AddLoginAttempt(ctx context.Context, key string, now time.Time, window time.Duration) (int, error) {
 	if window <= 0 {
-		return 0, fmt.Errorf("sqlstore: login failure window %v is not positive", window)
+		return 0, fmt.Errorf("sqlstore: sign-in attempt window %v is not positive", window)
 	}
 	// Within the upsert, login_failures.col is the stored row and
 	// excluded(col) the proposed one (window_start = now, expires_at = now +
@@ -106,27 +110,24 @@ func (s *Store) AddLoginFailure(ctx context.Context, key string, now time.Time, 
 	return count, err
 }
 
-// LoginFailures returns the failures counted for key in the window current
-// at now, without writing: 0 for an unknown key or one whose window has
-// ended (expires_at <= now, as AddLoginFailure decides).
-func (s *Store) LoginFailures(ctx context.Context, key string, now time.Time) (int, error) {
-	var count int
-	err := s.queryRow(ctx, s.rdb, func(r scanner) error { return r.Scan(&count) },
-		"SELECT failures FROM login_failures WHERE failure_key = ? AND expires_at > ?", key, micros(now))
-	if errors.Is(err, storage.ErrNotFound) {
-		return 0, nil
-	}
-	return count, err
+// ReleaseLoginAttempt gives back one attempt reserved in the window current
+// at now (expires_at > now, as AddLoginAttempt decides). The UPDATE
+// matches only a count above zero, so it never goes below; an unknown key
+// or an ended window matches nothing, which is not an error.
+func (s *Store) ReleaseLoginAttempt(ctx context.Context, key string, now time.Time) error {
+	_, err := s.write(ctx, "UPDATE login_failures SET failures = failures - 1 "+
+		"WHERE failure_key = ? AND expires_at > ? AND failures > 0", key, micros(now))
+	return err
 }
 
-// ResetLoginFailures forgets the failures counted for key.
-func (s *Store) ResetLoginFailures(ctx context.Context, key string) error {
+// ResetLoginAttempts forgets the attempts counted for key.
+func (s *Store) ResetLoginAttempts(ctx context.Context, key string) error {
 	_, err := s.write(ctx, "DELETE FROM login_failures WHERE failure_key = ?", key)
 	return err
 }
 
 // DeleteExpiredSessions removes at most limit expired login sessions,
-// consent records and failure counters.
+// consent records and attempt counters.
 func (s *Store) DeleteExpiredSessions(ctx context.Context, before time.Time, limit int) (int, error) {
 	return s.deleteBatches(ctx, before, limit,
 		s.d.deleteBatch("login_sessions", "id", "expires_at < ?"),

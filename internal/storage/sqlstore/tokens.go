@@ -4,39 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/storage"
 )
-
-const accessTokenColumns = "id, family_id, client_id, subject, audience, scopes, revoked, created_at, expires_at"
-
-func scanAccessToken(t *storage.AccessToken) func(scanner) error {
-	return func(r scanner) error {
-		return r.Scan(&t.ID, &t.FamilyID, &t.ClientID, &t.Subject, list(&t.Audience), list(&t.Scopes), &t.Revoked,
-			ts(&t.CreatedAt), ts(&t.ExpiresAt))
-	}
-}
-
-// CreateAccessToken records an issued access token.
-func (s *Store) CreateAccessToken(ctx context.Context, t storage.AccessToken) error {
-	_, err := s.write(ctx, "INSERT INTO access_tokens ("+accessTokenColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-		t.ID, t.FamilyID, t.ClientID, t.Subject, encodeList(t.Audience), encodeList(t.Scopes), t.Revoked,
-		micros(t.CreatedAt), micros(t.ExpiresAt))
-	return err
-}
-
-// GetAccessToken returns the record of the access token with the given ID.
-func (s *Store) GetAccessToken(ctx context.Context, id string) (storage.AccessToken, error) {
-	var t storage.AccessToken
-	err := s.queryRow(ctx, s.rdb, scanAccessToken(&t), "SELECT "+accessTokenColumns+" FROM access_tokens WHERE id = ?", id)
-	return t, err
-}
-
-// RevokeAccessToken marks one access token revoked.
-func (s *Store) RevokeAccessToken(ctx context.Context, id string) error {
-	return s.writeOne(ctx, "UPDATE access_tokens SET revoked = TRUE WHERE id = ?", id)
-}
 
 const refreshTokenColumns = "id, token_hash, family_id, client_id, user_id, scopes, audience, auth_time, amr, " +
 	"used, revoked, idle_expires_at, expires_at, created_at"
@@ -48,12 +20,8 @@ func scanRefreshToken(t *storage.RefreshToken) func(scanner) error {
 	}
 }
 
-// CreateRefreshToken stores a refresh token; storage.ErrAlreadyExists if its
-// ID or hash is taken.
-func (s *Store) CreateRefreshToken(ctx context.Context, t storage.RefreshToken) error {
-	return s.writeWith(ctx, func(ctx context.Context, q querier) error { return s.createRefreshToken(ctx, q, t) })
-}
-
+// createRefreshToken stores a refresh token on q; storage.ErrAlreadyExists
+// if its ID or hash is taken.
 func (s *Store) createRefreshToken(ctx context.Context, q querier, t storage.RefreshToken) error {
 	_, err := s.exec(ctx, q, "INSERT INTO refresh_tokens ("+refreshTokenColumns+") VALUES "+
 		"(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -77,16 +45,25 @@ func (s *Store) GetRefreshToken(ctx context.Context, tokenHash string) (storage.
 // unexpired token, so of N racing callers exactly one sees an affected row
 // and goes on to insert next. A token used or revoked before gives
 // storage.ErrAlreadyUsed with the old record, so the caller can revoke the
-// family (RFC 9700 §4.14.2, refresh token rotation and reuse detection);
+// grant (RFC 9700 §4.14.2, refresh token rotation and reuse detection);
 // an unknown or expired one storage.ErrNotFound. On success it returns the
 // old record, now marked used.
+//
+// The transaction first locks the row of the grant (next.FamilyID, which
+// must be the old token's family), as RevokeGrant does before it revokes
+// the family: a revocation either commits first, and the rotation then
+// finds the old token revoked, or waits for the rotation to commit, and
+// then revokes the token it inserted too.
 func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next storage.RefreshToken, now time.Time) (storage.RefreshToken, error) {
 	var old storage.RefreshToken
 	var result error
 	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		res, err := s.exec(ctx, tx, "UPDATE refresh_tokens SET used = TRUE WHERE token_hash = ? "+
+		if err := s.lockGrant(ctx, tx, next.FamilyID); err != nil {
+			return err
+		}
+		res, err := s.exec(ctx, tx, "UPDATE refresh_tokens SET used = TRUE WHERE token_hash = ? AND family_id = ? "+
 			"AND used = FALSE AND revoked = FALSE AND expires_at > ? AND idle_expires_at > ?",
-			oldHash, micros(now), micros(now))
+			oldHash, next.FamilyID, micros(now), micros(now))
 		if err != nil {
 			return err
 		}
@@ -94,9 +71,19 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next sto
 		if err != nil {
 			return s.d.mapErr(err)
 		}
-		if err := s.queryRow(ctx, tx, scanRefreshToken(&old),
-			"SELECT "+refreshTokenColumns+" FROM refresh_tokens WHERE token_hash = ?", oldHash); err != nil {
+		// On MySQL this is the transaction's first consistent read, so its
+		// snapshot is taken after the UPDATE waited for any concurrent
+		// rotation: it sees that rotation's outcome.
+		err = s.queryRow(ctx, tx, scanRefreshToken(&old),
+			"SELECT "+refreshTokenColumns+" FROM refresh_tokens WHERE token_hash = ?", oldHash)
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			result = err
+			return nil
+		case err != nil:
 			return err
+		case old.FamilyID != next.FamilyID:
+			return fmt.Errorf("sqlstore: rotating a refresh token of family %q to one of family %q", old.FamilyID, next.FamilyID)
 		}
 		switch {
 		case won == 1:
@@ -117,24 +104,38 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next sto
 	return old, result
 }
 
-// RevokeFamily revokes every refresh and access token of a family.
-func (s *Store) RevokeFamily(ctx context.Context, familyID string) error {
-	return s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		if _, err := s.exec(ctx, tx, "UPDATE refresh_tokens SET revoked = TRUE WHERE family_id = ?", familyID); err != nil {
-			return err
-		}
-		_, err := s.exec(ctx, tx, "UPDATE access_tokens SET revoked = TRUE WHERE family_id = ?", familyID)
-		return err
-	})
+// RevokeAccessToken adds an access token's ID to the revoked list, until
+// expiresAt. Revoking an ID again leaves the stored entry as it is.
+func (s *Store) RevokeAccessToken(ctx context.Context, id string, expiresAt time.Time) error {
+	_, err := s.write(ctx, "INSERT INTO revoked_tokens (id, expires_at) VALUES (?, ?)"+s.d.insertIgnore("id"),
+		id, micros(expiresAt))
+	return err
 }
 
-// DeleteExpiredTokens removes at most limit access and refresh tokens that
-// expired before the given time; a refresh token has expired when either
-// its idle or its absolute lifetime has ended.
+// AccessTokenRevoked reports whether the ID is on the revoked list.
+func (s *Store) AccessTokenRevoked(ctx context.Context, id string) (bool, error) {
+	var one int
+	err := s.queryRow(ctx, s.rdb, func(r scanner) error { return r.Scan(&one) },
+		"SELECT 1 FROM revoked_tokens WHERE id = ?", id)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return true, nil
+}
+
+// DeleteExpiredTokens removes at most limit refresh tokens, revoked-list
+// entries and grants that expired before the given time; a refresh token
+// has expired when either its idle or its absolute lifetime has ended. A
+// grant outlives its refresh tokens (its expiry is at least the family's
+// absolute one), so none is left without its grant.
 func (s *Store) DeleteExpiredTokens(ctx context.Context, before time.Time, limit int) (int, error) {
 	return s.deleteBatches(ctx, before, limit,
-		s.d.deleteBatch("access_tokens", "id", "expires_at < ?"),
 		s.d.deleteBatch("refresh_tokens", "id", "expires_at < ?"),
 		s.d.deleteBatch("refresh_tokens", "id", "idle_expires_at < ?"),
+		s.d.deleteBatch("revoked_tokens", "id", "expires_at < ?"),
+		s.d.deleteBatch("grants", "id", "expires_at < ?"),
 	)
 }

@@ -7,51 +7,63 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/internal/storage"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/storagetest"
 )
 
-// BenchmarkTokenIssuance measures the store's part of issuing and checking
-// access tokens per backend: the record every issued token writes, the
-// look-up introspection does, and the janitor's batch delete.
+// BenchmarkTokenIssuance measures the store's part of issuing, checking and
+// revoking tokens per backend: the exchange of a code (its grant and first
+// refresh token), the look-ups that check an access token (the revoked list
+// and its grant), a revocation, and the janitor's batch delete.
 //
 // Run with: go test -run '^$' -bench TokenIssuance -benchtime 200x ./internal/storage/sqlstore
 func BenchmarkTokenIssuance(b *testing.B) {
 	ctx := context.Background()
 	now := time.Now().UTC()
-	at := func(id string, exp time.Time) storage.AccessToken {
-		return storage.AccessToken{ID: id, FamilyID: id, ClientID: "batch", Subject: "batch",
-			Audience: []string{"https://127.0.0.1:8001"}, Scopes: []string{"todos:read"}, CreatedAt: now, ExpiresAt: exp}
-	}
 	for _, backend := range storagetest.Backends() {
 		b.Run(backend.Name, func(b *testing.B) {
 			s := open(b, backend)
 			defer s.Close()
-			b.Run("CreateAccessToken", func(b *testing.B) {
+			b.Run("RedeemAuthCode", func(b *testing.B) {
 				for i := 0; b.Loop(); i++ {
-					if err := s.CreateAccessToken(ctx, at(fmt.Sprint("at-", i), now.Add(5*time.Minute))); err != nil {
+					b.StopTimer()
+					g := issueBenchCode(b, s, fmt.Sprint("redeem-", i), now)
+					first := benchRefreshToken(g.ID+"-rt", g.ID, now)
+					b.StartTimer()
+					if _, err := s.RedeemAuthCode(ctx, "code-"+g.ID, now, g, &first); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			b.Run("RevokeAccessToken", func(b *testing.B) {
+				for i := 0; b.Loop(); i++ {
+					if err := s.RevokeAccessToken(ctx, fmt.Sprint("at-", i), now.Add(5*time.Minute)); err != nil {
 						b.Fatal(err)
 					}
 				}
 			})
 			var n atomic.Int64 // across the runs of the sub-benchmark: they share the store
-			b.Run("CreateAccessTokenParallel", func(b *testing.B) {
+			b.Run("RevokeAccessTokenParallel", func(b *testing.B) {
 				b.RunParallel(func(pb *testing.PB) {
 					for pb.Next() {
-						if err := s.CreateAccessToken(ctx, at(fmt.Sprint("atp-", n.Add(1)), now.Add(5*time.Minute))); err != nil {
+						if err := s.RevokeAccessToken(ctx, fmt.Sprint("atp-", n.Add(1)), now.Add(5*time.Minute)); err != nil {
 							b.Error(err)
 							return
 						}
 					}
 				})
 			})
-			if err := s.CreateAccessToken(ctx, at("lookup", now.Add(time.Hour))); err != nil {
+			g := issueBenchCode(b, s, "lookup", now)
+			if _, err := s.RedeemAuthCode(ctx, "code-lookup", now, g, nil); err != nil {
 				b.Fatal(err)
 			}
-			b.Run("GetAccessToken", func(b *testing.B) {
+			b.Run("CheckAccessToken", func(b *testing.B) {
 				b.RunParallel(func(pb *testing.PB) {
 					for pb.Next() {
-						if _, err := s.GetAccessToken(ctx, "lookup"); err != nil {
+						if revoked, err := s.AccessTokenRevoked(ctx, "lookup-jti"); err != nil || revoked {
+							b.Errorf("AccessTokenRevoked = %v, %v", revoked, err)
+							return
+						}
+						if _, err := s.GetGrant(ctx, g.ID); err != nil {
 							b.Error(err)
 							return
 						}
@@ -62,7 +74,7 @@ func BenchmarkTokenIssuance(b *testing.B) {
 				for i := 0; b.Loop(); i++ {
 					b.StopTimer()
 					for j := range 500 {
-						if err := s.CreateAccessToken(ctx, at(fmt.Sprintf("old-%d-%d", i, j), now.Add(-time.Hour))); err != nil {
+						if err := s.RevokeAccessToken(ctx, fmt.Sprintf("old-%d-%d", i, j), now.Add(-time.Hour)); err != nil {
 							b.Fatal(err)
 						}
 					}

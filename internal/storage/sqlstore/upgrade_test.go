@@ -3,9 +3,11 @@ package sqlstore_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/pressly/goose/v3"
 
+	"github.com/gatehouse-dev/gatehouse/internal/storage"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/migrations"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/sqlstore"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/storagetest"
@@ -19,11 +21,14 @@ var gooseDialects = map[string]goose.Dialect{
 }
 
 // TestMigrateFromVersion1: a database at schema version 1 that holds data
-// (an authorization request whose code was used) upgrades in place; the
-// request reads back unchanged and not replayed, and can be marked. The
-// down migration keeps the data too.
+// upgrades in place. Users and clients read back enabled, with no resource
+// audience; an authorization request whose code was used reads back
+// unchanged; each refresh family becomes a grant (revoked when all its
+// tokens are), so its live token can still be rotated, and revoking the
+// grant reaches it. The down migrations keep the data too.
 func TestMigrateFromVersion1(t *testing.T) {
 	ctx := context.Background()
+	const far = 4102444800000000 // 2100-01-01 in microseconds
 	for _, b := range storagetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
 			s, err := sqlstore.Open(ctx, b.DSN(t), sqlstore.Options{})
@@ -43,45 +48,94 @@ func TestMigrateFromVersion1(t *testing.T) {
 				t.Fatalf("migrating to version 1: %v", err)
 			}
 			// The columns of version 1 only; literal values, so the
-			// statement is the same on every dialect.
-			if _, err := s.DB().ExecContext(ctx, "INSERT INTO auth_requests (id, client_id, redirect_uri, state, nonce, "+
-				"scopes, response_type, response_mode, code_challenge, code_challenge_method, prompt, login_hint, "+
-				"user_id, amr, done, code_hash, code_used, created_at, expires_at) VALUES ('ar-old', 'webapp', "+
-				"'https://127.0.0.1:5000/callback', 'st', 'no', '[\"openid\"]', 'code', 'query', 'ch', 'S256', 'null', '', "+
-				"'u-alice', '[\"pwd\"]', TRUE, 'code-old', TRUE, 1000000, 4102444800000000)"); err != nil {
-				t.Fatalf("storing a version-1 request: %v", err)
+			// statements are the same on every dialect.
+			refreshColumns := "INSERT INTO refresh_tokens (id, token_hash, family_id, client_id, user_id, scopes, " +
+				"audience, auth_time, amr, used, revoked, idle_expires_at, expires_at, created_at) VALUES "
+			for _, stmt := range []string{
+				"INSERT INTO auth_requests (id, client_id, redirect_uri, state, nonce, " +
+					"scopes, response_type, response_mode, code_challenge, code_challenge_method, prompt, login_hint, " +
+					"user_id, amr, done, code_hash, code_used, created_at, expires_at) VALUES ('ar-old', 'webapp', " +
+					"'https://127.0.0.1:5000/callback', 'st', 'no', '[\"openid\"]', 'code', 'query', 'ch', 'S256', 'null', '', " +
+					"'u-alice', '[\"pwd\"]', TRUE, 'code-old', TRUE, 1000000, 4102444800000000)",
+				"INSERT INTO users (id, username, email, name, password_hash, created_at, updated_at) " +
+					"VALUES ('u-alice', 'alice', 'alice@example.com', 'Alice', '$argon2id$x', 1000000, 2000000)",
+				"INSERT INTO clients (id, name, secret_hash, public, redirect_uris, post_logout_redirect_uris, " +
+					"grant_types, scopes, pkce_optional, first_party, created_at, updated_at) VALUES ('webapp', " +
+					"'Web app', 'h', FALSE, '[]', '[]', '[]', '[\"openid\"]', FALSE, TRUE, 1000000, 2000000)",
+				"INSERT INTO access_tokens (id, family_id, client_id, subject, audience, scopes, revoked, created_at, " +
+					"expires_at) VALUES ('jti-old', 'fam-live', 'webapp', 'u-alice', '[]', '[]', FALSE, 1000000, 4102444800000000)",
+				// A family rotated once (its first token used), and one revoked.
+				refreshColumns + "('rt-1', 'hash-1', 'fam-live', 'webapp', 'u-alice', '[]', '[]', NULL, '[]', " +
+					"TRUE, FALSE, 4102444800000000, 4102444800000000, 1000000)",
+				refreshColumns + "('rt-2', 'hash-2', 'fam-live', 'webapp', 'u-alice', '[]', '[]', NULL, '[]', " +
+					"FALSE, FALSE, 4102444800000000, 4102444800000000, 3000000)",
+				refreshColumns + "('rt-3', 'hash-3', 'fam-revoked', 'cli', 'u-bob', '[]', '[]', NULL, '[]', " +
+					"TRUE, TRUE, 4102444800000000, 4102444800000000, 1000000)",
+				refreshColumns + "('rt-4', 'hash-4', 'fam-revoked', 'cli', 'u-bob', '[]', '[]', NULL, '[]', " +
+					"FALSE, TRUE, 4102444800000000, 4102444800000000, 2000000)",
+			} {
+				if _, err := s.DB().ExecContext(ctx, stmt); err != nil {
+					t.Fatalf("storing version-1 data: %v\n%s", err, stmt)
+				}
 			}
 
-			check := func(when string, wantReplayed bool) {
+			checkRows := func(when string) {
 				t.Helper()
 				got, err := s.GetAuthRequestByCode(ctx, "code-old")
 				if err != nil {
 					t.Fatalf("%s: GetAuthRequestByCode: %v", when, err)
 				}
-				if got.ID != "ar-old" || got.UserID != "u-alice" || !got.Done || !got.CodeUsed || got.Replayed != wantReplayed {
-					t.Errorf("%s: request %+v, want ar-old of u-alice, done, used, replayed %v", when, got, wantReplayed)
+				if got.ID != "ar-old" || got.UserID != "u-alice" || !got.Done || !got.CodeUsed {
+					t.Errorf("%s: request %+v, want ar-old of u-alice, done, used", when, got)
+				}
+				u, err := s.GetUser(ctx, "u-alice")
+				if err != nil || u.Username != "alice" || u.PasswordHash != "$argon2id$x" || u.Disabled {
+					t.Errorf("%s: GetUser = %+v, %v; want alice, enabled", when, u, err)
+				}
+				c, err := s.GetClient(ctx, "webapp")
+				if err != nil || c.Name != "Web app" || !c.FirstParty || c.ResourceAudience != "" || c.Disabled {
+					t.Errorf("%s: GetClient = %+v, %v; want the web app, enabled, without a resource audience", when, c, err)
 				}
 			}
 			if err := s.Migrate(ctx); err != nil {
 				t.Fatalf("Migrate from version 1: %v", err)
 			}
-			check("after upgrading", false)
-			if err := s.MarkAuthCodeReplayed(ctx, "ar-old"); err != nil {
-				t.Fatalf("MarkAuthCodeReplayed: %v", err)
+			checkRows("after upgrading")
+			for _, want := range []storage.Grant{
+				{ID: "fam-live", ClientID: "webapp", UserID: "u-alice", CreatedAt: time.UnixMicro(1000000).UTC(), ExpiresAt: time.UnixMicro(far).UTC()},
+				{ID: "fam-revoked", ClientID: "cli", UserID: "u-bob", Revoked: true, CreatedAt: time.UnixMicro(1000000).UTC(), ExpiresAt: time.UnixMicro(far).UTC()},
+			} {
+				got, err := s.GetGrant(ctx, want.ID)
+				if err != nil || got != want {
+					t.Errorf("grant made of family %s = %+v, %v; want %+v", want.ID, got, err, want)
+				}
 			}
-			check("after marking", true)
+			now := time.Now().UTC()
+			next := storage.RefreshToken{ID: "rt-5", TokenHash: "hash-5", FamilyID: "fam-live", ClientID: "webapp",
+				UserID: "u-alice", IdleExpiresAt: now.Add(time.Hour), ExpiresAt: time.UnixMicro(far).UTC(), CreatedAt: now}
+			if _, err := s.RotateRefreshToken(ctx, "hash-2", next, now); err != nil {
+				t.Fatalf("rotating a version-1 refresh token: %v", err)
+			}
+			if err := s.RevokeGrant(ctx, "fam-live"); err != nil {
+				t.Fatal(err)
+			}
+			if rt, err := s.GetRefreshToken(ctx, "hash-5"); err != nil || !rt.Revoked {
+				t.Errorf("the rotated token after RevokeGrant: revoked %v, %v", rt.Revoked, err)
+			}
 
 			if _, err := p.DownTo(ctx, 1); err != nil {
 				t.Fatalf("migrating down to version 1: %v", err)
 			}
-			var n int
-			if err := s.DB().QueryRowContext(ctx, "SELECT COUNT(*) FROM auth_requests WHERE id = 'ar-old'").Scan(&n); err != nil || n != 1 {
-				t.Fatalf("the request after migrating down: %d rows, %v; want 1", n, err)
+			for table, want := range map[string]int{"auth_requests": 1, "users": 1, "clients": 1, "refresh_tokens": 5} {
+				var n int
+				if err := s.DB().QueryRowContext(ctx, "SELECT COUNT(*) FROM "+table).Scan(&n); err != nil || n != want {
+					t.Errorf("%s after migrating down: %d rows, %v; want %d", table, n, err, want)
+				}
 			}
 			if err := s.Migrate(ctx); err != nil {
 				t.Fatalf("Migrate after migrating down: %v", err)
 			}
-			check("after migrating down and up again", false)
+			checkRows("after migrating down and up again")
 		})
 	}
 }

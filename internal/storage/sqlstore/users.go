@@ -8,18 +8,19 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/storage"
 )
 
-const userColumns = "id, username, email, name, password_hash, created_at, updated_at"
+const userColumns = "id, username, email, name, password_hash, disabled, created_at, updated_at"
 
 func scanUser(u *storage.User) func(scanner) error {
 	return func(r scanner) error {
-		return r.Scan(&u.ID, &u.Username, &u.Email, &u.Name, &u.PasswordHash, ts(&u.CreatedAt), ts(&u.UpdatedAt))
+		return r.Scan(&u.ID, &u.Username, &u.Email, &u.Name, &u.PasswordHash, &u.Disabled, ts(&u.CreatedAt),
+			ts(&u.UpdatedAt))
 	}
 }
 
 // CreateUser fails with storage.ErrAlreadyExists if the ID or username is taken.
 func (s *Store) CreateUser(ctx context.Context, u storage.User) error {
-	_, err := s.write(ctx, "INSERT INTO users ("+userColumns+") VALUES (?, ?, ?, ?, ?, ?, ?)",
-		u.ID, u.Username, u.Email, u.Name, u.PasswordHash, micros(u.CreatedAt), micros(u.UpdatedAt))
+	_, err := s.write(ctx, "INSERT INTO users ("+userColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+		u.ID, u.Username, u.Email, u.Name, u.PasswordHash, u.Disabled, micros(u.CreatedAt), micros(u.UpdatedAt))
 	return err
 }
 
@@ -60,9 +61,16 @@ func (s *Store) SetUserPassword(ctx context.Context, id, passwordHash string, no
 		passwordHash, micros(now), id)
 }
 
+// SetUserDisabled disables or enables the user. Setting the value it has
+// is not an error: execOne counts matched rows (MySQL is opened with
+// clientFoundRows), not changed ones.
+func (s *Store) SetUserDisabled(ctx context.Context, id string, disabled bool, now time.Time) error {
+	return s.writeOne(ctx, "UPDATE users SET disabled = ?, updated_at = ? WHERE id = ?", disabled, micros(now), id)
+}
+
 // DeleteUser removes the user, and with it the user's login sessions and
-// consent, and revokes the user's refresh tokens, so nothing issued to the
-// user outlives the account.
+// consent, and revokes the user's grants and their refresh tokens, so
+// nothing issued to the user outlives the account.
 func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	return s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if err := s.execOne(ctx, tx, "DELETE FROM users WHERE id = ?", id); err != nil {
@@ -71,12 +79,12 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 		for _, stmt := range []string{
 			"DELETE FROM login_sessions WHERE user_id = ?",
 			"DELETE FROM consents WHERE user_id = ?",
-			"UPDATE refresh_tokens SET revoked = TRUE WHERE user_id = ?",
 		} {
 			if _, err := s.exec(ctx, tx, stmt, id); err != nil {
 				return err
 			}
 		}
-		return nil
+		_, err := s.revokeGrantsWhere(ctx, tx, "user_id", id)
+		return err
 	})
 }

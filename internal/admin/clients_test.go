@@ -1,0 +1,193 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/storage"
+)
+
+func TestValidateResourceAudience(t *testing.T) {
+	tests := []struct {
+		aud  string
+		want string // "" = valid
+	}{
+		{"https://api.example.com", ""},
+		{"https://api.example.com:8443", ""},
+		{"https://example.com/reports", ""},
+		{"http://127.0.0.1:8001", ""},
+		{"http://localhost:8001", ""},
+		{"http://[::1]:8001", ""},
+		{"api.example.com", "absolute URL"},
+		{"/api", "absolute URL"},
+		{"https://", "absolute URL"},
+		{"urn:example:api", "absolute URL"},
+		{"ftp://api.example.com", "https URL"},
+		{"http://api.example.com", "plain http"},
+		{"http://10.0.0.1:8001", "plain http"},
+		{"https://user:pw@api.example.com", "user information"},
+		{"https://api.example.com?x=1", "query"},
+		{"https://api.example.com?", "query"},
+		{"https://api.example.com#f", "fragment"},
+		{"https://api.example.com#", "fragment"},
+		{"https://api.example.com/", "must not end in /"},
+		{"https://api.example.com/reports/", "must not end in /"},
+		{"https://api.example.com/%zz", "invalid URL escape"},
+		{"https://api.example.com/" + strings.Repeat("a", maxAudience), "at most"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.aud, func(t *testing.T) {
+			err := ValidateResourceAudience(tt.aud)
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("want valid, got %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error = %v, want it to mention %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestResourceServers(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	now := time.Now()
+	const aud = "https://reports.example.com"
+
+	rs, _, err := AddClient(ctx, st, NewClient{ID: "reports", GrantTypes: []string{}, Scopes: []string{}, ResourceAudience: aud}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rs.ResourceAudience != aud {
+		t.Fatalf("returned %q", rs.ResourceAudience)
+	}
+	if got, _ := st.GetClient(ctx, "reports"); got.ResourceAudience != aud {
+		t.Fatalf("stored %q", got.ResourceAudience)
+	}
+	for _, tt := range []struct {
+		name string
+		c    NewClient
+		want string
+	}{
+		{"bad audience", NewClient{ID: "r1", GrantTypes: []string{}, ResourceAudience: "http://reports.example.com"}, "plain http"},
+		{"public", NewClient{ID: "r2", Public: true, RedirectURIs: []string{"http://127.0.0.1/cb"}, ResourceAudience: aud}, "public client"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := AddClient(ctx, st, tt.c, now)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error = %v, want it to mention %q", err, tt.want)
+			}
+			if _, err := st.GetClient(ctx, tt.c.ID); !errors.Is(err, storage.ErrNotFound) {
+				t.Fatalf("a refused client was stored: %v", err)
+			}
+		})
+	}
+
+	if _, _, err := AddClient(ctx, st, NewClient{ID: "app", RedirectURIs: []string{"https://app.example.com/cb"}}, now); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := AddClient(ctx, st, NewClient{ID: "cli", Public: true, RedirectURIs: []string{"http://127.0.0.1/cb"}}, now); err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		name, id, aud string
+		want          string // error; "" = none
+		stored        string // the client's audience afterwards
+	}{
+		{"set", "app", "https://app-api.example.com", "", "https://app-api.example.com"},
+		{"change", "app", "https://other.example.com/api", "", "https://other.example.com/api"},
+		{"invalid keeps the old one", "app", "https://other.example.com/", "must not end in /", "https://other.example.com/api"},
+		{"clear", "app", "", "", ""},
+		{"public", "cli", aud, "public client", ""},
+		{"clearing a public client", "cli", "", "", ""},
+		{"unknown", "nope", aud, "no client", ""},
+	}
+	for _, s := range steps {
+		err := SetResourceAudience(ctx, st, s.id, s.aud, now)
+		if s.want == "" && err != nil || s.want != "" && (err == nil || !strings.Contains(err.Error(), s.want)) {
+			t.Fatalf("%s: error = %v, want %q", s.name, err, s.want)
+		}
+		if s.id == "nope" {
+			if !errors.Is(err, storage.ErrNotFound) {
+				t.Fatalf("%s: %v is not ErrNotFound", s.name, err)
+			}
+			continue
+		}
+		if got, _ := st.GetClient(ctx, s.id); got.ResourceAudience != s.stored {
+			t.Fatalf("%s: stored %q, want %q", s.name, got.ResourceAudience, s.stored)
+		}
+	}
+}
+
+func TestEnsureResourceAudience(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	now := time.Now()
+	const aud = "https://api.example.com"
+	for _, c := range []NewClient{
+		{ID: "api", GrantTypes: []string{}, Scopes: []string{}},
+		{ID: "set", GrantTypes: []string{}, Scopes: []string{}, ResourceAudience: "https://elsewhere.example.com"},
+		{ID: "pub", Public: true, RedirectURIs: []string{"http://127.0.0.1/cb"}},
+	} {
+		if _, _, err := AddClient(ctx, st, c, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		id          string
+		wantChanged bool
+		wantAud     string
+	}{
+		{"api", true, aud},
+		{"api", false, aud}, // idempotent
+		{"set", false, "https://elsewhere.example.com"},
+		{"pub", false, ""},
+	}
+	for _, tt := range tests {
+		changed, err := EnsureResourceAudience(ctx, st, tt.id, aud, now)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.id, err)
+		}
+		got, _ := st.GetClient(ctx, tt.id)
+		if changed != tt.wantChanged || got.ResourceAudience != tt.wantAud {
+			t.Errorf("%s: changed %v, audience %q; want %v, %q", tt.id, changed, got.ResourceAudience, tt.wantChanged, tt.wantAud)
+		}
+	}
+	if _, err := EnsureResourceAudience(ctx, st, "nope", aud, now); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("unknown client: %v", err)
+	}
+	if _, err := EnsureResourceAudience(ctx, st, "api", "http://api.example.com", now); err == nil {
+		t.Error("an invalid audience was accepted")
+	}
+}
+
+func TestSetClientDisabled(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	now := time.Now()
+	for _, id := range []string{"app", "other"} {
+		if _, _, err := AddClient(ctx, st, NewClient{ID: id, RedirectURIs: []string{"https://app.example.com/cb"}}, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, disabled := range []bool{true, true, false, false} {
+		if err := SetClientDisabled(ctx, st, "app", disabled, now); err != nil {
+			t.Fatalf("disabled=%v: %v", disabled, err)
+		}
+		if got, _ := st.GetClient(ctx, "app"); got.Disabled != disabled {
+			t.Fatalf("stored disabled %v, want %v", got.Disabled, disabled)
+		}
+		if got, _ := st.GetClient(ctx, "other"); got.Disabled {
+			t.Fatal("another client was disabled")
+		}
+	}
+	if err := SetClientDisabled(ctx, st, "nope", true, now); !errors.Is(err, storage.ErrNotFound) || !strings.Contains(err.Error(), "no client") {
+		t.Fatalf("unknown client: %v", err)
+	}
+}

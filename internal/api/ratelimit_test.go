@@ -1,0 +1,91 @@
+package api_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/gatehouse-dev/gatehouse/internal/api"
+	"github.com/gatehouse-dev/gatehouse/internal/api/resource"
+	"github.com/gatehouse-dev/gatehouse/internal/bearer"
+	"github.com/gatehouse-dev/gatehouse/internal/bearer/bearertest"
+	"github.com/gatehouse-dev/gatehouse/internal/httpserver"
+	"github.com/gatehouse-dev/gatehouse/internal/storage/docstore"
+	"github.com/gatehouse-dev/gatehouse/internal/storage/sqlstore"
+	"github.com/gatehouse-dev/gatehouse/internal/storage/storagetest"
+)
+
+// TestRateLimitByClientBehindProxy: the public methods' per-address limit
+// counts the client that the trusted proxies name, so a client behind an
+// appending proxy cannot reset its budget by forging leftmost
+// X-Forwarded-For entries, while other clients behind the same proxy keep
+// theirs.
+func TestRateLimitByClientBehindProxy(t *testing.T) {
+	ctx := context.Background()
+	ss, err := sqlstore.Open(ctx, storagetest.SQLite(t), sqlstore.Options{Migrate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ss.Close() })
+	ds, err := docstore.New(ss.DB(), ss.ReadDB(), ss.Dialect())
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := resource.Parse([]byte(`
+rate_limit: {GET: {requests: 2, window: 1h}}
+resources:
+  notes:
+    resource_methods: [GET]
+    public_methods: [GET]
+    schema: {type: object, properties: {title: {type: string}}}
+`), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	is := bearertest.New(t, "https://api.test")
+	v, err := bearer.NewJWTVerifier(ctx, bearer.JWTConfig{Issuer: is.URL, Audience: "https://api.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxies, err := httpserver.ParseTrustedProxies("10.0.0.0/8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := api.New(ctx, api.Config{Resources: set, Store: ds, Verifier: v, TrustedProxies: proxies})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := s.Handler()
+	get := func(remote, xff string) int {
+		req := httptest.NewRequest(http.MethodGet, "/api/notes", nil)
+		req.RemoteAddr = remote
+		if xff != "" {
+			req.Header.Set("X-Forwarded-For", xff)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	steps := []struct {
+		name, remote, xff string
+		want              int
+	}{
+		// 203.0.113.9 behind the proxy, a new forged address each time.
+		{"first", "10.0.0.1:1111", "1.1.1.1, 203.0.113.9", 200},
+		{"second, other forged address", "10.0.0.1:2222", "2.2.2.2, 203.0.113.9", 200},
+		{"third, through another proxy", "10.0.0.2:3333", "3.3.3.3, 203.0.113.9, 10.0.0.7", 429},
+		{"forged trusted address", "10.0.0.1:4444", "10.9.9.9, 203.0.113.9", 429},
+		// Another client behind the same proxy has its own budget.
+		{"other client", "10.0.0.1:5555", "1.1.1.1, 203.0.113.10", 200},
+		// A peer that is not a proxy is the client, whatever it forwards.
+		{"direct 1", "198.51.100.7:1", "4.4.4.4", 200},
+		{"direct 2", "198.51.100.7:2", "5.5.5.5", 200},
+		{"direct 3", "198.51.100.7:3", "203.0.113.11", 429},
+	}
+	for _, st := range steps {
+		if got := get(st.remote, st.xff); got != st.want {
+			t.Errorf("%s (peer %s, X-Forwarded-For %q): %d, want %d", st.name, st.remote, st.xff, got, st.want)
+		}
+	}
+}

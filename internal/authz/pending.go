@@ -1,0 +1,74 @@
+package authz
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/secret"
+	"github.com/gatehouse-dev/gatehouse/internal/storage"
+)
+
+// An authorization request waits for the person to sign in without a row in
+// the database: /authorize seals it (encrypted and authenticated with a key
+// derived from the server secret) into the login page's address, and the
+// row is written only once the person has signed in. So requests from
+// anyone, in any number, write nothing; a signed-in person's requests are
+// written (the consent page and the code refer to them).
+
+// maxSealedRequest bounds a sealed request: its parameters are bounded by
+// maxAuthorizeParam each, and anything larger was not made here.
+const maxSealedRequest = 16 << 10
+
+// pendingPurpose binds sealed requests to their use: no other value sealed
+// with the server secret opens as one.
+var pendingPurpose = []byte("gatehouse authz pending authorization request")
+
+// pendingSealer seals and opens pending authorization requests.
+type pendingSealer struct {
+	key *secret.Key
+}
+
+func newPendingSealer(key *secret.Key) *pendingSealer { return &pendingSealer{key: key} }
+
+// seal returns req as an opaque URL-safe string.
+func (p *pendingSealer) seal(req storage.AuthRequest) (string, error) {
+	b, err := json.Marshal(req)
+	if err != nil {
+		return "", fmt.Errorf("encoding pending request: %w", err)
+	}
+	sealed, err := p.key.Seal(b, pendingPurpose)
+	if err != nil {
+		return "", fmt.Errorf("sealing pending request: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(sealed), nil
+}
+
+// errPendingExpired: the request was sealed here but has expired.
+var errPendingExpired = errors.New("pending request expired")
+
+// open returns the request sealed in v, if it was sealed here and has not
+// expired at now.
+func (p *pendingSealer) open(v string, now time.Time) (storage.AuthRequest, error) {
+	if v == "" || len(v) > maxSealedRequest {
+		return storage.AuthRequest{}, errors.New("no pending request")
+	}
+	sealed, err := base64.RawURLEncoding.DecodeString(v)
+	if err != nil {
+		return storage.AuthRequest{}, fmt.Errorf("pending request: %w", err)
+	}
+	b, err := p.key.Open(sealed, pendingPurpose)
+	if err != nil {
+		return storage.AuthRequest{}, fmt.Errorf("pending request: %w", err)
+	}
+	var req storage.AuthRequest
+	if err := json.Unmarshal(b, &req); err != nil {
+		return storage.AuthRequest{}, fmt.Errorf("pending request: %w", err)
+	}
+	if !now.Before(req.ExpiresAt) {
+		return storage.AuthRequest{}, errPendingExpired
+	}
+	return req, nil
+}

@@ -1,0 +1,98 @@
+package authz
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+
+	"github.com/gatehouse-dev/gatehouse/internal/secret"
+	"github.com/gatehouse-dev/gatehouse/internal/storage"
+)
+
+// The refresh token grant at the token endpoint:
+//
+//   - RFC 6749 §6: the token is bound to the client it was issued to, and a
+//     narrower scope may be asked for, never a wider one;
+//   - RFC 9700 §4.14.2 and OAuth 2.1 §4.3.1: refresh tokens rotate, and a
+//     token presented again after it was rotated (or revoked) is reuse,
+//     which revokes its whole grant; tokens also expire after a period of
+//     inactivity and at the family's absolute lifetime.
+//
+// The new tokens are signed first; then storage.RotateRefreshToken marks
+// the old token used and stores the next one in one transaction. A
+// failure before or during that write leaves the old token usable, so a
+// client that retries after an error is not taken for a thief. Of
+// concurrent refreshes with one token exactly one wins; the others are
+// reuse and revoke the grant, which reaches the winner's tokens too: its
+// refresh token through the family, its access token through grant_id.
+
+// refresh is the refresh_token grant.
+func (s *Server) refresh(r *http.Request, client storage.Client) (tokenResponse, error) {
+	ctx := r.Context()
+	token := r.PostForm.Get("refresh_token")
+	if token == "" {
+		return tokenResponse{}, invalidRequest("refresh_token is required")
+	}
+	hash := secret.HashToken(token)
+	rec, err := s.store.GetRefreshToken(ctx, hash)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return tokenResponse{}, invalidGrant("invalid refresh token")
+	case err != nil:
+		return tokenResponse{}, serverError(err, "loading refresh token")
+	}
+	if rec.ClientID != client.ID {
+		return tokenResponse{}, invalidGrant("invalid refresh token")
+	}
+	if rec.Used || rec.Revoked {
+		s.refreshReused(ctx, rec)
+		return tokenResponse{}, invalidGrant("invalid refresh token")
+	}
+	now := s.now()
+	if !now.Before(rec.IdleExpiresAt) || !now.Before(rec.ExpiresAt) {
+		return tokenResponse{}, invalidGrant("invalid refresh token")
+	}
+	scopes, ok := narrowed(rec.Scopes, strings.Fields(r.PostForm.Get("scope")))
+	if !ok {
+		return tokenResponse{}, oidc.ErrInvalidScope().WithDescription("scope exceeds the original grant")
+	}
+	if err := s.checkUser(ctx, rec.UserID); err != nil {
+		return tokenResponse{}, err
+	}
+
+	// The access token carries the asked scopes; the next refresh token
+	// keeps the whole grant's.
+	g := tokenGrant{id: rec.FamilyID, clientID: rec.ClientID, subject: rec.UserID, scopes: scopes, authTime: rec.AuthTime, amr: rec.AMR}
+	out, err := s.issuer.issue(g, true, "", true, rec.ExpiresAt)
+	if err != nil {
+		return tokenResponse{}, serverError(err, "issuing tokens")
+	}
+	out.refresh.Scopes = rec.Scopes
+	prev, err := s.store.RotateRefreshToken(ctx, hash, *out.refresh, now)
+	switch {
+	case errors.Is(err, storage.ErrAlreadyUsed):
+		// Lost a race with another use of the same token: that is reuse too.
+		s.refreshReused(ctx, prev)
+		return tokenResponse{}, invalidGrant("invalid refresh token")
+	case errors.Is(err, storage.ErrNotFound):
+		return tokenResponse{}, invalidGrant("invalid refresh token")
+	case err != nil:
+		return tokenResponse{}, serverError(err, "rotating refresh token")
+	}
+	s.audit.InfoContext(ctx, "tokens issued", "event", "tokens_issued", "grant_type", "refresh_token",
+		"client_id", g.clientID, "user_id", g.subject, "scope", g.scopes, "id_token", out.resp.IDToken != "")
+	return out.resp, nil
+}
+
+// refreshReused revokes the grant of a refresh token presented after it
+// was rotated or revoked.
+func (s *Server) refreshReused(ctx context.Context, rec storage.RefreshToken) {
+	if err := s.store.RevokeGrant(ctx, rec.FamilyID); err != nil {
+		s.log.ErrorContext(ctx, "revoking the grant of a reused refresh token failed", "err", err)
+	}
+	s.audit.WarnContext(ctx, "refresh token reuse detected; grant revoked",
+		"event", "refresh_reuse", "client_id", rec.ClientID, "user_id", rec.UserID, "grant", rec.FamilyID)
+}

@@ -1,0 +1,84 @@
+package authz
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+
+	"github.com/gatehouse-dev/gatehouse/internal/storage"
+)
+
+// The UserInfo endpoint (OpenID Connect Core §5.3). It takes an active
+// access token of a person (not a client-credentials token) with the
+// openid scope, in the Authorization header or a POST body (RFC 6750 §2.1,
+// §2.2), never in the query (RFC 9700 §4.3.2), and returns the claims its
+// scopes allow (§5.4). A token that is not accepted is answered 401 with
+// RFC 6750 §3.1's WWW-Authenticate.
+
+func (s *Server) serveUserinfo(w http.ResponseWriter, r *http.Request) {
+	invalid := func(desc string) {
+		w.Header().Set("WWW-Authenticate", fmt.Sprintf("Bearer error=%q", "invalid_token"))
+		writeOAuthError(w, http.StatusUnauthorized, &oidc.Error{ErrorType: "invalid_token", Description: desc})
+	}
+	var token string
+	if auth := r.Header.Get("Authorization"); auth != "" {
+		scheme, rest, ok := strings.Cut(auth, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || r.PostForm.Has("access_token") {
+			invalid("malformed Authorization header")
+			return
+		}
+		token = strings.TrimSpace(rest)
+	} else {
+		token = r.PostForm.Get("access_token")
+	}
+	if token == "" || r.URL.Query().Has("access_token") {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse"`)
+		writeOAuthError(w, http.StatusUnauthorized, &oidc.Error{ErrorType: "invalid_request", Description: "access token required in the Authorization header"})
+		return
+	}
+	ctx := r.Context()
+	c, err := s.checker.active(ctx, token)
+	switch {
+	case errors.Is(err, errInactive):
+		invalid("")
+		return
+	case err != nil:
+		s.requestError(w, r, shapeJSON, serverError(err, "checking access token"))
+		return
+	}
+	scopes := c.scopes()
+	if c.Grant == "" || !slices.Contains(scopes, oidc.ScopeOpenID) {
+		invalid("")
+		return
+	}
+	u, err := s.store.GetUser(ctx, c.Subject)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		invalid("")
+		return
+	case err != nil:
+		s.requestError(w, r, shapeJSON, serverError(err, "loading user"))
+		return
+	}
+	writeJSON(w, http.StatusOK, userinfo(u, scopes))
+}
+
+// userinfo is the claims the scopes allow (OpenID Connect Core §5.4).
+func userinfo(u storage.User, scopes []string) *oidc.UserInfo {
+	info := &oidc.UserInfo{Subject: u.ID}
+	if slices.Contains(scopes, oidc.ScopeProfile) {
+		info.Name = u.Name
+		info.PreferredUsername = u.Username
+		info.UpdatedAt = oidc.FromTime(u.UpdatedAt)
+	}
+	if slices.Contains(scopes, oidc.ScopeEmail) && u.Email != "" {
+		info.Email = u.Email
+		// Gatehouse does not verify addresses.
+		info.EmailVerified = false
+	}
+	return info
+}

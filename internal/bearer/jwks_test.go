@@ -1,0 +1,328 @@
+package bearer_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/gatehouse-dev/gatehouse/internal/bearer"
+)
+
+const jwksAudience = "https://api.example"
+
+// jwksServer is an issuer whose published key set a test changes at will: it
+// publishes the keys given to publish, answers 503 while down, and takes
+// delay to answer.
+type jwksServer struct {
+	URL     string
+	fetches atomic.Int64
+	down    atomic.Bool
+	delay   atomic.Int64  // nanoseconds
+	hold    chan struct{} // when not nil, each fetch waits for it to close
+	keys    atomic.Pointer[jose.JSONWebKeySet]
+}
+
+func newJWKSServer(t *testing.T, hold chan struct{}) *jwksServer {
+	t.Helper()
+	s := &jwksServer{hold: hold}
+	s.keys.Store(&jose.JSONWebKeySet{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.fetches.Add(1)
+		if s.hold != nil {
+			<-s.hold
+		}
+		time.Sleep(time.Duration(s.delay.Load()))
+		if s.down.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(s.keys.Load())
+	}))
+	t.Cleanup(srv.Close)
+	s.URL = srv.URL
+	return s
+}
+
+// publish makes the set exactly these keys.
+func (s *jwksServer) publish(keys ...signingKey) {
+	set := &jose.JSONWebKeySet{}
+	for _, k := range keys {
+		set.Keys = append(set.Keys, jose.JSONWebKey{Key: k.priv.Public(), KeyID: k.kid, Algorithm: "ES256", Use: "sig"})
+	}
+	s.keys.Store(set)
+}
+
+type signingKey struct {
+	kid  string
+	priv *ecdsa.PrivateKey
+}
+
+func newSigningKey(t *testing.T, kid string) signingKey {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signingKey{kid, k}
+}
+
+// token signs an access token for sub, valid for an hour from now.
+func (k signingKey) token(t *testing.T, issuer, sub string, now time.Time) string {
+	t.Helper()
+	opts := (&jose.SignerOptions{}).WithHeader(jose.HeaderKey("kid"), k.kid).WithType("at+jwt")
+	sig, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: k.priv}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := jwt.Signed(sig).Claims(map[string]any{
+		"iss": issuer, "aud": jwksAudience, "sub": sub, "scope": "todos:read",
+		"iat": now.Unix(), "exp": now.Add(time.Hour).Unix(),
+	}).Serialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// fakeClock is a clock the test moves; safe for concurrent use.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func newFreshnessVerifier(t *testing.T, s *jwksServer, clock *fakeClock, maxAge time.Duration) *bearer.JWTVerifier {
+	t.Helper()
+	v, err := bearer.NewJWTVerifier(context.Background(), bearer.JWTConfig{
+		Issuer: s.URL, Audience: jwksAudience, JWKSURL: s.URL + "/jwks",
+		// Unknown key IDs do not refetch within the test: every refetch
+		// seen is one for the key set's age.
+		MinRefetchInterval: time.Hour,
+		MaxKeyAge:          maxAge,
+		Now:                clock.Now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func wantInvalid(t *testing.T, v *bearer.JWTVerifier, tok, what string) {
+	t.Helper()
+	if _, err := v.Verify(context.Background(), tok); !errors.Is(err, bearer.ErrInvalidToken) {
+		t.Fatalf("%s: Verify = %v, want ErrInvalidToken", what, err)
+	}
+}
+
+func wantValid(t *testing.T, v *bearer.JWTVerifier, tok, what string) {
+	t.Helper()
+	if _, err := v.Verify(context.Background(), tok); err != nil {
+		t.Fatalf("%s: Verify = %v, want it accepted", what, err)
+	}
+}
+
+func wantFetches(t *testing.T, s *jwksServer, n int64, when string) {
+	t.Helper()
+	if got := s.fetches.Load(); got != n {
+		t.Fatalf("%s: %d JWKS fetches, want %d", when, got, n)
+	}
+}
+
+// TestJWKSMaxAge: a key the issuer stops publishing stops verifying within
+// MaxKeyAge, whether its token was verified (and remembered) before or is
+// presented for the first time afterwards (forged with a stolen key), while
+// the keys still published go on verifying.
+func TestJWKSMaxAge(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		maxAge time.Duration // configured; 0: the default
+		age    time.Duration // effective
+	}{
+		{"default", 0, 5 * time.Minute},
+		{"one minute", time.Minute, time.Minute},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newJWKSServer(t, nil)
+			clock := &fakeClock{t: time.Now()}
+			withdrawn, kept := newSigningKey(t, "withdrawn"), newSigningKey(t, "kept")
+			s.publish(withdrawn, kept)
+			v := newFreshnessVerifier(t, s, clock, tc.maxAge)
+
+			remembered := withdrawn.token(t, s.URL, "alice", clock.Now())
+			wantValid(t, v, remembered, "before the withdrawal")
+			wantValid(t, v, kept.token(t, s.URL, "bob", clock.Now()), "kept key")
+			wantFetches(t, s, 1, "after the first tokens")
+
+			s.publish(kept) // the issuer withdraws a key
+			clock.Add(tc.age - time.Second)
+			wantValid(t, v, remembered, "within the maximum age") // the set is not refetched yet
+			wantFetches(t, s, 1, "within the maximum age")
+
+			clock.Add(time.Second)
+			wantInvalid(t, v, remembered, "remembered token of the withdrawn key, at the maximum age")
+			wantFetches(t, s, 2, "at the maximum age")
+			wantInvalid(t, v, withdrawn.token(t, s.URL, "mallory", clock.Now()), "new token of the withdrawn key")
+			wantValid(t, v, kept.token(t, s.URL, "carol", clock.Now()), "kept key after the refetch")
+			wantFetches(t, s, 2, "after the refetch")
+		})
+	}
+}
+
+// TestJWKSMaxAgeBounds: the maximum age must be positive and at most five
+// minutes.
+func TestJWKSMaxAgeBounds(t *testing.T) {
+	for _, tc := range []struct {
+		maxAge time.Duration
+		ok     bool
+	}{
+		{0, true}, {time.Second, true}, {5 * time.Minute, true},
+		{-time.Second, false}, {5*time.Minute + time.Second, false}, {time.Hour, false},
+	} {
+		t.Run(tc.maxAge.String(), func(t *testing.T) {
+			_, err := bearer.NewJWTVerifier(context.Background(), bearer.JWTConfig{
+				Issuer: "https://issuer.example", Audience: jwksAudience, MaxKeyAge: tc.maxAge,
+			})
+			if (err == nil) != tc.ok {
+				t.Fatalf("NewJWTVerifier with MaxKeyAge %v: %v, want ok %v", tc.maxAge, err, tc.ok)
+			}
+		})
+	}
+}
+
+// TestJWKSStaleGrace: when the issuer cannot be reached, the old key set
+// stays in use until it is twice MaxKeyAge old, refetched at most once a
+// second; then no token is accepted, not even a remembered one, and the
+// error is not ErrInvalidToken (the API answers 503), until the issuer
+// answers again.
+func TestJWKSStaleGrace(t *testing.T) {
+	s := newJWKSServer(t, nil)
+	clock := &fakeClock{t: time.Now()}
+	key := newSigningKey(t, "k1")
+	s.publish(key)
+	v := newFreshnessVerifier(t, s, clock, time.Minute)
+	tok := key.token(t, s.URL, "alice", clock.Now())
+	wantValid(t, v, tok, "issuer up")
+
+	s.down.Store(true)
+	clock.Add(time.Minute)
+	wantValid(t, v, tok, "stale, refetch failed, within grace")
+	wantFetches(t, s, 2, "first failed refetch")
+	clock.Add(500 * time.Millisecond)
+	wantValid(t, v, tok, "within the retry floor")
+	wantFetches(t, s, 2, "within the retry floor")
+	clock.Add(time.Minute - 501*time.Millisecond)
+	wantValid(t, v, tok, "just before twice the maximum age")
+	wantFetches(t, s, 3, "after the retry floor")
+
+	clock.Add(time.Millisecond)
+	_, err := v.Verify(context.Background(), tok)
+	if err == nil || errors.Is(err, bearer.ErrInvalidToken) {
+		t.Fatalf("Verify at twice the maximum age with the issuer down = %v, want an error that is not ErrInvalidToken", err)
+	}
+	if _, err := v.Verify(context.Background(), key.token(t, s.URL, "bob", clock.Now())); err == nil || errors.Is(err, bearer.ErrInvalidToken) {
+		t.Fatalf("new token past the grace = %v, want an error that is not ErrInvalidToken", err)
+	}
+
+	s.down.Store(false)
+	clock.Add(2 * time.Second)
+	wantValid(t, v, tok, "issuer back")
+}
+
+// TestJWKSSingleFlight: concurrent verifications that find the key set
+// missing or too old cause one fetch between them.
+func TestJWKSSingleFlight(t *testing.T) {
+	s := newJWKSServer(t, nil)
+	s.delay.Store(int64(50 * time.Millisecond)) // so that the callers overlap
+	clock := &fakeClock{t: time.Now()}
+	key := newSigningKey(t, "k1")
+	s.publish(key)
+	v := newFreshnessVerifier(t, s, clock, time.Minute)
+	const callers = 16
+	toks := make([]string, callers)
+	for i := range toks {
+		toks[i] = key.token(t, s.URL, fmt.Sprint("user-", i), clock.Now())
+	}
+	burst := func() {
+		t.Helper()
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		errs := make([]error, callers)
+		for i := range callers {
+			wg.Go(func() {
+				<-start
+				_, errs[i] = v.Verify(context.Background(), toks[i])
+			})
+		}
+		close(start)
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("caller %d: %v", i, err)
+			}
+		}
+	}
+	burst()
+	wantFetches(t, s, 1, "first burst")
+	clock.Add(time.Minute)
+	burst()
+	wantFetches(t, s, 2, "burst at the maximum age")
+}
+
+// TestJWKSWaitHonoursContext: a caller waiting for another's fetch gives up
+// when its context ends, with an error that is not ErrInvalidToken.
+func TestJWKSWaitHonoursContext(t *testing.T) {
+	hold := make(chan struct{})
+	s := newJWKSServer(t, hold)
+	clock := &fakeClock{t: time.Now()}
+	key := newSigningKey(t, "k1")
+	s.publish(key)
+	v := newFreshnessVerifier(t, s, clock, time.Minute)
+	tok := key.token(t, s.URL, "alice", clock.Now())
+
+	first := make(chan error, 1)
+	go func() {
+		_, err := v.Verify(context.Background(), tok)
+		first <- err
+	}()
+	for s.fetches.Load() == 0 { // the first caller is fetching
+		time.Sleep(time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	_, err := v.Verify(ctx, tok)
+	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, bearer.ErrInvalidToken) {
+		t.Fatalf("Verify while another caller fetches, context ended = %v, want a deadline error", err)
+	}
+	close(hold)
+	if err := <-first; err != nil {
+		t.Fatalf("the fetching caller: %v", err)
+	}
+	if !strings.Contains(err.Error(), "JWKS") {
+		t.Errorf("error %q does not say what it waited for", err)
+	}
+}
