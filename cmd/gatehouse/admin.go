@@ -168,27 +168,47 @@ func userList(ctx context.Context, e env, args []string) error {
 	})
 }
 
-func userRemove(ctx context.Context, e env, args []string) error {
+// oneTarget is a command that names one user (--username) or one client
+// (--id) and acts on it in the store.
+type oneTarget struct {
+	usage, synopsis, example string
+	flag, flagHelp           string
+	act                      func(ctx context.Context, st *sqlstore.Store, name string, out io.Writer) error
+}
+
+func (c oneTarget) run(ctx context.Context, e env, args []string) error {
 	var s config.Storage
 	var name string
-	fs := newFlagSet(e, "user remove --username U", "Remove a user.", "  gatehouse user remove --username alice")
+	fs := newFlagSet(e, c.usage, c.synopsis, c.example)
 	s.RegisterFlags(fs)
-	fs.StringVar(&name, "username", "", "login name (required)")
+	fs.StringVar(&name, c.flag, "", c.flagHelp)
 	if err := parse(fs, e, args); err != nil {
 		return err
 	}
 	if name == "" {
-		return fmt.Errorf("%w: --username is required", errUsage)
+		return fmt.Errorf("%w: --%s is required", errUsage, c.flag)
 	}
-	return withStore(ctx, &s, func(st *sqlstore.Store) error {
-		if err := admin.RemoveUser(ctx, st, name); err != nil {
-			return err
-		}
-		fmt.Fprintf(e.stdout, "removed user %s\n", name)
-		return nil
-	})
+	return withStore(ctx, &s, func(st *sqlstore.Store) error { return c.act(ctx, st, name, e.stdout) })
 }
 
+func userTarget(usage, synopsis, example string, act func(ctx context.Context, st *sqlstore.Store, name string, out io.Writer) error) oneTarget {
+	return oneTarget{usage: usage, synopsis: synopsis, example: example, flag: "username", flagHelp: "login name (required)", act: act}
+}
+
+func clientTarget(usage, synopsis, example string, act func(ctx context.Context, st *sqlstore.Store, id string, out io.Writer) error) oneTarget {
+	return oneTarget{usage: usage, synopsis: synopsis, example: example, flag: "id", flagHelp: "client ID (required)", act: act}
+}
+
+func userRemove(ctx context.Context, e env, args []string) error {
+	return userTarget("user remove --username U", "Remove a user.", "  gatehouse user remove --username alice",
+		func(ctx context.Context, st *sqlstore.Store, name string, out io.Writer) error {
+			if err := admin.RemoveUser(ctx, st, name); err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "removed user %s\n", name)
+			return nil
+		}).run(ctx, e, args)
+}
 func userSetPassword(ctx context.Context, e env, args []string) error {
 	var s config.Storage
 	var name string
@@ -235,51 +255,30 @@ func userSetPassword(ctx context.Context, e env, args []string) error {
 }
 
 func userDisable(ctx context.Context, e env, args []string) error {
-	var s config.Storage
-	var name string
-	fs := newFlagSet(e, "user disable --username U",
+	return userTarget("user disable --username U",
 		"Disable a user: they can no longer sign in, their login sessions are deleted and their grants\n"+
 			"revoked (refresh tokens stop working, access tokens stop being active at introspection).\n"+
 			"`user enable` lets them sign in again; what was revoked stays revoked.",
-		"  gatehouse user disable --username alice")
-	s.RegisterFlags(fs)
-	fs.StringVar(&name, "username", "", "login name (required)")
-	if err := parse(fs, e, args); err != nil {
-		return err
-	}
-	if name == "" {
-		return fmt.Errorf("%w: --username is required", errUsage)
-	}
-	return withStore(ctx, &s, func(st *sqlstore.Store) error {
-		ended, err := admin.DisableUser(ctx, st, name, time.Now())
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(e.stdout, "disabled user %s\n", name)
-		printEnded(e.stdout, name, ended)
-		return nil
-	})
+		"  gatehouse user disable --username alice",
+		func(ctx context.Context, st *sqlstore.Store, name string, out io.Writer) error {
+			ended, err := admin.DisableUser(ctx, st, name, time.Now())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "disabled user %s\n", name)
+			printEnded(out, name, ended)
+			return nil
+		}).run(ctx, e, args)
 }
-
 func userEnable(ctx context.Context, e env, args []string) error {
-	var s config.Storage
-	var name string
-	fs := newFlagSet(e, "user enable --username U", "Let a disabled user sign in again.", "  gatehouse user enable --username alice")
-	s.RegisterFlags(fs)
-	fs.StringVar(&name, "username", "", "login name (required)")
-	if err := parse(fs, e, args); err != nil {
-		return err
-	}
-	if name == "" {
-		return fmt.Errorf("%w: --username is required", errUsage)
-	}
-	return withStore(ctx, &s, func(st *sqlstore.Store) error {
-		if err := admin.EnableUser(ctx, st, name, time.Now()); err != nil {
-			return err
-		}
-		fmt.Fprintf(e.stdout, "enabled user %s\n", name)
-		return nil
-	})
+	return userTarget("user enable --username U", "Let a disabled user sign in again.", "  gatehouse user enable --username alice",
+		func(ctx context.Context, st *sqlstore.Store, name string, out io.Writer) error {
+			if err := admin.EnableUser(ctx, st, name, time.Now()); err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "enabled user %s\n", name)
+			return nil
+		}).run(ctx, e, args)
 }
 
 // printEnded says what a command ended for a user.
@@ -445,51 +444,29 @@ func clientEnable(ctx context.Context, e env, args []string) error {
 }
 
 func clientSetDisabled(ctx context.Context, e env, args []string, disabled bool) error {
-	var s config.Storage
-	var id string
 	verb, synopsis := "enable", "Let a disabled client authenticate again."
 	if disabled {
 		verb, synopsis = "disable", "Disable a client: it can no longer authenticate, and the tokens issued to it are no longer\nactive. `client enable` undoes it."
 	}
-	fs := newFlagSet(e, "client "+verb+" --id ID", synopsis, "  gatehouse client "+verb+" --id myapp")
-	s.RegisterFlags(fs)
-	fs.StringVar(&id, "id", "", "client ID (required)")
-	if err := parse(fs, e, args); err != nil {
-		return err
-	}
-	if id == "" {
-		return fmt.Errorf("%w: --id is required", errUsage)
-	}
-	return withStore(ctx, &s, func(st *sqlstore.Store) error {
-		if err := admin.SetClientDisabled(ctx, st, id, disabled, time.Now()); err != nil {
-			return err
-		}
-		fmt.Fprintf(e.stdout, "%sd client %s\n", verb, id)
-		return nil
-	})
+	return clientTarget("client "+verb+" --id ID", synopsis, "  gatehouse client "+verb+" --id myapp",
+		func(ctx context.Context, st *sqlstore.Store, id string, out io.Writer) error {
+			if err := admin.SetClientDisabled(ctx, st, id, disabled, time.Now()); err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "%sd client %s\n", verb, id)
+			return nil
+		}).run(ctx, e, args)
 }
-
 func clientRemove(ctx context.Context, e env, args []string) error {
-	var s config.Storage
-	var id string
-	fs := newFlagSet(e, "client remove --id ID", "Remove a client registration.", "  gatehouse client remove --id myapp")
-	s.RegisterFlags(fs)
-	fs.StringVar(&id, "id", "", "client ID (required)")
-	if err := parse(fs, e, args); err != nil {
-		return err
-	}
-	if id == "" {
-		return fmt.Errorf("%w: --id is required", errUsage)
-	}
-	return withStore(ctx, &s, func(st *sqlstore.Store) error {
-		if err := admin.RemoveClient(ctx, st, id); err != nil {
-			return err
-		}
-		fmt.Fprintf(e.stdout, "removed client %s\n", id)
-		return nil
-	})
+	return clientTarget("client remove --id ID", "Remove a client registration.", "  gatehouse client remove --id myapp",
+		func(ctx context.Context, st *sqlstore.Store, id string, out io.Writer) error {
+			if err := admin.RemoveClient(ctx, st, id); err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "removed client %s\n", id)
+			return nil
+		}).run(ctx, e, args)
 }
-
 func clientRotate(ctx context.Context, e env, args []string) error {
 	var s config.Storage
 	var id string

@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/authz"
 	"github.com/gatehouse-dev/gatehouse/internal/authz/keys"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/secret"
 	"github.com/gatehouse-dev/gatehouse/internal/storage"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/sqlstore"
 )
@@ -34,12 +35,7 @@ func keysRotate(ctx context.Context, e env, args []string) error {
 	if err := parse(fs, e, args); err != nil {
 		return err
 	}
-	c.SecretFile = c.SecretPath()
-	key, err := loadSecret(&c, e.lookup)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(ctx, &c.Storage)
+	st, key, err := openKeys(ctx, e, &c)
 	if err != nil {
 		return err
 	}
@@ -71,12 +67,7 @@ func keysRetire(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	c.SecretFile = c.SecretPath()
-	key, err := loadSecret(&c, e.lookup)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(ctx, &c.Storage)
+	st, key, err := openKeys(ctx, e, &c)
 	if err != nil {
 		return err
 	}
@@ -164,4 +155,19 @@ func keysList(ctx context.Context, e env, args []string) error {
 		}
 		return tw.Flush()
 	})
+}
+
+// openKeys opens the store and the server secret the signing keys are
+// sealed with, for the key commands.
+func openKeys(ctx context.Context, e env, c *config.Serve) (*sqlstore.Store, *secret.Key, error) {
+	c.SecretFile = c.SecretPath()
+	key, err := loadSecret(c, e.lookup)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := openStore(ctx, &c.Storage)
+	if err != nil {
+		return nil, nil, err
+	}
+	return st, key, nil
 }

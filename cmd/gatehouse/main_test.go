@@ -363,9 +363,10 @@ func TestStartMakesTheAPIClientAResourceServer(t *testing.T) {
 		want     string
 	}{
 		{admin.APIClientID, "https://api.example.com", admin.APIClientID, "https://api.example.com"},
-		{admin.APIClientID, "https://api2.example.com", admin.APIClientID, "https://api.example.com"},
-		{"other-api", "https://api.example.com", "other-api", "https://other.example.com"},
-		{"unregistered", "https://api.example.com", admin.APIClientID, "https://api.example.com"},
+		// The API moved: its client follows.
+		{admin.APIClientID, "https://api2.example.com", admin.APIClientID, "https://api2.example.com"},
+		{"other-api", "https://api.example.com", "other-api", "https://api.example.com"},
+		{"unregistered", "https://api.example.com", admin.APIClientID, "https://api2.example.com"},
 	}
 	for _, s := range steps {
 		c.APIClientID, c.APIURL = s.clientID, s.apiURL

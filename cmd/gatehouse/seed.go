@@ -66,9 +66,10 @@ func runSeed(ctx context.Context, e env, args []string) error {
 
 // seedOnFirstStart seeds a database that has no clients yet: the very first
 // start of an installation. On later starts it makes the client the API
-// introspects with (--api-client-id) a resource server for the API's URL
-// when it is none: seed registers it as one, but a client registered without
-// that attribute would see every introspected token inactive.
+// introspects with (--api-client-id) a resource server for the API's
+// current URL: the introspection endpoint shows a resource server only
+// the access tokens whose audience is its own, and the audience follows
+// --api-addr and --api-url.
 func seedOnFirstStart(ctx context.Context, c *config.Serve, st *sqlstore.Store, docs *docstore.Store, res *resource.Set, lookup func(string) (string, bool)) (seedOutcome, error) {
 	clients, err := st.ListClients(ctx)
 	if err != nil {

@@ -168,11 +168,13 @@ func SetResourceAudience(ctx context.Context, clients storage.Clients, id, audie
 	return nil
 }
 
-// EnsureResourceAudience makes client id a resource server for audience
-// unless it is one already, and reports whether it changed the client. A
-// client that is a resource server for another audience is left as it is
-// (an operator set it), and so is a public client, which cannot
-// authenticate to introspect. An unknown client is storage.ErrNotFound.
+// EnsureResourceAudience makes client id a resource server for audience,
+// replacing another audience it had, and reports whether it changed the
+// client. `gatehouse serve` calls it for the API's own client on every
+// start, so that the client follows the URL the API serves at (the
+// audience of the tokens it checks) when that moves. A public client,
+// which cannot authenticate to introspect, is left as it is. An unknown
+// client is storage.ErrNotFound.
 func EnsureResourceAudience(ctx context.Context, clients storage.Clients, id, audience string, now time.Time) (bool, error) {
 	if err := ValidateResourceAudience(audience); err != nil {
 		return false, err
@@ -181,7 +183,7 @@ func EnsureResourceAudience(ctx context.Context, clients storage.Clients, id, au
 	if err != nil {
 		return false, err
 	}
-	if c.ResourceAudience != "" || c.Public {
+	if c.ResourceAudience == audience || c.Public {
 		return false, nil
 	}
 	if err := clients.SetClientResourceAudience(ctx, id, audience, now.UTC()); err != nil {

@@ -146,7 +146,8 @@ func TestEnsureResourceAudience(t *testing.T) {
 	}{
 		{"api", true, aud},
 		{"api", false, aud}, // idempotent
-		{"set", false, "https://elsewhere.example.com"},
+		{"set", true, aud},  // follows the API's URL
+		{"set", false, aud},
 		{"pub", false, ""},
 	}
 	for _, tt := range tests {

@@ -40,11 +40,9 @@ func signIn(t *testing.T, st *sqlstore.Store, clientID, userID string, now time.
 	if err := st.CreateAuthRequest(ctx, storage.AuthRequest{
 		ID: s.grant, ClientID: clientID, RedirectURI: "https://app.example.com/cb", Scopes: []string{"openid", "offline_access"},
 		ResponseType: "code", CodeChallenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", CodeChallengeMethod: "S256",
+		UserID: userID, AuthTime: now, AMR: []string{"pwd"}, Done: true,
 		CreatedAt: now, ExpiresAt: now.Add(10 * time.Minute),
 	}); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.CompleteAuthRequest(ctx, s.grant, userID, now, []string{"pwd"}); err != nil {
 		t.Fatal(err)
 	}
 	code, _ := secret.NewToken()
@@ -104,19 +102,7 @@ func TestSetPasswordEndsSessions(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := context.Background()
-			st := openStore(t)
-			now := time.Now().UTC().Truncate(time.Millisecond)
-			if _, _, err := AddClient(ctx, st, NewClient{ID: "app", RedirectURIs: []string{"https://app.example.com/cb"}}, now); err != nil {
-				t.Fatal(err)
-			}
-			alice, err := AddUser(ctx, st, NewUser{Username: "alice", Password: "correct horse battery"}, now)
-			if err != nil {
-				t.Fatal(err)
-			}
-			bob, err := AddUser(ctx, st, NewUser{Username: "bob", Password: "correct horse battery"}, now)
-			if err != nil {
-				t.Fatal(err)
-			}
+			st, alice, bob, now := twoUsers(t)
 			a1, a2 := signIn(t, st, "app", alice.ID, now), signIn(t, st, "app", alice.ID, now)
 			b := signIn(t, st, "app", bob.ID, now)
 
@@ -164,19 +150,7 @@ func TestSetPasswordRejects(t *testing.T) {
 
 func TestDisableUser(t *testing.T) {
 	ctx := context.Background()
-	st := openStore(t)
-	now := time.Now().UTC().Truncate(time.Millisecond)
-	if _, _, err := AddClient(ctx, st, NewClient{ID: "app", RedirectURIs: []string{"https://app.example.com/cb"}}, now); err != nil {
-		t.Fatal(err)
-	}
-	alice, err := AddUser(ctx, st, NewUser{Username: "alice", Password: "correct horse battery"}, now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bob, err := AddUser(ctx, st, NewUser{Username: "bob", Password: "correct horse battery"}, now)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, alice, bob, now := twoUsers(t)
 	a, b := signIn(t, st, "app", alice.ID, now), signIn(t, st, "app", bob.ID, now)
 
 	got, err := DisableUser(ctx, st, "alice", now)
@@ -220,4 +194,24 @@ func TestDisableUser(t *testing.T) {
 			t.Errorf("%s of an unknown user: %v", name, err)
 		}
 	}
+}
+
+// twoUsers opens a store with a client "app" and the users alice and bob.
+func twoUsers(t *testing.T) (*sqlstore.Store, storage.User, storage.User, time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	st := openStore(t)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	if _, _, err := AddClient(ctx, st, NewClient{ID: "app", RedirectURIs: []string{"https://app.example.com/cb"}}, now); err != nil {
+		t.Fatal(err)
+	}
+	alice, err := AddUser(ctx, st, NewUser{Username: "alice", Password: "correct horse battery"}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob, err := AddUser(ctx, st, NewUser{Username: "bob", Password: "correct horse battery"}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, alice, bob, now
 }

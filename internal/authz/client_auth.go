@@ -1,7 +1,6 @@
 package authz
 
 import (
-	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -94,19 +93,6 @@ func checkClientSecret(c storage.Client, err error, presented string) (storage.C
 		return storage.Client{}, errInvalidClient()
 	}
 	return c, nil
-}
-
-// registered reports whether the client with the given ID is registered
-// and enabled; tokens of other clients are not active.
-func (a *clientAuth) registered(ctx context.Context, id string) (bool, error) {
-	c, err := a.cache.get(ctx, id)
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		return false, nil
-	case err != nil:
-		return false, err
-	}
-	return !c.Disabled, nil
 }
 
 // clientCredentials reads a client's authentication from a token,

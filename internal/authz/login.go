@@ -124,7 +124,8 @@ func (s *Server) loginPending(w http.ResponseWriter, r *http.Request, sealed str
 	}
 	client, err = s.store.GetClient(r.Context(), req.ClientID)
 	switch {
-	case errors.Is(err, storage.ErrNotFound), err == nil && client.Disabled:
+	case errors.Is(err, storage.ErrNotFound), err == nil && (client.Disabled || !redirectAllowed(client, req.RedirectURI)):
+		// Checked again: the registration may have changed since /authorize.
 		s.pages.errorPage(w, http.StatusBadRequest, "The application that sent you here is not registered.")
 		return req, client, false
 	case err != nil:

@@ -200,9 +200,18 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	// People to sign in as: each sign-in attempt is counted before its
+	// password is checked, and one person may have only so many in flight
+	// (10 per 15 minutes by default), so the sign-in scenario spreads its
+	// connections over several people, as real traffic would.
 	password := flowtest.RandomString()
-	if _, err := g.admin().Run(ctx, password+"\n", "user", "add", "--username", "load", "--name", "Load", "--password-stdin"); err != nil {
-		return nil, err
+	var logins []flowtest.Login
+	for i := range signInUsers {
+		name := fmt.Sprintf("load-%d", i)
+		if _, err := g.admin().Run(ctx, password+"\n", "user", "add", "--username", name, "--name", "Load", "--password-stdin"); err != nil {
+			return nil, err
+		}
+		logins = append(logins, flowtest.Login{Username: name, Password: password})
 	}
 	apiSecret, err := os.ReadFile(config.ClientSecretPath(g.dataDir, "gatehouse-api"))
 	if err != nil {
@@ -271,8 +280,7 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 	}
 	say("ready in %s, idle RSS %s", fmtDur(rep.StartupToReady), fmtMB(rep.IdleRSS))
 	t.authz, t.api = fl.authz, fl.api
-	t.flow = codeFlow{authz: fl.authz, client: t.web, scope: "openid offline_access todos:read todos:write",
-		login: flowtest.Login{Username: "load", Password: password}}
+	t.flow = &codeFlow{authz: fl.authz, client: t.web, scope: "openid offline_access todos:read todos:write", logins: logins}
 
 	var bareURL string
 	var barePID int

@@ -53,7 +53,7 @@ type target struct {
 	cc         flowtest.Client // client credentials, owns the documents
 	web        flowtest.Client // authorization code + refresh
 	apiClient  flowtest.Client // introspects
-	flow       codeFlow
+	flow       *codeFlow
 	docIDs     []string // some of cc's documents
 	listPages  int      // pages of max_results the list scenario may ask for
 }

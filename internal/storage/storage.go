@@ -108,9 +108,11 @@ type Clients interface {
 	DeleteClient(ctx context.Context, id string) error
 }
 
-// AuthRequest is an authorization request from its arrival at /authorize
-// until its code is exchanged (and kept after that until it expires, so a
-// replayed code can be recognised and the tokens issued from it revoked).
+// AuthRequest is an authorization request of a signed-in person, from
+// sign-in until its code is exchanged (and kept after that until the code
+// expires, so a replayed code is recognised and its grant revoked). Before
+// sign-in a request has no record: it travels sealed in the login page's
+// address.
 type AuthRequest struct {
 	ID                  string
 	ClientID            string
@@ -143,8 +145,6 @@ type AuthRequest struct {
 type AuthRequests interface {
 	CreateAuthRequest(ctx context.Context, r AuthRequest) error
 	GetAuthRequest(ctx context.Context, id string) (AuthRequest, error)
-	// CompleteAuthRequest records who signed in; ErrNotFound if no such request.
-	CompleteAuthRequest(ctx context.Context, id, userID string, authTime time.Time, amr []string) error
 	// SetAuthCode stores the hash of the code issued for the request and the
 	// code's expiry; ErrNotFound if no such request.
 	SetAuthCode(ctx context.Context, id, codeHash string, expiresAt time.Time) error
@@ -160,7 +160,6 @@ type AuthRequests interface {
 	// An unknown or expired code is ErrNotFound. A failure writes nothing:
 	// the code stays unused.
 	RedeemAuthCode(ctx context.Context, codeHash string, now time.Time, g Grant, first *RefreshToken) (AuthRequest, error)
-	DeleteAuthRequest(ctx context.Context, id string) error
 	// DeleteExpiredAuthRequests removes at most limit requests that expired
 	// before the given time and returns how many it removed.
 	DeleteExpiredAuthRequests(ctx context.Context, before time.Time, limit int) (int, error)

@@ -57,12 +57,6 @@ func (s *Store) GetAuthRequest(ctx context.Context, id string) (storage.AuthRequ
 	return a, err
 }
 
-// CompleteAuthRequest records who signed in.
-func (s *Store) CompleteAuthRequest(ctx context.Context, id, userID string, authTime time.Time, amr []string) error {
-	return s.writeOne(ctx, "UPDATE auth_requests SET user_id = ?, auth_time = ?, amr = ?, done = TRUE WHERE id = ?",
-		userID, nullMicros(authTime), encodeList(amr), id)
-}
-
 // SetAuthCode stores the hash of the request's code and the code's expiry,
 // which becomes the request's.
 func (s *Store) SetAuthCode(ctx context.Context, id, codeHash string, expiresAt time.Time) error {
@@ -150,12 +144,6 @@ func (s *Store) createGrantFamily(ctx context.Context, tx *sql.Tx, requestID str
 		return fmt.Errorf("sqlstore: first refresh token of family %q for grant %q: the IDs must be equal", first.FamilyID, g.ID)
 	}
 	return s.createRefreshToken(ctx, tx, *first)
-}
-
-// DeleteAuthRequest removes a request; removing an unknown one is not an error.
-func (s *Store) DeleteAuthRequest(ctx context.Context, id string) error {
-	_, err := s.write(ctx, "DELETE FROM auth_requests WHERE id = ?", id)
-	return err
 }
 
 // DeleteExpiredAuthRequests removes at most limit requests that expired
