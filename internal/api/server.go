@@ -219,7 +219,7 @@ func (s *Server) resource(w http.ResponseWriter, r *http.Request, res *resource.
 		return
 	}
 	owner := ""
-	limitKey := "ip:" + s.cfg.TrustedProxies.ClientIP(r)
+	limitKey := "ip:" + httpserver.ClientNetwork(s.cfg.TrustedProxies.ClientIP(r))
 	if !slices.Contains(public, method) {
 		claims, e := bearer.Authenticate(r, s.cfg.Verifier)
 		if e != nil {

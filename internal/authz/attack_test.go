@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -218,8 +219,9 @@ func TestRefreshRace_OneWinnerWhoseTokensDie(t *testing.T) {
 
 // TestSetPassword_EndsEverything: `gatehouse user set-password` (through
 // the admin package, as the command runs it) ends the person's login
-// sessions and their grants: refresh tokens stop working and access tokens
-// stop introspecting as active. Disabling does the same and also refuses
+// sessions, their grants and their codes not yet exchanged: refresh tokens
+// stop working, access tokens stop introspecting as active, and a code kept
+// in reserve is refused. Disabling does the same and also refuses
 // the right password.
 func TestSetPassword_EndsEverything(t *testing.T) {
 	for _, how := range []string{"set-password", "disable"} {
@@ -229,6 +231,10 @@ func TestSetPassword_EndsEverything(t *testing.T) {
 			v, ch := pkce()
 			q := e.authorizeCode(c, authParams("gatehouse-webapp", webappRedir, ch, "openid offline_access todos:read"))
 			_, tr := e.exchange("gatehouse-webapp", webappSecret, q.Get("code"), webappRedir, v)
+			// A code issued before the reset and not yet exchanged (an
+			// intruder's, kept in reserve).
+			v2, ch2 := pkce()
+			pendingCode := e.authorizeCode(c, authParams("gatehouse-webapp", webappRedir, ch2, "openid offline_access todos:read")).Get("code")
 			ctx := context.Background()
 			var err error
 			if how == "set-password" {
@@ -244,6 +250,9 @@ func TestSetPassword_EndsEverything(t *testing.T) {
 			}
 			if st, _ := e.refresh("gatehouse-webapp", webappSecret, tr.RefreshToken); st != http.StatusBadRequest {
 				t.Errorf("refresh token still works: %d", st)
+			}
+			if st, r := e.exchange("gatehouse-webapp", webappSecret, pendingCode, webappRedir, v2); st != http.StatusBadRequest {
+				t.Errorf("a code issued before the reset was exchanged afterwards: %d (refresh token %t)", st, r.RefreshToken != "")
 			}
 			// The login session is gone: /authorize asks for a sign-in.
 			resp, _ := e.get(c, e.ts.URL+"/authorize?"+authParams("gatehouse-webapp", webappRedir, ch, "openid").Encode())
@@ -293,5 +302,93 @@ func TestAuthorize_AnonymousRequestsWriteNothing(t *testing.T) {
 	resp, _ := e.get(e.browser(), e.ts.URL+"/login?request=AAAA"+strings.Repeat("x", 40))
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("tampered request: %d", resp.StatusCode)
+	}
+}
+
+// TestUserinfo_ScopeAndKind: userinfo answers a person's token with openid;
+// an active token without openid, or a client's own, is 403
+// insufficient_scope; an inactive one 401 (RFC 6750 §3.1).
+func TestUserinfo_ScopeAndKind(t *testing.T) {
+	e := newEnv(t)
+	v, ch := pkce()
+	q := e.authorizeCode(e.browser(), authParams("gatehouse-webapp", webappRedir, ch, "todos:read"))
+	_, noOpenID := e.exchange("gatehouse-webapp", webappSecret, q.Get("code"), webappRedir, v)
+	_, cc := e.token("third", thirdSecret, url.Values{"grant_type": {"client_credentials"}, "scope": {"todos:read"}})
+	withOpenID := e.webappTokens()
+	for _, tc := range []struct {
+		name, token string
+		status      int
+		wwwAuth     string
+	}{
+		{"person with openid", withOpenID.AccessToken, http.StatusOK, ""},
+		{"person without openid", noOpenID.AccessToken, http.StatusForbidden, "insufficient_scope"},
+		{"client credentials", cc.AccessToken, http.StatusForbidden, "insufficient_scope"},
+		{"not a token", "x.y.z", http.StatusUnauthorized, "invalid_token"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodGet, e.ts.URL+"/userinfo", nil)
+			req.Header.Set("Authorization", "Bearer "+tc.token)
+			resp, err := e.ts.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.status || !strings.Contains(resp.Header.Get("WWW-Authenticate"), tc.wwwAuth) {
+				t.Fatalf("%d %q, want %d with %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"), tc.status, tc.wwwAuth)
+			}
+		})
+	}
+}
+
+// TestAuthorize_LongParametersNeverDeadEnd: however long (within each
+// parameter's bound) and whatever characters, a request either reaches a
+// login page that opens it or is refused to the client with
+// invalid_request; never a login page that cannot read its own request.
+func TestAuthorize_LongParametersNeverDeadEnd(t *testing.T) {
+	e := newEnv(t)
+	_, ch := pkce()
+	c := e.ts.Client()
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	for _, tc := range []struct {
+		name        string
+		state, hint string
+	}{
+		{"short", "s", ""},
+		{"long plain", strings.Repeat("a", maxAuthorizeParam), strings.Repeat("b", maxAuthorizeParam)},
+		{"long escaped", strings.Repeat("<", maxAuthorizeParam), strings.Repeat("&\"", maxAuthorizeParam/2)},
+		{"control characters", strings.Repeat("\x01", maxAuthorizeParam), strings.Repeat("\x02", maxAuthorizeParam)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := authParams("gatehouse-webapp", webappRedir, ch, "openid todos:read")
+			p.Set("state", tc.state)
+			p.Set("nonce", strings.Repeat("n", maxAuthorizeParam))
+			if tc.hint != "" {
+				p.Set("login_hint", tc.hint)
+			}
+			resp, err := c.Get(e.ts.URL + "/authorize?" + p.Encode())
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			loc := resp.Header.Get("Location")
+			switch {
+			case strings.HasPrefix(loc, "/login?"):
+				page, err := c.Get(e.ts.URL + loc)
+				if err != nil {
+					t.Fatal(err)
+				}
+				page.Body.Close()
+				if page.StatusCode != http.StatusOK {
+					t.Fatalf("the login page refused its own request: %d", page.StatusCode)
+				}
+			case strings.HasPrefix(loc, webappRedir):
+				u, _ := url.Parse(loc)
+				if u.Query().Get("error") != "invalid_request" {
+					t.Fatalf("refused with %q", u.Query().Get("error"))
+				}
+			default:
+				t.Fatalf("%d to %.80q", resp.StatusCode, loc)
+			}
+		})
 	}
 }

@@ -197,7 +197,11 @@ func (s *Server) advance(w http.ResponseWriter, r *http.Request, req storage.Aut
 				return
 			}
 			sealed, err := s.pending.seal(req)
-			if err != nil {
+			switch {
+			case errors.Is(err, errRequestTooLarge):
+				s.redirectError(w, r, req.RedirectURI, req.State, authzError{"invalid_request", err.Error()})
+				return
+			case err != nil:
 				s.log.ErrorContext(ctx, "sealing authorization request", "err", err)
 				s.redirectError(w, r, req.RedirectURI, req.State, authzError{"server_error", ""})
 				return

@@ -56,10 +56,12 @@ func (s *Server) serveJWKS(w http.ResponseWriter, _ *http.Request) {
 	writePublicJSON(w, s.keys.JWKS(s.now()))
 }
 
-// writePublicJSON writes a public document that caches may keep for five
-// minutes: a verifier sees a withdrawn key gone within that bound.
+// writePublicJSON writes a public document that caches may keep for a
+// minute: short beside a verifier's own JWKS age (bearer.JWTConfig.MaxKeyAge,
+// 5 minutes), so that a caching proxy adds little to the time a withdrawn
+// key stays trusted.
 func writePublicJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "public, max-age=300")
+	w.Header().Set("Cache-Control", "public, max-age=60")
 	_ = json.NewEncoder(w).Encode(v)
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/httpserver"
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
 )
 
@@ -90,7 +91,9 @@ func userAttemptKey(username string) string {
 	return "user:" + secret.HashToken(strings.ToLower(username))
 }
 
-func addrAttemptKey(addr string) string { return "addr:" + addr }
+// addrAttemptKey names a client address's counter: IPv6 addresses count by
+// their /64 (httpserver.ClientNetwork).
+func addrAttemptKey(addr string) string { return "addr:" + httpserver.ClientNetwork(addr) }
 
 // reserve counts an attempt for username from addr, before its password is
 // checked. An error means the attempt could not be counted: the caller

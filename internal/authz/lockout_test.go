@@ -114,3 +114,29 @@ func TestLockout_CorrectPasswordInsideBurst(t *testing.T) {
 		t.Fatalf("%d password checks, want 10", got)
 	}
 }
+
+// TestLockout_IPv6CountsByNetwork: an IPv6 client counts under its /64: a
+// host that changes its address for every guess stays under one limit.
+func TestLockout_IPv6CountsByNetwork(t *testing.T) {
+	e := newEnvDSN(t, storagetest.SQLite(t), func(c *Config) {
+		c.Lockout = Lockout{Window: time.Minute, Delay: time.Millisecond, UserLimit: 100, AddressLimit: 2}
+	})
+	ctx := context.Background()
+	for i, tc := range []struct {
+		addr string
+		want bool
+	}{
+		{"2001:db8:1:2::1", true},
+		{"2001:db8:1:2::ffff:2", true},
+		{"2001:db8:1:2:abcd::3", false}, // the same /64, past its limit
+		{"2001:db8:1:3::1", true},       // another network
+	} {
+		a, err := e.srv.lockout.reserve(ctx, fmt.Sprintf("guess%d", i), tc.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.allowed != tc.want {
+			t.Errorf("%s: allowed = %v, want %v", tc.addr, a.allowed, tc.want)
+		}
+	}
+}

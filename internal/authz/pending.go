@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -18,9 +19,15 @@ import (
 // anyone, in any number, write nothing; a signed-in person's requests are
 // written (the consent page and the code refer to them).
 
-// maxSealedRequest bounds a sealed request: its parameters are bounded by
-// maxAuthorizeParam each, and anything larger was not made here.
+// maxSealedRequest bounds a sealed request, so that the login page's
+// address stays well under what browsers and proxies accept. /authorize
+// refuses a request that seals larger (its parameters are bounded by
+// maxAuthorizeParam each, but a few long ones add up), and the login page
+// opens nothing larger.
 const maxSealedRequest = 16 << 10
+
+// errRequestTooLarge: a request seals to more than maxSealedRequest.
+var errRequestTooLarge = errors.New("the authorization request is too large")
 
 // pendingPurpose binds sealed requests to their use: no other value sealed
 // with the server secret opens as one.
@@ -35,19 +42,22 @@ func newPendingSealer(key *secret.Key) *pendingSealer { return &pendingSealer{ke
 
 // seal returns req as an opaque URL-safe string.
 func (p *pendingSealer) seal(req storage.AuthRequest) (string, error) {
-	b, err := json.Marshal(req)
-	if err != nil {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // <, > and & stay one byte each
+	if err := enc.Encode(req); err != nil {
 		return "", fmt.Errorf("encoding pending request: %w", err)
 	}
-	sealed, err := p.key.Seal(b, pendingPurpose)
+	sealed, err := p.key.Seal(b.Bytes(), pendingPurpose)
 	if err != nil {
 		return "", fmt.Errorf("sealing pending request: %w", err)
 	}
-	return base64.RawURLEncoding.EncodeToString(sealed), nil
+	v := base64.RawURLEncoding.EncodeToString(sealed)
+	if len(v) > maxSealedRequest {
+		return "", errRequestTooLarge
+	}
+	return v, nil
 }
-
-// errPendingExpired: the request was sealed here but has expired.
-var errPendingExpired = errors.New("pending request expired")
 
 // open returns the request sealed in v, if it was sealed here and has not
 // expired at now.
@@ -68,7 +78,7 @@ func (p *pendingSealer) open(v string, now time.Time) (storage.AuthRequest, erro
 		return storage.AuthRequest{}, fmt.Errorf("pending request: %w", err)
 	}
 	if !now.Before(req.ExpiresAt) {
-		return storage.AuthRequest{}, errPendingExpired
+		return storage.AuthRequest{}, errors.New("pending request expired")
 	}
 	return req, nil
 }

@@ -17,8 +17,8 @@ import (
 //   - RFC 6749 §6: the token is bound to the client it was issued to, and a
 //     narrower scope may be asked for, never a wider one;
 //   - RFC 9700 §4.14.2 and OAuth 2.1 §4.3.1: refresh tokens rotate, and a
-//     token presented again after it was rotated (or revoked) is reuse,
-//     which revokes its whole grant; tokens also expire after a period of
+//     token presented again after it was rotated is reuse, which revokes
+//     its whole grant (a revoked one is simply refused); tokens also expire after a period of
 //     inactivity and at the family's absolute lifetime.
 //
 // The new tokens are signed first; then storage.RotateRefreshToken marks
@@ -47,8 +47,13 @@ func (s *Server) refresh(r *http.Request, client storage.Client) (tokenResponse,
 	if rec.ClientID != client.ID {
 		return tokenResponse{}, invalidGrant("invalid refresh token")
 	}
-	if rec.Used || rec.Revoked {
+	switch {
+	case rec.Used:
 		s.refreshReused(ctx, rec)
+		return tokenResponse{}, invalidGrant("invalid refresh token")
+	case rec.Revoked:
+		// Revoked already (sign-out, reuse, a password reset): nothing
+		// more to revoke.
 		return tokenResponse{}, invalidGrant("invalid refresh token")
 	}
 	now := s.now()
@@ -74,8 +79,11 @@ func (s *Server) refresh(r *http.Request, client storage.Client) (tokenResponse,
 	prev, err := s.store.RotateRefreshToken(ctx, hash, *out.refresh, now)
 	switch {
 	case errors.Is(err, storage.ErrAlreadyUsed):
-		// Lost a race with another use of the same token: that is reuse too.
-		s.refreshReused(ctx, prev)
+		// Lost a race with another use of the same token: that is reuse
+		// too (unless the token was revoked meanwhile).
+		if prev.Used {
+			s.refreshReused(ctx, prev)
+		}
 		return tokenResponse{}, invalidGrant("invalid refresh token")
 	case errors.Is(err, storage.ErrNotFound):
 		return tokenResponse{}, invalidGrant("invalid refresh token")

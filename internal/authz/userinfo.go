@@ -16,8 +16,9 @@ import (
 // access token of a person (not a client-credentials token) with the
 // openid scope, in the Authorization header or a POST body (RFC 6750 §2.1,
 // §2.2), never in the query (RFC 9700 §4.3.2), and returns the claims its
-// scopes allow (§5.4). A token that is not accepted is answered 401 with
-// RFC 6750 §3.1's WWW-Authenticate.
+// scopes allow (§5.4). A token that is not active is answered 401, an
+// active one without openid (or a client's own) 403, each with RFC 6750
+// §3.1's WWW-Authenticate.
 
 func (s *Server) serveUserinfo(w http.ResponseWriter, r *http.Request) {
 	invalid := func(desc string) {
@@ -52,7 +53,9 @@ func (s *Server) serveUserinfo(w http.ResponseWriter, r *http.Request) {
 	}
 	scopes := c.scopes()
 	if c.Grant == "" || !slices.Contains(scopes, oidc.ScopeOpenID) {
-		invalid("")
+		// An active token, of a client or without openid (RFC 6750 §3.1).
+		w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope", scope="openid"`)
+		writeOAuthError(w, http.StatusForbidden, &oidc.Error{ErrorType: "insufficient_scope", Description: "the token lacks the openid scope"})
 		return
 	}
 	u, err := s.store.GetUser(ctx, c.Subject)

@@ -156,3 +156,20 @@ func parseForwardedAddr(entry string) (netip.Addr, bool) {
 }
 
 func normalise(a netip.Addr) netip.Addr { return a.WithZone("").Unmap() }
+
+// ClientNetwork is what per-address limits (sign-in lockout, rate limits)
+// count a client address under: an IPv4 address as it is, an IPv6 address
+// by its /64, the network one subscriber gets (a single host can use any of
+// its 2^64 addresses, so counting each would never reach a limit). Anything
+// that is not an IP address is returned as it is.
+func ClientNetwork(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil || !a.Is6() || a.Is4In6() {
+		return ip
+	}
+	p, err := a.Prefix(64)
+	if err != nil {
+		return ip
+	}
+	return p.String()
+}

@@ -175,3 +175,18 @@ func TestAccessLogClient(t *testing.T) {
 		t.Errorf("remote = %v, client = %v; want 10.0.0.1:4321 and 203.0.113.9", line["remote"], line["client"])
 	}
 }
+
+func TestClientNetwork(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"192.0.2.7", "192.0.2.7"},
+		{"2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"},
+		{"2001:db8:1:2:ffff::1", "2001:db8:1:2::/64"},
+		{"::ffff:192.0.2.7", "::ffff:192.0.2.7"},
+		{"not-an-ip", "not-an-ip"},
+	}
+	for _, tt := range tests {
+		if got := httpserver.ClientNetwork(tt.in); got != tt.want {
+			t.Errorf("ClientNetwork(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
