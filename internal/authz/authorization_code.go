@@ -119,7 +119,7 @@ func (s *Server) codeReplayed(ctx context.Context, req storage.AuthRequest) {
 	if err := s.store.RevokeGrant(ctx, req.ID); err != nil {
 		s.log.ErrorContext(ctx, "revoking the grant of a replayed code failed", "err", err)
 	}
-	s.audit.WarnContext(ctx, "authorization code reused; tokens issued from it revoked",
+	s.audit.WarnContext(ctx, "authorization code presented after it was used or withdrawn; tokens issued from it revoked",
 		"event", "code_reuse", "client_id", req.ClientID, "user_id", req.UserID)
 }
 

@@ -290,7 +290,12 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, req storage.A
 		s.redirectError(w, r, req.RedirectURI, req.State, authzError{"server_error", ""})
 		return
 	}
-	if err := s.store.SetAuthCode(r.Context(), req.ID, req.CodeHash, req.ExpiresAt); err != nil {
+	switch err := s.store.SetAuthCode(r.Context(), req.ID, req.CodeHash, req.ExpiresAt); {
+	case errors.Is(err, storage.ErrNotFound):
+		// Answered already (the consent form sent twice) or gone.
+		s.pages.errorPage(w, http.StatusBadRequest, "This sign-in request was already answered. Go back to the application.")
+		return
+	case err != nil:
 		s.log.ErrorContext(r.Context(), "storing code", "err", err)
 		s.redirectError(w, r, req.RedirectURI, req.State, authzError{"server_error", ""})
 		return

@@ -31,7 +31,7 @@ const (
 
 // Lifetimes that are policy rather than configuration.
 const (
-	codeTTL         = 60 * time.Second // authorization codes (issue 3; RFC 9700 §4.1.1 asks ≤ 10 min)
+	codeTTL         = 60 * time.Second // authorization codes (RFC 9700 §4.1.1 asks ≤ 10 min)
 	authRequestTTL  = 15 * time.Minute // time to sign in and consent
 	idTokenTTL      = time.Hour
 	loginSessionTTL = 12 * time.Hour
@@ -54,8 +54,9 @@ type Config struct {
 	RefreshAbsoluteTTL time.Duration // default 30d
 	KeyRotation        time.Duration // 0: no automatic rotation
 	// KeyReload is how often keys are reloaded from the store (picking up
-	// keys other instances or `gatehouse keys rotate` created); default 1m,
-	// shorter than the 10 minutes a new key is published before it signs.
+	// keys other instances or `gatehouse keys rotate` created, and keys
+	// `gatehouse keys retire` withdrew); default 1m, shorter than the 10
+	// minutes a new key is published before it signs.
 	KeyReload time.Duration
 	// JanitorInterval is how often expired rows are deleted; default 1m.
 	// A sweep deletes until it has caught up, for at most half the interval.
@@ -68,7 +69,7 @@ type Config struct {
 
 	Now func() time.Time // nil: time.Now
 
-	// Lockout tunes failed-login throttling; zero values take defaults.
+	// Lockout tunes sign-in throttling; zero values take defaults.
 	Lockout Lockout
 }
 
@@ -299,7 +300,9 @@ const minRunTimeout = 30 * time.Second
 
 // maintainKeys rotates the signing keys when automatic rotation is due and
 // reloads them from the store (picking up keys other instances or
-// `gatehouse keys rotate` created).
+// `gatehouse keys rotate` created, and dropping keys `gatehouse keys
+// retire` withdrew: the JWKS, introspection and the remembered token checks
+// stop trusting them from this reload on).
 func (s *Server) maintainKeys(ctx context.Context) {
 	now := s.now()
 	if s.cfg.KeyRotation > 0 {

@@ -93,7 +93,7 @@ func TestFullFlow_ThirdPartyClientLibraries(t *testing.T) {
 }
 
 // TestCodeReuse_AllBackends runs the replay rule on every backend, whose
-// ConsumeAuthCode must be atomic.
+// RedeemAuthCode must be atomic.
 func TestCodeReuse_AllBackends(t *testing.T) {
 	for _, b := range storagetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {

@@ -245,7 +245,9 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 func (s *Server) consentRequest(w http.ResponseWriter, r *http.Request, id string) (storage.AuthRequest, storage.Client, storage.User, bool) {
 	ctx := r.Context()
 	req, err := s.store.GetAuthRequest(ctx, id)
-	if err != nil || req.CodeHash != "" || !s.now().Before(req.ExpiresAt) {
+	// A request with a code was answered; one whose code is marked used
+	// before it has one was ended by a revocation (a password reset).
+	if err != nil || req.CodeHash != "" || req.CodeUsed || !s.now().Before(req.ExpiresAt) {
 		s.pages.errorPage(w, http.StatusBadRequest, "This sign-in request has expired or is unknown. Go back to the application and start again.")
 		return req, storage.Client{}, storage.User{}, false
 	}

@@ -30,20 +30,30 @@ const jwksAudience = "https://api.example"
 type jwksServer struct {
 	URL     string
 	fetches atomic.Int64
+	arrived chan struct{} // gets a value as each fetch arrives (dropped when full)
 	down    atomic.Bool
-	delay   atomic.Int64  // nanoseconds
-	hold    chan struct{} // when not nil, each fetch waits for it to close
+	delay   atomic.Int64                  // nanoseconds
+	hold    atomic.Pointer[chan struct{}] // when set, each fetch waits for the channel to close
 	keys    atomic.Pointer[jose.JSONWebKeySet]
 }
 
+// newJWKSServer starts an issuer; when hold is not nil, each fetch waits for
+// it to close.
 func newJWKSServer(t *testing.T, hold chan struct{}) *jwksServer {
 	t.Helper()
-	s := &jwksServer{hold: hold}
+	s := &jwksServer{arrived: make(chan struct{}, 64)}
+	if hold != nil {
+		s.hold.Store(&hold)
+	}
 	s.keys.Store(&jose.JSONWebKeySet{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.fetches.Add(1)
-		if s.hold != nil {
-			<-s.hold
+		select {
+		case s.arrived <- struct{}{}:
+		default:
+		}
+		if h := s.hold.Load(); h != nil {
+			<-*h
 		}
 		time.Sleep(time.Duration(s.delay.Load()))
 		if s.down.Load() {
@@ -55,6 +65,34 @@ func newJWKSServer(t *testing.T, hold chan struct{}) *jwksServer {
 	t.Cleanup(srv.Close)
 	s.URL = srv.URL
 	return s
+}
+
+// holdFetches makes the issuer hang: fetches, from now on and in progress
+// once they arrive, wait until release is called (at the latest when the
+// test ends).
+func (s *jwksServer) holdFetches(t *testing.T) (release func()) {
+	t.Helper()
+	ch := make(chan struct{})
+	s.hold.Store(&ch)
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			s.hold.Store(nil)
+			close(ch)
+		})
+	}
+	t.Cleanup(release) // before the server's Close, which waits for the fetches
+	return release
+}
+
+// awaitFetch waits until a fetch reaches the issuer (one not awaited yet).
+func (s *jwksServer) awaitFetch(t *testing.T) {
+	t.Helper()
+	select {
+	case <-s.arrived:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no JWKS fetch reached the issuer")
+	}
 }
 
 // publish makes the set exactly these keys.
@@ -325,4 +363,185 @@ func TestJWKSWaitHonoursContext(t *testing.T) {
 	if !strings.Contains(err.Error(), "JWKS") {
 		t.Errorf("error %q does not say what it waited for", err)
 	}
+}
+
+// TestJWKSFetchOutlivesCaller: a fetch does not depend on the caller that
+// started it. Callers that hang up (a context already cancelled, or one
+// that ends while the issuer is slow) get their context's error, and the
+// fetch goes on for the next caller, who gets the key set instead of a
+// recorded failure.
+func TestJWKSFetchOutlivesCaller(t *testing.T) {
+	type ctxCase struct {
+		name string
+		ctx  func() (context.Context, context.CancelFunc)
+		want error
+	}
+	ctxs := []ctxCase{
+		{"cancelled", func() (context.Context, context.CancelFunc) {
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			return ctx, cancel
+		}, context.Canceled},
+		{"50ms", func() (context.Context, context.CancelFunc) {
+			return context.WithTimeout(context.Background(), 50*time.Millisecond)
+		}, context.DeadlineExceeded},
+	}
+	for _, state := range []struct {
+		name    string
+		pastAge time.Duration // how old the key set is when the callers come; 0: none fetched yet
+	}{
+		{"no key set yet", 0},
+		{"key set past its grace", 2 * time.Minute},
+	} {
+		for _, cc := range ctxs {
+			t.Run(state.name+"/"+cc.name, func(t *testing.T) {
+				s := newJWKSServer(t, nil)
+				clock := &fakeClock{t: time.Now()}
+				key := newSigningKey(t, "k1")
+				s.publish(key)
+				v := newFreshnessVerifier(t, s, clock, time.Minute)
+				tok := key.token(t, s.URL, "alice", clock.Now())
+				var fetches int64
+				if state.pastAge > 0 {
+					wantValid(t, v, tok, "setup")
+					s.awaitFetch(t)
+					fetches = 1
+					clock.Add(state.pastAge)
+				}
+
+				release := s.holdFetches(t) // the issuer is slow
+				// Several callers hang up, so that none of them can be
+				// the one a fetch on the caller's context would depend on.
+				for i := range 8 {
+					ctx, cancel := cc.ctx()
+					_, err := v.Verify(ctx, tok)
+					cancel()
+					if !errors.Is(err, cc.want) || errors.Is(err, bearer.ErrInvalidToken) {
+						t.Fatalf("caller %d, context %s: Verify = %v, want %v", i, cc.name, err, cc.want)
+					}
+				}
+				next := make(chan error, 1)
+				go func() {
+					_, err := v.Verify(context.Background(), tok)
+					next <- err
+				}()
+				release()
+				if err := <-next; err != nil {
+					t.Fatalf("the next caller: %v", err)
+				}
+				wantFetches(t, s, fetches+1, "after the callers")
+			})
+		}
+	}
+}
+
+// TestJWKSStaleDoesNotWait: while a key set older than MaxKeyAge but within
+// its grace is refetched from an issuer that hangs, the caller that started
+// the refetch waits for it, and every other verification goes on at once
+// with the old set, without a second fetch. The new set, once there,
+// replaces the old one and what was remembered with it.
+func TestJWKSStaleDoesNotWait(t *testing.T) {
+	s := newJWKSServer(t, nil)
+	clock := &fakeClock{t: time.Now()}
+	withdrawn, kept := newSigningKey(t, "withdrawn"), newSigningKey(t, "kept")
+	s.publish(withdrawn)
+	v := newFreshnessVerifier(t, s, clock, time.Minute)
+	const callers = 16
+	toks := make([]string, callers)
+	for i := range toks {
+		toks[i] = withdrawn.token(t, s.URL, fmt.Sprint("user-", i), clock.Now())
+	}
+	first := withdrawn.token(t, s.URL, "alice", clock.Now())
+	wantValid(t, v, first, "issuer up")
+	s.awaitFetch(t)
+
+	s.publish(kept)             // withdrawn leaves the set...
+	clock.Add(time.Minute)      // ...which the verifier's copy is now too old to show,
+	release := s.holdFetches(t) // and the issuer hangs.
+	starter := make(chan error, 1)
+	go func() {
+		_, err := v.Verify(context.Background(), first)
+		starter <- err
+	}()
+	s.awaitFetch(t) // the refetch is in flight
+
+	var wg sync.WaitGroup
+	errs := make([]error, callers)
+	for i := range callers {
+		wg.Go(func() { _, errs[i] = v.Verify(context.Background(), toks[i]) })
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	// The fetch cannot end before they all return: callers that waited for
+	// it would never return.
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		release()
+		t.Fatal("verifications waited for the refetch of a key set within its grace")
+	}
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("caller %d, old key set within its grace: %v", i, err)
+		}
+	}
+	select {
+	case err := <-starter:
+		t.Fatalf("the caller that started the refetch returned before it ended: %v", err)
+	default:
+	}
+	wantFetches(t, s, 2, "during the refetch")
+
+	release()
+	if err := <-starter; !errors.Is(err, bearer.ErrInvalidToken) {
+		t.Fatalf("the caller that started the refetch: Verify = %v, want ErrInvalidToken (its key was withdrawn)", err)
+	}
+	wantInvalid(t, v, toks[0], "token remembered from the old set")
+	wantValid(t, v, kept.token(t, s.URL, "bob", clock.Now()), "key of the new set")
+	wantFetches(t, s, 2, "after the refetch")
+}
+
+// TestJWKSPastGraceWaits: once the key set is past its grace, callers wait
+// for the refetch (or for their context) and, if the issuer stays down, get
+// an error that is not ErrInvalidToken.
+func TestJWKSPastGraceWaits(t *testing.T) {
+	s := newJWKSServer(t, nil)
+	clock := &fakeClock{t: time.Now()}
+	key := newSigningKey(t, "k1")
+	s.publish(key)
+	v := newFreshnessVerifier(t, s, clock, time.Minute)
+	tok := key.token(t, s.URL, "alice", clock.Now())
+	wantValid(t, v, tok, "issuer up")
+	s.awaitFetch(t)
+
+	s.down.Store(true)
+	clock.Add(2 * time.Minute)
+	release := s.holdFetches(t)
+	const callers = 4
+	results := make(chan error, callers)
+	for range callers {
+		go func() {
+			_, err := v.Verify(context.Background(), tok)
+			results <- err
+		}()
+	}
+	s.awaitFetch(t)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := v.Verify(ctx, tok); !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, bearer.ErrInvalidToken) {
+		t.Fatalf("Verify past the grace, context ended while waiting = %v, want a deadline error", err)
+	}
+	select {
+	case err := <-results:
+		t.Fatalf("a caller returned before the refetch ended: %v", err)
+	default:
+	}
+	release()
+	for range callers {
+		if err := <-results; err == nil || errors.Is(err, bearer.ErrInvalidToken) {
+			t.Fatalf("Verify past the grace with the issuer down = %v, want an error that is not ErrInvalidToken", err)
+		}
+	}
+	wantFetches(t, s, 2, "after the callers")
 }

@@ -33,7 +33,9 @@ type JWTConfig struct {
 	// jwks_uri of the issuer's discovery document.
 	JWKSURL string
 	// HTTPClient fetches the discovery document and the JWKS (default: a
-	// client with a 10-second timeout).
+	// client with a 10-second timeout). A fetch runs apart from the
+	// verifications that need it, so that none of them can cancel it, and
+	// is bounded by this client's Timeout (10 seconds when it has none).
 	HTTPClient *http.Client
 	// Leeway tolerated on exp, nbf and iat (default 30s, at most 5 minutes).
 	Leeway time.Duration
@@ -43,12 +45,15 @@ type JWTConfig struct {
 	MinRefetchInterval time.Duration
 	// MaxKeyAge is how long a fetched JWKS is trusted (default 5 minutes,
 	// at most 5 minutes). The first verification after that refetches it
-	// (one fetch, whatever the number of concurrent callers), and keys the
-	// issuer no longer publishes are forgotten: a key it withdrew stops
-	// verifying within MaxKeyAge. If the refetch fails, the old set stays in
-	// use until it is 2×MaxKeyAge old, retried at most once a second; past
-	// that, every verification fails (an error that is not ErrInvalidToken,
-	// so a 503) until a fetch succeeds.
+	// and waits for the new set; verifications that overlap the refetch do
+	// not wait but go on with the old set (one fetch, whatever the number
+	// of concurrent callers). Keys the issuer no longer publishes are
+	// forgotten: a key it withdrew stops verifying within MaxKeyAge, plus
+	// the refetch's own duration for verifications that overlap it. If the
+	// refetch fails, the old set stays in use until it is 2×MaxKeyAge old,
+	// retried at most once a second; past that, verifications wait for the
+	// refetch, and fail (an error that is not ErrInvalidToken, so a 503)
+	// until a fetch succeeds.
 	MaxKeyAge time.Duration
 	// CacheSize is how many verified tokens are remembered (default
 	// 10,000; negative: none). A client presents the same access token on
@@ -75,22 +80,29 @@ var Algorithms = []jose.SignatureAlgorithm{
 type JWTVerifier struct {
 	cfg JWTConfig
 
-	// fetching holds a token while a discovery or JWKS fetch runs: one at
-	// a time, and callers waiting for it give up when their context ends.
-	fetching chan struct{}
-
 	mu        sync.RWMutex // guards what follows
 	jwksURL   string       // "" until discovered
 	keys      jose.JSONWebKeySet
 	keysSum   string    // keySetSum(keys), to tell whether a fetch changed the set
-	fetchedAt time.Time // last successful JWKS fetch
-	failedAt  time.Time // last failed attempt
+	fetchedAt time.Time // end of the last successful JWKS fetch
+	failedAt  time.Time // end of the last failed attempt
 	lastErr   error     // its error
+	flight    *flight   // the fetch in progress; nil when none
 
 	verified *ttlcache.Cache[[32]byte, *Claims] // by token hash; nil when CacheSize < 0
 }
 
 var _ Verifier = (*JWTVerifier)(nil)
+
+// flight is one fetch of the discovery document (when needed) and the JWKS.
+// It runs in a goroutine of its own, on a context detached from the caller
+// that started it and bounded by fetchTimeout, so that no caller's
+// cancellation fails it and it ends by itself; callers that need its
+// outcome wait for done, or for their own context.
+type flight struct {
+	done chan struct{} // closed once the outcome is recorded in the verifier
+	err  error         // the fetch's error; read only after done is closed
+}
 
 // defaultJWTCacheSize is JWTConfig.CacheSize's default: a few megabytes.
 const defaultJWTCacheSize = 10000
@@ -99,6 +111,10 @@ const defaultJWTCacheSize = 10000
 // did not answer: short, because the roles of one deployment start together
 // and the issuer may simply not be up yet.
 const retryAfterFailure = time.Second
+
+// defaultFetchTimeout bounds a fetch when JWTConfig.HTTPClient has no
+// Timeout, and is the default client's.
+const defaultFetchTimeout = 10 * time.Second
 
 // maxKeyAge is JWTConfig.MaxKeyAge's default and largest value.
 const maxKeyAge = 5 * time.Minute
@@ -120,7 +136,7 @@ func NewJWTVerifier(ctx context.Context, cfg JWTConfig) (*JWTVerifier, error) {
 		return nil, fmt.Errorf("bearer: issuer: %w", err)
 	}
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+		cfg.HTTPClient = &http.Client{Timeout: defaultFetchTimeout}
 	}
 	if cfg.Leeway == 0 {
 		cfg.Leeway = 30 * time.Second
@@ -148,7 +164,7 @@ func NewJWTVerifier(ctx context.Context, cfg JWTConfig) (*JWTVerifier, error) {
 	if cfg.CacheSize == 0 {
 		cfg.CacheSize = defaultJWTCacheSize
 	}
-	v := &JWTVerifier{cfg: cfg, jwksURL: cfg.JWKSURL, fetching: make(chan struct{}, 1)}
+	v := &JWTVerifier{cfg: cfg, jwksURL: cfg.JWKSURL}
 	if cfg.CacheSize > 0 {
 		v.verified = ttlcache.New[[32]byte, *Claims](cfg.CacheSize)
 	}
@@ -225,36 +241,75 @@ func (v *JWTVerifier) fresh(fetchedAt, now time.Time) bool {
 	return !fetchedAt.IsZero() && age >= 0 && age < v.cfg.MaxKeyAge
 }
 
-// usable reports, for a key set that could not be refreshed, whether it may
-// still be used at now: until it is staleGrace×MaxKeyAge old.
-func (v *JWTVerifier) usable(fetchedAt, now time.Time, cause error) error {
+// inGrace reports whether a key set fetched at fetchedAt may still be used
+// at now while it is being refreshed, or cannot be: until it is
+// staleGrace×MaxKeyAge old.
+func (v *JWTVerifier) inGrace(fetchedAt, now time.Time) bool {
 	age := now.Sub(fetchedAt)
-	if !fetchedAt.IsZero() && age >= 0 && age < staleGrace*v.cfg.MaxKeyAge {
+	return !fetchedAt.IsZero() && age >= 0 && age < staleGrace*v.cfg.MaxKeyAge
+}
+
+// usable returns nil if a key set fetched at fetchedAt, which could not be
+// refreshed because of cause, may still be used at now (see inGrace), and
+// otherwise why not.
+func (v *JWTVerifier) usable(fetchedAt, now time.Time, cause error) error {
+	if v.inGrace(fetchedAt, now) {
 		return nil
 	}
 	if fetchedAt.IsZero() {
 		return cause
 	}
-	return fmt.Errorf("bearer: the JWKS fetched %v ago is too old to trust and cannot be refreshed: %w", age.Round(time.Second), cause)
+	return fmt.Errorf("bearer: the JWKS fetched %v ago is too old to trust and cannot be refreshed: %w", now.Sub(fetchedAt).Round(time.Second), cause)
 }
 
-// lock takes the fetching token, or gives up when ctx ends.
-func (v *JWTVerifier) lock(ctx context.Context) error {
+// failedRecently reports whether the last attempt, at failedAt, failed less
+// than retryAfterFailure before now, after the last success at fetchedAt:
+// too early to try again.
+func failedRecently(fetchedAt, failedAt, now time.Time) bool {
+	return failedAt.After(fetchedAt) && !now.Before(failedAt) && now.Sub(failedAt) < retryAfterFailure
+}
+
+// fetchTimeout bounds one fetch, discovery included.
+func (v *JWTVerifier) fetchTimeout() time.Duration {
+	if t := v.cfg.HTTPClient.Timeout; t > 0 {
+		return t
+	}
+	return defaultFetchTimeout
+}
+
+// startFetch starts a fetch and returns it; the caller holds mu and has
+// checked that none is in progress. The fetch keeps ctx's values but not
+// its cancellation.
+func (v *JWTVerifier) startFetch(ctx context.Context) *flight {
+	f := &flight{done: make(chan struct{})}
+	v.flight = f
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), v.fetchTimeout())
+	go func() {
+		defer cancel()
+		v.fetch(ctx, f)
+	}()
+	return f
+}
+
+// wait waits for f to end, or for ctx to end first.
+func wait(ctx context.Context, f *flight) error {
 	select {
-	case v.fetching <- struct{}{}:
+	case <-f.done:
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("bearer: waiting for the JWKS: %w", ctx.Err())
 	}
 }
 
-func (v *JWTVerifier) unlock() { <-v.fetching }
-
-// refresh makes sure the key set is younger than MaxKeyAge, refetching it if
-// not. Fresh sets are checked under a read lock, so verification runs in
-// parallel; one caller refetches a stale set while the others wait for it.
-// It fails when the set is stale, cannot be refetched and is past its grace
-// (see JWTConfig.MaxKeyAge).
+// refresh makes sure the key set may be used: younger than MaxKeyAge, or
+// being refreshed and within its grace. Fresh sets are checked under a read
+// lock, so verification runs in parallel. The caller that finds the set
+// stale starts one fetch and waits for it; callers that come while it runs
+// go on with the old set if it is within its grace, and wait for the fetch
+// (or for their context) if there is no set yet or it is past its grace.
+// It fails when the set cannot be refetched and is past its grace (see
+// JWTConfig.MaxKeyAge), or when the caller's context ends while it must
+// wait.
 func (v *JWTVerifier) refresh(ctx context.Context) error {
 	v.mu.RLock()
 	fetchedAt := v.fetchedAt
@@ -263,30 +318,47 @@ func (v *JWTVerifier) refresh(ctx context.Context) error {
 		return nil
 	}
 
-	if err := v.lock(ctx); err != nil {
-		return err
-	}
-	defer v.unlock()
-	v.mu.RLock()
-	fetchedAt, failedAt, lastErr := v.fetchedAt, v.failedAt, v.lastErr
-	v.mu.RUnlock()
+	v.mu.Lock()
+	fetchedAt, failedAt, lastErr, f := v.fetchedAt, v.failedAt, v.lastErr, v.flight
 	now := v.cfg.Now()
 	switch {
 	case v.fresh(fetchedAt, now): // fetched by another caller meanwhile
+		v.mu.Unlock()
 		return nil
-	case failedAt.After(fetchedAt) && !now.Before(failedAt) && now.Sub(failedAt) < retryAfterFailure:
+	case f == nil && failedRecently(fetchedAt, failedAt, now):
+		v.mu.Unlock()
 		return v.usable(fetchedAt, now, lastErr)
 	}
-	if err := v.fetch(ctx, now); err != nil {
-		return v.usable(fetchedAt, now, err)
+	started := f == nil
+	if started {
+		f = v.startFetch(ctx)
 	}
-	return nil
+	v.mu.Unlock()
+
+	grace := v.inGrace(fetchedAt, now)
+	if grace && !started {
+		return nil // the old set will do until the fetch in progress replaces it
+	}
+	if err := wait(ctx, f); err != nil {
+		if grace {
+			return nil // the caller gave up on the new set, but the old one will do
+		}
+		return err
+	}
+	if f.err == nil {
+		return nil
+	}
+	v.mu.RLock()
+	fetchedAt = v.fetchedAt
+	v.mu.RUnlock()
+	return v.usable(fetchedAt, v.cfg.Now(), f.err)
 }
 
 // key returns the public key with the given ID from a key set that refresh
 // has vouched for. An unknown ID refetches the JWKS (the issuer rotated its
 // keys) unless the last fetch is younger than MinRefetchInterval, so forged
-// key IDs cannot make us hammer the issuer.
+// key IDs cannot make us hammer the issuer; a fetch already in progress is
+// waited for, as it may bring the key.
 func (v *JWTVerifier) key(ctx context.Context, kid string) (*jose.JSONWebKey, error) {
 	v.mu.RLock()
 	k := v.find(kid)
@@ -295,71 +367,85 @@ func (v *JWTVerifier) key(ctx context.Context, kid string) (*jose.JSONWebKey, er
 		return k, nil
 	}
 
-	if err := v.lock(ctx); err != nil {
-		return nil, err
-	}
-	defer v.unlock()
-	v.mu.RLock()
+	v.mu.Lock()
 	k = v.find(kid)
-	fetchedAt, failedAt, lastErr := v.fetchedAt, v.failedAt, v.lastErr
-	v.mu.RUnlock()
+	fetchedAt, failedAt, lastErr, f := v.fetchedAt, v.failedAt, v.lastErr, v.flight
 	now := v.cfg.Now()
 	switch {
 	case k != nil: // fetched by another caller meanwhile
+		v.mu.Unlock()
 		return k, nil
-	case failedAt.After(fetchedAt) && now.Sub(failedAt) < retryAfterFailure:
+	case f != nil: // in progress: wait for it below
+	case failedRecently(fetchedAt, failedAt, now):
+		v.mu.Unlock()
 		return nil, lastErr
 	case !fetchedAt.IsZero() && now.Sub(fetchedAt) < v.cfg.MinRefetchInterval:
+		v.mu.Unlock()
 		return nil, fmt.Errorf("%w: unknown key %q", ErrInvalidToken, kid)
+	default:
+		f = v.startFetch(ctx)
 	}
-	if err := v.fetch(ctx, now); err != nil {
+	v.mu.Unlock()
+
+	if err := wait(ctx, f); err != nil {
 		return nil, err
 	}
 	v.mu.RLock()
-	defer v.mu.RUnlock()
-	if k := v.find(kid); k != nil {
+	k = v.find(kid)
+	v.mu.RUnlock()
+	switch {
+	case k != nil:
 		return k, nil
+	case f.err != nil:
+		return nil, f.err
 	}
 	return nil, fmt.Errorf("%w: unknown key %q", ErrInvalidToken, kid)
 }
 
-// fetch discovers the JWKS URL if needed and loads the key set in place of
-// the old one; the caller holds the fetching token. A failure is recorded
-// as of now. A set that differs from the old one empties the cache of
-// verified tokens, so tokens of a withdrawn key are checked again (and
-// refused).
-func (v *JWTVerifier) fetch(ctx context.Context, now time.Time) (err error) {
-	defer func() {
-		if err != nil {
-			v.mu.Lock()
-			v.failedAt, v.lastErr = now, err
-			v.mu.Unlock()
-		}
-	}()
+// fetch runs flight f: it discovers the JWKS URL if needed, loads the key
+// set and records the outcome, then closes f.done. A new set replaces the
+// old one, and when it differs empties the cache of verified tokens (in the
+// same step, so no caller sees the new set with the old cache), so tokens
+// of a withdrawn key are checked again (and refused). A failure is recorded
+// as of its end and leaves the old set in place.
+func (v *JWTVerifier) fetch(ctx context.Context, f *flight) {
+	defer close(f.done)
 	v.mu.RLock()
 	u := v.jwksURL
 	v.mu.RUnlock()
-	if u == "" {
-		if u, err = discoverJWKS(ctx, v.cfg.HTTPClient, v.cfg.Issuer); err != nil {
-			return err
-		}
-		if err := checkFetchURL(u); err != nil {
-			return err
-		}
-	}
-	var set jose.JSONWebKeySet
-	if err := getJSON(ctx, v.cfg.HTTPClient, u, &set); err != nil {
-		return fmt.Errorf("bearer: fetching JWKS: %w", err)
+	set, u, err := v.load(ctx, u)
+
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.flight, f.err = nil, err
+	if err != nil {
+		v.failedAt, v.lastErr = v.cfg.Now(), err
+		return
 	}
 	sum := keySetSum(set)
-	v.mu.Lock()
 	changed := sum == "" || sum != v.keysSum
 	v.jwksURL, v.keys, v.keysSum, v.fetchedAt = u, set, sum, v.cfg.Now()
-	v.mu.Unlock()
 	if changed && v.verified != nil {
 		v.verified.Reset()
 	}
-	return nil
+}
+
+// load fetches the key set from u, discovering u first when it is "".
+func (v *JWTVerifier) load(ctx context.Context, u string) (jose.JSONWebKeySet, string, error) {
+	var set jose.JSONWebKeySet
+	if u == "" {
+		var err error
+		if u, err = discoverJWKS(ctx, v.cfg.HTTPClient, v.cfg.Issuer); err != nil {
+			return set, "", err
+		}
+		if err := checkFetchURL(u); err != nil {
+			return set, "", err
+		}
+	}
+	if err := getJSON(ctx, v.cfg.HTTPClient, u, &set); err != nil {
+		return set, "", fmt.Errorf("bearer: fetching JWKS: %w", err)
+	}
+	return set, u, nil
 }
 
 // keySetSum identifies a key set by its keys, in any order; "" when a key
@@ -387,7 +473,8 @@ type atClaims struct {
 // be shared with other calls for the same token: do not modify them.
 func (v *JWTVerifier) Verify(ctx context.Context, token string) (*Claims, error) {
 	// First, so that no token, remembered or not, is accepted on a key set
-	// older than MaxKeyAge.
+	// older than MaxKeyAge, except by verifications that overlap its
+	// refetch while it is within its grace (see JWTConfig.MaxKeyAge).
 	if err := v.refresh(ctx); err != nil {
 		return nil, err
 	}

@@ -54,8 +54,13 @@ type Users interface {
 	// DeleteUserLoginSessions.
 	SetUserDisabled(ctx context.Context, id string, disabled bool, now time.Time) error
 	// DeleteUser removes the user, the user's login sessions and consent,
-	// and revokes the user's grants (and their refresh tokens), in one
-	// transaction; ErrNotFound if no such user.
+	// revokes the user's grants (and their refresh tokens) and marks the
+	// code of each of the user's authorization requests used, in one
+	// transaction; ErrNotFound if no such user. A code issued but not yet
+	// exchanged, or the one a request waiting for consent gets later, then
+	// redeems with ErrAlreadyUsed and creates no grant, and an exchange
+	// racing DeleteUser either fails so or creates a grant DeleteUser
+	// revokes.
 	DeleteUser(ctx context.Context, id string) error
 }
 
@@ -102,9 +107,13 @@ type Clients interface {
 	// SetClientDisabled disables or enables the client; ErrNotFound if no
 	// such client.
 	SetClientDisabled(ctx context.Context, id string, disabled bool, now time.Time) error
-	// DeleteClient removes the client and the consent given to it, and
-	// revokes its grants (and their refresh tokens), in one transaction;
-	// ErrNotFound if no such client.
+	// DeleteClient removes the client and the consent given to it, revokes
+	// its grants (and their refresh tokens) and marks the code of each of
+	// its authorization requests used, in one transaction; ErrNotFound if no
+	// such client. A code issued but not yet exchanged, or the one a request
+	// waiting for consent gets later, then redeems with ErrAlreadyUsed and
+	// creates no grant, and an exchange racing DeleteClient either fails so
+	// or creates a grant DeleteClient revokes.
 	DeleteClient(ctx context.Context, id string) error
 }
 
@@ -146,7 +155,9 @@ type AuthRequests interface {
 	CreateAuthRequest(ctx context.Context, r AuthRequest) error
 	GetAuthRequest(ctx context.Context, id string) (AuthRequest, error)
 	// SetAuthCode stores the hash of the code issued for the request and the
-	// code's expiry; ErrNotFound if no such request.
+	// code's expiry, on a request that has no code yet: ErrNotFound if no
+	// such request or if it has a code already (which stays the request's);
+	// ErrAlreadyExists if another request has the same code hash.
 	SetAuthCode(ctx context.Context, id, codeHash string, expiresAt time.Time) error
 	// GetAuthRequestByCode finds a request by its code hash, used or not.
 	GetAuthRequestByCode(ctx context.Context, codeHash string) (AuthRequest, error)
@@ -157,8 +168,9 @@ type AuthRequests interface {
 	// and every later caller, get the request together with ErrAlreadyUsed
 	// and write nothing, and they return only once the winner's grant is
 	// committed, so revoking it then reaches everything the winner issued.
-	// An unknown or expired code is ErrNotFound. A failure writes nothing:
-	// the code stays unused.
+	// A used code gives ErrAlreadyUsed (with the request) even after it
+	// expired; an unknown code, or an expired one that was never used, is
+	// ErrNotFound. A failure writes nothing: the code stays unused.
 	RedeemAuthCode(ctx context.Context, codeHash string, now time.Time, g Grant, first *RefreshToken) (AuthRequest, error)
 	// DeleteExpiredAuthRequests removes at most limit requests that expired
 	// before the given time and returns how many it removed.
@@ -191,7 +203,14 @@ type Grants interface {
 	// error.
 	RevokeGrant(ctx context.Context, id string) error
 	// RevokeUserGrants revokes every grant of the user, and their refresh
-	// tokens, in one transaction, and returns how many grants it revoked.
+	// tokens, and marks the code of each of the user's authorization
+	// requests used, in one transaction, and returns how many grants it
+	// revoked (the ones not revoked before). A code issued but not yet
+	// exchanged, or the one a request waiting for consent gets later, then
+	// redeems with ErrAlreadyUsed (the request comes back, as for a replay)
+	// and creates no grant. An exchange racing RevokeUserGrants either
+	// fails so or creates a grant that RevokeUserGrants revokes: no grant of
+	// the user is left unrevoked.
 	RevokeUserGrants(ctx context.Context, userID string) (int, error)
 }
 

@@ -42,6 +42,14 @@ func testAuthRequests(t *testing.T, s storage.Store) {
 	wantErr(t, err, storage.ErrNotFound, "GetAuthRequest unknown")
 
 	must(t, s.SetAuthCode(ctx, full.ID, "code-hash-1", at(time.Minute)), "SetAuthCode")
+	// A request's code is never replaced: the code issued first stays the
+	// one that finds it (checked below).
+	for _, hash := range []string{"code-hash-2", "code-hash-1"} {
+		wantErr(t, s.SetAuthCode(ctx, full.ID, hash, at(2*time.Minute)), storage.ErrNotFound,
+			"SetAuthCode "+hash+" on a request that has a code")
+	}
+	_, err = s.GetAuthRequestByCode(ctx, "code-hash-2")
+	wantErr(t, err, storage.ErrNotFound, "GetAuthRequestByCode of a code refused by SetAuthCode")
 	wantErr(t, s.SetAuthCode(ctx, "nobody", "code-hash-x", at(time.Minute)), storage.ErrNotFound, "SetAuthCode unknown")
 	wantErr(t, s.SetAuthCode(ctx, bare.ID, "code-hash-1", at(time.Minute)), storage.ErrAlreadyExists, "SetAuthCode with another request's code")
 

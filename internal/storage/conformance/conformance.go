@@ -35,6 +35,8 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"DeleteExpiredAuthRequests", testDeleteExpiredAuthRequests},
 		{"Grants", testGrants},
 		{"RevokeUserGrants", testRevokeUserGrants},
+		{"RevokeEndsCodes", testRevokeEndsCodes},
+		{"RevokeUserGrantsRedeemRace", testRevokeUserGrantsRedeemRace},
 		{"RefreshTokens", testRefreshTokens},
 		{"RotateRefreshToken", testRotateRefreshToken},
 		{"RotateRefreshTokenRace", testRotateRefreshTokenRace},

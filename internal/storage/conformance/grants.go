@@ -1,6 +1,9 @@
 package conformance
 
 import (
+	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -149,4 +152,145 @@ func testDeleteClientRevokesGrants(t *testing.T, s storage.Store) {
 	wantErr(t, err, storage.ErrNotFound, "consent given to the deleted client")
 	_, err = s.GetConsent(ctx, "u-alice", "cli", base)
 	must(t, err, "consent given to another client after DeleteClient")
+}
+
+// testRevokeEndsCodes: RevokeUserGrants, DeleteUser and DeleteClient end
+// the codes of the user's (or client's) requests: a code issued but not yet
+// exchanged, and the one a request waiting for consent gets later, then
+// redeem as a replay (ErrAlreadyUsed, with the request) and store nothing.
+// The codes of other users' (or clients') requests still redeem.
+func testRevokeEndsCodes(t *testing.T, s storage.Store) {
+	ctx := ctxFor(t)
+	for _, tc := range []struct {
+		name string
+		// revoke ends what was issued to user at client, by user or by
+		// client (byUser).
+		revoke func(user, client string) error
+		byUser bool
+	}{
+		{"RevokeUserGrants", func(user, _ string) error { _, err := s.RevokeUserGrants(ctx, user); return err }, true},
+		{"DeleteUser", func(user, _ string) error { return s.DeleteUser(ctx, user) }, true},
+		{"DeleteClient", func(_, client string) error { return s.DeleteClient(ctx, client) }, false},
+	} {
+		user, client := "u-"+tc.name, "cli-"+tc.name
+		otherUser, otherClient := "u-other-"+tc.name, "cli-other-"+tc.name
+		must(t, s.CreateUser(ctx, storage.User{ID: user, Username: user, CreatedAt: base, UpdatedAt: base}), "CreateUser")
+		must(t, s.CreateClient(ctx, storage.Client{ID: client, CreatedAt: base, UpdatedAt: base}), "CreateClient")
+		request := func(id, user, client string, done bool) storage.AuthRequest {
+			r := newAuthRequest(tc.name+"-"+id, at(10*time.Minute))
+			r.ClientID, r.UserID, r.AuthTime, r.AMR, r.Done = client, user, base, []string{"pwd"}, done
+			return r
+		}
+		// Requests with a code, and whether tc.revoke ends the code.
+		type code struct {
+			r     storage.AuthRequest
+			ended bool
+		}
+		issued := []code{
+			{request("issued", user, client, true), true},
+			{request("same-user", user, otherClient, true), tc.byUser},
+			{request("same-client", otherUser, client, true), !tc.byUser},
+		}
+		for _, is := range issued {
+			must(t, s.CreateAuthRequest(ctx, is.r), "CreateAuthRequest")
+			must(t, s.SetAuthCode(ctx, is.r.ID, "code-"+is.r.ID, at(time.Minute)), "SetAuthCode")
+		}
+		pending := request("pending", user, client, false)
+		must(t, s.CreateAuthRequest(ctx, pending), "CreateAuthRequest")
+
+		must(t, tc.revoke(user, client), tc.name)
+
+		// The person consents after the revocation; the request gets its code.
+		must(t, s.SetAuthCode(ctx, pending.ID, "code-"+pending.ID, at(time.Minute)),
+			"SetAuthCode of a request waiting for consent, after "+tc.name)
+		issued = append(issued, code{pending, true})
+		for _, is := range issued {
+			r := is.r
+			g := storage.Grant{ID: r.ID, ClientID: r.ClientID, UserID: r.UserID, CreatedAt: base, ExpiresAt: at(48 * time.Hour)}
+			first := newRefreshToken("rt-"+r.ID, r.ID, at(time.Hour), at(24*time.Hour))
+			first.ClientID, first.UserID = r.ClientID, r.UserID
+			got, err := s.RedeemAuthCode(ctx, "code-"+r.ID, base, g, &first)
+			what := fmt.Sprintf("%s: RedeemAuthCode of %s", tc.name, r.ID)
+			if !is.ended {
+				must(t, err, what+", a request "+tc.name+" does not reach")
+				checkRevoked(t, s, what, map[string]bool{g.ID: false}, map[string]bool{first.TokenHash: false})
+				continue
+			}
+			wantErr(t, err, storage.ErrAlreadyUsed, what)
+			if got.ID != r.ID {
+				t.Errorf("%s returned request %q with ErrAlreadyUsed, want %q", what, got.ID, r.ID)
+			}
+			_, err = s.GetGrant(ctx, g.ID)
+			wantErr(t, err, storage.ErrNotFound, what+": the grant")
+			_, err = s.GetRefreshToken(ctx, first.TokenHash)
+			wantErr(t, err, storage.ErrNotFound, what+": the refresh token")
+		}
+	}
+}
+
+// testRevokeUserGrantsRedeemRace: RevokeUserGrants racing exchanges of the
+// user's codes leaves no grant of the user unrevoked. Each exchange either
+// wins, and RevokeUserGrants revokes its grant and refresh token, or finds
+// its code ended (ErrAlreadyUsed) and stores nothing.
+func testRevokeUserGrantsRedeemRace(t *testing.T, s storage.Store) {
+	ctx := ctxFor(t)
+	const rounds = 4
+	for round := range rounds {
+		user := fmt.Sprint("u-race-", round)
+		grants := make([]storage.Grant, Racers)
+		firsts := make([]storage.RefreshToken, Racers)
+		for i := 1; i < Racers; i++ {
+			id := fmt.Sprintf("ar-race-%d-%d", round, i)
+			r := newAuthRequest(id, at(10*time.Minute))
+			r.UserID, r.AuthTime, r.AMR, r.Done = user, base, []string{"pwd"}, true
+			must(t, s.CreateAuthRequest(ctx, r), "CreateAuthRequest")
+			must(t, s.SetAuthCode(ctx, id, "code-"+id, at(time.Minute)), "SetAuthCode")
+			grants[i] = storage.Grant{ID: id, ClientID: "webapp", UserID: user, CreatedAt: base, ExpiresAt: at(48 * time.Hour)}
+			firsts[i] = newRefreshToken("rt-"+id, id, at(time.Hour), at(24*time.Hour))
+			firsts[i].UserID = user
+		}
+		// Half of the exchanges start at once; once the first of them has
+		// returned, RevokeUserGrants starts, and the other half with it.
+		var firstDone sync.Once
+		exchanged, revoking := make(chan struct{}), make(chan struct{})
+		errs := race(Racers, func(i int) error {
+			if i == 0 {
+				<-exchanged
+				close(revoking)
+				_, err := s.RevokeUserGrants(ctx, user)
+				return err
+			}
+			if i%2 == 0 {
+				<-revoking
+			}
+			defer firstDone.Do(func() { close(exchanged) })
+			_, err := s.RedeemAuthCode(ctx, "code-"+grants[i].ID, base, grants[i], &firsts[i])
+			return err
+		})
+		must(t, errs[0], "RevokeUserGrants")
+		won := 0
+		for i := 1; i < Racers; i++ {
+			g, err := s.GetGrant(ctx, grants[i].ID)
+			switch {
+			case errs[i] == nil:
+				won++
+				must(t, err, "GetGrant of a won exchange")
+				if !g.Revoked {
+					t.Errorf("round %d: grant %s, stored by an exchange racing RevokeUserGrants, is not revoked", round, g.ID)
+				}
+				rt, err := s.GetRefreshToken(ctx, firsts[i].TokenHash)
+				must(t, err, "GetRefreshToken of a won exchange")
+				if !rt.Revoked {
+					t.Errorf("round %d: refresh token %s, stored by an exchange racing RevokeUserGrants, is not revoked", round, rt.ID)
+				}
+			case errors.Is(errs[i], storage.ErrAlreadyUsed):
+				wantErr(t, err, storage.ErrNotFound, "the grant of an exchange that found its code ended")
+				_, err = s.GetRefreshToken(ctx, firsts[i].TokenHash)
+				wantErr(t, err, storage.ErrNotFound, "the refresh token of an exchange that found its code ended")
+			default:
+				t.Errorf("round %d: RedeemAuthCode racing RevokeUserGrants: %v, want nil or ErrAlreadyUsed", round, errs[i])
+			}
+		}
+		t.Logf("round %d: %d of %d exchanges won, the others found their code ended", round, won, Racers-1)
+	}
 }

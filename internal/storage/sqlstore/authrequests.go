@@ -58,9 +58,11 @@ func (s *Store) GetAuthRequest(ctx context.Context, id string) (storage.AuthRequ
 }
 
 // SetAuthCode stores the hash of the request's code and the code's expiry,
-// which becomes the request's.
+// which becomes the request's, on a request that has no code yet: a
+// request's one code is never replaced, so a code issued before stays the
+// one that finds the request (and its grant, when it comes back).
 func (s *Store) SetAuthCode(ctx context.Context, id, codeHash string, expiresAt time.Time) error {
-	return s.writeOne(ctx, "UPDATE auth_requests SET code_hash = ?, expires_at = ? WHERE id = ?",
+	return s.writeOne(ctx, "UPDATE auth_requests SET code_hash = ?, expires_at = ? WHERE id = ? AND code_hash IS NULL",
 		nullString(codeHash), micros(expiresAt), id)
 }
 
@@ -84,8 +86,9 @@ func (s *Store) GetAuthRequestByCode(ctx context.Context, codeHash string) (stor
 // (on SQLite, their shared transaction commits before any caller learns its
 // outcome), so they return, with the request and storage.ErrAlreadyUsed,
 // only after the winner's grant is committed; if the winner's transaction
-// fails, the code is unused again and one of them wins. An unknown or
-// expired code is storage.ErrNotFound.
+// fails, the code is unused again and one of them wins. A used code gives
+// storage.ErrAlreadyUsed whether or not it has expired since; an unknown
+// code, or an expired one that was never used, is storage.ErrNotFound.
 func (s *Store) RedeemAuthCode(ctx context.Context, codeHash string, now time.Time, g storage.Grant, first *storage.RefreshToken) (storage.AuthRequest, error) {
 	if codeHash == "" {
 		return storage.AuthRequest{}, storage.ErrNotFound

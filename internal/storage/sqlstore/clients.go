@@ -70,8 +70,9 @@ func (s *Store) SetClientDisabled(ctx context.Context, id string, disabled bool,
 	return s.writeOne(ctx, "UPDATE clients SET disabled = ?, updated_at = ? WHERE id = ?", disabled, micros(now), id)
 }
 
-// DeleteClient removes the client, and with it the consent given to it, and
-// revokes its grants and their refresh tokens.
+// DeleteClient removes the client, and with it the consent given to it,
+// marks the codes of its authorization requests used, and revokes its
+// grants and their refresh tokens.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
 	return s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if err := s.execOne(ctx, tx, "DELETE FROM clients WHERE id = ?", id); err != nil {

@@ -54,8 +54,9 @@ func (s *Store) RevokeGrant(ctx context.Context, id string) error {
 }
 
 // RevokeUserGrants revokes every grant of the user and their refresh
-// tokens, in one transaction, and returns how many grants were not revoked
-// before (revoking a user's grants again returns 0).
+// tokens, and marks the code of every request of the user used (see
+// revokeGrantsWhere), in one transaction, and returns how many grants were
+// not revoked before (revoking a user's grants again returns 0).
 func (s *Store) RevokeUserGrants(ctx context.Context, userID string) (int, error) {
 	var n int
 	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
@@ -67,12 +68,27 @@ func (s *Store) RevokeUserGrants(ctx context.Context, userID string) (int, error
 }
 
 // revokeGrantsWhere revokes, on tx, every grant whose column col (user_id
-// or client_id) is value and the refresh tokens of their families, grants
-// first (see the lock order above), and returns how many grants were not
-// revoked before.
+// or client_id) is value and the refresh tokens of their families, and
+// returns how many grants were not revoked before.
+//
+// It first marks the code of every authorization request whose col is value
+// used: a code issued but not exchanged yet, or the one a request waiting
+// for consent would get, then redeems with storage.ErrAlreadyUsed, as a
+// replay, and creates no grant. That UPDATE comes before the grants': it
+// waits for a RedeemAuthCode of such a request in progress, which holds the
+// request's row locked until it commits, so the UPDATE of the grants, which
+// starts after that exchange committed, reaches the grant it inserted (on
+// PostgreSQL under READ COMMITTED each statement sees what committed before
+// it started; on MySQL an UPDATE reads the latest committed rows). An
+// exchange that comes after the first UPDATE finds the code used. On SQLite
+// the transactions run one at a time. The grants then come before their
+// refresh tokens (see the lock order above).
 func (s *Store) revokeGrantsWhere(ctx context.Context, tx *sql.Tx, col, value string) (int, error) {
 	if col != "user_id" && col != "client_id" {
 		return 0, fmt.Errorf("sqlstore: revoking grants by %q", col) // a column name goes into the query
+	}
+	if _, err := s.exec(ctx, tx, "UPDATE auth_requests SET code_used = TRUE WHERE "+col+" = ?", value); err != nil {
+		return 0, err
 	}
 	res, err := s.exec(ctx, tx, "UPDATE grants SET revoked = TRUE WHERE "+col+" = ? AND revoked = FALSE", value)
 	if err != nil {

@@ -25,7 +25,8 @@ var gooseDialects = map[string]goose.Dialect{
 // audience; an authorization request whose code was used reads back
 // unchanged; each refresh family becomes a grant (revoked when all its
 // tokens are), so its live token can still be rotated, and revoking the
-// grant reaches it. The down migrations keep the data too.
+// grant reaches it; an access token that was revoked is on the revoked list,
+// one that was not is not. The down migrations keep the data too.
 func TestMigrateFromVersion1(t *testing.T) {
 	ctx := context.Background()
 	const far = 4102444800000000 // 2100-01-01 in microseconds
@@ -64,6 +65,8 @@ func TestMigrateFromVersion1(t *testing.T) {
 					"'Web app', 'h', FALSE, '[]', '[]', '[]', '[\"openid\"]', FALSE, TRUE, 1000000, 2000000)",
 				"INSERT INTO access_tokens (id, family_id, client_id, subject, audience, scopes, revoked, created_at, " +
 					"expires_at) VALUES ('jti-old', 'fam-live', 'webapp', 'u-alice', '[]', '[]', FALSE, 1000000, 4102444800000000)",
+				"INSERT INTO access_tokens (id, family_id, client_id, subject, audience, scopes, revoked, created_at, " +
+					"expires_at) VALUES ('jti-revoked', 'fam-live', 'webapp', 'u-alice', '[]', '[]', TRUE, 1000000, 4102444800000000)",
 				// A family rotated once (its first token used), and one revoked.
 				refreshColumns + "('rt-1', 'hash-1', 'fam-live', 'webapp', 'u-alice', '[]', '[]', NULL, '[]', " +
 					"TRUE, FALSE, 4102444800000000, 4102444800000000, 1000000)",
@@ -109,6 +112,16 @@ func TestMigrateFromVersion1(t *testing.T) {
 				if err != nil || got != want {
 					t.Errorf("grant made of family %s = %+v, %v; want %+v", want.ID, got, err, want)
 				}
+			}
+			for jti, want := range map[string]bool{"jti-revoked": true, "jti-old": false} {
+				got, err := s.AccessTokenRevoked(ctx, jti)
+				if err != nil || got != want {
+					t.Errorf("AccessTokenRevoked(%q) after upgrading = %v, %v; want %v", jti, got, err, want)
+				}
+			}
+			var until int64 // the revoked token's entry ends when the token expires
+			if err := s.DB().QueryRowContext(ctx, "SELECT expires_at FROM revoked_tokens WHERE id = 'jti-revoked'").Scan(&until); err != nil || until != far {
+				t.Errorf("the revoked list's entry for jti-revoked expires at %d, %v; want %d", until, err, int64(far))
 			}
 			now := time.Now().UTC()
 			next := storage.RefreshToken{ID: "rt-5", TokenHash: "hash-5", FamilyID: "fam-live", ClientID: "webapp",

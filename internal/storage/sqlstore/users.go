@@ -69,8 +69,9 @@ func (s *Store) SetUserDisabled(ctx context.Context, id string, disabled bool, n
 }
 
 // DeleteUser removes the user, and with it the user's login sessions and
-// consent, and revokes the user's grants and their refresh tokens, so
-// nothing issued to the user outlives the account.
+// consent, marks the codes of the user's authorization requests used, and
+// revokes the user's grants and their refresh tokens, so nothing issued to
+// the user outlives the account.
 func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	return s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if err := s.execOne(ctx, tx, "DELETE FROM users WHERE id = ?", id); err != nil {

@@ -12,7 +12,6 @@ ALTER TABLE users ADD COLUMN disabled BOOLEAN NOT NULL DEFAULT FALSE;
 ALTER TABLE clients ADD COLUMN resource_audience TEXT NOT NULL DEFAULT (''),
     ADD COLUMN disabled BOOLEAN NOT NULL DEFAULT FALSE;
 ALTER TABLE auth_requests DROP COLUMN replayed;
-DROP TABLE access_tokens;
 
 CREATE TABLE grants (
     id         VARCHAR(255) NOT NULL PRIMARY KEY,
@@ -43,9 +42,22 @@ CREATE TABLE revoked_tokens (
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 CREATE INDEX revoked_tokens_expires_at_idx ON revoked_tokens (expires_at);
 
+-- Revoking a user's or a client's grants marks the codes of their requests
+-- used, found through these.
+CREATE INDEX auth_requests_user_id_idx ON auth_requests (user_id);
+CREATE INDEX auth_requests_client_id_idx ON auth_requests (client_id);
+
+-- Access tokens revoked before this version stay revoked: their IDs go on
+-- the list, until they expire (revoked is a TINYINT, 0 or 1).
+INSERT INTO revoked_tokens (id, expires_at)
+SELECT id, expires_at FROM access_tokens WHERE revoked <> 0;
+DROP TABLE access_tokens;
+
 -- +goose Down
 -- The access-token records and the replayed flags are not restored: the
 -- tables and columns come back empty (FALSE).
+DROP INDEX auth_requests_client_id_idx ON auth_requests;
+DROP INDEX auth_requests_user_id_idx ON auth_requests;
 DROP TABLE revoked_tokens;
 DROP TABLE grants;
 
