@@ -23,20 +23,11 @@ import (
 // refresh token never counts as using it.
 
 func (s *Server) serveIntrospect(w http.ResponseWriter, r *http.Request) {
-	caller, err := s.clients.authenticate(r, useConfidential)
-	if err != nil {
-		s.requestError(w, r, shapeJSON, err)
+	caller, token, ok := s.tokenRequest(w, r, useConfidential)
+	if !ok {
 		return
 	}
-	token := r.PostForm.Get("token")
-	if token == "" {
-		s.requestError(w, r, shapeJSON, invalidRequest("token is required"))
-		return
-	}
-	kinds := []func(context.Context, storage.Client, string) (map[string]any, error){s.introspectAccessToken, s.introspectRefreshToken}
-	if r.PostForm.Get("token_type_hint") == "refresh_token" {
-		kinds[0], kinds[1] = kinds[1], kinds[0]
-	}
+	kinds := byHint(r.PostForm.Get("token_type_hint"), s.introspectAccessToken, s.introspectRefreshToken, false)
 	for _, introspect := range kinds {
 		resp, err := introspect(r.Context(), caller, token)
 		if err != nil {

@@ -205,3 +205,31 @@ func isOAuthError(err error) bool {
 	var oe *oidc.Error
 	return errors.As(err, &oe)
 }
+
+// tokenRequest authenticates the client of a revocation or introspection
+// request and reads the token it is about (RFC 7009 §2.1, RFC 7662 §2.1).
+// It answers the request itself and returns false when either fails.
+func (s *Server) tokenRequest(w http.ResponseWriter, r *http.Request, use clientUse) (storage.Client, string, bool) {
+	client, err := s.clients.authenticate(r, use)
+	if err != nil {
+		s.requestError(w, r, shapeJSON, err)
+		return client, "", false
+	}
+	token := r.PostForm.Get("token")
+	if token == "" {
+		s.requestError(w, r, shapeJSON, invalidRequest("token is required"))
+		return client, "", false
+	}
+	return client, token, true
+}
+
+// byHint orders the look-ups of a token whose kind is not known: the kind
+// token_type_hint names first, otherwise the refresh token's first when
+// refreshFirst. The hint only orders them, never leaves one out (RFC 7009
+// §2.1, RFC 7662 §2.1).
+func byHint[F any](hint string, access, refresh F, refreshFirst bool) []F {
+	if hint == "refresh_token" || hint != "access_token" && refreshFirst {
+		return []F{refresh, access}
+	}
+	return []F{access, refresh}
+}

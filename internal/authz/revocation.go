@@ -20,20 +20,11 @@ import (
 //   - An access token's ID goes on the revoked list until it expires.
 
 func (s *Server) serveRevoke(w http.ResponseWriter, r *http.Request) {
-	client, err := s.clients.authenticate(r, usePublicAllowed)
-	if err != nil {
-		s.requestError(w, r, shapeJSON, err)
+	client, token, ok := s.tokenRequest(w, r, usePublicAllowed)
+	if !ok {
 		return
 	}
-	token := r.PostForm.Get("token")
-	if token == "" {
-		s.requestError(w, r, shapeJSON, invalidRequest("token is required"))
-		return
-	}
-	kinds := []func(context.Context, string, string) (bool, error){s.revokeRefreshToken, s.revokeAccessToken}
-	if r.PostForm.Get("token_type_hint") == "access_token" {
-		kinds[0], kinds[1] = kinds[1], kinds[0]
-	}
+	kinds := byHint(r.PostForm.Get("token_type_hint"), s.revokeAccessToken, s.revokeRefreshToken, true)
 	for _, revoke := range kinds {
 		found, err := revoke(r.Context(), client.ID, token)
 		if err != nil {
