@@ -13,10 +13,10 @@ import (
 	"github.com/alexedwards/scs/v2"
 	"github.com/gomodule/redigo/redis"
 
+	"github.com/gatehouse-dev/gatehouse/bearer"
 	"github.com/gatehouse-dev/gatehouse/internal/api"
 	"github.com/gatehouse-dev/gatehouse/internal/api/resource"
 	"github.com/gatehouse-dev/gatehouse/internal/authz"
-	"github.com/gatehouse-dev/gatehouse/internal/bearer"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/httpserver"
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
@@ -110,6 +110,7 @@ func (w *wiring) api(ctx context.Context) (role, error) {
 		Logger:    w.logger.With("role", config.RoleAPI),
 
 		TrustedProxies: c.TrustedProxies,
+		ReadPoolSize:   w.store.ReadDB().Stats().MaxOpenConnections,
 	})
 	if err != nil {
 		return role{}, err

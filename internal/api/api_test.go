@@ -12,10 +12,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gatehouse-dev/gatehouse/bearer"
+	"github.com/gatehouse-dev/gatehouse/bearer/bearertest"
 	"github.com/gatehouse-dev/gatehouse/internal/api"
 	"github.com/gatehouse-dev/gatehouse/internal/api/resource"
-	"github.com/gatehouse-dev/gatehouse/internal/bearer"
-	"github.com/gatehouse-dev/gatehouse/internal/bearer/bearertest"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/docstore"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/sqlstore"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/storagetest"
@@ -432,7 +432,7 @@ resources:
 			t.Errorf("429 body = %s", r.raw)
 		}
 	}
-	// Another token has its own budget.
+	// Another user has a budget of their own.
 	e.want(e.do("GET", "/api/todos", e.bob, ""), 200)
 	r := e.do("OPTIONS", "/api/todos", "", "", "Origin", "https://app.test", "Access-Control-Request-Method", "POST")
 	if r.header.Get("Access-Control-Allow-Origin") != "https://app.test" || !strings.Contains(r.header.Get("Access-Control-Allow-Headers"), "Authorization") {

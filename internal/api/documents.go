@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -35,6 +36,10 @@ type handler struct {
 	s     *Server
 	res   *resource.Resource
 	owner string
+	// principal is the caller the query limits count by; release gives
+	// back its turn once the request has taken one (querylimits.go).
+	principal string
+	release   func()
 }
 
 // httpDate is Eve's date format (RFC 1123 with GMT).
@@ -52,6 +57,25 @@ func (h *handler) storeError(w http.ResponseWriter, r *http.Request, err error) 
 			issues[u] = "value is not unique"
 		}
 		writeIssues(w, issues, nil)
+	case errors.Is(err, errBusy):
+		// RFC 6585 §4: the caller's own requests are too many at once.
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusTooManyRequests, fmt.Sprintf(
+			"Too many requests at once: at most %d of a client's requests query the database at a time", h.s.limits.Concurrency))
+	case errors.Is(err, errQueryTimeout):
+		// The client's query (or the database's load): not a fault of
+		// the server, so a warning.
+		h.s.cfg.Logger.WarnContext(r.Context(), "api: query took too long", "resource", h.res.Name,
+			"method", r.Method, "budget", h.s.limits.Timeout, "err", err)
+		msg := fmt.Sprintf("The query took too long (more than %s): try again later", h.s.limits.Timeout)
+		if r.URL.Query().Get("where") != "" {
+			msg = fmt.Sprintf("The query took too long (more than %s): narrow the where, or try again later", h.s.limits.Timeout)
+		}
+		writeError(w, http.StatusServiceUnavailable, msg)
+	case errors.Is(err, errClientGone):
+		// Nobody reads the answer; the log says why the query stopped.
+		h.s.cfg.Logger.InfoContext(r.Context(), "api: query cancelled: the client went away", "resource", h.res.Name)
+		writeError(w, http.StatusServiceUnavailable, "The request was cancelled")
 	default:
 		h.s.cfg.Logger.ErrorContext(r.Context(), "api: store", "resource", h.res.Name, "err", err)
 		if errors.Is(err, storage.ErrUnavailable) {
@@ -160,8 +184,10 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	offset := (page - 1) * maxResults
-	docs, err := h.s.cfg.Store.Find(ctx, h.res.Name, h.owner, docquery.Query{
-		Filter: filter, Sort: sortKeys, Limit: maxResults, Offset: offset,
+	docs, err := run(ctx, h, func(ctx context.Context) ([]docstore.Document, error) {
+		return h.s.cfg.Store.Find(ctx, h.res.Name, h.owner, docquery.Query{
+			Filter: filter, Sort: sortKeys, Limit: maxResults, Offset: offset,
+		})
 	})
 	if err != nil {
 		h.storeError(w, r, err)
@@ -226,7 +252,9 @@ func (h *handler) count(r *http.Request, where string, filter docquery.Expr) (in
 	if ok {
 		return total, nil
 	}
-	total, err := h.s.cfg.Store.Count(r.Context(), h.res.Name, h.owner, filter)
+	total, err := run(r.Context(), h, func(ctx context.Context) (int, error) {
+		return h.s.cfg.Store.Count(ctx, h.res.Name, h.owner, filter)
+	})
 	if err != nil {
 		return 0, err
 	}
@@ -422,7 +450,7 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	err := h.s.cfg.Store.Insert(r.Context(), h.res.Name, docs)
+	err := exec(r.Context(), h, func(ctx context.Context) error { return h.s.cfg.Store.Insert(ctx, h.res.Name, docs) })
 	h.s.counts.written(h.res.Name, h.owner)
 	if err != nil {
 		h.storeError(w, r, err)
@@ -461,8 +489,15 @@ func etagMatches(header, etag string) bool {
 	return false
 }
 
+// getDoc reads one of the owner's documents.
+func (h *handler) getDoc(ctx context.Context, id string) (docstore.Document, error) {
+	return run(ctx, h, func(ctx context.Context) (docstore.Document, error) {
+		return h.s.cfg.Store.Get(ctx, h.res.Name, h.owner, id)
+	})
+}
+
 func (h *handler) get(w http.ResponseWriter, r *http.Request, id string) {
-	d, err := h.s.cfg.Store.Get(r.Context(), h.res.Name, h.owner, id)
+	d, err := h.getDoc(r.Context(), id)
 	if err != nil {
 		h.storeError(w, r, err)
 		return
@@ -528,7 +563,7 @@ func (h *handler) update(w http.ResponseWriter, r *http.Request, id string, patc
 		return
 	}
 	ctx := r.Context()
-	cur, err := h.s.cfg.Store.Get(ctx, h.res.Name, h.owner, id)
+	cur, err := h.getDoc(ctx, id)
 	if err != nil {
 		h.storeError(w, r, err)
 		return
@@ -565,7 +600,7 @@ func (h *handler) update(w http.ResponseWriter, r *http.Request, id string, patc
 	next := docstore.Document{ID: cur.ID, Owner: h.owner, Created: cur.Created, Updated: now, ETag: docstore.NewETag(), Data: data}
 	// The swap compares with the stored tag, so a concurrent writer between
 	// Get and Replace makes this a 412.
-	err = h.s.cfg.Store.Replace(ctx, h.res.Name, next, cur.ETag)
+	err = exec(ctx, h, func(ctx context.Context) error { return h.s.cfg.Store.Replace(ctx, h.res.Name, next, cur.ETag) })
 	h.s.counts.written(h.res.Name, h.owner)
 	if err != nil {
 		h.storeError(w, r, err)
@@ -585,14 +620,14 @@ func (h *handler) delete(w http.ResponseWriter, r *http.Request, id string) {
 		return
 	}
 	if etag == "*" {
-		d, err := h.s.cfg.Store.Get(r.Context(), h.res.Name, h.owner, id)
+		d, err := h.getDoc(r.Context(), id)
 		if err != nil {
 			h.storeError(w, r, err)
 			return
 		}
 		etag = d.ETag
 	}
-	err := h.s.cfg.Store.Delete(r.Context(), h.res.Name, h.owner, id, etag)
+	err := exec(r.Context(), h, func(ctx context.Context) error { return h.s.cfg.Store.Delete(ctx, h.res.Name, h.owner, id, etag) })
 	h.s.counts.written(h.res.Name, h.owner)
 	if err != nil {
 		h.storeError(w, r, err)

@@ -5,15 +5,18 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/bearer"
 	"github.com/gatehouse-dev/gatehouse/internal/api"
 	"github.com/gatehouse-dev/gatehouse/internal/api/resource"
-	"github.com/gatehouse-dev/gatehouse/internal/bearer"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/docquery"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/docstore"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/sqlstore"
@@ -39,6 +42,7 @@ type hostileEnv struct {
 	handler http.Handler
 	docs    *docstore.Store
 	set     *resource.Set
+	logs    *logRecorder
 }
 
 const (
@@ -63,12 +67,60 @@ func newHostileEnv(t testing.TB, dsn string) *hostileEnv {
 		t.Fatal(err)
 	}
 	set.RateLimit = nil // these tests send many requests with one token
-	s, err := api.New(ctx, api.Config{Resources: set, Store: docs,
+	// The races send more requests at once than one principal's turns.
+	set.QueryLimits.Wait = time.Minute
+	logs := &logRecorder{}
+	s, err := api.New(ctx, api.Config{Resources: set, Store: docs, Logger: slog.New(logs),
 		Verifier: staticVerifier{aliceToken: "alice", bobToken: "bob"}, PublicURL: "https://api.test"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &hostileEnv{handler: s.Handler(), docs: docs, set: set}
+	return &hostileEnv{handler: s.Handler(), docs: docs, set: set, logs: logs}
+}
+
+// logRecorder is a slog.Handler that keeps every record's level and message.
+type logRecorder struct {
+	mu      sync.Mutex
+	records []string
+	levels  []slog.Level
+}
+
+func (l *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
+func (l *logRecorder) WithAttrs([]slog.Attr) slog.Handler       { return l }
+func (l *logRecorder) WithGroup(string) slog.Handler            { return l }
+
+func (l *logRecorder) Handle(_ context.Context, r slog.Record) error {
+	var b strings.Builder
+	b.WriteString(r.Level.String() + " " + r.Message)
+	r.Attrs(func(a slog.Attr) bool {
+		b.WriteString(" " + a.String())
+		return true
+	})
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.records = append(l.records, b.String())
+	l.levels = append(l.levels, r.Level)
+	return nil
+}
+
+// mark returns a position in the log for since.
+func (l *logRecorder) mark() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.records)
+}
+
+// since returns the records at level or above logged after mark.
+func (l *logRecorder) since(mark int, level slog.Level) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for i := mark; i < len(l.records); i++ {
+		if l.levels[i] >= level {
+			out = append(out, l.records[i])
+		}
+	}
+	return out
 }
 
 type answer struct {
@@ -163,12 +215,29 @@ func malformed(t *testing.T, e *hostileEnv) {
 	deepObj := `{"title":"x","tags":` + strings.Repeat(`{"a":`, 10000) + "1" + strings.Repeat("}", 10000) + "}"
 	manyDocs := "[" + strings.TrimSuffix(strings.Repeat(`{"title":"x"},`, 1001), ",") + "]"
 	badUTF8 := "{\"title\":\"\xff\xfe\"}"
+	// where with n comparisons of the array field under one $or (n+1
+	// terms), in MongoDB's and Eve's Python syntax.
+	orTags := func(n int) string {
+		terms := make([]string, n)
+		for i := range terms {
+			terms[i] = fmt.Sprintf(`{"tags":"t%d"}`, i)
+		}
+		return url.QueryEscape(`{"$or":[` + strings.Join(terms, ",") + `]}`)
+	}
+	orTagsPython := func(n int) string {
+		terms := make([]string, n)
+		for i := range terms {
+			terms[i] = fmt.Sprintf(`tags == %d`, i)
+		}
+		return url.QueryEscape(strings.Join(terms, " or "))
+	}
 	jsonCT := "application/json"
 	type tc struct {
 		name, method, path, ctype, body string
 		header                          map[string]string
 		token                           string // default alice
 		want                            int    // 0: any 4xx
+		msg                             string // in _error.message
 	}
 	cases := []tc{
 		// Wrong methods (405 with Allow).
@@ -230,6 +299,16 @@ func malformed(t *testing.T, e *hostileEnv) {
 		{name: "duplicate max_results", method: "GET", path: "/api/todos?max_results=1&max_results=2", want: 400},
 		{name: "duplicate projection", method: "GET", path: `/api/todos?projection={"title":1}&projection={"done":1}`, want: 400},
 		{name: "bad where", method: "GET", path: `/api/todos?where={"title":{"$where":"1"}}`, want: 400},
+		// The store's limit on a filter's terms (query.MaxTerms) is the
+		// parser's: past it a 400 naming it, not the store's refusal.
+		{name: "where of 199 terms under $or", method: "GET", path: "/api/todos?where=" + orTags(199), want: 200},
+		{name: "where of 200 terms under $or", method: "GET", path: "/api/todos?where=" + orTags(200), want: 400, msg: "more than 200 terms"},
+		{name: "where of 250 terms", method: "GET", path: "/api/todos?where=" + orTags(250), want: 400, msg: "more than 200 terms"},
+		{name: "Python where of 199 terms", method: "GET", path: "/api/todos?where=" + orTagsPython(199), want: 200},
+		{name: "Python where of 250 terms", method: "GET", path: "/api/todos?where=" + orTagsPython(250), want: 400, msg: "more than 200 terms"},
+		// And{Or{66 × And{title, done}}, done}: 1 + 1 + 66×3 + 1 terms.
+		{name: "where of 201 terms nested", method: "GET", path: "/api/todos?where=" + url.QueryEscape(`{"$and":[{"$or":[`+
+			strings.TrimSuffix(strings.Repeat(`{"title":"x","done":true},`, 66), ",")+`]},{"done":true}]}`), want: 400, msg: "more than 200 terms"},
 		{name: "SQL in where (a harmless value)", method: "GET", path: `/api/todos?where=title=="x' OR '1'='1"`, want: 200},
 		{name: "bad sort", method: "GET", path: "/api/todos?sort=title,DROP%20TABLE%20doc_todos", want: 400},
 		{name: "semicolon in query", method: "GET", path: "/api/todos?sort=title;DROP%20TABLE%20doc_todos", want: 400},
@@ -254,6 +333,13 @@ func malformed(t *testing.T, e *hostileEnv) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			before := snapshot(e.all(t))
+			mark := e.logs.mark()
+			defer func() {
+				// Bad input is the client's fault: nothing at ERROR.
+				if errs := e.logs.since(mark, slog.LevelError); len(errs) > 0 {
+					t.Errorf("logged at ERROR: %q", errs)
+				}
+			}()
 			req := httptest.NewRequest(c.method, "https://api.test/", strings.NewReader(c.body))
 			req.URL.RawQuery = ""
 			path, query, _ := strings.Cut(c.path, "?")
@@ -275,15 +361,18 @@ func malformed(t *testing.T, e *hostileEnv) {
 			a := e.serve(req)
 			if c.want == 200 {
 				if a.status != 200 || len(a.body["_items"].([]any)) != 0 {
-					t.Fatalf("%s %s: %d %.300s, want 200 and nothing found", c.method, c.path, a.status, a.raw)
+					t.Fatalf("%s %.200s: %d %.300s, want 200 and nothing found", c.method, c.path, a.status, a.raw)
 				}
 				return
 			}
 			if msg := a.eveError(); msg != "" {
-				t.Fatalf("%s %s: %s: %.300s", c.method, c.path, msg, a.raw)
+				t.Fatalf("%s %.200s: %s: %.300s", c.method, c.path, msg, a.raw)
 			}
 			if c.want != 0 && a.status != c.want {
-				t.Fatalf("%s %s: %d, want %d: %.300s", c.method, c.path, a.status, c.want, a.raw)
+				t.Fatalf("%s %.200s: %d, want %d: %.300s", c.method, c.path, a.status, c.want, a.raw)
+			}
+			if msg, _ := a.body["_error"].(map[string]any)["message"].(string); !strings.Contains(msg, c.msg) {
+				t.Errorf("message %q does not say %q", msg, c.msg)
 			}
 			if a.status == 405 && a.header.Get("Allow") == "" {
 				t.Error("405 without Allow")

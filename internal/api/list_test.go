@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/bearer"
+	"github.com/gatehouse-dev/gatehouse/bearer/bearertest"
 	"github.com/gatehouse-dev/gatehouse/internal/api"
 	"github.com/gatehouse-dev/gatehouse/internal/api/resource"
-	"github.com/gatehouse-dev/gatehouse/internal/bearer"
-	"github.com/gatehouse-dev/gatehouse/internal/bearer/bearertest"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/docquery"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/docstore"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/sqlstore"

@@ -1,8 +1,6 @@
 package api
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"math"
 	"net/http"
 	"strconv"
@@ -12,12 +10,13 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/gatehouse-dev/gatehouse/internal/api/resource"
-	"github.com/gatehouse-dev/gatehouse/internal/bearer"
 )
 
-// limiter is Eve's RATE_LIMIT_<METHOD>: per token (per client address for
-// public methods, as Config.TrustedProxies resolves it) and per method, a
-// token bucket of Requests filled over Window.
+// limiter is Eve's RATE_LIMIT_<METHOD>: per principal — the token's client
+// and user (principalKey), so that minting new tokens does not refill the
+// bucket, or the client network for public methods, as
+// Config.TrustedProxies resolves it — and per method, a token bucket of
+// Requests filled over Window.
 type limiter struct {
 	limits map[string]resource.RateLimit
 	now    func() time.Time
@@ -80,14 +79,4 @@ func (l *limiter) allow(w http.ResponseWriter, method, key string) bool {
 		h.Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
 	}
 	return allowed
-}
-
-// tokenKey identifies a token for rate limiting: its jti, or else a hash of
-// the subject and issue time.
-func tokenKey(c *bearer.Claims) string {
-	if c.TokenID != "" {
-		return "jti:" + c.TokenID
-	}
-	sum := sha256.Sum256([]byte(c.Subject + "\x00" + c.ClientID + "\x00" + c.IssuedAt.String()))
-	return hex.EncodeToString(sum[:])
 }

@@ -5,16 +5,59 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
+	"github.com/gatehouse-dev/gatehouse/bearer"
+	"github.com/gatehouse-dev/gatehouse/bearer/bearertest"
 	"github.com/gatehouse-dev/gatehouse/internal/api"
 	"github.com/gatehouse-dev/gatehouse/internal/api/resource"
-	"github.com/gatehouse-dev/gatehouse/internal/bearer"
-	"github.com/gatehouse-dev/gatehouse/internal/bearer/bearertest"
 	"github.com/gatehouse-dev/gatehouse/internal/httpserver"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/docstore"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/sqlstore"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/storagetest"
 )
+
+// TestRateLimitByClientAndUser: the rate limit counts by the token's client
+// and user, so a new token for them (minted at will) does not refill the
+// budget, while another user, or the same user through another client, has
+// a budget of their own.
+func TestRateLimitByClientAndUser(t *testing.T) {
+	e := newEnv(t, storagetest.Backend{Name: "sqlite", DSN: storagetest.SQLite}, `
+rate_limit: {GET: {requests: 2, window: 1h}}
+resources:
+  todos:
+    resource_methods: [GET]
+    owner_field: owner
+    schema: {type: object, properties: {title: {type: string}}}
+`)
+	token := func(client, sub, jti string) string {
+		now := time.Now()
+		return e.issuer.Sign(t, "at+jwt", map[string]any{
+			"iss": e.issuer.URL, "aud": "https://api.test", "sub": sub, "client_id": client,
+			"scope": "todos:read", "jti": jti, "iat": now.Unix(), "exp": now.Add(time.Hour).Unix(),
+		})
+	}
+	steps := []struct {
+		name, token string
+		want        int
+	}{
+		{"first", token("app", "alice", "t1"), 200},
+		{"second, same token", token("app", "alice", "t1"), 200},
+		{"new token, same client and user", token("app", "alice", "t2"), 429},
+		{"another new token", token("app", "alice", "t3"), 429},
+		{"same user, other client", token("other-app", "alice", "t4"), 200},
+		{"other user, same client", token("app", "bob", "t5"), 200},
+	}
+	for _, st := range steps {
+		r := e.do("GET", "/api/todos", st.token, "")
+		if r.status != st.want {
+			t.Errorf("%s: %d, want %d", st.name, r.status, st.want)
+		}
+		if r.status == 429 && (r.body["_status"] != "ERR" || r.header.Get("Retry-After") == "") {
+			t.Errorf("%s: 429 = %v %s", st.name, r.header, r.raw)
+		}
+	}
+}
 
 // TestRateLimitByClientBehindProxy: the public methods' per-address limit
 // counts the client that the trusted proxies name, so a client behind an

@@ -12,9 +12,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/bearer"
 	"github.com/gatehouse-dev/gatehouse/internal/api/query"
 	"github.com/gatehouse-dev/gatehouse/internal/api/resource"
-	"github.com/gatehouse-dev/gatehouse/internal/bearer"
 	"github.com/gatehouse-dev/gatehouse/internal/httpserver"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/docquery"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/docstore"
@@ -50,6 +50,11 @@ type Config struct {
 	// the client that the rate limits of public methods count per address
 	// (none: the connection's address).
 	TrustedProxies httpserver.TrustedProxies
+	// ReadPoolSize is the size of the store's read connection pool (0:
+	// unknown). A principal's concurrent queries are held to half of it,
+	// whatever the resource file's query_limits.concurrency says, so that
+	// one caller never holds the whole pool.
+	ReadPoolSize int
 	// Now returns the current time (default time.Now).
 	Now func() time.Time
 }
@@ -58,6 +63,8 @@ type Config struct {
 type Server struct {
 	cfg     Config
 	limiter *limiter
+	limits  resource.QueryLimits // as applied (querylimits.go)
+	gate    *gate
 	openapi []byte
 	counts  *countCache // list totals (counts.go)
 }
@@ -88,7 +95,12 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("api: resource %s: %w", r.Name, err)
 		}
 	}
-	s := &Server{cfg: cfg, limiter: newLimiter(cfg.Resources.RateLimit, cfg.Now), counts: newCountCache()}
+	limits, err := applyQueryLimits(cfg.Resources.QueryLimits, cfg.ReadPoolSize)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, limiter: newLimiter(cfg.Resources.RateLimit, cfg.Now), counts: newCountCache(),
+		limits: limits, gate: newGate(limits.Concurrency, limits.Wait)}
 	doc, err := json.MarshalIndent(openAPI(cfg.Resources, cfg.PublicURL), "", "  ")
 	if err != nil {
 		return nil, fmt.Errorf("api: openapi: %w", err)
@@ -219,7 +231,8 @@ func (s *Server) resource(w http.ResponseWriter, r *http.Request, res *resource.
 		return
 	}
 	owner := ""
-	limitKey := "ip:" + httpserver.ClientNetwork(s.cfg.TrustedProxies.ClientIP(r))
+	// The principal the rate limits and query limits count by.
+	principal := "ip:" + httpserver.ClientNetwork(s.cfg.TrustedProxies.ClientIP(r))
 	if !slices.Contains(public, method) {
 		claims, e := bearer.Authenticate(r, s.cfg.Verifier)
 		if e != nil {
@@ -238,13 +251,14 @@ func (s *Server) resource(w http.ResponseWriter, r *http.Request, res *resource.
 		if res.OwnerField != "" {
 			owner = claims.Subject
 		}
-		limitKey = "tok:" + tokenKey(claims)
+		principal = principalKey(claims)
 	}
-	if !s.limiter.allow(w, method, limitKey) {
+	if !s.limiter.allow(w, method, principal) {
 		writeError(w, http.StatusTooManyRequests, "Rate limit exceeded")
 		return
 	}
-	h := &handler{s: s, res: res, owner: owner}
+	h := &handler{s: s, res: res, owner: owner, principal: principal}
+	defer h.done()
 	switch {
 	case id == "" && method == "GET":
 		h.list(w, r)

@@ -11,9 +11,10 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/gatehouse-dev/gatehouse/bearer"
 	"github.com/gatehouse-dev/gatehouse/internal/authz/keys"
 	"github.com/gatehouse-dev/gatehouse/internal/storage"
-	"github.com/gatehouse-dev/gatehouse/internal/ttlcache"
+	"github.com/gatehouse-dev/gatehouse/ttlcache"
 )
 
 // Checking access tokens (RFC 9068 §4) for introspection, revocation and
@@ -87,7 +88,7 @@ func (c *tokenChecker) active(ctx context.Context, token string) (accessClaims, 
 	}
 	if claims.Grant == "" {
 		// Client credentials: the subject is the client itself.
-		if claims.Subject != claims.ClientID {
+		if claims.Subject != bearer.ClientSubject(claims.ClientID) {
 			return accessClaims{}, errInactive
 		}
 		return claims, nil

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
@@ -89,11 +90,20 @@ func (s *Server) exchangeCode(r *http.Request, client storage.Client) (tokenResp
 	return out.resp, nil
 }
 
-// checkPKCE checks the code verifier (RFC 7636 §4.6; RFC 9700 §2.1.1).
+// pkceVerifier is the form of a code verifier (RFC 7636 §4.1): 43 to 128
+// characters of the unreserved set.
+var pkceVerifier = regexp.MustCompile(`^[A-Za-z0-9._~-]{43,128}$`)
+
+// checkPKCE checks the code verifier (RFC 7636 §4.1, §4.6; RFC 9700
+// §2.1.1). A verifier of another form is refused even when its hash
+// matches: a short one can be guessed from the challenge.
 func checkPKCE(req storage.AuthRequest, client storage.Client, verifier string) error {
 	switch {
 	case req.CodeChallenge != "":
-		if verifier == "" || !verifyS256(verifier, req.CodeChallenge) {
+		if !pkceVerifier.MatchString(verifier) {
+			return invalidGrant("malformed code_verifier")
+		}
+		if !verifyS256(verifier, req.CodeChallenge) {
 			return invalidGrant("PKCE verification failed")
 		}
 	case verifier != "":

@@ -137,33 +137,49 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 	if challenge == "" {
 		req.CodeChallengeMethod = ""
 	}
-	s.advance(w, r, req, client)
+	p := pendingRequest{AuthRequest: req}
+	if hint := q.Get("id_token_hint"); hint != "" {
+		claims, _, err := s.verifyIDTokenHint(r.Context(), hint)
+		if err != nil {
+			fail(authzError{"invalid_request", "id_token_hint invalid"})
+			return
+		}
+		p.HintSubject = claims.Subject
+	}
+	s.advance(w, r, p, client)
 }
 
-// redirectAllowed compares redirect_uri with the registered ones by exact
-// string match (RFC 9700 §4.1.3). Only for a public native client's
-// loopback redirect may the port differ (RFC 8252 §7.3).
+// redirectAllowed compares redirect_uri with the registered ones (see
+// registeredURI).
 func redirectAllowed(c storage.Client, uri string) bool {
+	return registeredURI(c.RedirectURIs, c.Public, uri)
+}
+
+// registeredURI compares a redirect address with the registered ones by
+// exact string match (RFC 9700 §4.1.3). Only for a public native client's
+// loopback address may the port differ (RFC 8252 §7.3): same scheme (http),
+// same loopback IP literal, same path and query, no user information and
+// no fragment. The authorization endpoint and end-session apply it alike.
+func registeredURI(registered []string, public bool, uri string) bool {
 	if uri == "" {
 		return false
 	}
-	if slices.Contains(c.RedirectURIs, uri) {
+	if slices.Contains(registered, uri) {
 		return true
 	}
-	if !c.Public {
+	if !public {
 		return false
 	}
 	u, err := url.Parse(uri)
-	if err != nil || u.Scheme != "http" || !isLoopbackIP(u.Hostname()) {
+	if err != nil || u.Scheme != "http" || !isLoopbackIP(u.Hostname()) || u.User != nil || u.Fragment != "" || strings.Contains(uri, "#") {
 		return false
 	}
-	for _, reg := range c.RedirectURIs {
+	for _, reg := range registered {
 		ru, err := url.Parse(reg)
 		if err != nil || ru.Scheme != "http" || !isLoopbackIP(ru.Hostname()) {
 			continue
 		}
-		if ru.Hostname() == u.Hostname() && ru.EscapedPath() == u.EscapedPath() &&
-			ru.RawQuery == u.RawQuery && u.Fragment == "" && u.User == nil {
+		if ru.Hostname() == u.Hostname() && ru.EscapedPath() == u.EscapedPath() && ru.RawQuery == u.RawQuery {
 			return true
 		}
 	}
@@ -182,21 +198,28 @@ func isLoopbackIP(host string) bool {
 // person has signed in the request is sealed into the login page's
 // address (pending.go); after that it has a row, whose ID the consent page
 // carries.
-func (s *Server) advance(w http.ResponseWriter, r *http.Request, req storage.AuthRequest, client storage.Client) {
+//
+// A request with an id_token_hint is answered only for the person it
+// names (OpenID Connect Core §3.1.2.1): someone else's session counts as
+// none (prompt=none gets login_required), and a sign-in as anyone else
+// ends the request with login_required.
+func (s *Server) advance(w http.ResponseWriter, r *http.Request, p pendingRequest, client storage.Client) {
 	ctx := r.Context()
+	req := p.AuthRequest
 	none := slices.Contains(req.Prompt, "none")
 	if req.UserID == "" {
 		sess, ok := s.currentSession(r)
 		// prompt=login and max_age force a fresh sign-in (OpenID Connect
 		// Core §3.1.2.1).
 		fresh := slices.Contains(req.Prompt, "login") ||
-			(ok && req.MaxAge != nil && s.now().Sub(sess.AuthTime) > *req.MaxAge)
+			(ok && req.MaxAge != nil && s.now().Sub(sess.AuthTime) > *req.MaxAge) ||
+			(ok && p.HintSubject != "" && sess.UserID != p.HintSubject)
 		if !ok || fresh {
 			if none {
 				s.redirectError(w, r, req.RedirectURI, req.State, authzError{"login_required", ""})
 				return
 			}
-			sealed, err := s.pending.seal(req)
+			sealed, err := s.pending.seal(p)
 			switch {
 			case errors.Is(err, errRequestTooLarge):
 				s.redirectError(w, r, req.RedirectURI, req.State, authzError{"invalid_request", err.Error()})
@@ -210,6 +233,10 @@ func (s *Server) advance(w http.ResponseWriter, r *http.Request, req storage.Aut
 			return
 		}
 		req.UserID, req.AuthTime, req.AMR = sess.UserID, sess.AuthTime, sess.AMR
+	}
+	if p.HintSubject != "" && req.UserID != p.HintSubject {
+		s.redirectError(w, r, req.RedirectURI, req.State, authzError{"login_required", "signed in as another person than id_token_hint names"})
+		return
 	}
 	consent := s.needsConsent(ctx, req, client)
 	if consent && none {
@@ -249,14 +276,23 @@ func (s *Server) advance(w http.ResponseWriter, r *http.Request, req storage.Aut
 	s.issueCode(w, r, req)
 }
 
-// needsConsent: first-party clients never ask; others ask when prompt=consent
-// or when the remembered consent does not cover every requested scope.
+// needsConsent says whether the person is asked before the client gets a
+// code:
+//   - prompt=consent always asks, first-party clients included (OpenID
+//     Connect Core §3.1.2.1);
+//   - a public client always asks: its identity cannot be assured, since
+//     any program on the person's computer can use its ID and a loopback
+//     redirect, so remembered consent is never applied to it without the
+//     person (RFC 8252 §8.6, RFC 6749 §10.2);
+//   - first-party confidential clients never ask otherwise;
+//   - other clients ask when the remembered consent does not cover every
+//     requested scope.
 func (s *Server) needsConsent(ctx context.Context, req storage.AuthRequest, c storage.Client) bool {
-	if c.FirstParty {
-		return false
-	}
-	if slices.Contains(req.Prompt, "consent") {
+	switch {
+	case slices.Contains(req.Prompt, "consent"), c.Public:
 		return true
+	case c.FirstParty:
+		return false
 	}
 	got, err := s.store.GetConsent(ctx, req.UserID, req.ClientID, s.now())
 	if err != nil {

@@ -7,15 +7,18 @@ import (
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 
+	"github.com/gatehouse-dev/gatehouse/bearer"
 	"github.com/gatehouse-dev/gatehouse/internal/storage"
 )
 
 // The client credentials grant (RFC 6749 §4.4): a confidential client
 // asks for an access token for itself. No person is involved, so the
 // token carries only resource scopes the client is registered for, no
-// refresh token (§4.4.3) and no ID token, and it names no grant. Nothing
-// is written: the token is checked later from its signature, its client
-// and the revoked list (access_token.go).
+// refresh token (§4.4.3) and no ID token, and it names no grant. Its
+// subject is the client's, in a namespace of its own (bearer.ClientSubject;
+// RFC 9700 §4.15), so that no client ID can pass for a person at a resource
+// server. Nothing is written: the token is checked later from its
+// signature, its client and the revoked list (access_token.go).
 
 // clientCredentials is the client_credentials grant.
 func (s *Server) clientCredentials(r *http.Request, client storage.Client) (tokenResponse, error) {
@@ -23,7 +26,7 @@ func (s *Server) clientCredentials(r *http.Request, client storage.Client) (toke
 	if !ok {
 		return tokenResponse{}, oidc.ErrInvalidScope().WithDescription("scope not allowed for this client")
 	}
-	out, err := s.issuer.issue(tokenGrant{clientID: client.ID, subject: client.ID, scopes: scopes}, false, "", false, time.Time{})
+	out, err := s.issuer.issue(tokenGrant{clientID: client.ID, subject: bearer.ClientSubject(client.ID), scopes: scopes}, false, "", false, time.Time{})
 	if err != nil {
 		return tokenResponse{}, serverError(err, "issuing access token")
 	}

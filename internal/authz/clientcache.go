@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/storage"
-	"github.com/gatehouse-dev/gatehouse/internal/ttlcache"
+	"github.com/gatehouse-dev/gatehouse/ttlcache"
 )
 
 // clientCacheTTL is how long a client registration read from the store is

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -20,10 +19,12 @@ import (
 // RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0 §2, §3).
 //
 // id_token_hint is verified with op's ID-token-hint verifier against the
-// published keys (an expired hint is accepted, as §2 allows; a hint signed
-// by a withdrawn key is not). post_logout_redirect_uri must be registered
-// by the client the hint names (or client_id); without one the person
-// lands on /signed-out. The session ends at once only when the hint names
+// published keys (a hint signed by a withdrawn key is not accepted). An
+// expired hint is accepted, as §2 allows, to name the client, but not the
+// person. post_logout_redirect_uri must be registered by the client the
+// hint names (or client_id), by the same rule as redirect_uri at the
+// authorization endpoint (registeredURI); without one the person lands on
+// /signed-out. The session ends at once only when an unexpired hint names
 // the signed-in person; otherwise the person is asked on the /logout page,
 // so a third party cannot sign people out with a link. Errors are shown on
 // a page: the redirect target is not trusted until it is validated.
@@ -69,15 +70,20 @@ func (s *Server) serveEndSession(w http.ResponseWriter, r *http.Request) {
 func (s *Server) endSessionTarget(ctx context.Context, hint, clientID, postLogout string) (target, userID, client string, err error) {
 	target = s.cfg.Issuer + "/signed-out"
 	if hint != "" {
-		v := op.NewIDTokenHintVerifier(s.cfg.Issuer, idTokenKeySet{keys: s.keys, now: s.now}, op.WithSupportedIDTokenHintSigningAlgorithms(string(IDTokenAlg)))
-		claims, err := op.VerifyIDTokenHint[*oidc.IDTokenClaims](ctx, hint, v)
-		if err != nil && !errors.As(err, &op.IDTokenHintExpiredError{}) {
+		claims, expired, err := s.verifyIDTokenHint(ctx, hint)
+		if err != nil {
 			return "", "", "", invalidRequest("id_token_hint invalid")
 		}
 		if clientID != "" && clientID != claims.AuthorizedParty {
 			return "", "", "", invalidRequest("client_id does not match azp of id_token_hint")
 		}
-		clientID, userID = claims.AuthorizedParty, claims.Subject
+		clientID = claims.AuthorizedParty
+		if !expired {
+			// An expired hint still names the client and so where to
+			// return, but no longer vouches for the person: whoever holds
+			// an old ID token could otherwise sign them out without asking.
+			userID = claims.Subject
+		}
 	}
 	if clientID == "" {
 		if postLogout != "" {
@@ -93,12 +99,27 @@ func (s *Server) endSessionTarget(ctx context.Context, hint, clientID, postLogou
 		return "", "", "", serverError(err, "loading client")
 	}
 	if postLogout != "" {
-		if !slices.Contains(c.PostLogoutRedirectURIs, postLogout) {
+		if !registeredURI(c.PostLogoutRedirectURIs, c.Public, postLogout) {
 			return "", "", "", invalidRequest("post_logout_redirect_uri is not registered")
 		}
 		target = postLogout
 	}
 	return target, userID, c.ID, nil
+}
+
+// verifyIDTokenHint verifies an id_token_hint: an ID token this server
+// issued, signed by a published key. An expired one is accepted, and said
+// to be (OpenID Connect Core §3.1.2.1, RP-Initiated Logout §2).
+func (s *Server) verifyIDTokenHint(ctx context.Context, hint string) (claims *oidc.IDTokenClaims, expired bool, err error) {
+	v := op.NewIDTokenHintVerifier(s.cfg.Issuer, idTokenKeySet{keys: s.keys, now: s.now}, op.WithSupportedIDTokenHintSigningAlgorithms(string(IDTokenAlg)))
+	claims, err = op.VerifyIDTokenHint[*oidc.IDTokenClaims](ctx, hint, v)
+	if errors.As(err, &op.IDTokenHintExpiredError{}) {
+		return claims, true, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return claims, false, nil
 }
 
 // idTokenKeySet verifies ID-token signatures against the published keys

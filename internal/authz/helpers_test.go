@@ -173,8 +173,13 @@ func (e *env) browser() *http.Client {
 
 func pkce() (verifier, challenge string) {
 	verifier = strings.Repeat("v", 20) + randomSuffix()
+	return verifier, s256(verifier)
+}
+
+// s256 is the S256 code challenge of verifier.
+func s256(verifier string) string {
 	sum := sha256.Sum256([]byte(verifier))
-	return verifier, base64.RawURLEncoding.EncodeToString(sum[:])
+	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
 var suffixN int

@@ -58,7 +58,7 @@ func (c accessClaims) scopes() []string { return strings.Fields(c.Scope) }
 type tokenGrant struct {
 	id       string // the grant's ID; empty for client credentials
 	clientID string
-	subject  string // the user, or the client for client credentials
+	subject  string // the user's ID; bearer.ClientSubject for client credentials
 	scopes   []string
 	authTime time.Time
 	amr      []string

@@ -113,7 +113,7 @@ const invalidCredentials = "Invalid username or password."
 
 // loginPending opens the authorization request a sign-in continues, if
 // any, and its client.
-func (s *Server) loginPending(w http.ResponseWriter, r *http.Request, sealed string) (req storage.AuthRequest, client storage.Client, ok bool) {
+func (s *Server) loginPending(w http.ResponseWriter, r *http.Request, sealed string) (req pendingRequest, client storage.Client, ok bool) {
 	if sealed == "" {
 		return req, client, true
 	}

@@ -33,6 +33,16 @@ var errRequestTooLarge = errors.New("the authorization request is too large")
 // with the server secret opens as one.
 var pendingPurpose = []byte("gatehouse authz pending authorization request")
 
+// pendingRequest is an authorization request waiting for the person to sign
+// in.
+type pendingRequest struct {
+	storage.AuthRequest
+	// HintSubject is the person the request's id_token_hint names: only
+	// they may answer it (OpenID Connect Core §3.1.2.1). Empty without a
+	// hint.
+	HintSubject string `json:",omitempty"`
+}
+
 // pendingSealer seals and opens pending authorization requests.
 type pendingSealer struct {
 	key *secret.Key
@@ -41,7 +51,7 @@ type pendingSealer struct {
 func newPendingSealer(key *secret.Key) *pendingSealer { return &pendingSealer{key: key} }
 
 // seal returns req as an opaque URL-safe string.
-func (p *pendingSealer) seal(req storage.AuthRequest) (string, error) {
+func (p *pendingSealer) seal(req pendingRequest) (string, error) {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false) // <, > and & stay one byte each
@@ -61,24 +71,24 @@ func (p *pendingSealer) seal(req storage.AuthRequest) (string, error) {
 
 // open returns the request sealed in v, if it was sealed here and has not
 // expired at now.
-func (p *pendingSealer) open(v string, now time.Time) (storage.AuthRequest, error) {
+func (p *pendingSealer) open(v string, now time.Time) (pendingRequest, error) {
 	if v == "" || len(v) > maxSealedRequest {
-		return storage.AuthRequest{}, errors.New("no pending request")
+		return pendingRequest{}, errors.New("no pending request")
 	}
 	sealed, err := base64.RawURLEncoding.DecodeString(v)
 	if err != nil {
-		return storage.AuthRequest{}, fmt.Errorf("pending request: %w", err)
+		return pendingRequest{}, fmt.Errorf("pending request: %w", err)
 	}
 	b, err := p.key.Open(sealed, pendingPurpose)
 	if err != nil {
-		return storage.AuthRequest{}, fmt.Errorf("pending request: %w", err)
+		return pendingRequest{}, fmt.Errorf("pending request: %w", err)
 	}
-	var req storage.AuthRequest
+	var req pendingRequest
 	if err := json.Unmarshal(b, &req); err != nil {
-		return storage.AuthRequest{}, fmt.Errorf("pending request: %w", err)
+		return pendingRequest{}, fmt.Errorf("pending request: %w", err)
 	}
 	if !now.Before(req.ExpiresAt) {
-		return storage.AuthRequest{}, errors.New("pending request expired")
+		return pendingRequest{}, errors.New("pending request expired")
 	}
 	return req, nil
 }

@@ -10,8 +10,8 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/gatehouse-dev/gatehouse/bearer"
 	"github.com/gatehouse-dev/gatehouse/internal/authz/keys"
-	"github.com/gatehouse-dev/gatehouse/internal/bearer"
 )
 
 // The real rotation sequence, end to end: the authorization server rotates

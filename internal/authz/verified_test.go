@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/bearer"
 )
 
 // An access token's JWT is checked once: later look-ups of the same bytes
@@ -150,7 +152,7 @@ func TestAccessSignerPerKey(t *testing.T) {
 	}
 	// Tokens from the kept signer still verify.
 	for range 2 {
-		at, err := s.issuer.accessToken(tokenGrant{clientID: "third", subject: "third", scopes: []string{"todos:read"}})
+		at, err := s.issuer.accessToken(tokenGrant{clientID: "third", subject: bearer.ClientSubject("third"), scopes: []string{"todos:read"}})
 		if err != nil {
 			t.Fatal(err)
 		}

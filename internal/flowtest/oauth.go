@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"golang.org/x/oauth2"
 )
 
 // Client is a registered OAuth client.
@@ -31,7 +33,7 @@ type AuthRequest struct {
 // authorization server authz (its base URL), with a fresh state, nonce and
 // PKCE verifier.
 func NewAuthRequest(authz string, c Client, scope string) AuthRequest {
-	a := AuthRequest{State: RandomString(), Verifier: RandomString()}
+	a := AuthRequest{State: RandomString(), Verifier: oauth2.GenerateVerifier()}
 	sum := sha256.Sum256([]byte(a.Verifier))
 	q := url.Values{
 		"response_type":         {"code"},

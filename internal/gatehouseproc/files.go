@@ -24,15 +24,18 @@ func FreeAddr() (string, error) {
 	return l.Addr().String(), nil
 }
 
-// WriteResources writes the built-in resource file without its per-token
-// rate limits (absent means unlimited): load and tests send far more than
-// a person would.
+// WriteResources writes the built-in resource file without its rate limits
+// (absent means unlimited) and with query limits that let one client use
+// as much of the read pool as the API allows any (half of it), queueing up
+// to the request deadline: load and tests send far more than a person
+// would, from one client.
 func WriteResources(path string) error {
 	var doc map[string]any
 	if err := yaml.Unmarshal(resource.DefaultYAML(), &doc); err != nil {
 		return fmt.Errorf("built-in resources: %w", err)
 	}
 	delete(doc, "rate_limit")
+	doc["query_limits"] = map[string]any{"concurrency": 1000, "wait": "10s"}
 	b, err := yaml.Marshal(doc)
 	if err != nil {
 		return fmt.Errorf("resources: %w", err)

@@ -120,9 +120,7 @@ const ContentSecurityPolicy = "default-src 'self'; frame-ancestors 'none'; base-
 // state in our URLs do not leak to other sites, RFC 9700 §4.2), and, for requests that came
 // over TLS, Strict-Transport-Security.
 //
-// HSTS is not sent for localhost or IP-literal hosts: browsers ignore it for
-// IP literals (RFC 6797 §8.1), and for "localhost" it would apply to every
-// port of the developer's machine for the max-age.
+// HSTS is sent only for hosts [HSTSHost] accepts.
 //
 // The headers are set before next runs, so a handler may still replace one
 // (for example to add a nonce to the policy).
@@ -133,14 +131,20 @@ func SecurityHeaders(next http.Handler) http.Handler {
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
-		if r.TLS != nil && hstsHost(r.Host) {
+		if r.TLS != nil && HSTSHost(r.Host) {
 			h.Set("Strict-Transport-Security", "max-age=31536000")
 		}
 		next.ServeHTTP(w, r)
 	})
 }
 
-func hstsHost(hostport string) bool {
+// HSTSHost reports whether Strict-Transport-Security may be sent for
+// hostport (a host name or IP literal, with or without a port). It is false
+// for localhost, names under .localhost and IP literals: browsers ignore HSTS
+// for IP literals (RFC 6797 §8.1), and a policy holds for a host whatever
+// the port, so for "localhost" it would pin every service on every port of
+// the person's machine to HTTPS for the max-age.
+func HSTSHost(hostport string) bool {
 	host := hostport
 	if h, _, err := net.SplitHostPort(hostport); err == nil {
 		host = h

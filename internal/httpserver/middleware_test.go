@@ -406,6 +406,33 @@ func TestSecurityHeaders(t *testing.T) {
 	}
 }
 
+func TestHSTSHost(t *testing.T) {
+	tests := []struct {
+		host string
+		want bool
+	}{
+		{"gatehouse.example", true},
+		{"gatehouse.example:443", true},
+		{"Gatehouse.Example.", true},
+		{"localhost", false},
+		{"localhost:5000", false},
+		{"LOCALHOST.:5000", false},
+		{"app.localhost:5000", false},
+		{"127.0.0.1", false},
+		{"127.0.0.1:5000", false},
+		{"10.0.0.2:443", false},
+		{"[::1]", false},
+		{"[::1]:5000", false},
+		{"::1", false},
+		{"", false},
+	}
+	for _, tt := range tests {
+		if got := httpserver.HSTSHost(tt.host); got != tt.want {
+			t.Errorf("HSTSHost(%q) = %v, want %v", tt.host, got, tt.want)
+		}
+	}
+}
+
 func TestChainOrder(t *testing.T) {
 	var order []string
 	mw := func(name string) func(http.Handler) http.Handler {

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/bearer"
 	"github.com/gatehouse-dev/gatehouse/internal/api/resource"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/flowtest"
@@ -229,7 +230,7 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 		}
 		say("inserting %d documents (%d of the load client) through docstore", c.ListTotal, c.ListOwn)
 		t0 := time.Now()
-		t.docIDs, err = insertDocuments(ctx, g.dsn(), res, docSpec{collection: "todos", owner: t.cc.ID, own: c.ListOwn, total: c.ListTotal}, 10000)
+		t.docIDs, err = insertDocuments(ctx, g.dsn(), res, docSpec{collection: "todos", owner: bearer.ClientSubject(t.cc.ID), own: c.ListOwn, total: c.ListTotal}, 10000)
 		if err != nil {
 			return nil, fmt.Errorf("inserting documents: %w", err)
 		}

@@ -9,8 +9,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/admin"
+	"github.com/gatehouse-dev/gatehouse/internal/secret"
+	"github.com/gatehouse-dev/gatehouse/internal/storage"
 )
 
 // TestChecklist_RedirectURIExactMatch: redirect URIs are compared with the
@@ -457,4 +460,41 @@ func postTo(t *testing.T, s *stack, u, id, secretValue string, form url.Values) 
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
 	return res, b
+}
+
+// TestChecklist_ClientSubjectNeverAPerson: a client registered under the
+// ID of a person (RFC 9700 §4.15) gets client-credentials tokens whose
+// subject is the client's own, so at the API it owns none of the
+// person's documents, and the person none of its.
+func TestChecklist_ClientSubjectNeverAPerson(t *testing.T) {
+	s := startStack(t)
+	now := time.Now().UTC()
+	const collideSecret = "collide-secret-value"
+	if err := s.store.CreateClient(s.ctx, storage.Client{ID: userSub, Name: "Collider", SecretHash: secret.HashToken(collideSecret),
+		GrantTypes: []string{"client_credentials"}, Scopes: []string{"todos:read", "todos:write"}, CreatedAt: now, UpdatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	person := s.thirdPartyTokens(s.browser()).AccessToken
+	req, _ := http.NewRequest(http.MethodPost, s.apiURL+"/todos", strings.NewReader(`{"title":"the person's secret"}`))
+	req.Header.Set("Authorization", "Bearer "+person)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := s.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusCreated {
+		t.Fatalf("the person's POST: %d", res.StatusCode)
+	}
+	tr := s.token(userSub, collideSecret, url.Values{"grant_type": {"client_credentials"}, "scope": {"todos:read"}})
+	if tr.status != 200 {
+		t.Fatalf("client credentials: %d %s", tr.status, tr.Error)
+	}
+	if sub := claims(t, tr.AccessToken)["sub"]; sub == userSub {
+		t.Fatalf("the client's token has the person's subject %q", sub)
+	}
+	st, _, body := s.apiGet("/todos", tr.AccessToken)
+	if st != 200 || strings.Contains(body, "the person's secret") {
+		t.Fatalf("the colliding client listed the person's todos: %d %s", st, body)
+	}
 }

@@ -13,6 +13,12 @@ import "net/http"
 //   - Referrer-Policy: no-referrer, so the callback URL with its code and
 //     state never leaks in a Referer header (RFC 9700 §4.2.4).
 //   - Cache-Control: no-store: pages show personal data.
+//   - Strict-Transport-Security when hsts is set: the public URL is https
+//     and its host is a name HSTS may pin (httpserver.HSTSHost: not
+//     localhost, whose policy would cover every port of the person's
+//     machine, nor an IP literal). The public URL decides, not the
+//     request's Host: behind a TLS-terminating proxy the Host header may
+//     be the upstream's address, while the browser is at the public URL.
 func securityHeaders(next http.Handler, authzOrigin string, hsts bool) http.Handler {
 	csp := "default-src 'none'; style-src 'self'; img-src 'self'; " +
 		"form-action 'self' " + authzOrigin + "; frame-ancestors 'none'; base-uri 'none'"

@@ -160,6 +160,16 @@ func describe(err error) *pageError {
 		return &pageError{Status: http.StatusServiceUnavailable, Code: "api_unavailable",
 			Title:   "Your todos cannot be reached right now",
 			Message: "The todo service did not answer. You are still signed in; please try again in a moment.", Retry: true}
+	case errors.As(err, new(*todoclient.ValidationError)):
+		// The API's 400 or 422 for a page (forms show theirs as a message on
+		// the list): the request, not the service, was wrong.
+		return &pageError{Status: http.StatusBadRequest, Code: "api_bad_request",
+			Title:   "The todo service did not accept this request",
+			Message: "Something in the address is not valid. Go back to your todos and try again."}
+	case errors.Is(err, todoclient.ErrNotFound):
+		return &pageError{Status: http.StatusNotFound, Code: "api_not_found",
+			Title:   "Not found",
+			Message: "The todo service has nothing at this address. Go back to your todos and try again."}
 	case errors.Is(err, todoclient.ErrForbidden):
 		return &pageError{Status: http.StatusForbidden, Code: "insufficient_scope",
 			Title:   "Not allowed",

@@ -3,6 +3,7 @@ package webapp
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"sort"
@@ -16,6 +17,28 @@ import (
 // maxTitle matches the API's schema for todos (1–200 characters).
 const maxTitle = 200
 
+// maxPage is the highest page number the API accepts (internal/api answers
+// 400 above it).
+const maxPage = 1_000_000
+
+// errBadPage is a ?page= that is not a page number the API accepts.
+var errBadPage = &pageError{Status: http.StatusBadRequest, Code: "bad_page",
+	Title:   "There is no such page",
+	Message: "The page number in the address is not valid: it must be a whole number from 1 to 1,000,000. Go back to your todos and use the page links."}
+
+// parsePage reads the ?page= of the list: absent means the first page;
+// otherwise it must be a whole number from 1 to maxPage.
+func parsePage(raw string) (int, bool) {
+	if raw == "" {
+		return 1, true
+	}
+	n, err := strconv.Atoi(raw)
+	if err != nil || n < 1 || n > maxPage {
+		return 0, false
+	}
+	return n, true
+}
+
 // handleHome shows the signed-out page, or the person's todos.
 func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
@@ -24,9 +47,10 @@ func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, "signedout", http.StatusOK, pageData{Title: "Welcome", Flash: s.popFlash(ctx)})
 		return
 	}
-	page, _ := strconv.Atoi(r.URL.Query().Get("page"))
-	if page < 1 {
-		page = 1
+	page, ok := parsePage(r.URL.Query().Get("page"))
+	if !ok {
+		s.renderError(w, r, errBadPage)
+		return
 	}
 	var list todoclient.Page
 	err := s.withToken(ctx, grant, func(tok string) error {
@@ -64,10 +88,16 @@ func (s *Server) withToken(ctx context.Context, grant string, fn func(token stri
 }
 
 // fail shows the page for err; when the sign-in is gone it is dropped from
-// the session first, so the page offers to sign in again.
+// the session first, so the page offers to sign in again. A request the API
+// refused as invalid is the person's input (or a disagreement between the
+// web app and the API about what is valid): a 400 page and a warning, not
+// an error.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(err, errSignInAgain) {
 		s.forget(r.Context())
+	}
+	if errors.As(err, new(*todoclient.ValidationError)) {
+		s.log.WarnContext(r.Context(), "the API refused the request", slog.String("path", r.URL.Path), slog.String("error", err.Error()))
 	}
 	s.renderError(w, r, err)
 }
@@ -133,7 +163,7 @@ func validationText(ve *todoclient.ValidationError) string {
 }
 
 func listURL(page string) string {
-	if n, err := strconv.Atoi(page); err == nil && n > 1 {
+	if n, ok := parsePage(page); ok && n > 1 {
 		return "/?" + url.Values{"page": {strconv.Itoa(n)}}.Encode()
 	}
 	return "/"

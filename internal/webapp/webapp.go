@@ -13,6 +13,7 @@ import (
 	"github.com/alexedwards/scs/v2"
 	"golang.org/x/crypto/chacha20poly1305"
 
+	"github.com/gatehouse-dev/gatehouse/internal/httpserver"
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
 	"github.com/gatehouse-dev/gatehouse/internal/webapp/todoclient"
 )
@@ -51,7 +52,8 @@ type Config struct {
 	// InsecureHTTP allows serving plain HTTP. Behind a TLS-terminating
 	// proxy (PublicURL https) cookies keep Secure and the __Host- prefix
 	// and HSTS stays on; only with a plain-HTTP PublicURL, for local
-	// experiments, are they dropped.
+	// experiments, are they dropped. HSTS is never sent when PublicURL's
+	// host is localhost or an IP literal (httpserver.HSTSHost).
 	InsecureHTTP bool
 
 	// SessionLifetime is the absolute lifetime of a browser session
@@ -204,14 +206,15 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		s.renderErrorPage(w, r, fmt.Errorf("%w: %w", errSessionStore, err), false)
 	}
 	s.sessions = sm
-	s.handler = s.routes(iss, pub.Scheme == "http")
+	s.handler = s.routes(iss, pub)
 	return s, nil
 }
 
 // Handler returns the web app's HTTP handler.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-func (s *Server) routes(issuer *url.URL, insecure bool) http.Handler {
+func (s *Server) routes(issuer, public *url.URL) http.Handler {
+	insecure := public.Scheme == "http"
 	app := http.NewServeMux()
 	app.HandleFunc("GET /{$}", s.handleHome)
 	app.HandleFunc("GET /login", s.handleLogin)
@@ -235,7 +238,7 @@ func (s *Server) routes(issuer *url.URL, insecure bool) http.Handler {
 	root.Handle("/", cop.Handler(s.sessions.LoadAndSave(app)))
 
 	authzOrigin := issuer.Scheme + "://" + issuer.Host
-	return securityHeaders(root, authzOrigin, !insecure)
+	return securityHeaders(root, authzOrigin, !insecure && httpserver.HSTSHost(public.Host))
 }
 
 func (s *Server) handleNotFound(w http.ResponseWriter, r *http.Request) {

@@ -26,7 +26,7 @@ var allowedWords = func() map[string]bool {
 	for _, w := range strings.Fields(`SELECT id owner created updated etag data FROM doc_todos WHERE AND OR NOT IN
 		IS NULL ORDER BY ASC DESC NULLS FIRST LAST LIMIT OFFSET COUNT TRUE FALSE json_extract json_type
 		json_each value EXISTS COALESCE jsonb_typeof CAST AS jsonb COLLATE C JSON_CONTAINS JSON_CONTAINS_PATH
-		JSON_TYPE JSON_EXTRACT one null g_title g_done g_due g_prio
+		JSON_TYPE JSON_EXTRACT one null g_title g_done g_due g_prio docelem_todos field unnest ARRAY VALUES CROSS JOIN LATERAL m v e
 		title done due prio tags`) {
 		m[w] = true
 	}

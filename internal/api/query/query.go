@@ -33,6 +33,12 @@ const (
 	maxSortKey = 5
 )
 
+// MaxTerms bounds the terms of a where: its comparisons and its and/or
+// groups (the implicit one of an object with several keys included), each
+// counting one, as the document store counts the nodes of a filter it
+// accepts (docstore refuses a larger filter).
+const MaxTerms = 200
+
 // ParseWhere parses a where parameter: a JSON object ({"done": false,
 // "title": {"$in": ["a", "b"]}}) or, when it does not start with "{", an
 // Eve Python-style expression (done == False and title != "x").
@@ -47,10 +53,38 @@ func ParseWhere(s string, sch Schema) (docquery.Expr, error) {
 	if !utf8.ValidString(s) {
 		return nil, errorf("where is not valid UTF-8")
 	}
+	var e docquery.Expr
+	var err error
 	if strings.HasPrefix(s, "{") {
-		return parseMongo(s, sch)
+		e, err = parseMongo(s, sch)
+	} else {
+		e, err = parsePython(s, sch)
 	}
-	return parsePython(s, sch)
+	if err != nil {
+		return nil, err
+	}
+	if terms(e) > MaxTerms {
+		return nil, errorf("where has more than %d terms (comparisons, and/or groups): narrow the query", MaxTerms)
+	}
+	return e, nil
+}
+
+// terms counts the nodes of e.
+func terms(e docquery.Expr) int {
+	n := 1
+	switch x := e.(type) {
+	case nil:
+		return 0
+	case docquery.And:
+		for _, s := range x {
+			n += terms(s)
+		}
+	case docquery.Or:
+		for _, s := range x {
+			n += terms(s)
+		}
+	}
+	return n
 }
 
 // --- MongoDB-style JSON ---

@@ -1,12 +1,16 @@
 package query_test
 
 import (
+	"errors"
+	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/api/query"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/docquery"
+	"github.com/gatehouse-dev/gatehouse/internal/storage/docstore"
 )
 
 type schema map[string]docquery.Type
@@ -85,6 +89,53 @@ func TestParseWhereErrors(t *testing.T) {
 		if e, err := query.ParseWhere(in, todos); err == nil {
 			t.Errorf("ParseWhere(%q) = %#v, want an error", in, e)
 		}
+	}
+}
+
+// TestParseWhereTerms: a where of more than query.MaxTerms terms (each
+// comparison and each and/or group) is a query error naming the limit, and
+// the document store builds every where of up to MaxTerms terms (so that
+// none reaches it to be refused there).
+func TestParseWhereTerms(t *testing.T) {
+	join := func(n int, format, sep string) string {
+		parts := make([]string, n)
+		for i := range parts {
+			parts[i] = fmt.Sprintf(format, i)
+		}
+		return strings.Join(parts, sep)
+	}
+	tests := []struct {
+		name, where string
+		terms       int // 0: refused
+	}{
+		{"$or of 199", `{"$or":[` + join(199, `{"tags":"t%d"}`, ",") + `]}`, 200},
+		{"$or of 200", `{"$or":[` + join(200, `{"tags":"t%d"}`, ",") + `]}`, 0},
+		{"$or of 250", `{"$or":[` + join(250, `{"tags":"t%d"}`, ",") + `]}`, 0},
+		{"Python or of 199", join(199, `tags == %d`, " or "), 200},
+		{"Python or of 250", join(250, `tags == %d`, " or "), 0},
+		{"$and of 66 pairs", `{"$and":[` + join(66, `{"prio":{"$gt":%d,"$lt":1000}}`, ",") + `]}`, 1 + 66*3},
+		{"$and of 67 pairs", `{"$and":[` + join(67, `{"prio":{"$gt":%d,"$lt":1000}}`, ",") + `]}`, 0},
+		{"$in of 100 values is one term", `{"tags":{"$in":[` + join(100, `%d`, ",") + `]}}`, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e, err := query.ParseWhere(tc.where, todos)
+			if tc.terms == 0 {
+				var qe *query.Error
+				if !errors.As(err, &qe) || !strings.Contains(err.Error(), fmt.Sprintf("more than %d terms", query.MaxTerms)) {
+					t.Fatalf("err = %v, want a query error naming the limit", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range []string{"sqlite", "postgres", "mysql"} {
+				if _, _, err := docstore.BuildFind(d, fuzzCollection, "o", docquery.Query{Filter: e}); err != nil {
+					t.Errorf("%s: the store refuses a where of %d terms: %v", d, tc.terms, err)
+				}
+			}
+		})
 	}
 }
 

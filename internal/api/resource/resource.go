@@ -30,7 +30,33 @@ type Set struct {
 	CORS         CORS
 	RateLimit    map[string]RateLimit // by HTTP method; missing: unlimited
 	MaxBodyBytes int64
+	QueryLimits  QueryLimits
 }
+
+// QueryLimits bound the database work of one principal: the client and
+// user of a token (its client_id and sub), or the client network for public
+// methods. They keep one caller from holding the connections every other
+// caller needs.
+type QueryLimits struct {
+	// Concurrency is how many of a principal's requests may query the
+	// database at once.
+	Concurrency int
+	// Wait is how long a request beyond Concurrency waits for a turn before
+	// it answers 429 (0: it answers at once).
+	Wait time.Duration
+	// Timeout is the budget of each database query; a query that exceeds
+	// it is cancelled and the request answers 503.
+	Timeout time.Duration
+}
+
+// The query limits of a resource file that sets none. The timeout leaves
+// room for a list's two queries (the page and its count) and a wait within
+// the request deadline (--request-timeout, 10 s).
+const (
+	DefaultConcurrency  = 4
+	DefaultQueryWait    = time.Second
+	DefaultQueryTimeout = 3 * time.Second
+)
 
 // CORS is Eve's X_DOMAINS, X_HEADERS, X_EXPOSE_HEADERS and X_MAX_AGE.
 type CORS struct {
@@ -40,7 +66,7 @@ type CORS struct {
 	MaxAge         int      `yaml:"max_age"`
 }
 
-// RateLimit allows Requests per Window for one token.
+// RateLimit allows Requests per Window for one client and user.
 type RateLimit struct {
 	Requests int           `yaml:"requests"`
 	Window   time.Duration `yaml:"window"`
@@ -100,7 +126,16 @@ type file struct {
 	CORS         CORS                    `yaml:"cors"`
 	RateLimit    map[string]RateLimit    `yaml:"rate_limit"`
 	MaxBodyBytes int64                   `yaml:"max_body_bytes"`
+	QueryLimits  fileQueryLimits         `yaml:"query_limits"`
 	Resources    map[string]fileResource `yaml:"resources"`
+}
+
+// fileQueryLimits are the query_limits setting; a missing key keeps its
+// default.
+type fileQueryLimits struct {
+	Concurrency *int           `yaml:"concurrency"`
+	Wait        *time.Duration `yaml:"wait"`
+	Timeout     *time.Duration `yaml:"timeout"`
 }
 
 // Default returns the built-in resource file (a "todos" resource).
@@ -165,6 +200,11 @@ func Parse(b []byte, name string) (*Set, error) {
 		}
 		s.RateLimit[m] = l
 	}
+	ql, err := queryLimits(f.QueryLimits)
+	if err != nil {
+		return nil, fail("query_limits: %v", err)
+	}
+	s.QueryLimits = ql
 	if len(f.Resources) == 0 {
 		return nil, fail("no resources declared")
 	}
@@ -182,6 +222,28 @@ func Parse(b []byte, name string) (*Set, error) {
 	}
 	sort.Slice(s.Resources, func(i, j int) bool { return s.Resources[i].Name < s.Resources[j].Name })
 	return s, nil
+}
+
+func queryLimits(f fileQueryLimits) (QueryLimits, error) {
+	l := QueryLimits{Concurrency: DefaultConcurrency, Wait: DefaultQueryWait, Timeout: DefaultQueryTimeout}
+	if f.Concurrency != nil {
+		l.Concurrency = *f.Concurrency
+	}
+	if f.Wait != nil {
+		l.Wait = *f.Wait
+	}
+	if f.Timeout != nil {
+		l.Timeout = *f.Timeout
+	}
+	switch {
+	case l.Concurrency < 1:
+		return l, fmt.Errorf("concurrency must be at least 1, got %d", l.Concurrency)
+	case l.Wait < 0:
+		return l, fmt.Errorf("wait must not be negative, got %s", l.Wait)
+	case l.Timeout <= 0:
+		return l, fmt.Errorf("timeout must be positive, got %s", l.Timeout)
+	}
+	return l, nil
 }
 
 func methodList(field string, in []string, def []string, allowed []string) ([]string, error) {

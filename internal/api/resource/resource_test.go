@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/api/resource"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/docquery"
@@ -39,6 +40,10 @@ func TestDefault(t *testing.T) {
 	if r.Defaults["done"] != false {
 		t.Errorf("defaults = %v", r.Defaults)
 	}
+	wantLimits := resource.QueryLimits{Concurrency: 4, Wait: time.Second, Timeout: 3 * time.Second}
+	if s.QueryLimits != wantLimits {
+		t.Errorf("query limits = %+v, want %+v", s.QueryLimits, wantLimits)
+	}
 	if err := r.Schema.Validate(map[string]any{"title": ""}); err == nil {
 		t.Error("empty title accepted")
 	}
@@ -65,6 +70,10 @@ func TestInvalid(t *testing.T) {
 		{"bad property name", "resources:\n  things:\n    schema: {type: object, properties: {\"a;b\": {type: string}}}\n", "property"},
 		{"bad rate limit", base + "rate_limit: {GET: {requests: 0, window: 1m}}\n", "rate_limit"},
 		{"bad origin", base + "cors: {allowed_origins: [example.com]}\n", "origin"},
+		{"no concurrency", base + "query_limits: {concurrency: 0}\n", "query_limits: concurrency must be at least 1"},
+		{"negative wait", base + "query_limits: {wait: -1s}\n", "query_limits: wait must not be negative"},
+		{"no timeout", base + "query_limits: {timeout: 0s}\n", "query_limits: timeout must be positive"},
+		{"unknown query limit", base + "query_limits: {per_token: 2}\n", "per_token"},
 		{"index on unknown field", base + "    compound_indexes: {a_x: [a, x]}\n", `resource "things": compound_indexes.a_x: "x" is neither`},
 		{"index on object field", base2 + "    compound_indexes: {a_o: [a, o]}\n", `compound_indexes.a_o: "o" is neither`},
 		{"index on array field", base2 + "    compound_indexes: {a_t: [a, t]}\n", `compound_indexes.a_t: array field "t"`},
@@ -86,6 +95,29 @@ func TestInvalid(t *testing.T) {
 				t.Fatalf("err = %v, want it to mention %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestQueryLimits: query_limits overrides the defaults key by key; a wait
+// of 0 refuses at once.
+func TestQueryLimits(t *testing.T) {
+	base := "resources:\n  things:\n    schema: {type: object}\n"
+	tests := []struct {
+		yaml string
+		want resource.QueryLimits
+	}{
+		{"", resource.QueryLimits{Concurrency: 4, Wait: time.Second, Timeout: 3 * time.Second}},
+		{"query_limits: {concurrency: 2}\n", resource.QueryLimits{Concurrency: 2, Wait: time.Second, Timeout: 3 * time.Second}},
+		{"query_limits: {wait: 0s, timeout: 500ms}\n", resource.QueryLimits{Concurrency: 4, Timeout: 500 * time.Millisecond}},
+	}
+	for _, tc := range tests {
+		s, err := resource.Parse([]byte(base+tc.yaml), "test.yaml")
+		if err != nil {
+			t.Fatalf("%q: %v", tc.yaml, err)
+		}
+		if s.QueryLimits != tc.want {
+			t.Errorf("%q: %+v, want %+v", tc.yaml, s.QueryLimits, tc.want)
+		}
 	}
 }
 

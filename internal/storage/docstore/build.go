@@ -3,6 +3,7 @@ package docstore
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,9 +18,12 @@ const maxExprNodes = 200
 type builder struct {
 	d     dialect
 	c     *Collection
-	sb    strings.Builder
-	args  []any
-	nodes int
+	owner string // whose documents the query reads
+	// driving is set while the conjunct that drives the query is rendered.
+	driving bool
+	sb      strings.Builder
+	args    []any
+	nodes   int
 }
 
 func (b *builder) arg(v any) string {
@@ -76,31 +80,13 @@ func (b *builder) where(e docquery.Expr) error {
 		b.sb.WriteString(b.d.trueSQL())
 		return nil
 	case docquery.And:
-		return b.join(x, " AND ", b.d.trueSQL())
+		return b.and(x, -1)
 	case docquery.Or:
-		return b.join(x, " OR ", b.d.falseSQL())
+		return b.or(x)
 	case *docquery.Cond:
 		return b.cond(x)
 	}
 	return fmt.Errorf("docstore: unknown expression %T", e)
-}
-
-func (b *builder) join(es []docquery.Expr, sep, empty string) error {
-	if len(es) == 0 {
-		b.sb.WriteString(empty)
-		return nil
-	}
-	b.sb.WriteByte('(')
-	for i, e := range es {
-		if i > 0 {
-			b.sb.WriteString(sep)
-		}
-		if err := b.where(e); err != nil {
-			return err
-		}
-	}
-	b.sb.WriteByte(')')
-	return nil
 }
 
 func (b *builder) cond(c *docquery.Cond) error {
@@ -286,6 +272,10 @@ func (b *builder) scalarCond(f docquery.Field, c *docquery.Cond) error {
 	return nil
 }
 
+// Conditions on array fields read the side table (elems.go): "contains
+// v" is id IN (the ids of the owner's documents with element v), which
+// the database answers from the index (owner, field, value, id). A
+// missing or null array contains nothing.
 func (b *builder) arrayCond(f docquery.Field, c *docquery.Cond) error {
 	switch c.Op {
 	case docquery.Eq, docquery.Ne:
@@ -297,36 +287,37 @@ func (b *builder) arrayCond(f docquery.Field, c *docquery.Cond) error {
 			}
 			return nil
 		}
-		if err := checkValue(f, c.Value); err != nil {
-			return err
-		}
-		s, err := b.d.contains(b, f, c.Value)
-		if err != nil {
+		var set elemSet
+		if err := set.add(f, c.Value); err != nil {
 			return err
 		}
 		if c.Op == docquery.Ne {
-			s = "NOT (" + s + ")"
+			b.sb.WriteString("(NOT (" + b.elemIn(&set) + "))")
+		} else {
+			b.sb.WriteString("(" + b.elemIn(&set) + ")")
 		}
-		b.sb.WriteString("(" + s + ")")
 		return nil
 	case docquery.In, docquery.Nin:
 		if len(c.Values) > maxExprNodes {
 			return fmt.Errorf("docstore: more than %d values", maxExprNodes)
 		}
-		parts := []string{}
+		var set elemSet
+		hasNull := false
 		for _, v := range c.Values {
 			if v == nil {
-				parts = append(parts, b.d.isNull(f))
+				hasNull = true
 				continue
 			}
-			if err := checkValue(f, v); err != nil {
+			if err := set.add(f, v); err != nil {
 				return err
 			}
-			s, err := b.d.contains(b, f, v)
-			if err != nil {
-				return err
-			}
-			parts = append(parts, s)
+		}
+		var parts []string
+		if len(set.fields) > 0 {
+			parts = append(parts, b.elemIn(&set))
+		}
+		if hasNull {
+			parts = append(parts, b.d.isNull(f))
 		}
 		s := b.d.falseSQL()
 		if len(parts) > 0 {
@@ -339,6 +330,245 @@ func (b *builder) arrayCond(f docquery.Field, c *docquery.Cond) error {
 		return nil
 	}
 	return fmt.Errorf("docstore: operator %s does not apply to array field %s", c.Op, f.Name)
+}
+
+// elemSet is a disjunction of "contains" conditions: for each array field,
+// the element keys one of which a document must have.
+type elemSet struct {
+	fields []docquery.Field
+	keys   map[string][]string
+}
+
+func (s *elemSet) add(f docquery.Field, v any) error {
+	if err := checkValue(f, v); err != nil {
+		return err
+	}
+	k, ok := elemKey(v)
+	if !ok {
+		return fmt.Errorf("docstore: field %s: unsupported value %T", f.Name, v)
+	}
+	if s.keys == nil {
+		s.keys = map[string][]string{}
+	}
+	if _, ok := s.keys[f.Name]; !ok {
+		s.fields = append(s.fields, f)
+	}
+	s.keys[f.Name] = append(s.keys[f.Name], k)
+	return nil
+}
+
+// elemWhere renders the condition on side-table rows (of alias, if not
+// "") of having one of set's elements. The field names were validated and
+// are written as literals.
+func (b *builder) elemWhere(set *elemSet, alias string) string {
+	var sb strings.Builder
+	if len(set.fields) > 1 {
+		sb.WriteByte('(')
+	}
+	for i, f := range set.fields {
+		if i > 0 {
+			sb.WriteString(" OR ")
+		}
+		sb.WriteString("(" + alias + "field = '" + f.Name + "' AND " + alias + "value")
+		keys := set.keys[f.Name]
+		if len(keys) == 1 {
+			sb.WriteString(" = " + b.arg(keys[0]) + ")")
+			continue
+		}
+		sb.WriteString(" IN (")
+		for j, k := range keys {
+			if j > 0 {
+				sb.WriteString(", ")
+			}
+			sb.WriteString(b.arg(k))
+		}
+		sb.WriteString("))")
+	}
+	if len(set.fields) > 1 {
+		sb.WriteByte(')')
+	}
+	return sb.String()
+}
+
+// elemIn renders the condition that a document has one of set's elements,
+// in the form that drives the query when b.driving is set (see top).
+func (b *builder) elemIn(set *elemSet) string {
+	return b.d.elemIn(b, set, b.driving)
+}
+
+// top renders the owner condition and the filter. A top-level conjunct
+// made only of "contains" terms drives the query: the dialect renders it
+// so that the database reads the matching ids from the side table's index
+// and fetches those documents by id, rather than walking the owner's
+// documents and testing each; a filter that names elements no document
+// has then costs a few index probes however many documents the owner has.
+// It is the first such conjunct; other conditions filter what it finds.
+func (b *builder) top(filter docquery.Expr) error {
+	conj, isAnd := filter.(docquery.And)
+	if !isAnd {
+		conj = docquery.And{filter}
+	}
+	driver := slices.IndexFunc(conj, b.drives)
+	b.sb.WriteString(b.d.ownerCond(b.arg(b.owner), driver >= 0) + " AND ")
+	switch {
+	case isAnd:
+		b.nodes++ // the And, as where counts it
+		return b.and(conj, driver)
+	case driver == 0:
+		return b.and(conj, driver)
+	}
+	return b.where(filter)
+}
+
+// and renders a conjunction, es[driver] (if driver >= 0) as the conjunct
+// that drives the query. Its "does not contain" terms (an array field not
+// equal to a value, or $nin values without null) become one lookup in the
+// side table, NOT (contains one of them), tested once per row however
+// many there are.
+func (b *builder) and(es docquery.And, driver int) error {
+	if len(es) == 0 {
+		b.sb.WriteString(b.d.trueSQL())
+		return nil
+	}
+	var none elemSet
+	n := 0
+	b.sb.WriteByte('(')
+	for i, e := range es {
+		if i != driver {
+			if f, values, ok := b.notContainsTerm(e); ok {
+				if err := b.merge(&none, f, values); err != nil {
+					return err
+				}
+				continue
+			}
+		}
+		if n > 0 {
+			b.sb.WriteString(" AND ")
+		}
+		n++
+		b.driving = i == driver
+		err := b.where(e)
+		b.driving = false
+		if err != nil {
+			return err
+		}
+	}
+	if len(none.fields) > 0 {
+		if n > 0 {
+			b.sb.WriteString(" AND ")
+		}
+		b.sb.WriteString("(NOT (" + b.elemIn(&none) + "))")
+	}
+	b.sb.WriteByte(')')
+	return nil
+}
+
+// merge adds a term of values to set, counting it as where would.
+func (b *builder) merge(set *elemSet, f docquery.Field, values []any) error {
+	b.nodes++
+	if b.nodes > maxExprNodes {
+		return fmt.Errorf("docstore: filter has more than %d terms", maxExprNodes)
+	}
+	if len(values) > maxExprNodes {
+		return fmt.Errorf("docstore: more than %d values", maxExprNodes)
+	}
+	for _, v := range values {
+		if err := set.add(f, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// drives reports whether e is one "contains" term or a disjunction of
+// them, which renders as one elemIn.
+func (b *builder) drives(e docquery.Expr) bool {
+	if _, _, ok := b.containsTerm(e); ok {
+		return true
+	}
+	or, ok := e.(docquery.Or)
+	if !ok || len(or) == 0 {
+		return false
+	}
+	for _, x := range or {
+		if _, _, ok := b.containsTerm(x); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// or renders a disjunction. Its "contains" terms (an array field equal to
+// a value, or $in values without null) become one lookup in the side
+// table, so that many of them cost one probe of its index per value rather
+// than one subquery each.
+func (b *builder) or(es docquery.Or) error {
+	if len(es) == 0 {
+		b.sb.WriteString(b.d.falseSQL())
+		return nil
+	}
+	var (
+		set  elemSet
+		rest docquery.Or
+	)
+	for _, e := range es {
+		f, values, ok := b.containsTerm(e)
+		if !ok {
+			rest = append(rest, e)
+			continue
+		}
+		if err := b.merge(&set, f, values); err != nil {
+			return err
+		}
+	}
+	b.sb.WriteByte('(')
+	if len(set.fields) > 0 {
+		b.sb.WriteString(b.elemIn(&set))
+	}
+	for i, e := range rest {
+		if i > 0 || len(set.fields) > 0 {
+			b.sb.WriteString(" OR ")
+		}
+		if err := b.where(e); err != nil {
+			return err
+		}
+	}
+	b.sb.WriteByte(')')
+	return nil
+}
+
+// containsTerm reports whether e is a condition that an array field
+// contains one of some values (none of them null), and which.
+func (b *builder) containsTerm(e docquery.Expr) (docquery.Field, []any, bool) {
+	return b.arrayTerm(e, docquery.Eq, docquery.In)
+}
+
+// notContainsTerm reports whether e is a condition that an array field
+// contains none of some values (none of them null), and which.
+func (b *builder) notContainsTerm(e docquery.Expr) (docquery.Field, []any, bool) {
+	return b.arrayTerm(e, docquery.Ne, docquery.Nin)
+}
+
+func (b *builder) arrayTerm(e docquery.Expr, one, many docquery.Op) (docquery.Field, []any, bool) {
+	c, ok := e.(*docquery.Cond)
+	if !ok {
+		return docquery.Field{}, nil, false
+	}
+	f, ok := b.c.field(c.Field)
+	if !ok || f.Type != docquery.Array {
+		return docquery.Field{}, nil, false
+	}
+	switch c.Op {
+	case one:
+		if c.Value != nil {
+			return f, []any{c.Value}, true
+		}
+	case many:
+		if len(c.Values) > 0 && !slices.Contains(c.Values, nil) {
+			return f, c.Values, true
+		}
+	}
+	return docquery.Field{}, nil, false
 }
 
 // fixedFields returns the fields the filter holds equal to one non-null
@@ -416,11 +646,9 @@ func BuildFind(dialectName string, c Collection, owner string, q docquery.Query)
 }
 
 func buildFind(d dialect, c *Collection, owner string, q docquery.Query) (string, []any, error) {
-	b := &builder{d: d, c: c}
-	b.sb.WriteString("SELECT id, owner, created, updated, etag, data FROM " + c.table() + " WHERE owner = ")
-	b.sb.WriteString(b.arg(owner))
-	b.sb.WriteString(" AND ")
-	if err := b.where(q.Filter); err != nil {
+	b := &builder{d: d, c: c, owner: owner}
+	b.sb.WriteString("SELECT id, owner, created, updated, etag, data FROM " + c.table() + " WHERE ")
+	if err := b.top(q.Filter); err != nil {
 		return "", nil, err
 	}
 	if err := b.orderBy(q.Sort, q.Filter); err != nil {
@@ -454,11 +682,9 @@ func BuildCount(dialectName string, c Collection, owner string, filter docquery.
 }
 
 func buildCount(d dialect, c *Collection, owner string, filter docquery.Expr) (string, []any, error) {
-	b := &builder{d: d, c: c}
-	b.sb.WriteString("SELECT COUNT(*) FROM " + c.table() + " WHERE owner = ")
-	b.sb.WriteString(b.arg(owner))
-	b.sb.WriteString(" AND ")
-	if err := b.where(filter); err != nil {
+	b := &builder{d: d, c: c, owner: owner}
+	b.sb.WriteString("SELECT COUNT(*) FROM " + c.table() + " WHERE ")
+	if err := b.top(filter); err != nil {
 		return "", nil, err
 	}
 	return b.sb.String(), b.args, nil

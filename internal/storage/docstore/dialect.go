@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/internal/storage/docquery"
 )
@@ -25,8 +26,15 @@ type dialect interface {
 	// bind converts a value of f's type for comparison with expr(f), and
 	// returns the SQL to put in place of the placeholder.
 	bind(b *builder, f docquery.Field, v any) (string, error)
-	// contains is true when the array field f contains v; never NULL.
-	contains(b *builder, f docquery.Field, v any) (string, error)
+	// ownerCond is the owner condition of a query, the owner's value at
+	// placeholder p; drive is set when an array condition drives the
+	// query (builder.top).
+	ownerCond(p string, drive bool) string
+	// elemIn is true when the document has one of set's elements in the
+	// side table; never NULL. With drive, it is the conjunct the query
+	// is driven by, read through the side table's index whatever the
+	// planner's statistics; without, a test of each row, bounded per row.
+	elemIn(b *builder, set *elemSet, drive bool) string
 	// orderBy renders one sort key on a field expression.
 	orderBy(expr string, desc, nullable bool) string
 	falseSQL() string
@@ -77,11 +85,23 @@ func (sqliteDialect) bind(b *builder, f docquery.Field, v any) (string, error) {
 	}
 	return b.arg(v), nil
 }
-func (sqliteDialect) contains(b *builder, f docquery.Field, v any) (string, error) {
-	if x, ok := v.(bool); ok {
-		v = boolInt(x)
+
+// ownerCond: with no statistics (Gatehouse does not ANALYZE), SQLite
+// prefers walking the owner's documents in the index order of the sort to
+// looking up ids from the side table and sorting them; the unary + keeps
+// it from using owner as an index key, so the ids drive.
+func (sqliteDialect) ownerCond(p string, drive bool) string {
+	if drive {
+		return "+owner = " + p
 	}
-	return "EXISTS (SELECT 1 FROM json_each(data, " + jsonPath(f) + ") WHERE json_each.value = " + b.arg(v) + ")", nil
+	return "owner = " + p
+}
+
+// elemIn: SQLite reads the subquery once through the index (owner, field,
+// value, id) into a temporary index, and either fetches its ids by
+// primary key or (in a filter) probes it per row.
+func (sqliteDialect) elemIn(b *builder, set *elemSet, _ bool) string {
+	return elemSubquery(b, set)
 }
 func (sqliteDialect) orderBy(expr string, desc, _ bool) string { return expr + dir(desc) }
 func (sqliteDialect) falseSQL() string                         { return "0" }
@@ -124,12 +144,56 @@ func (postgresDialect) bind(b *builder, f docquery.Field, v any) (string, error)
 	}
 	return "CAST(" + b.arg(js) + " AS jsonb)", nil
 }
-func (postgresDialect) contains(b *builder, f docquery.Field, v any) (string, error) {
-	js, err := jsonScalar(v)
-	if err != nil {
-		return "", fmt.Errorf("docstore: field %s: %w", f.Name, err)
+
+// ownerCond: without statistics the planner takes the owner's rows for
+// few and may AND a bitmap of all of them (from an index on owner, …) with
+// the ids; (owner = $1) IS TRUE is the same test but no index condition.
+func (postgresDialect) ownerCond(p string, drive bool) string {
+	if drive {
+		return "(owner = " + p + ") IS TRUE"
 	}
-	return "COALESCE((data->'" + f.Name + "') @> CAST(" + b.arg("["+js+"]") + " AS jsonb), FALSE)", nil
+	return "owner = " + p
+}
+
+// elemIn reads the matching ids into an array computed once (an
+// InitPlan): each value is looked up on its own through the index (owner,
+// field, value, id), as the LATERAL subquery (kept apart by OFFSET 0) can
+// only run per value, where value = ANY (…) could be planned as a scan of
+// all the owner's rows filtered on value. The planner cannot know how many
+// ids the array holds and assumes ten for its unnest.
+//
+// Driving, id IN (SELECT unnest(…)) becomes a semi-join that starts from
+// those ten ids and fetches each document by primary key, rather than
+// walking the owner's documents, whatever its statistics say of the side
+// table.
+//
+// As a filter, (id IN (SELECT unnest(…))) IS TRUE: the same test (neither
+// side is ever NULL), kept a subquery, planned as a hash table built once
+// and probed per row. A bare IN there would become a semi-join too, which
+// for ten estimated rows can be a nested loop comparing every document
+// with every id; a correlated EXISTS would run once per row and term, and
+// a plain IN over more rows than work_mem holds becomes a list searched
+// row by row.
+func (postgresDialect) elemIn(b *builder, set *elemSet, drive bool) string {
+	var sb strings.Builder
+	owner := b.arg(b.owner)
+	sb.WriteString("id IN (SELECT unnest(ARRAY (SELECT m.id FROM (VALUES ")
+	n := 0
+	for _, f := range set.fields {
+		for _, k := range set.keys[f.Name] {
+			if n > 0 {
+				sb.WriteString(", ")
+			}
+			n++
+			sb.WriteString("('" + f.Name + "', " + b.arg(k) + ")")
+		}
+	}
+	sb.WriteString(") AS v (field, value) CROSS JOIN LATERAL (SELECT e.id FROM " + b.c.elemTable() + " e WHERE e.owner = " + owner +
+		" AND e.field = v.field AND e.value = v.value OFFSET 0) m)))")
+	if drive {
+		return sb.String()
+	}
+	return "(" + sb.String() + ") IS TRUE"
 }
 
 // orderBy puts missing and null values first in ascending order, as SQLite
@@ -170,12 +234,15 @@ func (mysqlDialect) bind(b *builder, f docquery.Field, v any) (string, error) {
 	}
 	return b.arg(v), nil
 }
-func (mysqlDialect) contains(b *builder, f docquery.Field, v any) (string, error) {
-	js, err := jsonScalar(v)
-	if err != nil {
-		return "", fmt.Errorf("docstore: field %s: %w", f.Name, err)
-	}
-	return "COALESCE(JSON_CONTAINS(data, " + b.arg(js) + ", " + jsonPath(f) + "), 0) = 1", nil
+func (mysqlDialect) ownerCond(p string, _ bool) string { return "owner = " + p }
+
+// elemIn: MySQL and MariaDB estimate the subquery's rows with index dives
+// into (owner, field, value, id), which count the matching elements, so
+// that few of them are read as a materialized semi-join whose ids are
+// fetched by primary key; in a filter the subquery is materialized once
+// and probed per row.
+func (mysqlDialect) elemIn(b *builder, set *elemSet, _ bool) string {
+	return elemSubquery(b, set)
 }
 func (mysqlDialect) orderBy(expr string, desc, _ bool) string { return expr + dir(desc) }
 func (mysqlDialect) falseSQL() string                         { return "0" }
@@ -195,6 +262,12 @@ func mysqlColumn(f docquery.Field) string {
 	// Longer strings are compared on their first 512 characters, the most
 	// an InnoDB index key allows next to the owner and the id.
 	return "VARCHAR(512) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin AS (LEFT(JSON_VALUE(data, " + p + "), 512)) VIRTUAL"
+}
+
+// elemSubquery is id IN (the owner's documents with one of set's
+// elements), read through the index (owner, field, value, id).
+func elemSubquery(b *builder, set *elemSet) string {
+	return "id IN (SELECT id FROM " + b.c.elemTable() + " WHERE owner = " + b.arg(b.owner) + " AND " + b.elemWhere(set, "") + ")"
 }
 
 func dir(desc bool) string {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/internal/storage/docquery"
@@ -90,7 +92,211 @@ func ddl(d dialect, c *Collection) []string {
 		f, _ := c.field(u)
 		stmts = append(stmts, "CREATE UNIQUE INDEX IF NOT EXISTS "+indexName(c, "u", f.Name)+" ON "+t+" (owner, "+d.expr(f)+")")
 	}
+	return append(stmts, elemDDL(d, c)...)
+}
+
+// arraysTable lists, per collection, the array fields whose elements the
+// side table holds for every document: Ensure fills a field's elements
+// before it adds the field here. Its name cannot clash with a table of a
+// collection ("doc_…") or a side table ("docelem_…").
+const arraysTable = "docstore_arrays"
+
+// elemDDL returns the idempotent statements creating the table of filled
+// array fields and, if c has array fields, c's side table (see elems.go).
+// The primary key (id, field, value) keeps one row per distinct element
+// and serves the writes, which find a document's rows by its id; the index
+// (owner, field, value, id) serves the queries.
+func elemDDL(d dialect, c *Collection) []string {
+	t := c.elemTable()
+	var stmts []string
+	switch d.name() {
+	case "sqlite":
+		stmts = append(stmts, "CREATE TABLE IF NOT EXISTS "+arraysTable+` (
+	collection TEXT NOT NULL,
+	field TEXT NOT NULL,
+	PRIMARY KEY (collection, field)
+) WITHOUT ROWID`)
+		if len(c.arrayFields()) > 0 {
+			stmts = append(stmts, "CREATE TABLE IF NOT EXISTS "+t+` (
+	id TEXT NOT NULL,
+	field TEXT NOT NULL,
+	value TEXT NOT NULL,
+	owner TEXT NOT NULL,
+	PRIMARY KEY (id, field, value)
+) WITHOUT ROWID`)
+		}
+	case "postgres":
+		stmts = append(stmts, "CREATE TABLE IF NOT EXISTS "+arraysTable+` (
+	collection TEXT NOT NULL,
+	field TEXT NOT NULL,
+	PRIMARY KEY (collection, field)
+)`)
+		if len(c.arrayFields()) > 0 {
+			// Values compare bytewise, as elemKey expects.
+			stmts = append(stmts, "CREATE TABLE IF NOT EXISTS "+t+` (
+	id TEXT NOT NULL,
+	field TEXT NOT NULL,
+	value TEXT COLLATE "C" NOT NULL,
+	owner TEXT NOT NULL,
+	PRIMARY KEY (id, field, value)
+)`)
+		}
+	case "mysql":
+		// VARBINARY: utf8mb4_bin pads with spaces when comparing, so "a"
+		// and "a " would be one value.
+		stmts = append(stmts, "CREATE TABLE IF NOT EXISTS "+arraysTable+` (
+	collection VARCHAR(32) NOT NULL,
+	field VARCHAR(32) NOT NULL,
+	PRIMARY KEY (collection, field)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`)
+		if len(c.arrayFields()) > 0 {
+			stmts = append(stmts, "CREATE TABLE IF NOT EXISTS "+t+` (
+	id VARCHAR(32) NOT NULL,
+	field VARCHAR(32) NOT NULL,
+	value VARBINARY(`+strconv.Itoa(maxInlineKey)+`) NOT NULL,
+	owner VARCHAR(191) NOT NULL,
+	PRIMARY KEY (id, field, value),
+	INDEX `+elemIndex(c)+` (owner, field, value, id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`)
+		}
+		return stmts
+	}
+	if len(c.arrayFields()) > 0 {
+		stmts = append(stmts, "CREATE INDEX IF NOT EXISTS "+elemIndex(c)+" ON "+t+" (owner, field, value, id)")
+	}
 	return stmts
+}
+
+// elemIndex names the index of the side table the queries use.
+func elemIndex(c *Collection) string { return c.elemTable() + "_value" }
+
+// querier is what both a transaction and a connection offer to Ensure.
+type querier interface {
+	execer
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// fillBatch is how many documents the backfill reads at a time.
+const fillBatch = 500
+
+// syncElems makes c's side table hold the elements of exactly c's array
+// fields, run by Ensure under the schema lock (on SQLite, in a write
+// transaction), so that one instance fills a field while the others wait
+// and then find it filled. A newly declared array field (or the first,
+// when the side table was just created) is filled from every document;
+// a field no longer declared as an array loses its rows, as writes stop
+// keeping them, and is filled again if declared again. On PostgreSQL and
+// SQLite the filling commits with the field's entry in arraysTable; on
+// MySQL too (q is a transaction there, the DDL having committed before).
+func (s *Store) syncElems(ctx context.Context, q querier, c *Collection) error {
+	p := s.d.placeholder
+	rows, err := q.QueryContext(ctx, "SELECT field FROM "+arraysTable+" WHERE collection = "+p(1), c.Name)
+	if err != nil {
+		return fmt.Errorf("docstore: %s: reading filled array fields: %w", c.Name, err)
+	}
+	filled := map[string]bool{}
+	for rows.Next() {
+		var f string
+		if err := rows.Scan(&f); err != nil {
+			rows.Close()
+			return fmt.Errorf("docstore: %s: reading filled array fields: %w", c.Name, err)
+		}
+		filled[f] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("docstore: %s: reading filled array fields: %w", c.Name, err)
+	}
+	declared := c.arrayFields()
+	var fill []string
+	for _, f := range declared {
+		if !filled[f] {
+			fill = append(fill, f)
+		}
+	}
+	exec := func(stmt string, args ...any) error {
+		if _, err := q.ExecContext(ctx, stmt, args...); err != nil {
+			return fmt.Errorf("docstore: %s: %w", c.Name, err)
+		}
+		return nil
+	}
+	for f := range filled {
+		if slices.Contains(declared, f) {
+			continue
+		}
+		if err := exec("DELETE FROM "+c.elemTable()+" WHERE field = "+p(1), f); err != nil {
+			return err
+		}
+		if err := exec("DELETE FROM "+arraysTable+" WHERE collection = "+p(1)+" AND field = "+p(2), c.Name, f); err != nil {
+			return err
+		}
+	}
+	if len(fill) == 0 {
+		return nil
+	}
+	for _, f := range fill {
+		// Rows left by writers of another declaration are dropped first.
+		if err := exec("DELETE FROM "+c.elemTable()+" WHERE field = "+p(1), f); err != nil {
+			return err
+		}
+	}
+	if err := s.fillElems(ctx, q, c, fill); err != nil {
+		return err
+	}
+	for _, f := range fill {
+		if err := exec("INSERT INTO "+arraysTable+" (collection, field) VALUES ("+p(1)+", "+p(2)+")", c.Name, f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fillElems writes the elements of fields of every document of c, reading
+// the documents in batches in id order.
+func (s *Store) fillElems(ctx context.Context, q querier, c *Collection, fields []string) error {
+	p := s.d.placeholder
+	stmt := "SELECT id, owner, data FROM " + c.table() + " WHERE id > " + p(1) + " ORDER BY id LIMIT " + strconv.Itoa(fillBatch)
+	after := ""
+	for {
+		type row struct {
+			id, owner string
+			data      []byte
+		}
+		var batch []row
+		rows, err := q.QueryContext(ctx, stmt, after)
+		if err != nil {
+			return fmt.Errorf("docstore: %s: filling array elements: %w", c.Name, err)
+		}
+		for rows.Next() {
+			var r row
+			if err := rows.Scan(&r.id, &r.owner, &r.data); err != nil {
+				rows.Close()
+				return fmt.Errorf("docstore: %s: filling array elements: %w", c.Name, err)
+			}
+			batch = append(batch, r)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("docstore: %s: filling array elements: %w", c.Name, err)
+		}
+		if len(batch) == 0 {
+			return nil
+		}
+		var out []elemRow
+		for _, r := range batch {
+			es, err := elems(r.data, fields)
+			if err != nil {
+				return fmt.Errorf("docstore: %s: document %s: %w", c.Name, r.id, err)
+			}
+			for _, e := range es {
+				out = append(out, elemRow{r.id, r.owner, e})
+			}
+		}
+		if err := s.insertElems(ctx, q, c, out, true); err != nil {
+			return fmt.Errorf("docstore: %s: %w", c.Name, err)
+		}
+		after = batch[len(batch)-1].id
+	}
 }
 
 // ensure creates the table and indexes of c if they are missing.
@@ -103,7 +309,7 @@ func (s *Store) ensure(ctx context.Context, c *Collection) error {
 				return fmt.Errorf("docstore: %s: %w", c.Name, err)
 			}
 		}
-		return nil
+		return s.syncElemsTx(ctx, s.db.BeginTx, c)
 	case "postgres":
 		tx, err := s.db.BeginTx(ctx, nil)
 		if err != nil {
@@ -117,6 +323,9 @@ func (s *Store) ensure(ctx context.Context, c *Collection) error {
 			if _, err := tx.ExecContext(ctx, stmt); err != nil {
 				return fmt.Errorf("docstore: %s: %w", c.Name, err)
 			}
+		}
+		if err := s.syncElems(ctx, tx, c); err != nil {
+			return err
 		}
 		if err := tx.Commit(); err != nil {
 			return fmt.Errorf("docstore: %s: %w", c.Name, err)
@@ -222,6 +431,27 @@ func (s *Store) ensureMySQL(ctx context.Context, c *Collection) (err error) {
 				return err
 			}
 		}
+	}
+	for _, stmt := range elemDDL(s.d, c) {
+		if err := exec(stmt); err != nil {
+			return err
+		}
+	}
+	return s.syncElemsTx(ctx, conn.BeginTx, c)
+}
+
+// syncElemsTx runs syncElems in a transaction of begin.
+func (s *Store) syncElemsTx(ctx context.Context, begin func(context.Context, *sql.TxOptions) (*sql.Tx, error), c *Collection) error {
+	tx, err := begin(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("docstore: %s: %w", c.Name, err)
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit this is a no-op
+	if err := s.syncElems(ctx, tx, c); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("docstore: %s: %w", c.Name, err)
 	}
 	return nil
 }

@@ -189,11 +189,24 @@ func randomHex(n int) string {
 
 // Insert stores docs atomically: either all are stored or none is. A
 // document whose ID or unique field is taken fails with
-// storage.ErrAlreadyExists.
+// storage.ErrAlreadyExists. The elements of its array fields go to the
+// side table in the same transaction.
 func (s *Store) Insert(ctx context.Context, collection string, docs []Document) error {
 	c, err := s.collection(collection)
 	if err != nil {
 		return err
+	}
+	var rows []elemRow
+	if arrays := c.arrayFields(); len(arrays) > 0 {
+		for _, d := range docs {
+			es, err := elems(d.Data, arrays)
+			if err != nil {
+				return fmt.Errorf("docstore: insert: document %s: %w", d.ID, err)
+			}
+			for _, e := range es {
+				rows = append(rows, elemRow{d.ID, d.Owner, e})
+			}
+		}
 	}
 	b := &builder{d: s.d, c: c}
 	q := "INSERT INTO " + c.table() + " (id, owner, created, updated, etag, data) VALUES (" +
@@ -209,7 +222,7 @@ func (s *Store) Insert(ctx context.Context, collection string, docs []Document) 
 				return s.wrap("insert", err)
 			}
 		}
-		return nil
+		return s.insertElems(ctx, tx, c, rows, false)
 	})
 }
 
@@ -305,33 +318,113 @@ func (s *Store) Replace(ctx context.Context, collection string, d Document, ifET
 	if err != nil {
 		return err
 	}
+	arrays := c.arrayFields()
+	var next []elem
+	if len(arrays) > 0 {
+		if next, err = elems(d.Data, arrays); err != nil {
+			return fmt.Errorf("docstore: replace: document %s: %w", d.ID, err)
+		}
+	}
 	p := s.d.placeholder
 	q := "UPDATE " + c.table() + " SET updated = " + p(1) + ", etag = " + p(2) + ", data = " + p(3) +
 		" WHERE id = " + p(4) + " AND owner = " + p(5) + " AND etag = " + p(6)
-	return s.write(ctx, "replace", false, func(ctx context.Context, db execer) error {
+	return s.write(ctx, "replace", len(arrays) > 0, func(ctx context.Context, db execer) error {
+		var (
+			prev    []elem
+			corrupt bool
+		)
+		if len(arrays) > 0 {
+			// The stored document, locked until commit, tells which rows
+			// of the side table are its: only those change.
+			data, err := s.lockData(ctx, db, c, d.ID, d.Owner, ifETag)
+			if err != nil {
+				return err
+			}
+			prev, err = elems(data, arrays)
+			corrupt = err != nil
+		}
 		res, err := db.ExecContext(ctx, q, d.Updated.UnixMicro(), d.ETag, string(d.Data), d.ID, d.Owner, ifETag)
 		if err != nil {
 			return s.wrap("replace", err)
 		}
-		return s.checkSwap(ctx, db, c, res, d.ID, d.Owner)
+		if err := s.checkSwap(ctx, db, c, res, d.ID, d.Owner); err != nil {
+			return err
+		}
+		if corrupt {
+			if err := s.deleteDocElems(ctx, db, c, d.ID); err != nil {
+				return err
+			}
+		}
+		gone, added := diffElems(prev, next)
+		if err := s.deleteElems(ctx, db, c, d.ID, gone); err != nil {
+			return err
+		}
+		rows := make([]elemRow, len(added))
+		for i, e := range added {
+			rows[i] = elemRow{d.ID, d.Owner, e}
+		}
+		return s.insertElems(ctx, db, c, rows, false)
 	})
 }
 
+// lockData reads the data of the owner's document for a compare-and-swap,
+// locking its row until the transaction ends (SQLite has one writer and no
+// row locks), with the errors of Replace.
+func (s *Store) lockData(ctx context.Context, db execer, c *Collection, id, owner, ifETag string) ([]byte, error) {
+	q := "SELECT etag, data FROM " + c.table() + " WHERE id = " + s.d.placeholder(1) + " AND owner = " + s.d.placeholder(2)
+	if s.d.name() != "sqlite" {
+		q += " FOR UPDATE"
+	}
+	var (
+		etag string
+		data []byte
+	)
+	err := db.QueryRowContext(ctx, q, id, owner).Scan(&etag, &data)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, storage.ErrNotFound
+	case err != nil:
+		return nil, s.wrap("lookup", err)
+	case etag != ifETag:
+		return nil, storage.ErrPreconditionFailed
+	}
+	return data, nil
+}
+
 // Delete removes the owner's document if its entity tag is ifETag, with the
-// errors of Replace.
+// errors of Replace, and its rows of the side table.
 func (s *Store) Delete(ctx context.Context, collection, owner, id, ifETag string) error {
 	c, err := s.collection(collection)
 	if err != nil {
 		return err
 	}
+	arrays := len(c.arrayFields()) > 0
 	p := s.d.placeholder
 	q := "DELETE FROM " + c.table() + " WHERE id = " + p(1) + " AND owner = " + p(2) + " AND etag = " + p(3)
-	return s.write(ctx, "delete", false, func(ctx context.Context, db execer) error {
+	return s.write(ctx, "delete", arrays, func(ctx context.Context, db execer) error {
+		var (
+			prev    []elem
+			corrupt bool
+		)
+		if arrays {
+			data, err := s.lockData(ctx, db, c, id, owner, ifETag)
+			if err != nil {
+				return err
+			}
+			prev, err = elems(data, c.arrayFields())
+			corrupt = err != nil
+		}
 		res, err := db.ExecContext(ctx, q, id, owner, ifETag)
 		if err != nil {
 			return s.wrap("delete", err)
 		}
-		return s.checkSwap(ctx, db, c, res, id, owner)
+		if err := s.checkSwap(ctx, db, c, res, id, owner); err != nil {
+			return err
+		}
+		if corrupt {
+			return s.deleteDocElems(ctx, db, c, id)
+		}
+		return s.deleteElems(ctx, db, c, id, prev)
 	})
 }
 

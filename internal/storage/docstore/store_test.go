@@ -95,6 +95,8 @@ func TestBackends(t *testing.T) {
 				t.Run("CRUD", func(t *testing.T) { testCRUD(t, e) })
 				t.Run("Query", func(t *testing.T) { testQuery(t, e) })
 				t.Run("Explain", func(t *testing.T) { testExplain(t, e) })
+				t.Run("Arrays", func(t *testing.T) { testArrays(t, e) })
+				t.Run("ArrayWrites", func(t *testing.T) { testArrayWrites(t, e) })
 			})
 		}
 	}

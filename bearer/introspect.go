@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/internal/ttlcache"
+	"github.com/gatehouse-dev/gatehouse/ttlcache"
 )
 
 // IntrospectionConfig configures a verifier that asks the authorization

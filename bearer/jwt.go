@@ -18,7 +18,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
-	"github.com/gatehouse-dev/gatehouse/internal/ttlcache"
+	"github.com/gatehouse-dev/gatehouse/ttlcache"
 )
 
 // JWTConfig configures a JWT access-token verifier.

@@ -52,7 +52,10 @@ func (e *Error) Error() string {
 	return "bearer: " + e.Code + ": " + e.Description
 }
 
-// Challenge is the WWW-Authenticate header value for e (RFC 6750 §3).
+// Challenge is the WWW-Authenticate header value for e (RFC 6750 §3). When
+// no token was sent (Code is ""), it is "Bearer" alone: RFC 6750 §3.1 says
+// such a challenge should carry no error code or other error information,
+// so Description stays out of it too.
 func (e *Error) Challenge() string {
 	var sb strings.Builder
 	sb.WriteString("Bearer")
@@ -64,8 +67,10 @@ func (e *Error) Challenge() string {
 		sb.WriteString(sep + k + `="` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(v) + `"`)
 		sep = ", "
 	}
-	add("error", e.Code)
-	add("error_description", e.Description)
+	if e.Code != "" {
+		add("error", e.Code)
+		add("error_description", e.Description)
+	}
 	add("scope", e.Scope)
 	return sb.String()
 }
@@ -75,19 +80,28 @@ func (e *Error) Challenge() string {
 type ErrorHandler func(w http.ResponseWriter, r *http.Request, e *Error)
 
 // WriteError is the default ErrorHandler: the challenge and a small JSON
-// body with the OAuth error code.
+// body with the OAuth error code and description. A request that sent no
+// token gets the bare challenge and an empty body (RFC 6750 §3.1: no error
+// code or other error information); an answer without an error code for
+// another reason (503: the token could not be checked) has only the
+// description.
 func WriteError(w http.ResponseWriter, _ *http.Request, e *Error) {
+	h := w.Header()
 	if e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden || e.Status == http.StatusBadRequest {
-		w.Header().Set("WWW-Authenticate", e.Challenge())
+		h.Set("WWW-Authenticate", e.Challenge())
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
+	h.Set("Cache-Control", "no-store")
+	if e.Code == "" && e.Status == http.StatusUnauthorized {
+		w.WriteHeader(e.Status)
+		return
+	}
+	body := map[string]string{"error_description": e.Description}
+	if e.Code != "" {
+		body["error"] = e.Code
+	}
+	h.Set("Content-Type", "application/json")
 	w.WriteHeader(e.Status)
-	code := e.Code
-	if code == "" {
-		code = "invalid_token"
-	}
-	_ = json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": e.Description})
+	_ = json.NewEncoder(w).Encode(body)
 }
 
 // Option configures Middleware and RequireScope.
@@ -123,18 +137,22 @@ func WithClaims(ctx context.Context, c *Claims) context.Context {
 // RFC 6750 §2.1: the scheme is case-insensitive; this package does not accept
 // tokens in the body or the query string (§2.2, §2.3), which leak into logs.
 func TokenFromRequest(r *http.Request) (string, *Error) {
+	// RFC 6750 §3.1: a request without authentication, or with another
+	// authentication scheme, gets a challenge without an error code.
+	noToken := &Error{Status: http.StatusUnauthorized, Description: "a bearer token is required"}
 	h := r.Header.Values("Authorization")
 	if len(h) == 0 {
-		// RFC 6750 §3.1: a request without authentication gets a challenge
-		// without an error code.
-		return "", &Error{Status: http.StatusUnauthorized, Description: "a bearer token is required"}
+		return "", noToken
 	}
 	if len(h) > 1 {
 		return "", &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "more than one Authorization header"}
 	}
 	scheme, token, ok := strings.Cut(h[0], " ")
+	if !strings.EqualFold(scheme, "Bearer") {
+		return "", noToken
+	}
 	token = strings.TrimSpace(token)
-	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" || strings.ContainsAny(token, " \t") {
+	if !ok || token == "" || strings.ContainsAny(token, " \t") {
 		return "", &Error{Status: http.StatusUnauthorized, Code: "invalid_token", Description: "the Authorization header must be: Bearer <token>"}
 	}
 	return token, nil

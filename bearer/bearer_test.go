@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/internal/bearer"
-	"github.com/gatehouse-dev/gatehouse/internal/bearer/bearertest"
+	"github.com/gatehouse-dev/gatehouse/bearer"
+	"github.com/gatehouse-dev/gatehouse/bearer/bearertest"
 )
 
 func newVerifier(t *testing.T, is *bearertest.Issuer) *bearer.JWTVerifier {
@@ -176,10 +177,12 @@ func TestMiddleware(t *testing.T) {
 		status    int
 		challenge string
 	}{
-		{"no token", "", "", 401, `Bearer error_description="a bearer token is required"`},
-		{"token in query is ignored", "", "?access_token=" + is.Token(t, "alice", "todos:write"), 401, `Bearer error_description`},
-		{"basic auth", "Basic YTpi", "", 401, `Bearer error="invalid_token"`},
-		{"bad token", "Bearer nope", "", 401, `Bearer error="invalid_token"`},
+		// RFC 6750 §3.1: no token (or another scheme), no error information.
+		{"no token", "", "", 401, `Bearer`},
+		{"token in query is ignored", "", "?access_token=" + is.Token(t, "alice", "todos:write"), 401, `Bearer`},
+		{"basic auth", "Basic YTpi", "", 401, `Bearer`},
+		{"bearer without token", "Bearer ", "", 401, `Bearer error="invalid_token", error_description="the Authorization header must be: Bearer <token>"`},
+		{"bad token", "Bearer nope", "", 401, `Bearer error="invalid_token", error_description="the access token is invalid or expired"`},
 		{"missing scope", "Bearer " + is.Token(t, "alice", "todos:read"), "", 403, `Bearer error="insufficient_scope", error_description="the access token lacks the scope todos:write", scope="todos:write"`},
 		{"ok", "bearer " + is.Token(t, "alice", "todos:read", "todos:write"), "", 200, ""},
 	}
@@ -194,11 +197,65 @@ func TestMiddleware(t *testing.T) {
 			if w.Code != tc.status {
 				t.Fatalf("status = %d, want %d (%s)", w.Code, tc.status, w.Body)
 			}
-			if got := w.Header().Get("WWW-Authenticate"); !strings.HasPrefix(got, tc.challenge) || (tc.challenge == "" && got != "") {
-				t.Errorf("WWW-Authenticate = %q, want prefix %q", got, tc.challenge)
+			if got := w.Header().Get("WWW-Authenticate"); got != tc.challenge {
+				t.Errorf("WWW-Authenticate = %q, want %q", got, tc.challenge)
 			}
 			if tc.status == 200 && w.Body.String() != "alice" {
 				t.Errorf("body = %q", w.Body)
+			}
+		})
+	}
+}
+
+// TestWriteErrorWithoutToken: RFC 6750 §3.1 — when the request carries no
+// token, neither the challenge nor the body has an error code or an
+// error_description; every other rejection has both.
+func TestWriteErrorWithoutToken(t *testing.T) {
+	_, noToken := bearer.TokenFromRequest(httptest.NewRequest("GET", "/", nil))
+	basic := httptest.NewRequest("GET", "/", nil)
+	basic.Header.Set("Authorization", "Basic YTpi")
+	_, otherScheme := bearer.TokenFromRequest(basic)
+	tests := []struct {
+		name      string
+		e         *bearer.Error
+		status    int
+		challenge string
+		body      map[string]string // nil: no body
+	}{
+		{"no Authorization header", noToken, 401, "Bearer", nil},
+		{"another authentication scheme", otherScheme, 401, "Bearer", nil},
+		{"no claims in the context", bearer.CheckScope(context.Background(), "todos:read"), 401, "Bearer", nil},
+		{"invalid token", &bearer.Error{Status: 401, Code: "invalid_token", Description: "the access token is invalid or expired"}, 401,
+			`Bearer error="invalid_token", error_description="the access token is invalid or expired"`,
+			map[string]string{"error": "invalid_token", "error_description": "the access token is invalid or expired"}},
+		{"token cannot be checked", &bearer.Error{Status: 503, Description: "the access token cannot be checked now"}, 503, "",
+			map[string]string{"error_description": "the access token cannot be checked now"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.e == nil {
+				t.Fatal("no error to write")
+			}
+			w := httptest.NewRecorder()
+			bearer.WriteError(w, httptest.NewRequest("GET", "/", nil), tc.e)
+			if w.Code != tc.status {
+				t.Errorf("status = %d, want %d", w.Code, tc.status)
+			}
+			if got := w.Header().Get("WWW-Authenticate"); got != tc.challenge {
+				t.Errorf("WWW-Authenticate = %q, want %q", got, tc.challenge)
+			}
+			if tc.body == nil {
+				if w.Body.Len() != 0 {
+					t.Errorf("body = %q, want none", w.Body)
+				}
+				return
+			}
+			var got map[string]string
+			if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil {
+				t.Fatalf("body %q: %v", w.Body, err)
+			}
+			if !maps.Equal(got, tc.body) {
+				t.Errorf("body = %v, want %v", got, tc.body)
 			}
 		})
 	}

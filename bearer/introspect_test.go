@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/internal/bearer"
+	"github.com/gatehouse-dev/gatehouse/bearer"
 )
 
 // TestIntrospectionTokenKind: the API accepts access tokens issued for it

@@ -5,15 +5,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/internal/bearer"
-	"github.com/gatehouse-dev/gatehouse/internal/bearer/bearertest"
+	"github.com/gatehouse-dev/gatehouse/bearer"
+	"github.com/gatehouse-dev/gatehouse/bearer/bearertest"
 )
 
 // BenchmarkJWTVerify measures what the API does for every request with
 // --token-check=jwt: parse an ES256 access token, check its signature
 // against the cached JWKS and its claims (RFC 9068 §4).
 //
-// Run with: go test -run '^$' -bench JWTVerify -benchmem ./internal/bearer
+// Run with: go test -run '^$' -bench JWTVerify -benchmem ./bearer
 func BenchmarkJWTVerify(b *testing.B) {
 	is := bearertest.New(b, "https://api.example")
 	v, err := bearer.NewJWTVerifier(context.Background(), bearer.JWTConfig{

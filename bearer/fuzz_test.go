@@ -13,8 +13,8 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
-	"github.com/gatehouse-dev/gatehouse/internal/bearer"
-	"github.com/gatehouse-dev/gatehouse/internal/bearer/bearertest"
+	"github.com/gatehouse-dev/gatehouse/bearer"
+	"github.com/gatehouse-dev/gatehouse/bearer/bearertest"
 )
 
 // FuzzTokenFromRequest: any Authorization header (or two) gives either a
