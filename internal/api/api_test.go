@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -440,5 +441,29 @@ resources:
 	}
 	if r := e.do("GET", "/api", "", "", "Origin", "https://evil.test"); r.header.Get("Access-Control-Allow-Origin") != "" {
 		t.Error("CORS allowed an unlisted origin")
+	}
+}
+
+// TestTooManyArrayItems: a document whose arrays hold more distinct items
+// than the store keeps per document is refused with 422, not a 500.
+func TestTooManyArrayItems(t *testing.T) {
+	e := newEnv(t, storagetest.Backend{Name: "sqlite", DSN: storagetest.SQLite}, `
+resources:
+  todos:
+    resource_methods: [GET, POST]
+    owner_field: owner
+    schema: {type: object, properties: {labels: {type: array, items: {type: integer}}}}
+`)
+	items := func(n int) string {
+		v := make([]string, n)
+		for i := range v {
+			v[i] = strconv.Itoa(i)
+		}
+		return `{"labels":[` + strings.Join(v, ",") + `]}`
+	}
+	e.want(e.do("POST", "/api/todos", e.alice, items(docstore.MaxElements)), 201)
+	r := e.do("POST", "/api/todos", e.alice, items(docstore.MaxElements+1))
+	if r.status != 422 || r.body["_status"] != "ERR" {
+		t.Fatalf("%d items: %d %s", docstore.MaxElements+1, r.status, r.raw)
 	}
 }

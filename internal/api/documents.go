@@ -57,6 +57,12 @@ func (h *handler) storeError(w http.ResponseWriter, r *http.Request, err error) 
 			issues[u] = "value is not unique"
 		}
 		writeIssues(w, issues, nil)
+	case errors.Is(err, docstore.ErrTooManyElements):
+		writeError(w, http.StatusUnprocessableEntity, fmt.Sprintf(
+			"A document's array fields hold at most %d distinct items in all", docstore.MaxElements))
+	case errors.Is(err, docquery.ErrTooComplex):
+		// The filter's form was accepted, but the store bounds its cost.
+		writeError(w, http.StatusBadRequest, "The where is too complex: it needs too many look-ups of array fields; combine values of one field with $in or $nin")
 	case errors.Is(err, errBusy):
 		// RFC 6585 §4: the caller's own requests are too many at once.
 		w.Header().Set("Retry-After", "1")
@@ -204,6 +210,9 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	// The store is done with: the turn goes back before the answer is
+	// written, so that a slow reader does not hold it.
+	h.done()
 	items := []map[string]any{}
 	for _, d := range docs {
 		it, err := h.render(d, proj, false)
@@ -529,6 +538,7 @@ func (h *handler) get(w http.ResponseWriter, r *http.Request, id string) {
 			return
 		}
 	}
+	h.done() // as in list
 	out, err := h.render(d, proj, true)
 	if err != nil {
 		h.storeError(w, r, err)

@@ -1,6 +1,7 @@
 package docquery
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"time"
@@ -124,3 +125,7 @@ const TimeLayout = "2006-01-02T15:04:05.000Z"
 
 // NormalizeTime formats t in TimeLayout.
 func NormalizeTime(t time.Time) string { return t.UTC().Format(TimeLayout) }
+
+// ErrTooComplex is wrapped by the errors of a store that refuses a filter
+// for its cost rather than its form: the caller should narrow the query.
+var ErrTooComplex = errors.New("the filter is too complex")

@@ -14,6 +14,14 @@ import (
 // database compile an enormous statement.
 const maxExprNodes = 200
 
+// maxLookups bounds the side-table look-ups of one filter. Terms on one
+// array field that can be merged make one look-up however many values they
+// name, but those that cannot (each under its own and/or group) make one
+// each, and a database may collect all the matches of each before
+// filtering: their number, not only the filter's size, bounds the work and
+// memory of a query.
+const maxLookups = 16
+
 // builder accumulates SQL text and its arguments.
 type builder struct {
 	d     dialect
@@ -24,6 +32,9 @@ type builder struct {
 	sb      strings.Builder
 	args    []any
 	nodes   int
+	// lookups counts the side-table look-ups of the filter (elemIn): see
+	// maxLookups.
+	lookups int
 }
 
 func (b *builder) arg(v any) string {
@@ -73,7 +84,7 @@ func metaValue(col string, v any) (any, error) {
 func (b *builder) where(e docquery.Expr) error {
 	b.nodes++
 	if b.nodes > maxExprNodes {
-		return fmt.Errorf("docstore: filter has more than %d terms", maxExprNodes)
+		return fmt.Errorf("docstore: %w: more than %d terms", docquery.ErrTooComplex, maxExprNodes)
 	}
 	switch x := e.(type) {
 	case nil:
@@ -353,7 +364,12 @@ func (s *elemSet) add(f docquery.Field, v any) error {
 	if _, ok := s.keys[f.Name]; !ok {
 		s.fields = append(s.fields, f)
 	}
-	s.keys[f.Name] = append(s.keys[f.Name], k)
+	// A value given again adds nothing: each one is a look-up (a row of
+	// the VALUES list on PostgreSQL, whose matches are all collected), so
+	// repeats would multiply a query's work without changing its answer.
+	if !slices.Contains(s.keys[f.Name], k) {
+		s.keys[f.Name] = append(s.keys[f.Name], k)
+	}
 	return nil
 }
 
@@ -393,6 +409,7 @@ func (b *builder) elemWhere(set *elemSet, alias string) string {
 // elemIn renders the condition that a document has one of set's elements,
 // in the form that drives the query when b.driving is set (see top).
 func (b *builder) elemIn(set *elemSet) string {
+	b.lookups++
 	return b.d.elemIn(b, set, b.driving)
 }
 
@@ -403,7 +420,20 @@ func (b *builder) elemIn(set *elemSet) string {
 // documents and testing each; a filter that names elements no document
 // has then costs a few index probes however many documents the owner has.
 // It is the first such conjunct; other conditions filter what it finds.
+// A filter that needs more than maxLookups look-ups is refused with
+// docquery.ErrTooComplex.
 func (b *builder) top(filter docquery.Expr) error {
+	if err := b.topFilter(filter); err != nil {
+		return err
+	}
+	if b.lookups > maxLookups {
+		return fmt.Errorf("docstore: %w: more than %d look-ups of array elements (conditions on array fields that cannot be merged)", docquery.ErrTooComplex, maxLookups)
+	}
+	return nil
+}
+
+// topFilter renders the owner condition and the filter (see top).
+func (b *builder) topFilter(filter docquery.Expr) error {
 	conj, isAnd := filter.(docquery.And)
 	if !isAnd {
 		conj = docquery.And{filter}
@@ -467,7 +497,7 @@ func (b *builder) and(es docquery.And, driver int) error {
 func (b *builder) merge(set *elemSet, f docquery.Field, values []any) error {
 	b.nodes++
 	if b.nodes > maxExprNodes {
-		return fmt.Errorf("docstore: filter has more than %d terms", maxExprNodes)
+		return fmt.Errorf("docstore: %w: more than %d terms", docquery.ErrTooComplex, maxExprNodes)
 	}
 	if len(values) > maxExprNodes {
 		return fmt.Errorf("docstore: more than %d values", maxExprNodes)

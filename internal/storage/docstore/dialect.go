@@ -177,7 +177,7 @@ func (postgresDialect) ownerCond(p string, drive bool) string {
 func (postgresDialect) elemIn(b *builder, set *elemSet, drive bool) string {
 	var sb strings.Builder
 	owner := b.arg(b.owner)
-	sb.WriteString("id IN (SELECT unnest(ARRAY (SELECT m.id FROM (VALUES ")
+	sb.WriteString("id IN (SELECT unnest(ARRAY (SELECT DISTINCT m.id FROM (VALUES ")
 	n := 0
 	for _, f := range set.fields {
 		for _, k := range set.keys[f.Name] {

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -77,6 +78,28 @@ func (c *Collection) arrayFields() []string {
 }
 
 func (c *Collection) elemTable() string { return "docelem_" + c.Name }
+
+// MaxElements bounds the distinct array items of one document written
+// (its side-table rows): each is a row written with the document, so one
+// large array must not make a single write hold the database for long.
+const MaxElements = 1000
+
+// ErrTooManyElements: a document written has more than MaxElements
+// distinct array items.
+var ErrTooManyElements = errors.New("docstore: too many array items")
+
+// writtenElems is elems of a document being written, bounded by
+// MaxElements.
+func writtenElems(data []byte, fields []string) ([]elem, error) {
+	es, err := elems(data, fields)
+	if err != nil {
+		return nil, err
+	}
+	if len(es) > MaxElements {
+		return nil, fmt.Errorf("%w: %d distinct items, at most %d", ErrTooManyElements, len(es), MaxElements)
+	}
+	return es, nil
+}
 
 // elems returns the side-table rows of a document: the distinct scalar
 // items of each of fields that holds an array, sorted. A field holding
@@ -187,7 +210,8 @@ type elemRow struct {
 var elemChunks = []int{64, 16, 4, 1}
 
 // insertElems writes rows to c's side table. ignore skips rows already
-// there (the backfill, which may meet rows a running writer stored).
+// there: the backfill may meet rows a running writer stored, and Replace
+// stale rows of its document.
 func (s *Store) insertElems(ctx context.Context, q execer, c *Collection, rows []elemRow, ignore bool) error {
 	for len(rows) > 0 {
 		n := 1

@@ -1,6 +1,8 @@
 package docstore
 
 import (
+	"errors"
+	"fmt"
 	"math"
 	"slices"
 	"strings"
@@ -141,6 +143,64 @@ func TestArrayTermLimit(t *testing.T) {
 			if (err == nil) != tc.ok {
 				t.Errorf("%s %s: err = %v", d, tc.name, err)
 			}
+		}
+	}
+}
+
+// TestArrayLookupLimit: a filter is refused (docquery.ErrTooComplex) when
+// it needs more than maxLookups side-table look-ups, and a value given
+// again adds nothing to the query.
+func TestArrayLookupLimit(t *testing.T) {
+	c := Collection{Name: "things", Fields: []docquery.Field{{Name: "tags", Type: docquery.Array}, {Name: "title", Type: docquery.String}}}
+	// Each arm's contains term sits in its own And: no merging.
+	arms := func(n int) docquery.Expr {
+		out := make(docquery.Or, n)
+		for i := range out {
+			out[i] = docquery.And{
+				&docquery.Cond{Field: "tags", Op: docquery.Eq, Value: "x"},
+				&docquery.Cond{Field: "title", Op: docquery.Ne, Value: fmt.Sprint(i)},
+			}
+		}
+		return out
+	}
+	repeated := func(n int) docquery.Expr {
+		vals := make([]any, n)
+		for i := range vals {
+			vals[i] = "x"
+		}
+		return &docquery.Cond{Field: "tags", Op: docquery.In, Values: vals}
+	}
+	for _, d := range []string{"sqlite", "postgres", "mysql"} {
+		for _, tc := range []struct {
+			name   string
+			filter docquery.Expr
+			ok     bool
+		}{
+			{"16 look-ups", arms(maxLookups), true},
+			{"17 look-ups", arms(maxLookups + 1), false},
+			{"one field's 150 values merged", docquery.Or(func() []docquery.Expr {
+				var out []docquery.Expr
+				for i := range 150 {
+					out = append(out, &docquery.Cond{Field: "tags", Op: docquery.Eq, Value: fmt.Sprint(i)})
+				}
+				return out
+			}()), true},
+		} {
+			_, _, err := BuildFind(d, c, "o", docquery.Query{Filter: tc.filter})
+			if (err == nil) != tc.ok || (err != nil && !errors.Is(err, docquery.ErrTooComplex)) {
+				t.Errorf("%s %s: err = %v", d, tc.name, err)
+			}
+		}
+		one, oneArgs, err := BuildFind(d, c, "o", docquery.Query{Filter: repeated(1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		many, manyArgs, err := BuildFind(d, c, "o", docquery.Query{Filter: repeated(100)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if one != many || len(oneArgs) != len(manyArgs) {
+			t.Errorf("%s: a value given 100 times makes another query than once:\n%s (%d args)\n%s (%d args)", d, one, len(oneArgs), many, len(manyArgs))
 		}
 	}
 }

@@ -199,7 +199,7 @@ func (s *Store) Insert(ctx context.Context, collection string, docs []Document) 
 	var rows []elemRow
 	if arrays := c.arrayFields(); len(arrays) > 0 {
 		for _, d := range docs {
-			es, err := elems(d.Data, arrays)
+			es, err := writtenElems(d.Data, arrays)
 			if err != nil {
 				return fmt.Errorf("docstore: insert: document %s: %w", d.ID, err)
 			}
@@ -321,7 +321,7 @@ func (s *Store) Replace(ctx context.Context, collection string, d Document, ifET
 	arrays := c.arrayFields()
 	var next []elem
 	if len(arrays) > 0 {
-		if next, err = elems(d.Data, arrays); err != nil {
+		if next, err = writtenElems(d.Data, arrays); err != nil {
 			return fmt.Errorf("docstore: replace: document %s: %w", d.ID, err)
 		}
 	}
@@ -363,7 +363,10 @@ func (s *Store) Replace(ctx context.Context, collection string, d Document, ifET
 		for i, e := range added {
 			rows[i] = elemRow{d.ID, d.Owner, e}
 		}
-		return s.insertElems(ctx, db, c, rows, false)
+		// Rows already there are kept: the side table may hold stale rows
+		// for this document (written by an instance that did not know the
+		// field as an array), which must not make every update fail.
+		return s.insertElems(ctx, db, c, rows, true)
 	})
 }
 
