@@ -310,7 +310,8 @@ func clientAdd(ctx context.Context, e env, args []string) error {
 		"  gatehouse client add --id myapp --name 'My app' --redirect-uri https://myapp.example.com/callback\n"+
 			"  gatehouse client add --id cli --name 'CLI' --public --redirect-uri http://127.0.0.1/callback\n"+
 			"  gatehouse client add --id batch --name 'Batch job' --grant-types client_credentials --scopes todos:read --json\n"+
-			"  gatehouse client add --id reports-api --name 'Reports API' --grant-types '' --scopes '' --resource-server https://reports.example.com")
+			"  gatehouse client add --id reports-api --name 'Reports API' --grant-types '' --scopes '' --resource-server https://reports.example.com\n"+
+			"  gatehouse client add --id fastapp --name 'Fast app' --redirect-uri https://fastapp.example.com/callback --id-token-alg ES256")
 	s.RegisterFlags(fs)
 	fs.StringVar(&c.ID, "id", "", "client ID (required)")
 	fs.StringVar(&c.Name, "name", "", "name shown on the consent page (default: the ID)")
@@ -320,6 +321,7 @@ func clientAdd(ctx context.Context, e env, args []string) error {
 	fs.Var(&grants, "grant-types", "grant types, comma-separated (default authorization_code,refresh_token)")
 	fs.Var(&scopes, "scopes", "scopes the client may be granted (default openid,profile,email,offline_access)")
 	fs.StringVar(&c.ResourceAudience, "resource-server", "", "make the client a resource server for this `AUDIENCE` (an https URL): it may introspect access tokens whose aud contains it")
+	fs.StringVar(&c.IDTokenAlg, "id-token-alg", "", idTokenAlgHelp())
 	fs.BoolVar(&asJSON, "json", false, `print {"client_id":…,"client_secret":…} for scripts`)
 	if err := parse(fs, e, args); err != nil {
 		return err
@@ -349,6 +351,22 @@ func clientAdd(ctx context.Context, e env, args []string) error {
 	})
 }
 
+// idTokenAlgHelp describes --id-token-alg.
+func idTokenAlgHelp() string {
+	return "the `ALG` the client's ID tokens are signed with (id_token_signed_response_alg): " +
+		strings.Join(admin.IDTokenAlgs(), ", ") + "; default RS256, which every OpenID client supports. " +
+		"ES256 and EdDSA sign much faster: use them when the client's library verifies them"
+}
+
+// idTokenAlgShown is a client's ID token algorithm as listed: RS256 when
+// the registration names none.
+func idTokenAlgShown(alg string) string {
+	if alg == "" {
+		return "RS256"
+	}
+	return alg
+}
+
 func clientList(ctx context.Context, e env, args []string) error {
 	var s config.Storage
 	var asJSON bool
@@ -374,22 +392,25 @@ func clientList(ctx context.Context, e env, args []string) error {
 				// ResourceAudience is "" for a client that is no resource server.
 				ResourceAudience string `json:"resource_audience"`
 				Disabled         bool   `json:"disabled"`
+				// IDTokenAlg is RS256 for a client registered with none.
+				IDTokenAlg string `json:"id_token_signed_response_alg"`
 			}
 			rows := make([]row, 0, len(clients))
 			for _, c := range clients {
-				rows = append(rows, row{c.ID, c.Name, c.Public, c.RedirectURIs, c.GrantTypes, c.Scopes, c.ResourceAudience, c.Disabled})
+				rows = append(rows, row{c.ID, c.Name, c.Public, c.RedirectURIs, c.GrantTypes, c.Scopes, c.ResourceAudience, c.Disabled, idTokenAlgShown(c.IDTokenAlg)})
 			}
 			return json.NewEncoder(e.stdout).Encode(rows)
 		}
 		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "CLIENT ID\tNAME\tTYPE\tGRANTS\tSCOPES\tRESOURCE SERVER FOR\tDISABLED\tREDIRECT URIS")
+		fmt.Fprintln(tw, "CLIENT ID\tNAME\tTYPE\tGRANTS\tSCOPES\tRESOURCE SERVER FOR\tID TOKEN ALG\tDISABLED\tREDIRECT URIS")
 		for _, c := range clients {
 			kind := "confidential"
 			if c.Public {
 				kind = "public"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Name, kind, orDash(strings.Join(c.GrantTypes, ",")),
-				orDash(strings.Join(c.Scopes, ",")), orDash(c.ResourceAudience), yesNo(c.Disabled), orDash(strings.Join(c.RedirectURIs, " ")))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Name, kind, orDash(strings.Join(c.GrantTypes, ",")),
+				orDash(strings.Join(c.Scopes, ",")), orDash(c.ResourceAudience), idTokenAlgShown(c.IDTokenAlg), yesNo(c.Disabled),
+				orDash(strings.Join(c.RedirectURIs, " ")))
 		}
 		return tw.Flush()
 	})
@@ -405,31 +426,51 @@ func orDash(s string) string {
 
 func clientUpdate(ctx context.Context, e env, args []string) error {
 	var s config.Storage
-	var id, audience string
-	fs := newFlagSet(e, "client update --id ID --resource-server AUDIENCE",
+	var id, audience, alg string
+	fs := newFlagSet(e, "client update --id ID [--resource-server AUDIENCE] [--id-token-alg ALG]",
 		"Change a client's registration. --resource-server makes it a resource server for AUDIENCE\n"+
-			"(an https URL): it may introspect access tokens whose aud contains it; \"\" stops that.",
+			"(an https URL): it may introspect access tokens whose aud contains it; \"\" stops that.\n"+
+			"--id-token-alg sets the algorithm its ID tokens are signed with (\"\" for the default, RS256);\n"+
+			"every instance uses it within 5 seconds. The web app reads its own at start: restart it after\n"+
+			"changing the web app's client.",
 		"  gatehouse client update --id reports-api --resource-server https://reports.example.com\n"+
-			"  gatehouse client update --id reports-api --resource-server ''")
+			"  gatehouse client update --id reports-api --resource-server ''\n"+
+			"  gatehouse client update --id myapp --id-token-alg EdDSA")
 	s.RegisterFlags(fs)
 	fs.StringVar(&id, "id", "", "client ID (required)")
 	fs.StringVar(&audience, "resource-server", "", "the `AUDIENCE` the client is a resource server for (\"\" for none)")
+	fs.StringVar(&alg, "id-token-alg", "", idTokenAlgHelp())
 	if err := parse(fs, e, args); err != nil {
 		return err
 	}
-	given := false
-	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "resource-server" })
-	if id == "" || !given {
-		return fmt.Errorf("%w: --id and --resource-server are required (--resource-server '' makes the client no resource server)", errUsage)
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	if id == "" || !given["resource-server"] && !given["id-token-alg"] {
+		return fmt.Errorf("%w: --id and --resource-server or --id-token-alg are required (--resource-server '' makes the client no resource server)", errUsage)
+	}
+	if given["id-token-alg"] {
+		// Checked before the store is opened, so that a wrong name
+		// changes nothing (--resource-server included).
+		if err := admin.ValidateIDTokenAlg(alg); err != nil {
+			return fmt.Errorf("--id-token-alg: %w", err)
+		}
 	}
 	return withStore(ctx, &s, func(st *sqlstore.Store) error {
-		if err := admin.SetResourceAudience(ctx, st, id, audience, time.Now()); err != nil {
-			return err
+		if given["resource-server"] {
+			if err := admin.SetResourceAudience(ctx, st, id, audience, time.Now()); err != nil {
+				return err
+			}
+			if audience == "" {
+				fmt.Fprintf(e.stdout, "client %s is no resource server\n", id)
+			} else {
+				fmt.Fprintf(e.stdout, "client %s is a resource server for %s\n", id, audience)
+			}
 		}
-		if audience == "" {
-			fmt.Fprintf(e.stdout, "client %s is no resource server\n", id)
-		} else {
-			fmt.Fprintf(e.stdout, "client %s is a resource server for %s\n", id, audience)
+		if given["id-token-alg"] {
+			if err := admin.SetIDTokenAlg(ctx, st, id, alg, time.Now()); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "client %s gets ID tokens signed with %s\n", id, idTokenAlgShown(alg))
 		}
 		return nil
 	})

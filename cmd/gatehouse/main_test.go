@@ -179,7 +179,7 @@ func TestAdminCommands(t *testing.T) {
 		{[]string{"client", "add", "--id", "r2", "--grant-types", "", "--resource-server", "http://reports.example.com"}, "", 1, ""},
 		{[]string{"client", "add", "--id", "r3", "--public", "--redirect-uri", "http://127.0.0.1/cb", "--resource-server", "https://reports.example.com"}, "", 1, ""},
 		{[]string{"client", "list", "--json"}, "", 0, `"client_id":"reports","name":"reports","public":false,"redirect_uris":null,"grant_types":\[\],"scopes":\[\],"resource_audience":"https://reports.example.com","disabled":false`},
-		{[]string{"client", "list"}, "", 0, `(?m)^CLIENT ID\s+NAME\s+TYPE\s+GRANTS\s+SCOPES\s+RESOURCE SERVER FOR\s+DISABLED\s+REDIRECT URIS\n(?s:.*)^reports\s+reports\s+confidential\s+-\s+-\s+https://reports.example.com\s+no\s+-$`},
+		{[]string{"client", "list"}, "", 0, `(?m)^CLIENT ID\s+NAME\s+TYPE\s+GRANTS\s+SCOPES\s+RESOURCE SERVER FOR\s+ID TOKEN ALG\s+DISABLED\s+REDIRECT URIS\n(?s:.*)^reports\s+reports\s+confidential\s+-\s+-\s+https://reports.example.com\s+RS256\s+no\s+-$`},
 		{[]string{"client", "update", "--id", "app", "--resource-server", "https://app-api.example.com"}, "", 0, "client app is a resource server for https://app-api.example.com"},
 		{[]string{"client", "list", "--json"}, "", 0, `"client_id":"app",[^}]*"resource_audience":"https://app-api.example.com"`},
 		{[]string{"client", "update", "--id", "app", "--resource-server", ""}, "", 0, "client app is no resource server"},
@@ -190,7 +190,7 @@ func TestAdminCommands(t *testing.T) {
 		{[]string{"client", "update", "--id", "nope", "--resource-server", "https://app-api.example.com"}, "", 1, ""},
 		{[]string{"client", "disable", "--id", "app"}, "", 0, "^disabled client app\n$"},
 		{[]string{"client", "list", "--json"}, "", 0, `"client_id":"app",[^}]*"disabled":true`},
-		{[]string{"client", "list"}, "", 0, `(?m)^app\s+App\s+confidential\s+authorization_code,refresh_token\s+openid,profile,email,offline_access\s+-\s+yes\s+https://app.example.com/cb$`},
+		{[]string{"client", "list"}, "", 0, `(?m)^app\s+App\s+confidential\s+authorization_code,refresh_token\s+openid,profile,email,offline_access\s+-\s+RS256\s+yes\s+https://app.example.com/cb$`},
 		{[]string{"client", "enable", "--id", "app"}, "", 0, "^enabled client app\n$"},
 		{[]string{"client", "list", "--json"}, "", 0, `"client_id":"app",[^}]*"disabled":false`},
 		{[]string{"client", "disable", "--id", "nope"}, "", 1, ""},
@@ -200,6 +200,8 @@ func TestAdminCommands(t *testing.T) {
 		{[]string{"client", "remove", "--id", "nope"}, "", 1, ""},
 		{[]string{"seed", "--api-url", "https://api.example.com"}, "", 0, "demo"},
 		{[]string{"client", "list", "--json"}, "", 0, `"client_id":"gatehouse-api",[^}]*"resource_audience":"https://api.example.com"`},
+		{[]string{"client", "list", "--json"}, "", 0, `"client_id":"gatehouse-webapp",[^}]*"id_token_signed_response_alg":"ES256"`},
+		{[]string{"client", "list", "--json"}, "", 0, `"client_id":"gatehouse-api",[^}]*"id_token_signed_response_alg":"RS256"`},
 		{[]string{"seed", "--api-url", "https://api2.example.com"}, "", 1, ""},
 	}
 	for _, s := range steps {
@@ -321,6 +323,94 @@ func httpsClient(t *testing.T, caFile string) *http.Client {
 	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true,
 	}}
+}
+
+// TestClientIDTokenAlg: `client add` and `client update` take
+// --id-token-alg with any algorithm the server signs ID tokens with, show
+// it in `client list`, and refuse any other (HMAC, none, a wrong case) with
+// the supported ones named, changing nothing.
+func TestClientIDTokenAlg(t *testing.T) {
+	ctx := context.Background()
+	dir := []string{"--data-dir", t.TempDir()}
+	steps := []struct {
+		args           []string
+		code           int
+		stdout, stderr string // regexps
+	}{
+		{[]string{"client", "add", "--id", "ed", "--redirect-uri", "https://ed.example.com/cb", "--id-token-alg", "EdDSA"}, 0, "added client ed", ""},
+		{[]string{"client", "add", "--id", "es", "--redirect-uri", "https://es.example.com/cb", "--id-token-alg", "ES256"}, 0, "added client es", ""},
+		{[]string{"client", "add", "--id", "rs", "--redirect-uri", "https://rs.example.com/cb"}, 0, "added client rs", ""},
+		{[]string{"client", "list", "--json"}, 0, `"client_id":"ed",[^}]*"id_token_signed_response_alg":"EdDSA"(?s:.*)"client_id":"es",[^}]*"id_token_signed_response_alg":"ES256"(?s:.*)"client_id":"rs",[^}]*"id_token_signed_response_alg":"RS256"`, ""},
+		{[]string{"client", "list"}, 0, `(?m)^ed\s+ed\s+confidential\s+\S+\s+\S+\s+-\s+EdDSA\s+no\s+https://ed.example.com/cb$`, ""},
+		{[]string{"client", "add", "--id", "hs", "--redirect-uri", "https://hs.example.com/cb", "--id-token-alg", "HS256"}, 1, "^$", `ID token algorithm "HS256" is not supported \(want RS256, ES256, EdDSA\)`},
+		{[]string{"client", "add", "--id", "no", "--redirect-uri", "https://no.example.com/cb", "--id-token-alg", "none"}, 1, "^$", `"none" is not supported`},
+		{[]string{"client", "update", "--id", "rs", "--id-token-alg", "es256"}, 1, "^$", `"es256" is not supported \(want RS256, ES256, EdDSA\)`},
+		{[]string{"client", "update", "--id", "rs", "--id-token-alg", "PS256", "--resource-server", "https://rs-api.example.com"}, 1, "^$", `"PS256" is not supported`},
+		{[]string{"client", "update", "--id", "nope", "--id-token-alg", "ES256"}, 1, "^$", `no client "nope"`},
+		{[]string{"client", "list", "--json"}, 0, `"client_id":"rs",[^}]*"resource_audience":"","disabled":false,"id_token_signed_response_alg":"RS256"`, ""},
+		{[]string{"client", "update", "--id", "rs", "--id-token-alg", "EdDSA"}, 0, "^client rs gets ID tokens signed with EdDSA\n$", ""},
+		{[]string{"client", "update", "--id", "es", "--id-token-alg", ""}, 0, "^client es gets ID tokens signed with RS256\n$", ""},
+		{[]string{"client", "list", "--json"}, 0, `"client_id":"es",[^}]*"id_token_signed_response_alg":"RS256"(?s:.*)"client_id":"rs",[^}]*"id_token_signed_response_alg":"EdDSA"`, ""},
+	}
+	for _, s := range steps {
+		code, stdout, stderr := gatehouse(t, ctx, "", nil, append(s.args, dir...)...)
+		if code != s.code {
+			t.Fatalf("%v: exit %d, want %d (stderr %q)", s.args, code, s.code, stderr)
+		}
+		if !regexp.MustCompile(s.stdout).MatchString(stdout) {
+			t.Fatalf("%v: stdout %q does not match %q", s.args, stdout, s.stdout)
+		}
+		if s.stderr != "" && !regexp.MustCompile(s.stderr).MatchString(stderr) {
+			t.Fatalf("%v: stderr %q does not match %q", s.args, stderr, s.stderr)
+		}
+	}
+	if _, stdout, _ := gatehouse(t, ctx, "", nil, append([]string{"client", "list", "--json"}, dir...)...); strings.Contains(stdout, `"client_id":"hs"`) || strings.Contains(stdout, `"client_id":"no"`) {
+		t.Errorf("a refused registration was stored: %s", stdout)
+	}
+}
+
+// TestStartGivesTheWebappClientES256: a start on a seeded database whose
+// web app client (--webapp-client-id) is registered with no ID token
+// algorithm gives it admin.WebappIDTokenAlg; one set explicitly, RS256
+// included, is kept, and an unregistered --webapp-client-id is not an
+// error.
+func TestStartGivesTheWebappClientES256(t *testing.T) {
+	ctx := context.Background()
+	var c config.Serve
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	c.RegisterFlags(fs)
+	if err := fs.Parse([]string{"--data-dir", t.TempDir()}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := openStore(ctx, &c.Storage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for _, nc := range []admin.NewClient{
+		{ID: admin.WebappClientID, RedirectURIs: []string{"https://127.0.0.1:5000/callback"}},
+		{ID: "rsa-app", RedirectURIs: []string{"https://127.0.0.1:5001/callback"}, IDTokenAlg: "RS256"},
+	} {
+		if _, _, err := admin.AddClient(ctx, st, nc, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, s := range []struct {
+		clientID, check, want string
+	}{
+		{admin.WebappClientID, admin.WebappClientID, admin.WebappIDTokenAlg},
+		{admin.WebappClientID, admin.WebappClientID, admin.WebappIDTokenAlg},
+		{"rsa-app", "rsa-app", "RS256"},
+		{"unregistered", admin.WebappClientID, admin.WebappIDTokenAlg},
+	} {
+		c.WebappClientID = s.clientID
+		if _, err := seedOnFirstStart(ctx, &c, st, nil, nil, func(string) (string, bool) { return "", false }); err != nil {
+			t.Fatalf("--webapp-client-id %s: %v", s.clientID, err)
+		}
+		if cl, err := st.GetClient(ctx, s.check); err != nil || cl.IDTokenAlg != s.want {
+			t.Fatalf("--webapp-client-id %s: %s has ID token algorithm %q (%v), want %q", s.clientID, s.check, cl.IDTokenAlg, err, s.want)
+		}
+	}
 }
 
 // TestStartMakesTheAPIClientAResourceServer: a start on a seeded database

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -20,6 +21,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/httpserver"
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
+	"github.com/gatehouse-dev/gatehouse/internal/storage"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/docstore"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/sqlstore"
 	"github.com/gatehouse-dev/gatehouse/internal/webapp"
@@ -124,6 +126,14 @@ func (w *wiring) webapp(ctx context.Context) (role, error) {
 	if err != nil {
 		return role{}, err
 	}
+	// The web app accepts ID tokens of the algorithm its client is
+	// registered with, read once here: `client update --id-token-alg` on
+	// the web app's client takes a restart of the web app. An unregistered
+	// client reads as RS256; its sign-ins fail with invalid_client anyway.
+	reg, err := w.store.GetClient(ctx, c.WebappClientID)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return role{}, fmt.Errorf("reading the web app's client %q: %w", c.WebappClientID, err)
+	}
 	sessions, leases, stop, err := w.sessionStore()
 	if err != nil {
 		return role{}, err
@@ -134,6 +144,7 @@ func (w *wiring) webapp(ctx context.Context) (role, error) {
 		APIURL:       c.APIPublicURL() + "/api",
 		ClientID:     c.WebappClientID,
 		ClientSecret: clientSecret,
+		IDTokenAlg:   reg.IDTokenAlg,
 		HTTPClient:   w.client,
 		Sessions:     sessions,
 		Leases:       leases,

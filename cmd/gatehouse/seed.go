@@ -69,7 +69,12 @@ func runSeed(ctx context.Context, e env, args []string) error {
 // introspects with (--api-client-id) a resource server for the API's
 // current URL: the introspection endpoint shows a resource server only
 // the access tokens whose audience is its own, and the audience follows
-// --api-addr and --api-url.
+// --api-addr and --api-url. It also gives the web app's client
+// (--webapp-client-id), when it is registered with no ID token algorithm
+// (as installations seeded before there was a choice are), the one the
+// seed registers it with, admin.WebappIDTokenAlg; one set explicitly is
+// kept. The web app reads the algorithm from the registration when it
+// starts, after this.
 func seedOnFirstStart(ctx context.Context, c *config.Serve, st *sqlstore.Store, docs *docstore.Store, res *resource.Set, lookup func(string) (string, bool)) (seedOutcome, error) {
 	clients, err := st.ListClients(ctx)
 	if err != nil {
@@ -80,6 +85,9 @@ func seedOnFirstStart(ctx context.Context, c *config.Serve, st *sqlstore.Store, 
 	}
 	if _, err := admin.EnsureResourceAudience(ctx, st, c.APIClientID, c.APIPublicURL(), time.Now()); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return seedOutcome{}, fmt.Errorf("the API's client: %w", err)
+	}
+	if _, err := admin.EnsureIDTokenAlg(ctx, st, c.WebappClientID, admin.WebappIDTokenAlg, time.Now()); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return seedOutcome{}, fmt.Errorf("the web app's client: %w", err)
 	}
 	if _, err := st.GetUserByUsername(ctx, admin.DemoUsername); err == nil {
 		return seedOutcome{username: admin.DemoUsername}, nil

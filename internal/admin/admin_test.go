@@ -229,14 +229,14 @@ func TestSeedIsIdempotent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if webapp.RedirectURIs[0] != "https://127.0.0.1:5000/callback" || !webapp.FirstParty || !strings.Contains(strings.Join(webapp.Scopes, " "), "todos:write") {
+	if webapp.RedirectURIs[0] != "https://127.0.0.1:5000/callback" || !webapp.FirstParty || !strings.Contains(strings.Join(webapp.Scopes, " "), "todos:write") || webapp.IDTokenAlg != WebappIDTokenAlg {
 		t.Fatalf("web app client: %+v", webapp)
 	}
 	api, err := st.GetClient(ctx, APIClientID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if api.ResourceAudience != "https://127.0.0.1:8001" || api.Public || len(api.GrantTypes) != 0 || webapp.ResourceAudience != "" {
+	if api.ResourceAudience != "https://127.0.0.1:8001" || api.Public || len(api.GrantTypes) != 0 || webapp.ResourceAudience != "" || api.IDTokenAlg != "" {
 		t.Fatalf("the API's client must be a resource server for the API's URL, and only it: %+v", api)
 	}
 	for _, id := range []string{WebappClientID, APIClientID} {
@@ -326,5 +326,44 @@ func TestSeedMakesTheAPIClientAResourceServer(t *testing.T) {
 	}
 	if c, _ := st.GetClient(ctx, APIClientID); c.ResourceAudience != opts.APIURL {
 		t.Fatalf("the refused seed changed the audience to %q", c.ResourceAudience)
+	}
+}
+
+// TestSeedGivesTheWebappClientES256: a web app client registered before it
+// had an ID token algorithm gets WebappIDTokenAlg when seeding again; one
+// an operator set to another algorithm keeps it.
+func TestSeedGivesTheWebappClientES256(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	dir := t.TempDir()
+	opts := SeedOptions{
+		WebappURL:  "https://127.0.0.1:5000",
+		APIURL:     "https://api.example.com",
+		SecretFile: func(id string) string { return filepath.Join(dir, id+".secret") },
+		Now:        time.Now(),
+	}
+	if _, err := Seed(ctx, st, opts); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetClientIDTokenAlg(ctx, WebappClientID, "", opts.Now); err != nil { // as registered before
+		t.Fatal(err)
+	}
+	for i := range 2 { // the second seed changes nothing
+		res, err := Seed(ctx, st, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c, _ := st.GetClient(ctx, WebappClientID); c.IDTokenAlg != WebappIDTokenAlg || len(res.Clients) != 0 {
+			t.Fatalf("seed %d: algorithm %q, re-keyed %v; want %q, none", i+1, c.IDTokenAlg, res.Clients, WebappIDTokenAlg)
+		}
+	}
+	if err := SetIDTokenAlg(ctx, st, WebappClientID, "RS256", opts.Now); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Seed(ctx, st, opts); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := st.GetClient(ctx, WebappClientID); c.IDTokenAlg != "RS256" {
+		t.Fatalf("seeding replaced the operator's RS256 with %q", c.IDTokenAlg)
 	}
 }

@@ -26,6 +26,9 @@ type NewClient struct {
 	// ResourceAudience makes the client a resource server that may
 	// introspect access tokens whose audience contains it (empty: none).
 	ResourceAudience string
+	// IDTokenAlg is the algorithm the client's ID tokens are signed with,
+	// one of IDTokenAlgs (empty: RS256).
+	IDTokenAlg string
 }
 
 // defaultGrantTypes and defaultScopes apply when a registration leaves them nil.
@@ -102,6 +105,9 @@ func clientRecord(c NewClient, now time.Time) (storage.Client, error) {
 			return storage.Client{}, err
 		}
 	}
+	if err := ValidateIDTokenAlg(c.IDTokenAlg); err != nil {
+		return storage.Client{}, err
+	}
 	if c.ResourceAudience != "" {
 		if err := ValidateResourceAudience(c.ResourceAudience); err != nil {
 			return storage.Client{}, err
@@ -118,6 +124,7 @@ func clientRecord(c NewClient, now time.Time) (storage.Client, error) {
 		Scopes:                 slices.Clone(scopes),
 		FirstParty:             c.FirstParty,
 		ResourceAudience:       c.ResourceAudience,
+		IDTokenAlg:             c.IDTokenAlg,
 		CreatedAt:              now.UTC(), UpdatedAt: now.UTC(),
 	}, nil
 }
@@ -188,6 +195,48 @@ func EnsureResourceAudience(ctx context.Context, clients storage.Clients, id, au
 	}
 	if err := clients.SetClientResourceAudience(ctx, id, audience, now.UTC()); err != nil {
 		return false, fmt.Errorf("setting the resource audience of %q: %w", id, err)
+	}
+	return true, nil
+}
+
+// SetIDTokenAlg sets the algorithm a client's ID tokens are signed with
+// (one of IDTokenAlgs; "" for the default, RS256). ID tokens issued from
+// then on use it, on every instance within 5 seconds (the authorization
+// server caches clients that long); ID tokens issued before stay valid
+// as id_token_hint.
+func SetIDTokenAlg(ctx context.Context, clients storage.Clients, id, alg string, now time.Time) error {
+	if err := ValidateIDTokenAlg(alg); err != nil {
+		return err
+	}
+	if _, err := lookupClient(ctx, clients, id); err != nil {
+		return err
+	}
+	if err := clients.SetClientIDTokenAlg(ctx, id, alg, now.UTC()); err != nil {
+		return fmt.Errorf("setting the ID token algorithm of %q: %w", id, err)
+	}
+	return nil
+}
+
+// EnsureIDTokenAlg gives client id the ID token algorithm alg if it is
+// registered with none (the default, RS256), and reports whether it
+// changed the client. An algorithm set explicitly, RS256 included, is
+// left as it is: it was an operator's choice. `gatehouse serve` calls it
+// for the web app's client on every start, so that an installation seeded
+// before the web app's client was registered with ES256 gets ES256 too.
+// An unknown client is storage.ErrNotFound.
+func EnsureIDTokenAlg(ctx context.Context, clients storage.Clients, id, alg string, now time.Time) (bool, error) {
+	if err := ValidateIDTokenAlg(alg); err != nil {
+		return false, err
+	}
+	c, err := lookupClient(ctx, clients, id)
+	if err != nil {
+		return false, err
+	}
+	if c.IDTokenAlg != "" || alg == "" {
+		return false, nil
+	}
+	if err := clients.SetClientIDTokenAlg(ctx, id, alg, now.UTC()); err != nil {
+		return false, fmt.Errorf("setting the ID token algorithm of %q: %w", id, err)
 	}
 	return true, nil
 }

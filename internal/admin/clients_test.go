@@ -192,3 +192,90 @@ func TestSetClientDisabled(t *testing.T) {
 		t.Fatalf("unknown client: %v", err)
 	}
 }
+
+// TestIDTokenAlg: a client is registered with any of IDTokenAlgs or none
+// (RS256), and SetIDTokenAlg changes it; any other name, HMAC and none
+// included, is refused with the list of supported ones and stores nothing.
+func TestIDTokenAlg(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	now := time.Now()
+	for _, alg := range append([]string{""}, IDTokenAlgs()...) {
+		id := "app-" + strings.ToLower(alg)
+		c, _, err := AddClient(ctx, st, NewClient{ID: id, RedirectURIs: []string{"https://a.example/cb"}, IDTokenAlg: alg}, now)
+		if err != nil {
+			t.Fatalf("AddClient with %q: %v", alg, err)
+		}
+		if got, _ := st.GetClient(ctx, id); c.IDTokenAlg != alg || got.IDTokenAlg != alg {
+			t.Errorf("AddClient with %q: returned %q, stored %q", alg, c.IDTokenAlg, got.IDTokenAlg)
+		}
+	}
+	for _, alg := range []string{"HS256", "none", "es256", "RS512", "PS256", " ES256", "EdDSA "} {
+		t.Run(alg, func(t *testing.T) {
+			_, _, err := AddClient(ctx, st, NewClient{ID: "bad", RedirectURIs: []string{"https://a.example/cb"}, IDTokenAlg: alg}, now)
+			if err == nil || !strings.Contains(err.Error(), "RS256, ES256, EdDSA") {
+				t.Errorf("AddClient with %q: %v, want the supported algorithms named", alg, err)
+			}
+			if _, err := st.GetClient(ctx, "bad"); !errors.Is(err, storage.ErrNotFound) {
+				t.Errorf("a client with %q was stored", alg)
+			}
+			if err := SetIDTokenAlg(ctx, st, "app-", alg, now); err == nil {
+				t.Errorf("SetIDTokenAlg with %q accepted", alg)
+			}
+		})
+	}
+	for _, alg := range []string{"EdDSA", "RS256", ""} {
+		if err := SetIDTokenAlg(ctx, st, "app-", alg, now); err != nil {
+			t.Fatalf("SetIDTokenAlg %q: %v", alg, err)
+		}
+		if got, _ := st.GetClient(ctx, "app-"); got.IDTokenAlg != alg {
+			t.Errorf("after SetIDTokenAlg %q: %q", alg, got.IDTokenAlg)
+		}
+	}
+	if err := SetIDTokenAlg(ctx, st, "nope", "ES256", now); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("unknown client: %v", err)
+	}
+}
+
+// TestEnsureIDTokenAlg: a client registered with no ID token algorithm
+// gets the one asked, once; one registered with an algorithm, RS256
+// included, keeps it.
+func TestEnsureIDTokenAlg(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	now := time.Now()
+	for _, c := range []NewClient{
+		{ID: "unset", RedirectURIs: []string{"https://a.example/cb"}},
+		{ID: "rsa", RedirectURIs: []string{"https://a.example/cb"}, IDTokenAlg: "RS256"},
+		{ID: "ed", RedirectURIs: []string{"https://a.example/cb"}, IDTokenAlg: "EdDSA"},
+	} {
+		if _, _, err := AddClient(ctx, st, c, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tt := range []struct {
+		id          string
+		wantChanged bool
+		want        string
+	}{
+		{"unset", true, "ES256"},
+		{"unset", false, "ES256"}, // idempotent
+		{"rsa", false, "RS256"},
+		{"ed", false, "EdDSA"},
+	} {
+		changed, err := EnsureIDTokenAlg(ctx, st, tt.id, "ES256", now)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.id, err)
+		}
+		got, _ := st.GetClient(ctx, tt.id)
+		if changed != tt.wantChanged || got.IDTokenAlg != tt.want {
+			t.Errorf("%s: changed %v, algorithm %q; want %v, %q", tt.id, changed, got.IDTokenAlg, tt.wantChanged, tt.want)
+		}
+	}
+	if _, err := EnsureIDTokenAlg(ctx, st, "nope", "ES256", now); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("unknown client: %v", err)
+	}
+	if _, err := EnsureIDTokenAlg(ctx, st, "unset", "HS256", now); err == nil {
+		t.Error("HS256 was accepted")
+	}
+}

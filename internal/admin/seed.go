@@ -20,6 +20,11 @@ const (
 	APIClientID    = "gatehouse-api"
 )
 
+// WebappIDTokenAlg is the ID token algorithm the built-in web app's client
+// is registered with: ES256 signs in a small fraction of RS256's time
+// (docs/performance.md), and the web app's verifier expects it.
+const WebappIDTokenAlg = "ES256"
+
 // SeedOptions says what the demo setup registers.
 type SeedOptions struct {
 	WebappURL      string   // the web app's public URL: its redirect URIs derive from it
@@ -54,8 +59,9 @@ type SeedStore interface {
 // the API's a resource server for o.APIURL, so it may introspect the access
 // tokens meant for the API), a demo user, and a few todos for it. It is
 // idempotent: what exists is left as it is, except that a built-in client
-// whose secret file is missing gets a new secret, and the API's client, if
-// it is not a resource server yet, becomes one.
+// whose secret file is missing gets a new secret, the API's client, if it
+// is not a resource server yet, becomes one, and the web app's client, if
+// it is registered with no ID token algorithm, gets WebappIDTokenAlg.
 func Seed(ctx context.Context, st SeedStore, o SeedOptions) (SeedResult, error) {
 	var res SeedResult
 	scopes := append([]string{"openid", "profile", "email", "offline_access"}, o.ResourceScopes...)
@@ -66,6 +72,7 @@ func Seed(ctx context.Context, st SeedStore, o SeedOptions) (SeedResult, error) 
 			PostLogoutRedirectURIs: []string{o.WebappURL + "/"},
 			GrantTypes:             []string{"authorization_code", "refresh_token"},
 			Scopes:                 scopes,
+			IDTokenAlg:             WebappIDTokenAlg,
 		},
 		// The resource API authenticates only to introspect the access
 		// tokens meant for it: no grants, no scopes.
@@ -115,8 +122,9 @@ func Seed(ctx context.Context, st SeedStore, o SeedOptions) (SeedResult, error) 
 
 // ensureClient registers c unless it exists, and (re)writes its secret file
 // when that is missing. An existing client that should be a resource server
-// and is none becomes one. It reports whether it created or re-keyed the
-// client.
+// and is none becomes one; one that should have an ID token algorithm and
+// has none gets it (EnsureIDTokenAlg). It reports whether it created or
+// re-keyed the client.
 func ensureClient(ctx context.Context, clients storage.Clients, c NewClient, secretFile string, now time.Time) (bool, error) {
 	existing, err := clients.GetClient(ctx, c.ID)
 	switch {
@@ -138,6 +146,11 @@ func ensureClient(ctx context.Context, clients storage.Clients, c NewClient, sec
 		case c.ResourceAudience:
 		default:
 			return false, fmt.Errorf("client %q is a resource server for %s, not %s: change it (gatehouse client update --id %s --resource-server %s) or keep the API's URL", c.ID, existing.ResourceAudience, c.ResourceAudience, c.ID, c.ResourceAudience)
+		}
+	}
+	if c.IDTokenAlg != "" {
+		if _, err := EnsureIDTokenAlg(ctx, clients, c.ID, c.IDTokenAlg, now); err != nil {
+			return false, err
 		}
 	}
 	if _, err := os.Stat(secretFile); err == nil {

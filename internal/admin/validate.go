@@ -19,6 +19,24 @@ var (
 // grants do not exist here (OAuth 2.1; RFC 9700 §2.1.2 and §2.4).
 var knownGrantTypes = []string{"authorization_code", "refresh_token", "client_credentials"}
 
+// IDTokenAlgs returns the algorithms a client's ID tokens may be signed
+// with (its id_token_signed_response_alg, OpenID Connect Dynamic Client
+// Registration 1.0 §2), the default first: the ones the authorization
+// server keeps keys for (authz.IDTokenAlgs). Asymmetric only: a client
+// secret is stored as a hash, so HS256 could not be verified, and none
+// would be no signature at all.
+func IDTokenAlgs() []string { return []string{"RS256", "ES256", "EdDSA"} }
+
+// ValidateIDTokenAlg checks an ID token algorithm for a registration; ""
+// (the default, RS256) is valid. JOSE algorithm names are case-sensitive
+// (RFC 7515 §4.1.1), so es256 is refused, not corrected.
+func ValidateIDTokenAlg(alg string) error {
+	if alg == "" || slices.Contains(IDTokenAlgs(), alg) {
+		return nil
+	}
+	return fmt.Errorf("ID token algorithm %q is not supported (want %s)", alg, strings.Join(IDTokenAlgs(), ", "))
+}
+
 // ValidateRedirectURI checks a redirect URI for registration: absolute, no
 // fragment (RFC 6749 §3.1.2), and https unless the host is a loopback address
 // (RFC 9700 §2.1, RFC 8252 §7.3). Private-use schemes of native apps

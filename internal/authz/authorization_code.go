@@ -61,9 +61,13 @@ func (s *Server) exchangeCode(r *http.Request, client storage.Client) (tokenResp
 		return tokenResponse{}, err
 	}
 
+	idAlg, err := clientIDTokenAlg(client)
+	if err != nil {
+		return tokenResponse{}, serverError(err, "choosing the ID token algorithm")
+	}
 	g := tokenGrant{
 		id: req.ID, clientID: req.ClientID, subject: req.UserID, scopes: req.Scopes,
-		authTime: req.AuthTime, amr: req.AMR, nonce: req.Nonce,
+		authTime: req.AuthTime, amr: req.AMR, nonce: req.Nonce, idAlg: idAlg,
 	}
 	refresh := wantsRefresh(client, req.Scopes)
 	out, err := s.issuer.issue(g, true, code, refresh, time.Time{})

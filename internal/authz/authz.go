@@ -20,14 +20,37 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/storage"
 )
 
-// Signing algorithms. ID tokens use RS256, the algorithm every OpenID client
-// supports (OpenID Connect Core §15.1). Access tokens use ES256: in
-// BenchmarkSign it signs about 20 times faster than RS256-2048 (57 µs against
-// 1.1 ms per token) and verifies in about 0.1 ms.
+// Signing algorithms. An ID token is signed with the algorithm its client
+// is registered with (storage.Client.IDTokenAlg, id_token_signed_response_alg
+// of OpenID Connect Dynamic Client Registration 1.0 §2), one of IDTokenAlgs;
+// a client registered with none gets DefaultIDTokenAlg, RS256, which that
+// section names as the default and every OpenID client supports (OpenID
+// Connect Core §15.1). Access tokens use ES256: in BenchmarkSign it signs
+// about 20 times faster than RS256-2048 (57 µs against 1.1 ms per token)
+// and verifies in about 0.1 ms.
 const (
-	IDTokenAlg     = jose.RS256
-	AccessTokenAlg = jose.ES256
+	DefaultIDTokenAlg = jose.RS256
+	AccessTokenAlg    = jose.ES256
 )
+
+// IDTokenAlgs returns the algorithms ID tokens may be signed with, the
+// default first. The server keeps a signing key for each of them at all
+// times (see signingAlgs), so that a client's registration may name any of
+// them and take effect at once.
+func IDTokenAlgs() []jose.SignatureAlgorithm {
+	return []jose.SignatureAlgorithm{DefaultIDTokenAlg, jose.ES256, jose.EdDSA}
+}
+
+// signingAlgs are the algorithms the server signs with: every ID token
+// algorithm and the access tokens'. Each has a signing key from start-up
+// on, and rotation renews them together.
+func signingAlgs() []jose.SignatureAlgorithm {
+	algs := IDTokenAlgs()
+	if !slices.Contains(algs, AccessTokenAlg) {
+		algs = append(algs, AccessTokenAlg)
+	}
+	return algs
+}
 
 // Lifetimes that are policy rather than configuration.
 const (
@@ -149,7 +172,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	now := func() time.Time { return cfg.Now().UTC() }
 	audit := cfg.Logger.With("logger", "audit")
 	km := keys.NewManager(cfg.Store, cfg.Secret)
-	if err := km.Ensure(ctx, now(), IDTokenAlg, AccessTokenAlg); err != nil {
+	if err := km.Ensure(ctx, now(), signingAlgs()...); err != nil {
 		return nil, fmt.Errorf("authz: signing keys: %w", err)
 	}
 	pg, err := newPages(cfg.Secret, cfg.Issuer, cfg.Logger)
@@ -309,7 +332,7 @@ func (s *Server) maintainKeys(ctx context.Context) {
 		// Decided from the store, not this instance's copy, so that
 		// instances agree; keys.RotateIfDue keeps concurrent rotations to
 		// one new key per algorithm.
-		kids, err := keys.RotateIfDue(ctx, s.store, s.cfg.Secret, now, s.cfg.KeyRotation, rotateOptions(), IDTokenAlg, AccessTokenAlg)
+		kids, err := keys.RotateIfDue(ctx, s.store, s.cfg.Secret, now, s.cfg.KeyRotation, rotateOptions(), signingAlgs()...)
 		if err != nil {
 			s.log.ErrorContext(ctx, "automatic key rotation failed", "err", err)
 		}
@@ -317,7 +340,7 @@ func (s *Server) maintainKeys(ctx context.Context) {
 			s.audit.InfoContext(ctx, "key rotation", "event", "key_rotated", "kid", strings.Join(kids, ","), "automatic", true)
 		}
 	}
-	if err := s.keys.Ensure(ctx, now, IDTokenAlg, AccessTokenAlg); err != nil {
+	if err := s.keys.Ensure(ctx, now, signingAlgs()...); err != nil {
 		s.log.ErrorContext(ctx, "reloading signing keys failed", "err", err)
 	}
 }
@@ -328,13 +351,13 @@ func rotateOptions() keys.RotateOptions {
 	return keys.RotateOptions{Lead: keyLead, MaxTokenLifetime: max(idTokenTTL, maxAccessTTL)}
 }
 
-// RotateKeys creates new ID-token and access-token keys, published now and
-// signing from now+10m, and schedules the current keys to leave JWKS once
-// every token they may still sign has expired. It returns the new kids,
-// comma-separated. Used by `gatehouse keys rotate`; running instances pick
+// RotateKeys creates a new key for every algorithm the server signs with
+// (signingAlgs), published now and signing from now+10m, and schedules the
+// current keys to leave JWKS once every token they may still sign has
+// expired. It returns the new kids, comma-separated. Used by `gatehouse keys rotate`; running instances pick
 // the keys up within their KeyReload interval (a minute by default).
 func RotateKeys(ctx context.Context, store storage.Store, key *secret.Key, now time.Time) (kid string, err error) {
-	kids, err := keys.Rotate(ctx, store, key, now, rotateOptions(), IDTokenAlg, AccessTokenAlg)
+	kids, err := keys.Rotate(ctx, store, key, now, rotateOptions(), signingAlgs()...)
 	if err != nil {
 		return "", fmt.Errorf("authz: rotating keys: %w", err)
 	}

@@ -553,7 +553,7 @@ func TestKeys_RotationPublishesBeforeSigning(t *testing.T) {
 
 func kidOf(t *testing.T, tok string) string {
 	t.Helper()
-	p, err := jwt.ParseSigned(tok, []jose.SignatureAlgorithm{AccessTokenAlg, IDTokenAlg})
+	p, err := jwt.ParseSigned(tok, signingAlgs())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,7 +33,7 @@ func (s *Server) metadata() map[string]any {
 		"code_challenge_methods_supported":               []string{"S256"}, // RFC 9700 §2.1.1
 		"authorization_response_iss_parameter_supported": true,             // RFC 9207 §3
 		"subject_types_supported":                        []string{"public"},
-		"id_token_signing_alg_values_supported":          []string{string(IDTokenAlg)},
+		"id_token_signing_alg_values_supported":          idTokenAlgNames(),
 		"claims_supported":                               []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp", "amr", "name", "preferred_username", "email", "email_verified"},
 		"prompt_values_supported":                        []string{"none", "login", "consent"},
 		"request_parameter_supported":                    false,
@@ -64,4 +64,16 @@ func writePublicJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "public, max-age=60")
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// idTokenAlgNames lists IDTokenAlgs by name, RS256 first: OpenID Connect
+// Discovery 1.0 §3 asks id_token_signing_alg_values_supported to include
+// it; a client picks another with id_token_signed_response_alg.
+func idTokenAlgNames() []string {
+	algs := IDTokenAlgs()
+	names := make([]string, len(algs))
+	for i, a := range algs {
+		names[i] = string(a)
+	}
+	return names
 }

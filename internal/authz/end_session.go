@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -108,10 +109,12 @@ func (s *Server) endSessionTarget(ctx context.Context, hint, clientID, postLogou
 }
 
 // verifyIDTokenHint verifies an id_token_hint: an ID token this server
-// issued, signed by a published key. An expired one is accepted, and said
-// to be (OpenID Connect Core §3.1.2.1, RP-Initiated Logout §2).
+// issued, signed by a published key with one of IDTokenAlgs (whichever its
+// client is registered with now or was when the token was issued). An
+// expired one is accepted, and said to be (OpenID Connect Core §3.1.2.1,
+// RP-Initiated Logout §2).
 func (s *Server) verifyIDTokenHint(ctx context.Context, hint string) (claims *oidc.IDTokenClaims, expired bool, err error) {
-	v := op.NewIDTokenHintVerifier(s.cfg.Issuer, idTokenKeySet{keys: s.keys, now: s.now}, op.WithSupportedIDTokenHintSigningAlgorithms(string(IDTokenAlg)))
+	v := op.NewIDTokenHintVerifier(s.cfg.Issuer, idTokenKeySet{keys: s.keys, now: s.now}, op.WithSupportedIDTokenHintSigningAlgorithms(idTokenAlgNames()...))
 	claims, err = op.VerifyIDTokenHint[*oidc.IDTokenClaims](ctx, hint, v)
 	if errors.As(err, &op.IDTokenHintExpiredError{}) {
 		return claims, true, nil
@@ -123,7 +126,11 @@ func (s *Server) verifyIDTokenHint(ctx context.Context, hint string) (claims *oi
 }
 
 // idTokenKeySet verifies ID-token signatures against the published keys
-// (oidc.KeySet for op's verifier).
+// (oidc.KeySet for op's verifier): the key the kid names, of the
+// algorithm the alg header names, one of IDTokenAlgs, so never HMAC or
+// none. The typ header must be JWT, as this server's ID tokens have it:
+// ES256 signs access tokens (typ at+jwt) with the same key, and one is no
+// ID token (RFC 8725 §3.11).
 type idTokenKeySet struct {
 	keys *keys.Manager
 	now  func() time.Time
@@ -134,8 +141,15 @@ func (k idTokenKeySet) VerifySignature(_ context.Context, jws *jose.JSONWebSigna
 		return nil, errors.New("want one signature")
 	}
 	h := jws.Signatures[0].Header
+	alg := jose.SignatureAlgorithm(h.Algorithm)
+	if !slices.Contains(IDTokenAlgs(), alg) {
+		return nil, fmt.Errorf("algorithm %q signs no ID tokens", h.Algorithm)
+	}
+	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); typ != idTokenType {
+		return nil, fmt.Errorf("typ %q is not an ID token's", typ)
+	}
 	key, ok := k.keys.Lookup(h.KeyID, k.now())
-	if !ok || key.Algorithm != IDTokenAlg || h.Algorithm != string(IDTokenAlg) {
+	if !ok || key.Algorithm != alg {
 		return nil, fmt.Errorf("unknown key %q", h.KeyID)
 	}
 	return jws.Verify(key.Public.Key)

@@ -33,8 +33,14 @@ import (
 //   - a refresh token is opaque; only its hash is stored, as one link of its
 //     grant's rotation chain (refresh_token.go).
 
-// accessTokenType is the JOSE typ of access tokens (RFC 9068 §2.1).
-const accessTokenType = "at+jwt"
+// JOSE typ headers. Access tokens carry at+jwt (RFC 9068 §2.1), ID tokens
+// JWT (RFC 7519 §5.1). ES256 signs both with one key, so every check of
+// either kind looks at typ (RFC 8725 §3.11): an access token never passes
+// for an ID token, nor an ID token for an access token.
+const (
+	accessTokenType = "at+jwt"
+	idTokenType     = "JWT"
+)
 
 // accessClaims are the claims of an access token (RFC 9068 §2.2).
 type accessClaims struct {
@@ -63,6 +69,26 @@ type tokenGrant struct {
 	authTime time.Time
 	amr      []string
 	nonce    string // ID tokens from a code exchange only
+	// idAlg signs the ID token: the client's algorithm (clientIDTokenAlg);
+	// empty when no ID token is issued.
+	idAlg jose.SignatureAlgorithm
+}
+
+// clientIDTokenAlg is the algorithm c's ID tokens are signed with: the one
+// it is registered with (id_token_signed_response_alg, OpenID Connect
+// Dynamic Client Registration 1.0 §2), DefaultIDTokenAlg when it names
+// none. A registration naming another algorithm (which the admin commands
+// refuse to store) is an error, never a silent fallback: the client
+// expects what it registered.
+func clientIDTokenAlg(c storage.Client) (jose.SignatureAlgorithm, error) {
+	if c.IDTokenAlg == "" {
+		return DefaultIDTokenAlg, nil
+	}
+	alg := jose.SignatureAlgorithm(c.IDTokenAlg)
+	if !slices.Contains(IDTokenAlgs(), alg) {
+		return "", fmt.Errorf("client %q is registered with ID token algorithm %q, which this server does not sign with", c.ID, c.IDTokenAlg)
+	}
+	return alg, nil
 }
 
 // issuer mints tokens. It signs and builds records; it writes nothing, so
@@ -127,24 +153,30 @@ func (i *issuer) accessToken(g tokenGrant) (accessToken, error) {
 	return accessToken{token: tok, id: jti, expiresAt: exp}, nil
 }
 
-// idToken signs an ID token (OpenID Connect Core §2) for g, bound to the
-// access token (at_hash) and, from a code exchange, the code (c_hash).
-// Claims about the person are served by the UserInfo endpoint: an access
-// token is always issued beside the ID token.
+// idToken signs an ID token (OpenID Connect Core §2) for g with g.idAlg,
+// bound to the access token (at_hash) and, from a code exchange, the code
+// (c_hash). Claims about the person are served by the UserInfo endpoint:
+// an access token is always issued beside the ID token.
+//
+// at_hash and c_hash are the left half of a hash chosen by the alg header
+// (OpenID Connect Core §3.1.3.6, §3.3.2.11): SHA-256 for RS256 and ES256.
+// For EdDSA, OpenID Connect Core names no hash; oidc.ClaimHash takes
+// SHA-512, the hash inside Ed25519 (the only EdDSA curve go-jose signs
+// with), and go-oidc's IDToken.VerifyAccessToken checks the same.
 func (i *issuer) idToken(g tokenGrant, access, code string) (string, error) {
 	now := i.now()
 	claims := oidc.NewIDTokenClaims(i.issuer, g.subject, nil, now.Add(idTokenTTL), g.authTime, g.nonce, "", g.amr, g.clientID, 0)
 	claims.IssuedAt = oidc.FromTime(now)
 	var err error
-	if claims.AccessTokenHash, err = oidc.ClaimHash(access, IDTokenAlg); err != nil {
+	if claims.AccessTokenHash, err = oidc.ClaimHash(access, g.idAlg); err != nil {
 		return "", fmt.Errorf("at_hash: %w", err)
 	}
 	if code != "" {
-		if claims.CodeHash, err = oidc.ClaimHash(code, IDTokenAlg); err != nil {
+		if claims.CodeHash, err = oidc.ClaimHash(code, g.idAlg); err != nil {
 			return "", fmt.Errorf("c_hash: %w", err)
 		}
 	}
-	tok, err := i.sign(IDTokenAlg, "JWT", claims, now)
+	tok, err := i.sign(g.idAlg, idTokenType, claims, now)
 	if err != nil {
 		return "", fmt.Errorf("signing ID token: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 
 	"github.com/gatehouse-dev/gatehouse/bearer"
@@ -165,13 +166,19 @@ func TestEndSession_PostLogoutRedirectRule(t *testing.T) {
 }
 
 // signIDToken signs an ID token for subject and client, expiring at exp,
-// with the server's published key, as a client would hold one.
+// with the server's published RS256 key, as a client would hold one.
 func (e *env) signIDToken(subject, clientID string, exp time.Time) string {
+	e.t.Helper()
+	return e.signIDTokenAlg(DefaultIDTokenAlg, subject, clientID, exp)
+}
+
+// signIDTokenAlg is signIDToken with the server's key for alg.
+func (e *env) signIDTokenAlg(alg jose.SignatureAlgorithm, subject, clientID string, exp time.Time) string {
 	e.t.Helper()
 	now := e.srv.now()
 	claims := oidc.NewIDTokenClaims(e.ts.URL, subject, nil, exp, now.Add(-2*time.Hour), "", "", nil, clientID, 0)
 	claims.IssuedAt = oidc.FromTime(exp.Add(-idTokenTTL))
-	tok, err := e.srv.issuer.sign(IDTokenAlg, "JWT", claims, now)
+	tok, err := e.srv.issuer.sign(alg, idTokenType, claims, now)
 	if err != nil {
 		e.t.Fatal(err)
 	}

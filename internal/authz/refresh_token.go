@@ -70,7 +70,11 @@ func (s *Server) refresh(r *http.Request, client storage.Client) (tokenResponse,
 
 	// The access token carries the asked scopes; the next refresh token
 	// keeps the whole grant's.
-	g := tokenGrant{id: rec.FamilyID, clientID: rec.ClientID, subject: rec.UserID, scopes: scopes, authTime: rec.AuthTime, amr: rec.AMR}
+	idAlg, err := clientIDTokenAlg(client)
+	if err != nil {
+		return tokenResponse{}, serverError(err, "choosing the ID token algorithm")
+	}
+	g := tokenGrant{id: rec.FamilyID, clientID: rec.ClientID, subject: rec.UserID, scopes: scopes, authTime: rec.AuthTime, amr: rec.AMR, idAlg: idAlg}
 	out, err := s.issuer.issue(g, true, "", true, rec.ExpiresAt)
 	if err != nil {
 		return tokenResponse{}, serverError(err, "issuing tokens")

@@ -39,6 +39,10 @@ const (
 	userEmail      = "ada@example.com"
 )
 
+// webappIDTokenAlg is the web app's ID token algorithm, as `gatehouse seed`
+// registers it (admin.WebappIDTokenAlg).
+const webappIDTokenAlg = "ES256"
+
 // seededTodos are put in the API before the person signs in.
 var seededTodos = []string{"Buy milk", "Write the report", "Call the plumber"}
 
@@ -150,6 +154,7 @@ func startStack(t *testing.T, o options) *stack {
 		APIURL:       s.apiURL,
 		ClientID:     webappClientID,
 		ClientSecret: webappSecret,
+		IDTokenAlg:   webappIDTokenAlg,
 		HTTPClient:   s.client,
 		Sessions:     sessions,
 		Secret:       key,
@@ -180,7 +185,7 @@ func (s *stack) seed(ctx context.Context, webappURL string, firstParty bool) {
 			RedirectURIs: []string{webappURL + "/callback"}, PostLogoutRedirectURIs: []string{webappURL + "/"},
 			GrantTypes: []string{"authorization_code", "refresh_token"},
 			Scopes:     []string{"openid", "profile", "email", "offline_access", "todos:read", "todos:write"},
-			FirstParty: firstParty},
+			FirstParty: firstParty, IDTokenAlg: webappIDTokenAlg},
 		{ID: apiClientID, Name: "Gatehouse API", SecretHash: secret.HashToken(apiSecret), ResourceAudience: strings.TrimSuffix(s.apiURL, "/api")},
 	} {
 		c.CreatedAt, c.UpdatedAt = now, now

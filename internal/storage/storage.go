@@ -85,6 +85,11 @@ type Client struct {
 	// (RFC 7662 §2.1). Empty for every other client, which may introspect
 	// only tokens issued to itself.
 	ResourceAudience string
+	// IDTokenAlg is the JWS algorithm the client's ID tokens are signed
+	// with, its id_token_signed_response_alg (OpenID Connect Dynamic
+	// Client Registration 1.0 §2): RS256, ES256 or EdDSA; empty means
+	// RS256, that section's default.
+	IDTokenAlg string
 	// Disabled clients cannot authenticate, and tokens issued to them are
 	// no longer active.
 	Disabled  bool
@@ -104,6 +109,9 @@ type Clients interface {
 	// SetClientResourceAudience sets (or, with "", clears) the client's
 	// ResourceAudience; ErrNotFound if no such client.
 	SetClientResourceAudience(ctx context.Context, id, audience string, now time.Time) error
+	// SetClientIDTokenAlg sets (or, with "", clears) the client's
+	// IDTokenAlg; ErrNotFound if no such client.
+	SetClientIDTokenAlg(ctx context.Context, id, alg string, now time.Time) error
 	// SetClientDisabled disables or enables the client; ErrNotFound if no
 	// such client.
 	SetClientDisabled(ctx context.Context, id string, disabled bool, now time.Time) error

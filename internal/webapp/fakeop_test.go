@@ -1,6 +1,9 @@
 package webapp
 
 import (
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -22,10 +25,10 @@ import (
 // to count refreshes. The real authorization server is exercised by the
 // end-to-end tests in internal/e2e.
 type fakeOP struct {
-	t      *testing.T
-	srv    *httptest.Server
-	signer jose.Signer
-	pub    jose.JSONWebKey
+	t       *testing.T
+	srv     *httptest.Server
+	signers map[jose.SignatureAlgorithm]jose.Signer // one key per algorithm
+	pubs    []jose.JSONWebKey
 
 	mu         sync.Mutex
 	codes      map[string]fakeCode // code → what it was issued for
@@ -34,9 +37,10 @@ type fakeOP struct {
 	refreshes  int                 // successful refreshes
 	reuses     int                 // refresh tokens presented twice
 	revoked    []string
-	ttl        time.Duration // access-token lifetime
-	refuseAll  bool          // refresh answers invalid_grant
-	refreshLag time.Duration // widens the race window
+	ttl        time.Duration           // access-token lifetime
+	refuseAll  bool                    // refresh answers invalid_grant
+	refreshLag time.Duration           // widens the race window
+	idAlg      jose.SignatureAlgorithm // signs ID tokens; RS256 unless a test sets another
 	seq        int
 }
 
@@ -46,22 +50,33 @@ type fakeCode struct {
 
 func newFakeOP(t *testing.T) *fakeOP {
 	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	op := &fakeOP{t: t, signers: map[jose.SignatureAlgorithm]jose.Signer{}, codes: map[string]fakeCode{},
+		current: map[string]bool{}, used: map[string]bool{}, ttl: time.Hour, idAlg: jose.RS256}
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
 	}
-	jwk := jose.JSONWebKey{Key: key, KeyID: "k1", Algorithm: "RS256", Use: "sig"}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jwk},
-		(&jose.SignerOptions{}).WithType("JWT"))
+	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	op := &fakeOP{t: t, signer: signer, pub: jwk.Public(), codes: map[string]fakeCode{},
-		current: map[string]bool{}, used: map[string]bool{}, ttl: time.Hour}
+	_, edKey, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for alg, key := range map[jose.SignatureAlgorithm]any{jose.RS256: rsaKey, jose.ES256: ecKey, jose.EdDSA: edKey} {
+		jwk := jose.JSONWebKey{Key: key, KeyID: "k-" + string(alg), Algorithm: string(alg), Use: "sig"}
+		signer, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: jwk}, (&jose.SignerOptions{}).WithType("JWT"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		op.signers[alg] = signer
+		op.pubs = append(op.pubs, jwk.Public())
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/openid-configuration", op.discovery)
 	mux.HandleFunc("GET /jwks", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, 200, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{op.pub}})
+		writeJSON(w, 200, jose.JSONWebKeySet{Keys: op.pubs})
 	})
 	mux.HandleFunc("POST /token", op.token)
 	mux.HandleFunc("POST /revoke", func(w http.ResponseWriter, r *http.Request) {
@@ -87,7 +102,7 @@ func (op *fakeOP) discovery(w http.ResponseWriter, r *http.Request) {
 		"revocation_endpoint":                            iss + "/revoke",
 		"end_session_endpoint":                           iss + "/end_session",
 		"code_challenge_methods_supported":               []string{"S256"},
-		"id_token_signing_alg_values_supported":          []string{"RS256"},
+		"id_token_signing_alg_values_supported":          []string{"RS256", "ES256", "EdDSA"},
 		"response_types_supported":                       []string{"code"},
 		"subject_types_supported":                        []string{"public"},
 		"authorization_response_iss_parameter_supported": true,
@@ -166,7 +181,7 @@ func (op *fakeOP) issue(w http.ResponseWriter, nonce string) {
 	n := op.seq
 	rt := fmt.Sprintf("rt-%d", n)
 	op.current[rt] = true
-	ttl := op.ttl
+	ttl, signer := op.ttl, op.signers[op.idAlg]
 	op.mu.Unlock()
 	now := time.Now()
 	claims := map[string]any{
@@ -177,7 +192,7 @@ func (op *fakeOP) issue(w http.ResponseWriter, nonce string) {
 	if nonce != "" {
 		claims["nonce"] = nonce
 	}
-	idt, err := jwt.Signed(op.signer).Claims(claims).Serialize()
+	idt, err := jwt.Signed(signer).Claims(claims).Serialize()
 	if err != nil {
 		op.t.Error(err)
 	}

@@ -41,6 +41,7 @@ type discovery struct {
 	issuer       string
 	clientID     string
 	clientSecret string
+	idTokenAlg   string // the one algorithm ID tokens may be signed with
 	redirectURL  string
 	scopes       []string
 	client       *http.Client
@@ -109,8 +110,12 @@ func (d *discovery) discover(ctx context.Context) (*provider, error) {
 			Scopes:       d.scopes,
 		},
 		// The key set outlives this request: it is fetched with the
-		// long-lived context and the configured HTTP client.
-		verifier:           op.VerifierContext(oidc.ClientContext(d.baseCtx, d.client), &oidc.Config{ClientID: d.clientID}),
+		// long-lived context and the configured HTTP client. ID tokens
+		// must be signed with the algorithm the client is registered
+		// with, not whichever the provider lists (OpenID Connect Core
+		// §3.1.3.7 step 7).
+		verifier: op.VerifierContext(oidc.ClientContext(d.baseCtx, d.client),
+			&oidc.Config{ClientID: d.clientID, SupportedSigningAlgs: []string{d.idTokenAlg}}),
 		issuer:             d.issuer,
 		revocationEndpoint: meta.RevocationEndpoint,
 		endSessionEndpoint: meta.EndSessionEndpoint,

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/alexedwards/scs/v2"
+	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/crypto/chacha20poly1305"
 
 	"github.com/gatehouse-dev/gatehouse/internal/httpserver"
@@ -18,8 +19,8 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/webapp/todoclient"
 )
 
-// Config is what the web app needs to run. Every field but Logger and
-// InsecureHTTP is required.
+// Config is what the web app needs to run. Every field but Logger,
+// IDTokenAlg and InsecureHTTP is required.
 type Config struct {
 	// PublicURL is where browsers reach the web app, e.g.
 	// https://127.0.0.1:5000. The redirect URI is PublicURL + "/callback",
@@ -32,6 +33,12 @@ type Config struct {
 	APIURL string
 	// ClientID and ClientSecret are this confidential client's credentials.
 	ClientID, ClientSecret string
+	// IDTokenAlg is the algorithm the client is registered with for its
+	// ID tokens (id_token_signed_response_alg, OpenID Connect Dynamic
+	// Client Registration 1.0 §2): RS256, ES256 or EdDSA; "" means RS256,
+	// that section's default. ID tokens signed with any other algorithm
+	// are refused.
+	IDTokenAlg string
 	// HTTPClient trusts the local CA; it is used for discovery, token,
 	// revocation, userinfo and API calls.
 	HTTPClient *http.Client
@@ -114,6 +121,14 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	case cfg.Secret == nil:
 		return nil, errors.New("webapp: Secret is required")
 	}
+	idTokenAlg := cfg.IDTokenAlg
+	switch idTokenAlg {
+	case "":
+		idTokenAlg = oidc.RS256
+	case oidc.RS256, oidc.ES256, oidc.EdDSA:
+	default:
+		return nil, fmt.Errorf("webapp: IDTokenAlg %q is not one of RS256, ES256, EdDSA", cfg.IDTokenAlg)
+	}
 	pub, err := url.Parse(strings.TrimSuffix(cfg.PublicURL, "/"))
 	if err != nil || pub.Host == "" || (pub.Scheme != "https" && pub.Scheme != "http") {
 		return nil, fmt.Errorf("webapp: PublicURL %q is not an absolute http(s) URL", cfg.PublicURL)
@@ -165,6 +180,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			issuer:       cfg.Issuer,
 			clientID:     cfg.ClientID,
 			clientSecret: cfg.ClientSecret,
+			idTokenAlg:   idTokenAlg,
 			redirectURL:  publicURL + "/callback",
 			scopes:       defaultScopes,
 			client:       cfg.HTTPClient,

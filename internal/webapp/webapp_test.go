@@ -2,6 +2,7 @@ package webapp
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/alexedwards/scs/v2"
 	"github.com/alexedwards/scs/v2/memstore"
+	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
 )
@@ -36,6 +38,12 @@ func newHarness(t *testing.T, op *fakeOP, issuer string) *harness {
 // newHarnessOn is newHarness with the given session store.
 func newHarnessOn(t *testing.T, op *fakeOP, issuer string, sessions scs.Store) *harness {
 	t.Helper()
+	return newHarnessWith(t, op, issuer, sessions, nil)
+}
+
+// newHarnessWith is newHarnessOn with tweak applied to the configuration.
+func newHarnessWith(t *testing.T, op *fakeOP, issuer string, sessions scs.Store, tweak func(*Config)) *harness {
+	t.Helper()
 	key, err := secret.New()
 	if err != nil {
 		t.Fatal(err)
@@ -48,7 +56,7 @@ func newHarnessOn(t *testing.T, op *fakeOP, issuer string, sessions scs.Store) *
 	if op != nil {
 		opClient = op.srv.Client()
 	}
-	app, err := New(t.Context(), Config{
+	cfg := Config{
 		PublicURL:    publicURL,
 		Issuer:       issuer,
 		APIURL:       "https://127.0.0.1:1/api", // nothing listens on port 1
@@ -57,7 +65,11 @@ func newHarnessOn(t *testing.T, op *fakeOP, issuer string, sessions scs.Store) *
 		HTTPClient:   opClient,
 		Sessions:     sessions,
 		Secret:       key,
-	})
+	}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	app, err := New(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,6 +265,54 @@ func TestCallbackRejects(t *testing.T) {
 			t.Fatalf("callback = %d %q, want 400 state_mismatch", r.status, errorCode(r.body))
 		}
 	})
+}
+
+// TestIDTokenAlg: the web app accepts ID tokens signed with the algorithm
+// its client is registered with (Config.IDTokenAlg, RS256 when empty) and
+// refuses the others, though the provider lists and publishes keys for all
+// of them (OpenID Connect Core §3.1.3.7 step 7).
+func TestIDTokenAlg(t *testing.T) {
+	op := newFakeOP(t)
+	for _, configured := range []string{"", "RS256", "ES256", "EdDSA"} {
+		h := newHarnessWith(t, op, op.issuer(), memstore.NewWithCleanupInterval(0), func(c *Config) { c.IDTokenAlg = configured })
+		want := configured
+		if want == "" {
+			want = "RS256"
+		}
+		for _, signed := range []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA} {
+			t.Run(fmt.Sprintf("configured %q signed %s", configured, signed), func(t *testing.T) {
+				op.mu.Lock()
+				op.idAlg = signed
+				op.mu.Unlock()
+				c := h.newBrowser()
+				q := h.startLogin(c)
+				code := op.issueCode(q.Get("nonce"), q.Get("code_challenge"))
+				r := h.do(c, "GET", "/callback?"+url.Values{"code": {code}, "state": {q.Get("state")}, "iss": {op.issuer()}}.Encode(), nil)
+				if string(signed) == want {
+					if r.status != http.StatusSeeOther || r.location != "/" {
+						t.Fatalf("callback = %d → %q %q, want 303 → /", r.status, r.location, errorCode(r.body))
+					}
+					return
+				}
+				if r.status != 400 || errorCode(r.body) != "id_token_invalid" {
+					t.Fatalf("callback = %d %q, want 400 id_token_invalid", r.status, errorCode(r.body))
+				}
+			})
+		}
+	}
+	if _, err := New(t.Context(), Config{PublicURL: "https://127.0.0.1:5000", Issuer: op.issuer(), APIURL: "https://127.0.0.1:1/api",
+		ClientID: "webapp", ClientSecret: "s", HTTPClient: op.srv.Client(), Sessions: memstore.NewWithCleanupInterval(0), Secret: mustSecret(t), IDTokenAlg: "HS256"}); err == nil || !strings.Contains(err.Error(), "HS256") {
+		t.Errorf("New with IDTokenAlg HS256: %v", err)
+	}
+}
+
+func mustSecret(t *testing.T) *secret.Key {
+	t.Helper()
+	k, err := secret.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }
 
 func TestSignInSessionCookie(t *testing.T) {

@@ -106,7 +106,7 @@ func testClients(t *testing.T, s storage.Store) {
 		PostLogoutRedirectURIs: []string{"https://127.0.0.1:5000/"},
 		GrantTypes:             []string{"authorization_code", "refresh_token"},
 		Scopes:                 []string{"openid", "profile", "email", "todos:read", "todos:write"},
-		FirstParty:             true, CreatedAt: base, UpdatedAt: base,
+		FirstParty:             true, IDTokenAlg: "ES256", CreatedAt: base, UpdatedAt: base,
 	}
 	cli := storage.Client{
 		ID: "cli", Name: "Command line", Public: true, PKCEOptional: true,
@@ -136,6 +136,7 @@ func testClients(t *testing.T, s storage.Store) {
 	}
 	wantErr(t, s.SetClientSecret(ctx, "nobody", "x", base), storage.ErrNotFound, "SetClientSecret unknown")
 	wantErr(t, s.SetClientResourceAudience(ctx, "nobody", "x", base), storage.ErrNotFound, "SetClientResourceAudience unknown")
+	wantErr(t, s.SetClientIDTokenAlg(ctx, "nobody", "EdDSA", base), storage.ErrNotFound, "SetClientIDTokenAlg unknown")
 	wantErr(t, s.SetClientDisabled(ctx, "nobody", true, base), storage.ErrNotFound, "SetClientDisabled unknown")
 	wantErr(t, s.DeleteClient(ctx, "nobody"), storage.ErrNotFound, "DeleteClient unknown")
 
@@ -162,6 +163,10 @@ func testClients(t *testing.T, s storage.Store) {
 			func(c *storage.Client) { c.ResourceAudience = "https://aud.example" }},
 		{"SetClientResourceAudience again", func(w time.Time) error { return s.SetClientResourceAudience(ctx, cli.ID, "https://aud.example", w) },
 			func(c *storage.Client) {}},
+		{"SetClientIDTokenAlg", func(w time.Time) error { return s.SetClientIDTokenAlg(ctx, cli.ID, "EdDSA", w) },
+			func(c *storage.Client) { c.IDTokenAlg = "EdDSA" }},
+		{"SetClientIDTokenAlg again", func(w time.Time) error { return s.SetClientIDTokenAlg(ctx, cli.ID, "EdDSA", w) },
+			func(c *storage.Client) {}},
 		{"SetClientDisabled(true)", func(w time.Time) error { return s.SetClientDisabled(ctx, cli.ID, true, w) },
 			func(c *storage.Client) { c.Disabled = true }},
 		{"SetClientDisabled(true) again", func(w time.Time) error { return s.SetClientDisabled(ctx, cli.ID, true, w) },
@@ -170,6 +175,8 @@ func testClients(t *testing.T, s storage.Store) {
 			func(c *storage.Client) { c.ResourceAudience = "" }},
 		{"SetClientDisabled(false)", func(w time.Time) error { return s.SetClientDisabled(ctx, cli.ID, false, w) },
 			func(c *storage.Client) { c.Disabled = false }},
+		{"SetClientIDTokenAlg to clear it", func(w time.Time) error { return s.SetClientIDTokenAlg(ctx, cli.ID, "", w) },
+			func(c *storage.Client) { c.IDTokenAlg = "" }},
 	} {
 		when := at(time.Duration(i+2) * time.Hour)
 		must(t, tc.set(when), tc.name)

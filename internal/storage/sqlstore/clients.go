@@ -9,21 +9,21 @@ import (
 )
 
 const clientColumns = "id, name, secret_hash, public, redirect_uris, post_logout_redirect_uris, grant_types, scopes, " +
-	"pkce_optional, first_party, resource_audience, disabled, created_at, updated_at"
+	"pkce_optional, first_party, resource_audience, id_token_alg, disabled, created_at, updated_at"
 
 func scanClient(c *storage.Client) func(scanner) error {
 	return func(r scanner) error {
 		return r.Scan(&c.ID, &c.Name, &c.SecretHash, &c.Public, list(&c.RedirectURIs), list(&c.PostLogoutRedirectURIs),
-			list(&c.GrantTypes), list(&c.Scopes), &c.PKCEOptional, &c.FirstParty, &c.ResourceAudience, &c.Disabled,
+			list(&c.GrantTypes), list(&c.Scopes), &c.PKCEOptional, &c.FirstParty, &c.ResourceAudience, &c.IDTokenAlg, &c.Disabled,
 			ts(&c.CreatedAt), ts(&c.UpdatedAt))
 	}
 }
 
 // CreateClient fails with storage.ErrAlreadyExists if the ID is taken.
 func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
-	_, err := s.write(ctx, "INSERT INTO clients ("+clientColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	_, err := s.write(ctx, "INSERT INTO clients ("+clientColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		c.ID, c.Name, c.SecretHash, c.Public, encodeList(c.RedirectURIs), encodeList(c.PostLogoutRedirectURIs),
-		encodeList(c.GrantTypes), encodeList(c.Scopes), c.PKCEOptional, c.FirstParty, c.ResourceAudience, c.Disabled,
+		encodeList(c.GrantTypes), encodeList(c.Scopes), c.PKCEOptional, c.FirstParty, c.ResourceAudience, c.IDTokenAlg, c.Disabled,
 		micros(c.CreatedAt), micros(c.UpdatedAt))
 	return err
 }
@@ -63,6 +63,13 @@ func (s *Store) SetClientSecret(ctx context.Context, id, secretHash string, now 
 func (s *Store) SetClientResourceAudience(ctx context.Context, id, audience string, now time.Time) error {
 	return s.writeOne(ctx, "UPDATE clients SET resource_audience = ?, updated_at = ? WHERE id = ?",
 		audience, micros(now), id)
+}
+
+// SetClientIDTokenAlg sets (or, with "", clears) the algorithm the
+// client's ID tokens are signed with.
+func (s *Store) SetClientIDTokenAlg(ctx context.Context, id, alg string, now time.Time) error {
+	return s.writeOne(ctx, "UPDATE clients SET id_token_alg = ?, updated_at = ? WHERE id = ?",
+		alg, micros(now), id)
 }
 
 // SetClientDisabled disables or enables the client.

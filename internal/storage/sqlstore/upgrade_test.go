@@ -22,7 +22,7 @@ var gooseDialects = map[string]goose.Dialect{
 
 // TestMigrateFromVersion1: a database at schema version 1 that holds data
 // upgrades in place. Users and clients read back enabled, with no resource
-// audience; an authorization request whose code was used reads back
+// audience and no ID token algorithm (RS256); an authorization request whose code was used reads back
 // unchanged; each refresh family becomes a grant (revoked when all its
 // tokens are), so its live token can still be rotated, and revoking the
 // grant reaches it; an access token that was revoked is on the revoked list,
@@ -96,8 +96,8 @@ func TestMigrateFromVersion1(t *testing.T) {
 					t.Errorf("%s: GetUser = %+v, %v; want alice, enabled", when, u, err)
 				}
 				c, err := s.GetClient(ctx, "webapp")
-				if err != nil || c.Name != "Web app" || !c.FirstParty || c.ResourceAudience != "" || c.Disabled {
-					t.Errorf("%s: GetClient = %+v, %v; want the web app, enabled, without a resource audience", when, c, err)
+				if err != nil || c.Name != "Web app" || !c.FirstParty || c.ResourceAudience != "" || c.Disabled || c.IDTokenAlg != "" {
+					t.Errorf("%s: GetClient = %+v, %v; want the web app, enabled, without a resource audience or an ID token algorithm", when, c, err)
 				}
 			}
 			if err := s.Migrate(ctx); err != nil {
