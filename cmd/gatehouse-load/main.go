@@ -69,6 +69,7 @@ func parse(args []string, stderr io.Writer) (loadtest.Config, string, error) {
 	fs.BoolVar(&insecure, "insecure-http", false, "run the server with --insecure-http and speak plain HTTP/1.1")
 	fs.StringVar(&c.DB, "db", "", "database DSN for the server (an empty database; default: SQLite in the temporary data directory)")
 	fs.StringVar(&scenarios, "scenarios", "", "comma-separated scenarios (default all: "+strings.Join(loadtest.Scenarios, ",")+")")
+	fs.StringVar(&c.IDTokenAlg, "id-token-alg", "ES256", "the code-flow client's ID token algorithm (RS256, ES256 or EdDSA), which bounds refresh and code-exchange")
 	fs.IntVar(&c.ListOwn, "list-own", 100_000, "documents of the load client, which the API scenarios read")
 	fs.IntVar(&c.ListTotal, "list-total", 1_000_000, "documents in all (the rest belong to 1,000 other owners)")
 	fs.IntVar(&c.ExpiredTokens, "expired-tokens", 1_000_000, "expired tokens for the history check (0 skips it)")

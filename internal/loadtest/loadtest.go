@@ -44,6 +44,11 @@ type Config struct {
 	ListOwn   int // documents of the load client
 	ListTotal int // documents in all, the rest other owners'
 
+	// IDTokenAlg is the code-flow client's ID token algorithm
+	// (--id-token-alg), which bounds the refresh and code-exchange
+	// scenarios; empty: ES256, as the built-in web app is registered.
+	IDTokenAlg string
+
 	ExpiredTokens   int           // expired tokens for the history check (0 skips it)
 	HistoryDuration time.Duration // each half of the history check
 
@@ -94,6 +99,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ServerLogLevel == "" {
 		c.ServerLogLevel = "info"
+	}
+	if c.IDTokenAlg == "" {
+		c.IDTokenAlg = "ES256"
 	}
 	if c.Progress == nil {
 		c.Progress = io.Discard
@@ -197,7 +205,8 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 	}
 	const redirect = "http://127.0.0.1:9/callback" // never fetched: the flow stops at the redirect
 	webSecret, err := g.admin().AddClient(ctx, "--id", "load-web", "--name", "Load (web)", "--redirect-uri", redirect,
-		"--grant-types", "authorization_code,refresh_token", "--scopes", "openid,profile,email,offline_access,todos:read,todos:write")
+		"--grant-types", "authorization_code,refresh_token", "--scopes", "openid,profile,email,offline_access,todos:read,todos:write",
+		"--id-token-alg", c.IDTokenAlg)
 	if err != nil {
 		return nil, err
 	}
