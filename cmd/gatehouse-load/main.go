@@ -7,6 +7,7 @@
 //	go run ./cmd/gatehouse-load                               # the full run, markdown
 //	go run ./cmd/gatehouse-load -duration 2s -list-total 20000 -list-own 2000 -expired-tokens 10000   # a smoke run
 //	go run ./cmd/gatehouse-load -db postgres://… -instances 3   # three instances behind a round-robin proxy
+//	go run ./cmd/gatehouse-load -rate 2000 -connections 16      # an open loop at 2,000 requests/s
 package main
 
 import (
@@ -63,7 +64,10 @@ func parse(args []string, stderr io.Writer) (loadtest.Config, string, error) {
 	fs := flag.NewFlagSet("gatehouse-load", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "how long each scenario runs (and again against the bare server)")
-	fs.IntVar(&c.Conns, "connections", 64, "connections, each sending its next request when the previous answer is read")
+	fs.IntVar(&c.Conns, "connections", 64, "connections, each sending its next request when the previous answer is read\n"+
+		"(with -rate: the pool that serves the schedule)")
+	fs.Float64Var(&c.Rate, "rate", 0, "open loop: N requests per second in all on a fixed schedule, each timed from when it was due,\n"+
+		"as wrk2 (the bare server at the same rate; 0: closed loops)")
 	fs.IntVar(&c.MaxRequests, "max-requests", 2_000_000, "most requests per scenario and server (0: no bound but the duration)")
 	fs.BoolVar(&http2, "http2", false, "speak HTTP/2 (default HTTP/1.1 keep-alive over TLS)")
 	fs.BoolVar(&insecure, "insecure-http", false, "run the server with --insecure-http and speak plain HTTP/1.1")

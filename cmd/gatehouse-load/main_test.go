@@ -33,3 +33,32 @@ func TestRunRefusesInstancesOnSQLite(t *testing.T) {
 		}
 	}
 }
+
+func TestParseRate(t *testing.T) {
+	tests := []struct {
+		args []string
+		rate float64
+	}{
+		{nil, 0}, // closed loops
+		{[]string{"-rate", "2000"}, 2000},
+		{[]string{"-rate", "0.5", "-connections", "1"}, 0.5},
+	}
+	for _, tt := range tests {
+		c, _, err := parse(tt.args, io.Discard)
+		if err != nil || c.Rate != tt.rate {
+			t.Errorf("%q: %v, rate %v; want %v", tt.args, err, c.Rate, tt.rate)
+		}
+	}
+	if _, _, err := parse([]string{"-rate", "fast"}, io.Discard); err == nil {
+		t.Error("-rate fast: no error")
+	}
+}
+
+func TestRunRefusesBadRate(t *testing.T) {
+	for _, rate := range []string{"-1", "2000000", "NaN"} {
+		err := run(context.Background(), []string{"-rate", rate}, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "rate") {
+			t.Errorf("-rate %s: got %v, want a refusal", rate, err)
+		}
+	}
+}

@@ -26,12 +26,17 @@ import (
 // Config is one run of the load tool.
 type Config struct {
 	Duration    time.Duration // per scenario, for Gatehouse and again for the bare server
-	Conns       int           // connections, each a closed loop
+	Conns       int           // connections: each a closed loop, or with Rate the pool serving the schedule
 	MaxRequests int           // per scenario and server; 0: bounded by time only
-	Transport   string        // TransportH1, TransportH2 or TransportPlain
-	DB          string        // DSN; empty: SQLite in the temporary data directory
-	Scenarios   []string      // empty: all
-	NoBare      bool          // skip the bare server
+	// Rate, when above 0, drives each scenario in an open loop: Rate
+	// requests per second over all connections on a fixed schedule, each
+	// timed from when it was due (see drive). The bare server is driven at
+	// the same rate. 0: closed loops.
+	Rate      float64
+	Transport string   // TransportH1, TransportH2 or TransportPlain
+	DB        string   // DSN; empty: SQLite in the temporary data directory
+	Scenarios []string // empty: all
+	NoBare    bool     // skip the bare server
 
 	// Instances is how many gatehouse serve processes share the database
 	// (0 counts as 1). With more than one, or with Proxy, the load goes
@@ -74,6 +79,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxRequests < 0 {
 		return errors.New("max requests must not be negative")
+	}
+	if !(c.Rate >= 0 && c.Rate <= maxRate) { // NaN fails both
+		return fmt.Errorf("rate %v: want 0 (closed loop) to %d requests per second", c.Rate, maxRate)
 	}
 	switch c.Transport {
 	case TransportH1, TransportH2, TransportPlain:
@@ -123,6 +131,10 @@ func (c *Config) Validate() error {
 	}
 	return nil
 }
+
+// maxRate bounds Config.Rate: beyond it the schedule's spacing (1 µs)
+// is below what timers and 2 cores can keep.
+const maxRate = 1_000_000
 
 // maxInstances bounds Config.Instances: each holds up to 20 database
 // connections (--db-max-open-conns).
@@ -190,7 +202,7 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 		}
 	}
 	rep := &Report{Date: time.Now(), Machine: machine(), Transport: c.Transport, Database: dbName(g.dsn()),
-		Conns: c.Conns, Duration: c.Duration, Instances: c.Instances, Proxied: c.Proxy}
+		Conns: c.Conns, Rate: c.Rate, Duration: c.Duration, Instances: c.Instances, Proxied: c.Proxy}
 
 	// Clients and a user through the admin CLI.
 	say("preparing the installation in %s", g.dataDir)
@@ -316,7 +328,7 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 		}
 	}
 
-	l := load{conns: c.Conns, duration: c.Duration, maxRequests: c.MaxRequests, rssPIDs: fl.pids()}
+	l := load{conns: c.Conns, duration: c.Duration, maxRequests: c.MaxRequests, rate: c.Rate, rssPIDs: fl.pids()}
 	var history *History
 	if c.ExpiredTokens > 0 {
 		say("history: client-credentials issuance on a fresh store")
@@ -358,7 +370,7 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 		if err := errors.Join(err, <-prof); err != nil {
 			return nil, err
 		}
-		say("  %s req/s, p50 %s, p99 %s, %d errors", fmtRate(row.Gatehouse.RPS), fmtDur(row.Gatehouse.P50), fmtDur(row.Gatehouse.P99), row.Gatehouse.Errors)
+		say("  %s req/s, p50 %s, p99 %s, %d errors%s", fmtRate(row.Gatehouse.RPS), fmtDur(row.Gatehouse.P50), fmtDur(row.Gatehouse.P99), row.Gatehouse.Errors, openLoopSummary(row.Gatehouse))
 		if bareURL != "" && sc.bare && sc.shape.set {
 			bl := l
 			bl.rssPIDs = []int{barePID}
@@ -370,7 +382,7 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 			if bst.RPS > 0 {
 				row.Ratio = row.Gatehouse.RPS / bst.RPS
 			}
-			say("  bare: %s req/s, p50 %s", fmtRate(bst.RPS), fmtDur(bst.P50))
+			say("  bare: %s req/s, p50 %s%s", fmtRate(bst.RPS), fmtDur(bst.P50), openLoopSummary(bst))
 		}
 		rep.Rows = append(rep.Rows, row)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -154,6 +155,44 @@ func TestReportFormats(t *testing.T) {
 	}
 }
 
+func TestReportOpenLoop(t *testing.T) {
+	g := Stats{RPS: 1990, P50: 2 * time.Millisecond, P99: 40 * time.Millisecond, P999: 90 * time.Millisecond,
+		TargetRPS: 2000, Scheduled: 10000, Late: 12, Unanswered: 3}
+	bare := Stats{RPS: 2000, P50: 300 * time.Microsecond, TargetRPS: 2000, Scheduled: 10000, Late: 1}
+	r := &Report{Date: time.Date(2026, 1, 2, 3, 4, 0, 0, time.UTC), Machine: "2 CPUs", Transport: TransportH1,
+		Database: "SQLite", Conns: 16, Rate: 2000, Duration: 5 * time.Second,
+		Rows: []Row{{Scenario: "client-credentials", Gatehouse: g, Bare: &bare, Ratio: 0.995}}}
+	var md bytes.Buffer
+	if err := r.WriteMarkdown(&md); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"TLS, HTTP/1.1 keep-alive, 16 connections open loop at 2000 req/s (the bare server too; latency from each request's intended start",
+		"| scenario | req/s | p50 | p99 | p99.9 | errors | late | unanswered | server RSS |",
+		"|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n",
+		"| client-credentials | 1990 | 2.00 ms | 40.0 ms | 90.0 ms | 0 | 12 | 3 | – | 2000 | 300 µs | – | 99.5% |",
+		"client-credentials (bare): 1 started late, 0 unanswered",
+	} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md.String())
+		}
+	}
+	var js bytes.Buffer
+	if err := r.WriteJSON(&js); err != nil {
+		t.Fatal(err)
+	}
+	var back Report
+	if err := json.Unmarshal(js.Bytes(), &back); err != nil {
+		t.Fatal(err)
+	}
+	if back.Rate != 2000 || back.Rows[0].Gatehouse.Late != 12 || back.Rows[0].Gatehouse.Unanswered != 3 || back.Rows[0].Gatehouse.TargetRPS != 2000 {
+		t.Fatalf("JSON round trip: %+v", back)
+	}
+	if openLoopSummary(g) == "" || openLoopSummary(Stats{RPS: 5}) != "" {
+		t.Errorf("progress summary: %q", openLoopSummary(g))
+	}
+}
+
 func TestBareHandler(t *testing.T) {
 	srv := httptest.NewServer(bareHandler())
 	defer srv.Close()
@@ -208,6 +247,107 @@ func TestDriveBounds(t *testing.T) {
 	}
 }
 
+func TestSchedule(t *testing.T) {
+	begin := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	tests := []struct {
+		rate        float64
+		d           time.Duration
+		maxRequests int
+		n           int64
+		due3        time.Duration // op 3's time after the start
+	}{
+		{100, time.Second, 0, 100, 30 * time.Millisecond},
+		{3, time.Second, 0, 3, time.Second}, // 0, 1/3 and 2/3 s fall within the second
+		{0.5, 10 * time.Second, 0, 5, 6 * time.Second},
+		{1000, time.Second, 50, 50, 3 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		s := newSchedule(begin, tt.rate, tt.d, tt.maxRequests)
+		if s.n != tt.n || s.due(3).Sub(begin) != tt.due3 {
+			t.Errorf("rate %v over %s: %d ops, op 3 at %s; want %d, %s", tt.rate, tt.d, s.n, s.due(3).Sub(begin), tt.n, tt.due3)
+		}
+	}
+}
+
+// sleepyServer answers every request after sleeping d, as a server
+// slower than the offered rate.
+func sleepyServer(t *testing.T, d time.Duration) func(int) (op, error) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		time.Sleep(d)
+	}))
+	t.Cleanup(srv.Close)
+	return func(int) (op, error) {
+		c := clients{kind: TransportPlain}.new()
+		return func(ctx context.Context) error {
+			r, err := flowtest.Send(ctx, c, http.MethodGet, srv.URL, nil, nil)
+			if err == nil && r.Status != http.StatusOK {
+				err = fmt.Errorf("status %d", r.Status)
+			}
+			return err
+		}, nil
+	}
+}
+
+// TestOpenLoopCountsTheQueue drives one connection to a server that takes
+// 20 ms per answer (50/s at most) at 100 requests/s. The closed loop sees
+// 20 ms per request and hides the queue; the open loop times each request
+// from when it was due, so its latencies grow with the queue, and what the
+// server could not answer in the run is reported, not dropped.
+func TestOpenLoopCountsTheQueue(t *testing.T) {
+	const sleep = 20 * time.Millisecond
+	newOp := sleepyServer(t, sleep)
+	closed, err := drive(context.Background(), load{conns: 1, duration: time.Second}, newOp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	open, err := drive(context.Background(), load{conns: 1, duration: time.Second, rate: 100}, newOp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("closed: %d answers, p50 %s, p99 %s; open: %d answers, p50 %s, p99 %s, %d due, %d late, %d unanswered",
+		closed.Requests, closed.P50, closed.P99, open.Requests, open.P50, open.P99, open.Scheduled, open.Late, open.Unanswered)
+	if closed.Errors > 0 || open.Errors > 0 {
+		t.Fatalf("errors: closed %q, open %q", closed.FirstError, open.FirstError)
+	}
+	if closed.Requests == 0 || closed.P50 < sleep || closed.P50 > 2*sleep {
+		t.Errorf("closed loop: %d answers, p50 %s; want about %s", closed.Requests, closed.P50, sleep)
+	}
+	if open.P99 < 3*sleep || open.P99 < 2*closed.P99 {
+		t.Errorf("open loop p99 %s: want above 3 × %s and twice the closed loop's %s", open.P99, sleep, closed.P99)
+	}
+	if open.Scheduled != 100 || open.TargetRPS != 100 || open.Late == 0 ||
+		open.Unanswered < 20 || open.Requests+open.Errors+open.Unanswered != open.Scheduled {
+		t.Errorf("open loop: %d due, %d answered, %d late, %d unanswered; want 100 due and about half unanswered",
+			open.Scheduled, open.Requests, open.Late, open.Unanswered)
+	}
+	if closed.TargetRPS != 0 || closed.Scheduled != 0 || closed.Unanswered != 0 {
+		t.Errorf("closed loop with open-loop figures: %+v", closed)
+	}
+}
+
+// TestOpenLoopKeepsTheRate drives ops far faster than the rate: the rate
+// achieved is the target, not what the ops could do.
+func TestOpenLoopKeepsTheRate(t *testing.T) {
+	quick := func(int) (op, error) {
+		return func(context.Context) error { time.Sleep(time.Millisecond); return nil }, nil
+	}
+	s, err := drive(context.Background(), load{conns: 4, duration: time.Second, rate: 200}, quick)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.RPS < 160 || s.RPS > 240 || s.Scheduled != 200 || s.Errors > 0 || s.Unanswered > 4 {
+		t.Errorf("target 200/s: achieved %.1f/s, %d due, %d answered, %d unanswered", s.RPS, s.Scheduled, s.Requests, s.Unanswered)
+	}
+	// maxRequests bounds the schedule, which then ends early.
+	s, err = drive(context.Background(), load{conns: 2, duration: 5 * time.Second, rate: 1000, maxRequests: 50}, quick)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Scheduled != 50 || s.Requests != 50 || s.Unanswered != 0 || s.Elapsed > 2*time.Second {
+		t.Errorf("50 at most: %d due, %d answered in %s", s.Scheduled, s.Requests, s.Elapsed)
+	}
+}
+
 func TestConfigValidate(t *testing.T) {
 	good := func() Config {
 		return Config{Duration: time.Second, Conns: 2, Transport: TransportH1, ListOwn: 100, ListTotal: 200}
@@ -225,6 +365,9 @@ func TestConfigValidate(t *testing.T) {
 		"total below own":   func(c *Config) { c.ListTotal = 50 },
 		"negative tokens":   func(c *Config) { c.ExpiredTokens = -1 },
 		"profile of many":   func(c *Config) { c.ProfileDir, c.DB, c.Instances = t.TempDir(), "postgres://x/y", 2 },
+		"negative rate":     func(c *Config) { c.Rate = -1 },
+		"rate too high":     func(c *Config) { c.Rate = maxRate + 1 },
+		"rate not a number": func(c *Config) { c.Rate = math.NaN() },
 	} {
 		c := good()
 		mutate(&c)

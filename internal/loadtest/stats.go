@@ -16,6 +16,13 @@ type Stats struct {
 	P999       time.Duration `json:"p999_ns"`
 	PeakRSS    int64         `json:"peak_rss_bytes"` // of the server process, sampled during the run
 	FirstError string        `json:"first_error,omitempty"`
+
+	// Open loop only (Config.Rate). RPS is the rate achieved and the
+	// latencies count from when each request was due.
+	TargetRPS  float64 `json:"target_requests_per_second,omitempty"`
+	Scheduled  int     `json:"scheduled,omitempty"`  // requests due within the run
+	Late       int     `json:"late,omitempty"`       // started more than 1 ms after they were due
+	Unanswered int     `json:"unanswered,omitempty"` // due but not answered by the end: never started, or cut off in flight
 }
 
 // summarize computes the figures from the latencies of the successful

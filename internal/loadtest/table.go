@@ -23,11 +23,14 @@ type Row struct {
 
 // Report is everything one run measured.
 type Report struct {
-	Date      time.Time     `json:"date"`
-	Machine   string        `json:"machine"`
-	Transport string        `json:"transport"` // h1, h2 or plain
-	Database  string        `json:"database"`
-	Conns     int           `json:"connections"`
+	Date      time.Time `json:"date"`
+	Machine   string    `json:"machine"`
+	Transport string    `json:"transport"` // h1, h2 or plain
+	Database  string    `json:"database"`
+	Conns     int       `json:"connections"`
+	// Rate is the open loop's requests per second, for Gatehouse and the
+	// bare server alike (0: closed loops).
+	Rate      float64       `json:"rate,omitempty"`
 	Duration  time.Duration `json:"duration_ns"`
 	Instances int           `json:"instances,omitempty"` // gatehouse processes on the one database
 	Proxied   bool          `json:"proxied,omitempty"`   // through a round-robin proxy per role
@@ -70,8 +73,8 @@ func (r *Report) WriteJSON(w io.Writer) error {
 // WriteMarkdown writes r as a markdown table and a few lines below it.
 func (r *Report) WriteMarkdown(w io.Writer) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s, %s, %s, %d connections, %s per scenario, %s%s\n\n",
-		r.Date.UTC().Format("2006-01-02 15:04 MST"), r.Machine, transportName(r.Transport), r.Conns, r.Duration, r.Database, r.setup())
+	fmt.Fprintf(&b, "%s, %s, %s, %s, %s per scenario, %s%s\n\n",
+		r.Date.UTC().Format("2006-01-02 15:04 MST"), r.Machine, transportName(r.Transport), r.loop(), r.Duration, r.Database, r.setup())
 	scenario, rss := "scenario", "server RSS"
 	if r.Proxied {
 		scenario = fmt.Sprintf("scenario, %s behind the proxy", plural(r.Instances, "instance"))
@@ -79,8 +82,12 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	if r.Instances > 1 {
 		rss = fmt.Sprintf("server RSS (sum of %d)", r.Instances)
 	}
-	fmt.Fprintf(&b, "| %s | req/s | p50 | p99 | p99.9 | errors | %s | bare req/s | bare p50 | bare RSS | Gatehouse/bare |\n", scenario, rss)
-	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	open, openAlign := "", ""
+	if r.Rate > 0 {
+		open, openAlign = " late | unanswered |", "--:|--:|"
+	}
+	fmt.Fprintf(&b, "| %s | req/s | p50 | p99 | p99.9 | errors |%s %s | bare req/s | bare p50 | bare RSS | Gatehouse/bare |\n", scenario, open, rss)
+	b.WriteString("|---|--:|--:|--:|--:|--:|" + openAlign + "--:|--:|--:|--:|--:|\n")
 	for _, row := range r.Rows {
 		g := row.Gatehouse
 		name := row.Scenario
@@ -92,8 +99,12 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 			bareRPS, bareP50, bareRSS = fmtRate(row.Bare.RPS), fmtDur(row.Bare.P50), fmtMB(row.Bare.PeakRSS)
 			ratio = fmt.Sprintf("%.1f%%", 100*row.Ratio)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %d | %s | %s | %s | %s | %s |\n",
-			name, fmtRate(g.RPS), fmtDur(g.P50), fmtDur(g.P99), fmtDur(g.P999), g.Errors, fmtMB(g.PeakRSS),
+		open := ""
+		if r.Rate > 0 {
+			open = fmt.Sprintf(" %d | %d |", g.Late, g.Unanswered)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %d |%s %s | %s | %s | %s | %s |\n",
+			name, fmtRate(g.RPS), fmtDur(g.P50), fmtDur(g.P99), fmtDur(g.P999), g.Errors, open, fmtMB(g.PeakRSS),
 			bareRPS, bareP50, bareRSS, ratio)
 	}
 	b.WriteString("\n")
@@ -122,6 +133,9 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		if row.Bare != nil && row.Bare.FirstError != "" {
 			fmt.Fprintf(&b, "- %s (bare): first error: %s\n", row.Scenario, row.Bare.FirstError)
 		}
+		if row.Bare != nil && (row.Bare.Late > 0 || row.Bare.Unanswered > 0) {
+			fmt.Fprintf(&b, "- %s (bare): %d started late, %d unanswered\n", row.Scenario, row.Bare.Late, row.Bare.Unanswered)
+		}
 	}
 	if len(r.PerInstance) > 0 {
 		var parts []string
@@ -139,6 +153,26 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// loop describes how the load was driven: closed loops, or an open loop
+// at a rate.
+func (r *Report) loop() string {
+	if r.Rate <= 0 {
+		return fmt.Sprintf("%d connections", r.Conns)
+	}
+	return fmt.Sprintf("%d connections open loop at %s req/s (the bare server too; latency from each request's "+
+		"intended start, req/s achieved, late = started >1 ms after it was due, unanswered = due but not answered by the end)",
+		r.Conns, strconv.FormatFloat(r.Rate, 'f', -1, 64))
+}
+
+// openLoopSummary is the open loop's figures for a progress line, empty
+// for a closed loop.
+func openLoopSummary(s Stats) string {
+	if s.TargetRPS <= 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (target %s req/s: %d due, %d late, %d unanswered)", fmtRate(s.TargetRPS), s.Scheduled, s.Late, s.Unanswered)
 }
 
 // setup describes the instances and the proxy, empty for one instance
