@@ -39,10 +39,10 @@ var errClientGone = errors.New("api: the client went away")
 // never holds the whole pool.
 func applyQueryLimits(l resource.QueryLimits, readPool int) (resource.QueryLimits, error) {
 	if l == (resource.QueryLimits{}) {
-		l = resource.QueryLimits{Concurrency: resource.DefaultConcurrency, Wait: resource.DefaultQueryWait, Timeout: resource.DefaultQueryTimeout}
+		l = resource.DefaultQueryLimits()
 	}
-	if l.Concurrency < 1 || l.Wait < 0 || l.Timeout <= 0 {
-		return l, fmt.Errorf("api: query limits %+v: need a concurrency of at least 1, a wait of at least 0 and a positive timeout", l)
+	if err := l.Check(); err != nil {
+		return l, fmt.Errorf("api: query limits: %w", err)
 	}
 	if readPool > 0 {
 		l.Concurrency = min(l.Concurrency, max(1, readPool/2))

@@ -225,7 +225,7 @@ func Parse(b []byte, name string) (*Set, error) {
 }
 
 func queryLimits(f fileQueryLimits) (QueryLimits, error) {
-	l := QueryLimits{Concurrency: DefaultConcurrency, Wait: DefaultQueryWait, Timeout: DefaultQueryTimeout}
+	l := DefaultQueryLimits()
 	if f.Concurrency != nil {
 		l.Concurrency = *f.Concurrency
 	}
@@ -235,15 +235,26 @@ func queryLimits(f fileQueryLimits) (QueryLimits, error) {
 	if f.Timeout != nil {
 		l.Timeout = *f.Timeout
 	}
+	return l, l.Check()
+}
+
+// DefaultQueryLimits are the query limits of a resource file that sets
+// none.
+func DefaultQueryLimits() QueryLimits {
+	return QueryLimits{Concurrency: DefaultConcurrency, Wait: DefaultQueryWait, Timeout: DefaultQueryTimeout}
+}
+
+// Check reports what is wrong with l, if anything.
+func (l QueryLimits) Check() error {
 	switch {
 	case l.Concurrency < 1:
-		return l, fmt.Errorf("concurrency must be at least 1, got %d", l.Concurrency)
+		return fmt.Errorf("concurrency must be at least 1, got %d", l.Concurrency)
 	case l.Wait < 0:
-		return l, fmt.Errorf("wait must not be negative, got %s", l.Wait)
+		return fmt.Errorf("wait must not be negative, got %s", l.Wait)
 	case l.Timeout <= 0:
-		return l, fmt.Errorf("timeout must be positive, got %s", l.Timeout)
+		return fmt.Errorf("timeout must be positive, got %s", l.Timeout)
 	}
-	return l, nil
+	return nil
 }
 
 func methodList(field string, in []string, def []string, allowed []string) ([]string, error) {

@@ -81,10 +81,18 @@ func metaValue(col string, v any) (any, error) {
 	}
 }
 
-func (b *builder) where(e docquery.Expr) error {
+// countNode counts one node of the filter against maxExprNodes.
+func (b *builder) countNode() error {
 	b.nodes++
 	if b.nodes > maxExprNodes {
 		return fmt.Errorf("docstore: %w: more than %d terms", docquery.ErrTooComplex, maxExprNodes)
+	}
+	return nil
+}
+
+func (b *builder) where(e docquery.Expr) error {
+	if err := b.countNode(); err != nil {
+		return err
 	}
 	switch x := e.(type) {
 	case nil:
@@ -373,10 +381,10 @@ func (s *elemSet) add(f docquery.Field, v any) error {
 	return nil
 }
 
-// elemWhere renders the condition on side-table rows (of alias, if not
-// "") of having one of set's elements. The field names were validated and
-// are written as literals.
-func (b *builder) elemWhere(set *elemSet, alias string) string {
+// elemWhere renders the condition on side-table rows of having one of
+// set's elements. The field names were validated and are written as
+// literals.
+func (b *builder) elemWhere(set *elemSet) string {
 	var sb strings.Builder
 	if len(set.fields) > 1 {
 		sb.WriteByte('(')
@@ -385,7 +393,7 @@ func (b *builder) elemWhere(set *elemSet, alias string) string {
 		if i > 0 {
 			sb.WriteString(" OR ")
 		}
-		sb.WriteString("(" + alias + "field = '" + f.Name + "' AND " + alias + "value")
+		sb.WriteString("(field = '" + f.Name + "' AND value")
 		keys := set.keys[f.Name]
 		if len(keys) == 1 {
 			sb.WriteString(" = " + b.arg(keys[0]) + ")")
@@ -495,9 +503,8 @@ func (b *builder) and(es docquery.And, driver int) error {
 
 // merge adds a term of values to set, counting it as where would.
 func (b *builder) merge(set *elemSet, f docquery.Field, values []any) error {
-	b.nodes++
-	if b.nodes > maxExprNodes {
-		return fmt.Errorf("docstore: %w: more than %d terms", docquery.ErrTooComplex, maxExprNodes)
+	if err := b.countNode(); err != nil {
+		return err
 	}
 	if len(values) > maxExprNodes {
 		return fmt.Errorf("docstore: more than %d values", maxExprNodes)

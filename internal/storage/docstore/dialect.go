@@ -267,7 +267,7 @@ func mysqlColumn(f docquery.Field) string {
 // elemSubquery is id IN (the owner's documents with one of set's
 // elements), read through the index (owner, field, value, id).
 func elemSubquery(b *builder, set *elemSet) string {
-	return "id IN (SELECT id FROM " + b.c.elemTable() + " WHERE owner = " + b.arg(b.owner) + " AND " + b.elemWhere(set, "") + ")"
+	return "id IN (SELECT id FROM " + b.c.elemTable() + " WHERE owner = " + b.arg(b.owner) + " AND " + b.elemWhere(set) + ")"
 }
 
 func dir(desc bool) string {

@@ -138,13 +138,16 @@ func elems(data []byte, fields []string) ([]elem, error) {
 			}
 		}
 	}
-	slices.SortFunc(out, func(a, b elem) int {
-		if c := strings.Compare(a.field, b.field); c != 0 {
-			return c
-		}
-		return strings.Compare(a.value, b.value)
-	})
+	slices.SortFunc(out, compareElems)
 	return slices.Compact(out), nil
+}
+
+// compareElems orders rows by field, then value.
+func compareElems(a, b elem) int {
+	if c := strings.Compare(a.field, b.field); c != 0 {
+		return c
+	}
+	return strings.Compare(a.value, b.value)
 }
 
 // itemValue decodes a scalar array item into the type query values have
@@ -176,18 +179,12 @@ func itemValue(raw json.RawMessage) (any, error) {
 // old; both are sorted and distinct.
 func diffElems(old, new []elem) (gone, added []elem) {
 	i, j := 0, 0
-	cmp := func(a, b elem) int {
-		if c := strings.Compare(a.field, b.field); c != 0 {
-			return c
-		}
-		return strings.Compare(a.value, b.value)
-	}
 	for i < len(old) || j < len(new) {
 		switch {
-		case j == len(new) || (i < len(old) && cmp(old[i], new[j]) < 0):
+		case j == len(new) || (i < len(old) && compareElems(old[i], new[j]) < 0):
 			gone = append(gone, old[i])
 			i++
-		case i == len(old) || cmp(old[i], new[j]) > 0:
+		case i == len(old) || compareElems(old[i], new[j]) > 0:
 			added = append(added, new[j])
 			j++
 		default:

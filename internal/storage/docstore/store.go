@@ -401,20 +401,20 @@ func (s *Store) Delete(ctx context.Context, collection, owner, id, ifETag string
 	if err != nil {
 		return err
 	}
-	arrays := len(c.arrayFields()) > 0
+	arrays := c.arrayFields()
 	p := s.d.placeholder
 	q := "DELETE FROM " + c.table() + " WHERE id = " + p(1) + " AND owner = " + p(2) + " AND etag = " + p(3)
-	return s.write(ctx, "delete", arrays, func(ctx context.Context, db execer) error {
+	return s.write(ctx, "delete", len(arrays) > 0, func(ctx context.Context, db execer) error {
 		var (
 			prev    []elem
 			corrupt bool
 		)
-		if arrays {
+		if len(arrays) > 0 {
 			data, err := s.lockData(ctx, db, c, id, owner, ifETag)
 			if err != nil {
 				return err
 			}
-			prev, err = elems(data, c.arrayFields())
+			prev, err = elems(data, arrays)
 			corrupt = err != nil
 		}
 		res, err := db.ExecContext(ctx, q, id, owner, ifETag)
