@@ -22,7 +22,7 @@ func openStore(ctx context.Context, s *config.Storage) (*sqlstore.Store, error) 
 	if err := s.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %v", errUsage, err)
 	}
-	st, err := sqlstore.Open(ctx, s.DSN(), sqlstore.Options{Migrate: true, MaxOpenConns: s.MaxOpenConns})
+	st, err := sqlstore.Open(ctx, s.DSN(), sqlstore.Options{Migrate: true, MaxOpenConns: s.MaxOpenConns, SQLiteCacheKiB: s.SQLiteCacheMiB << 10})
 	if err != nil {
 		return nil, err
 	}

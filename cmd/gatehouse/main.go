@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"syscall"
@@ -22,6 +23,9 @@ type env struct {
 	stdout io.Writer
 	stderr io.Writer
 	lookup func(string) (string, bool)
+	// setMemoryLimit sets the Go runtime's soft memory limit
+	// (debug.SetMemoryLimit outside tests).
+	setMemoryLimit func(bytes int64)
 }
 
 // command is one `gatehouse` subcommand.
@@ -47,7 +51,7 @@ var errUsage = errors.New("usage")
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	os.Exit(run(ctx, os.Args[1:], env{os.Stdin, os.Stdout, os.Stderr, os.LookupEnv}))
+	os.Exit(run(ctx, os.Args[1:], env{os.Stdin, os.Stdout, os.Stderr, os.LookupEnv, func(n int64) { debug.SetMemoryLimit(n) }}))
 }
 
 // run executes one command line and returns the exit code. Every failure is

@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -46,7 +47,8 @@ func gatehouse(t *testing.T, ctx context.Context, stdin string, environ map[stri
 	var out, errOut syncBuffer
 	e := env{
 		stdin: strings.NewReader(stdin), stdout: &out, stderr: &errOut,
-		lookup: func(k string) (string, bool) { v, ok := environ[k]; return v, ok },
+		lookup:         func(k string) (string, bool) { v, ok := environ[k]; return v, ok },
+		setMemoryLimit: func(int64) {},
 	}
 	code = run(ctx, args, e)
 	return code, out.String(), errOut.String()
@@ -233,8 +235,9 @@ func TestServeFreshAndRestart(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		var out, errOut syncBuffer
 		done := make(chan int, 1)
+		var memoryLimit atomic.Int64
 		go func() {
-			done <- run(ctx, args, env{strings.NewReader(""), &out, &errOut, func(string) (string, bool) { return "", false }})
+			done <- run(ctx, args, env{strings.NewReader(""), &out, &errOut, func(string) (string, bool) { return "", false }, memoryLimit.Store})
 		}()
 		deadline := time.Now().Add(60 * time.Second)
 		for !strings.Contains(out.String(), "Press Ctrl-C") {
@@ -249,6 +252,9 @@ func TestServeFreshAndRestart(t *testing.T) {
 				t.Fatalf("serve did not start: %s %s", out.String(), errOut.String())
 			}
 			time.Sleep(50 * time.Millisecond)
+		}
+		if got := memoryLimit.Load(); got != config.DefaultMemoryLimit {
+			t.Errorf("serve set the Go memory limit to %d, want the default %d", got, config.DefaultMemoryLimit)
 		}
 		client := httpsClient(t, filepath.Join(dataDir, "tls", tlsconf.CACertFile))
 		for role, addr := range addrs {

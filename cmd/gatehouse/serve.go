@@ -56,6 +56,9 @@ func runServe(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if limit, ok := c.GoMemoryLimit(e.lookup); ok {
+		e.setMemoryLimit(limit)
+	}
 	if c.InsecureHTTP {
 		logger.Warn("!!! --insecure-http: serving PLAIN HTTP. Tokens, passwords and cookies cross the network unencrypted unless a TLS-terminating proxy sits in front. Never expose these ports directly.")
 	}

@@ -25,11 +25,10 @@ import (
 // it without saying why (RFC 7662 §2.2, RFC 6750 §3.1).
 var errInactive = errors.New("token is not active")
 
-// checkStore is the part of the store the checks read.
+// checkStore is the part of the store the checks read: the revoked list,
+// the grant and the user, in one query.
 type checkStore interface {
-	GetGrant(ctx context.Context, id string) (storage.Grant, error)
-	GetUser(ctx context.Context, id string) (storage.User, error)
-	AccessTokenRevoked(ctx context.Context, id string) (bool, error)
+	AccessTokenState(ctx context.Context, tokenID, grantID, userID string) (storage.AccessTokenState, error)
 }
 
 // tokenChecker decides whether an access token is active.
@@ -79,11 +78,17 @@ func (c *tokenChecker) active(ctx context.Context, token string) (accessClaims, 
 	case client.Disabled:
 		return accessClaims{}, errInactive
 	}
-	revoked, err := c.store.AccessTokenRevoked(ctx, claims.ID)
-	if err != nil {
-		return accessClaims{}, fmt.Errorf("reading the revoked list: %w", err)
+	// A client-credentials token has no grant, and its subject is the
+	// client, not a person: no user is looked up.
+	userID := claims.Subject
+	if claims.Grant == "" {
+		userID = ""
 	}
-	if revoked {
+	st, err := c.store.AccessTokenState(ctx, claims.ID, claims.Grant, userID)
+	if err != nil {
+		return accessClaims{}, fmt.Errorf("reading the token's state: %w", err)
+	}
+	if st.Revoked {
 		return accessClaims{}, errInactive
 	}
 	if claims.Grant == "" {
@@ -93,22 +98,10 @@ func (c *tokenChecker) active(ctx context.Context, token string) (accessClaims, 
 		}
 		return claims, nil
 	}
-	g, err := c.store.GetGrant(ctx, claims.Grant)
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		return accessClaims{}, errInactive
-	case err != nil:
-		return accessClaims{}, fmt.Errorf("loading grant: %w", err)
-	case g.Revoked || g.ClientID != claims.ClientID || g.UserID != claims.Subject:
+	if !st.GrantFound || st.GrantRevoked || st.GrantClientID != claims.ClientID || st.GrantUserID != claims.Subject {
 		return accessClaims{}, errInactive
 	}
-	u, err := c.store.GetUser(ctx, claims.Subject)
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		return accessClaims{}, errInactive
-	case err != nil:
-		return accessClaims{}, fmt.Errorf("loading user: %w", err)
-	case u.Disabled:
+	if !st.UserFound || st.UserDisabled {
 		return accessClaims{}, errInactive
 	}
 	return claims, nil

@@ -53,6 +53,17 @@ func BenchmarkEndpointIntrospect(b *testing.B) {
 	benchRequest(e.srv.Handler(), b, "/introspect", "gatehouse-api", apiSecret, url.Values{"token": {tr.AccessToken}}, http.StatusOK)
 }
 
+// BenchmarkEndpointIntrospectUser introspects an access token a person
+// authorized: besides the revoked list, its grant and its user are checked.
+func BenchmarkEndpointIntrospectUser(b *testing.B) {
+	e := newEnvDSN(b, storagetest.SQLite(b), nil)
+	tr := e.webappTokens()
+	if m := e.introspectAs("gatehouse-api", apiSecret, tr.AccessToken); m["active"] != true {
+		b.Fatalf("token not active: %v", m)
+	}
+	benchRequest(e.srv.Handler(), b, "/introspect", "gatehouse-api", apiSecret, url.Values{"token": {tr.AccessToken}}, http.StatusOK)
+}
+
 // The cost of each ID token algorithm, in one run so that the ratios
 // compare like with like: a refresh through the token endpoint (an access
 // token, an ID token and a refresh token signed, the rotation stored in

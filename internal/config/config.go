@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/url"
 	"path/filepath"
@@ -31,15 +32,19 @@ type Storage struct {
 	DataDir      string
 	DB           string // DSN; empty means sqlite:<DataDir>/gatehouse.db
 	MaxOpenConns int
-	LogFormat    string
-	LogLevel     string
+	// SQLiteCacheMiB is the page cache of the embedded SQLite database in
+	// MiB, shared out among its connections.
+	SQLiteCacheMiB int
+	LogFormat      string
+	LogLevel       string
 }
 
 // RegisterStorageFlags registers the storage and logging flags on fs.
 func (s *Storage) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&s.DataDir, "data-dir", "gatehouse-data", "directory for the embedded database, generated certificates and the server secret")
 	fs.StringVar(&s.DB, "db", "", "database DSN: sqlite:PATH, postgres://…, mysql://user:pass@host:port/db (default sqlite:<data-dir>/gatehouse.db)")
-	fs.IntVar(&s.MaxOpenConns, "db-max-open-conns", 20, "most open connections to PostgreSQL or MySQL per instance")
+	fs.IntVar(&s.MaxOpenConns, "db-max-open-conns", 20, "most open connections to PostgreSQL or MySQL per instance (with SQLite: read connections)")
+	fs.IntVar(&s.SQLiteCacheMiB, "db-sqlite-cache", DefaultSQLiteCacheMiB, "page cache of the embedded SQLite database in MiB, shared among its connections")
 	fs.StringVar(&s.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&s.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 }
@@ -75,8 +80,19 @@ func (s *Storage) Validate() error {
 	if s.MaxOpenConns < 1 {
 		return fmt.Errorf("--db-max-open-conns must be at least 1, got %d", s.MaxOpenConns)
 	}
+	if s.SQLiteCacheMiB < 1 || s.SQLiteCacheMiB > maxSQLiteCacheMiB {
+		return fmt.Errorf("--db-sqlite-cache must be 1 to %d (MiB), got %d", maxSQLiteCacheMiB, s.SQLiteCacheMiB)
+	}
 	return nil
 }
+
+// DefaultSQLiteCacheMiB is the default of --db-sqlite-cache. SQLite's own
+// default, 2 MiB per connection, grows with the read pool (42 MiB at the
+// default 20 readers) and was most of the server's memory under the API's
+// load; the file's pages stay in the operating system's cache either way.
+const DefaultSQLiteCacheMiB = 8
+
+const maxSQLiteCacheMiB = 1 << 16
 
 // Serve holds the settings of `gatehouse serve`.
 type Serve struct {
@@ -117,6 +133,7 @@ type Serve struct {
 	JanitorInterval    time.Duration
 	ShutdownTimeout    time.Duration
 	RequestTimeout     time.Duration
+	MemoryLimit        MemoryLimit
 
 	WebappClientID         string
 	WebappClientSecretFile string
@@ -162,10 +179,86 @@ func (s *Serve) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&s.JanitorInterval, "janitor-interval", time.Minute, "delete expired tokens, requests and sessions this often")
 	fs.DurationVar(&s.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "how long in-flight requests may take to finish on shutdown")
 	fs.DurationVar(&s.RequestTimeout, "request-timeout", 10*time.Second, "deadline of each request's work (database queries, calls to other roles); past it the request answers 503")
+	s.MemoryLimit = MemoryLimit{Bytes: DefaultMemoryLimit}
+	fs.Var(&s.MemoryLimit, "memory-limit", "soft limit of the Go runtime's memory, a `size` as in GOMEMLIMIT (e.g. 256MiB, 1GiB; off for none); the SQLite page cache (--db-sqlite-cache) comes on top. Without this flag a GOMEMLIMIT environment variable wins")
 	fs.StringVar(&s.WebappClientID, "webapp-client-id", "gatehouse-webapp", "the web app's OAuth client ID")
 	fs.StringVar(&s.WebappClientSecretFile, "webapp-client-secret-file", "", "file holding the web app's client secret (default <data-dir>/clients/<id>.secret, written by seed)")
 	fs.StringVar(&s.APIClientID, "api-client-id", "gatehouse-api", "the API's OAuth client ID, for --token-check=introspect")
 	fs.StringVar(&s.APIClientSecretFile, "api-client-secret-file", "", "file holding the API's client secret (default <data-dir>/clients/<id>.secret, written by seed)")
+}
+
+// DefaultMemoryLimit is the default of --memory-limit: twice what the
+// server keeps live under load, password hashing's at-most-GOMAXPROCS
+// argon2id buffers of 19 MiB each included, so that the garbage of finished
+// hashes is collected before it doubles the process's memory.
+const DefaultMemoryLimit = 100 << 20
+
+// MemoryLimit is a flag.Value for a size in GOMEMLIMIT's syntax: a number
+// of bytes with an optional B, KiB, MiB, GiB or TiB suffix, or "off".
+type MemoryLimit struct {
+	Bytes int64 // math.MaxInt64 for off
+	Given bool  // set from the command line or GATEHOUSE_MEMORY_LIMIT
+}
+
+func (m *MemoryLimit) String() string {
+	switch {
+	case m == nil:
+		return ""
+	case m.Bytes == math.MaxInt64:
+		return "off"
+	case m.Bytes%(1<<20) == 0:
+		return strconv.FormatInt(m.Bytes>>20, 10) + "MiB"
+	}
+	return strconv.FormatInt(m.Bytes, 10) + "B"
+}
+
+// Set parses v.
+func (m *MemoryLimit) Set(v string) error {
+	n, err := parseMemoryLimit(v)
+	if err != nil {
+		return err
+	}
+	m.Bytes, m.Given = n, true
+	return nil
+}
+
+func parseMemoryLimit(v string) (int64, error) {
+	if v == "off" {
+		return math.MaxInt64, nil
+	}
+	num, shift := v, 0
+	for _, u := range []struct {
+		suffix string
+		shift  int
+	}{{"TiB", 40}, {"GiB", 30}, {"MiB", 20}, {"KiB", 10}, {"B", 0}} {
+		if s, ok := strings.CutSuffix(v, u.suffix); ok {
+			num, shift = s, u.shift
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 0 || n > math.MaxInt64>>shift {
+		return 0, fmt.Errorf("%q is not a size such as 256MiB, 1GiB or off", v)
+	}
+	if n<<shift < minMemoryLimit {
+		return 0, fmt.Errorf("%q is below %dMiB, too little for the server to run", v, minMemoryLimit>>20)
+	}
+	return n << shift, nil
+}
+
+const minMemoryLimit = 32 << 20
+
+// GoMemoryLimit returns the soft memory limit to give the Go runtime, and
+// false when the runtime's own setting stands: GOMEMLIMIT is in the
+// environment (lookup is os.LookupEnv outside tests) and --memory-limit was
+// not given.
+func (s *Serve) GoMemoryLimit(lookup func(string) (string, bool)) (int64, bool) {
+	if !s.MemoryLimit.Given {
+		if _, ok := lookup("GOMEMLIMIT"); ok {
+			return 0, false
+		}
+	}
+	return s.MemoryLimit.Bytes, true
 }
 
 // removedTrustProxy rejects --trust-proxy (and GATEHOUSE_TRUST_PROXY), which

@@ -3,6 +3,7 @@ package config
 import (
 	"flag"
 	"io"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -126,6 +127,12 @@ func TestValidateErrors(t *testing.T) {
 		{"empty data dir", []string{"--data-dir", ""}, nil, "--data-dir"},
 		{"bad env value", nil, map[string]string{"GATEHOUSE_ACCESS_TOKEN_TTL": "soon"}, "GATEHOUSE_ACCESS_TOKEN_TTL"},
 		{"pool", []string{"--db-max-open-conns", "0"}, nil, "--db-max-open-conns"},
+		{"no sqlite cache", []string{"--db-sqlite-cache", "0"}, nil, "--db-sqlite-cache must be 1 to"},
+		{"huge sqlite cache", nil, map[string]string{"GATEHOUSE_DB_SQLITE_CACHE": "1000000"}, "--db-sqlite-cache must be 1 to"},
+		{"memory limit unit", []string{"--memory-limit", "100MB"}, nil, `"100MB" is not a size`},
+		{"memory limit zero", []string{"--memory-limit", "0"}, nil, "below 32MiB"},
+		{"memory limit negative", nil, map[string]string{"GATEHOUSE_MEMORY_LIMIT": "-1GiB"}, "GATEHOUSE_MEMORY_LIMIT"},
+		{"memory limit overflow", []string{"--memory-limit", "9000000TiB"}, nil, "is not a size"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -199,5 +206,37 @@ func TestTrustedProxiesErrors(t *testing.T) {
 func TestEnvName(t *testing.T) {
 	if got := EnvName("webapp-client-secret-file"); got != "GATEHOUSE_WEBAPP_CLIENT_SECRET_FILE" {
 		t.Fatal(got)
+	}
+}
+
+func TestMemoryLimit(t *testing.T) {
+	tests := []struct {
+		name      string
+		args      []string
+		env       map[string]string
+		want      int64
+		wantApply bool
+	}{
+		{"default", nil, nil, DefaultMemoryLimit, true},
+		{"GOMEMLIMIT stands", nil, map[string]string{"GOMEMLIMIT": "1GiB"}, 0, false},
+		{"flag over GOMEMLIMIT", []string{"--memory-limit", "256MiB"}, map[string]string{"GOMEMLIMIT": "1GiB"}, 256 << 20, true},
+		{"environment variable", nil, map[string]string{"GATEHOUSE_MEMORY_LIMIT": "2GiB", "GOMEMLIMIT": "1GiB"}, 2 << 30, true},
+		{"bytes", []string{"--memory-limit", "67108864"}, nil, 64 << 20, true},
+		{"B suffix", []string{"--memory-limit", "67108864B"}, nil, 64 << 20, true},
+		{"KiB", []string{"--memory-limit", "65536KiB"}, nil, 64 << 20, true},
+		{"TiB", []string{"--memory-limit", "1TiB"}, nil, 1 << 40, true},
+		{"off", []string{"--memory-limit", "off"}, map[string]string{"GOMEMLIMIT": "1GiB"}, math.MaxInt64, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := parse(t, tt.args, tt.env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, apply := s.GoMemoryLimit(func(k string) (string, bool) { v, ok := tt.env[k]; return v, ok })
+			if got != tt.want || apply != tt.wantApply {
+				t.Errorf("GoMemoryLimit = %d, %v; want %d, %v", got, apply, tt.want, tt.wantApply)
+			}
+		})
 	}
 }

@@ -244,6 +244,22 @@ type RefreshToken struct {
 	CreatedAt     time.Time
 }
 
+// AccessTokenState is what the store holds about an access token: its
+// place on the revoked list and the state of its grant and its user. The
+// grant and user fields are zero when the record is not found.
+type AccessTokenState struct {
+	// Revoked: the token's ID is on the revoked list.
+	Revoked bool
+	// GrantFound: the grant exists, revoked or not.
+	GrantFound    bool
+	GrantRevoked  bool
+	GrantClientID string
+	GrantUserID   string
+	// UserFound: the user exists, disabled or not.
+	UserFound    bool
+	UserDisabled bool
+}
+
 // Tokens stores refresh tokens and the IDs of revoked access tokens.
 type Tokens interface {
 	GetRefreshToken(ctx context.Context, tokenHash string) (RefreshToken, error)
@@ -260,6 +276,12 @@ type Tokens interface {
 	RevokeAccessToken(ctx context.Context, id string, expiresAt time.Time) error
 	// AccessTokenRevoked reports whether the ID is on the revoked list.
 	AccessTokenRevoked(ctx context.Context, id string) (bool, error)
+	// AccessTokenState reads, in one round trip, what checking an access
+	// token needs: whether tokenID is on the revoked list (as
+	// AccessTokenRevoked), the grant grantID and the user userID. An empty
+	// grantID or userID is not found, whatever is stored: a
+	// client-credentials token has no grant and no user.
+	AccessTokenState(ctx context.Context, tokenID, grantID, userID string) (AccessTokenState, error)
 
 	// DeleteExpiredTokens removes at most limit expired refresh tokens,
 	// revoked-list entries and grants (expired before the given time) and

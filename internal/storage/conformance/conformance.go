@@ -42,6 +42,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"RotateRefreshTokenRace", testRotateRefreshTokenRace},
 		{"RevokeGrantRotateRace", testRevokeGrantRotateRace},
 		{"RevokedAccessTokens", testRevokedAccessTokens},
+		{"AccessTokenState", testAccessTokenState},
 		{"DeleteExpiredTokens", testDeleteExpiredTokens},
 		{"LoginSessions", testLoginSessions},
 		{"Consent", testConsent},

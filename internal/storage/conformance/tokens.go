@@ -241,6 +241,67 @@ func testRevokedAccessTokens(t *testing.T, s storage.Store) {
 	check("jti-race", true)
 }
 
+// testAccessTokenState: one read gives the token's place on the revoked
+// list and the state of its grant and user, whichever of them exist; an
+// empty grant or user ID finds nothing, even a record stored under the
+// empty ID.
+func testAccessTokenState(t *testing.T, s storage.Store) {
+	ctx := ctxFor(t)
+	for _, u := range []storage.User{
+		{ID: "u-alice", Username: "alice", CreatedAt: base, UpdatedAt: base},
+		{ID: "u-bob", Username: "bob", CreatedAt: base, UpdatedAt: base},
+		{ID: "", Username: "empty-id", CreatedAt: base, UpdatedAt: base},
+	} {
+		must(t, s.CreateUser(ctx, u), "CreateUser "+u.Username)
+	}
+	must(t, s.SetUserDisabled(ctx, "u-bob", true, base), "SetUserDisabled")
+	startGrant(t, s, newGrant("g-live", at(48*time.Hour)), nil)
+	startGrant(t, s, newGrant("g-revoked", at(48*time.Hour)), nil)
+	must(t, s.RevokeGrant(ctx, "g-revoked"), "RevokeGrant")
+	bobs := newGrant("g-bob", at(48*time.Hour))
+	bobs.ClientID, bobs.UserID = "third", "u-bob"
+	startGrant(t, s, bobs, nil)
+	startGrant(t, s, newGrant("", at(48*time.Hour)), nil)
+	must(t, s.RevokeAccessToken(ctx, "jti-revoked", at(time.Hour)), "RevokeAccessToken")
+
+	type state = storage.AccessTokenState
+	live := state{GrantFound: true, GrantClientID: "webapp", GrantUserID: "u-alice"}
+	liveAlice := state{GrantFound: true, GrantClientID: "webapp", GrantUserID: "u-alice", UserFound: true}
+	alice := state{UserFound: true}
+	for _, tc := range []struct {
+		name                     string
+		tokenID, grantID, userID string
+		want                     state
+	}{
+		{"all present", "jti-1", "g-live", "u-alice", liveAlice},
+		{"token revoked", "jti-revoked", "g-live", "u-alice",
+			state{Revoked: true, GrantFound: true, GrantClientID: "webapp", GrantUserID: "u-alice", UserFound: true}},
+		{"token revoked, no grant or user", "jti-revoked", "", "", state{Revoked: true}},
+		{"token not revoked, no grant or user", "jti-1", "", "", state{}},
+		{"grant revoked", "jti-1", "g-revoked", "u-alice",
+			state{GrantFound: true, GrantRevoked: true, GrantClientID: "webapp", GrantUserID: "u-alice", UserFound: true}},
+		{"grant missing", "jti-1", "g-nobody", "u-alice", alice},
+		{"user missing", "jti-1", "g-live", "u-nobody", live},
+		{"user disabled", "jti-1", "g-bob", "u-bob",
+			state{GrantFound: true, GrantClientID: "third", GrantUserID: "u-bob", UserFound: true, UserDisabled: true}},
+		{"nothing found", "jti-1", "g-nobody", "u-nobody", state{}},
+		{"empty grant ID", "jti-1", "", "u-alice", alice},
+		{"empty grant ID, token revoked", "jti-revoked", "", "u-alice", state{Revoked: true, UserFound: true}},
+		{"empty user ID", "jti-1", "g-live", "", live},
+		{"empty IDs", "", "", "", state{}},
+		{"IDs compared exactly", "JTI-REVOKED", "G-LIVE", "U-ALICE", state{}},
+		{"token ID compared exactly", "jti-revoked ", "g-live", "u-alice", liveAlice},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := s.AccessTokenState(ctx, tc.tokenID, tc.grantID, tc.userID)
+			must(t, err, "AccessTokenState")
+			if got != tc.want {
+				t.Errorf("AccessTokenState(%q, %q, %q) = %+v, want %+v", tc.tokenID, tc.grantID, tc.userID, got, tc.want)
+			}
+		})
+	}
+}
+
 func testDeleteExpiredTokens(t *testing.T, s storage.Store) {
 	ctx := ctxFor(t)
 	before := at(time.Hour)

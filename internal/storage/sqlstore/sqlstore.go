@@ -29,6 +29,10 @@ type Options struct {
 	MaxOpenConns int
 	// MaxIdleConns bounds idle connections (default: MaxOpenConns).
 	MaxIdleConns int
+	// SQLiteCacheKiB is SQLite's page cache in KiB for all the connections
+	// together (default 8 MiB), shared out equally: each connection keeps a
+	// cache of its own.
+	SQLiteCacheKiB int
 	// ConnMaxLifetime closes connections after this long (default 30
 	// minutes), so a fail-over or load balancer change is picked up.
 	ConnMaxLifetime time.Duration
@@ -42,6 +46,8 @@ type Options struct {
 const (
 	defaultMaxOpenConns     = 10
 	defaultSQLiteReadConns  = 4
+	defaultSQLiteCacheKiB   = 8 << 10
+	minSQLiteConnCacheKiB   = 64
 	defaultConnMaxLifetime  = 30 * time.Minute
 	defaultConnMaxIdleTime  = 5 * time.Minute
 	defaultConnectTimeout   = 10 * time.Second
@@ -64,6 +70,9 @@ func (o Options) withDefaults(d dialect) Options {
 	}
 	if o.MaxIdleConns <= 0 || o.MaxIdleConns > o.MaxOpenConns {
 		o.MaxIdleConns = o.MaxOpenConns
+	}
+	if o.SQLiteCacheKiB <= 0 {
+		o.SQLiteCacheKiB = defaultSQLiteCacheKiB
 	}
 	if o.ConnMaxLifetime <= 0 {
 		o.ConnMaxLifetime = defaultConnMaxLifetime
@@ -155,14 +164,19 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 }
 
 // openSQLite opens the two pools on one SQLite file. Every connection gets
-// a busy timeout and foreign keys; the writer also WAL mode (which is
-// persistent) and BEGIN IMMEDIATE, so a transaction that will write takes
-// the write lock at its start instead of failing to upgrade later.
+// a busy timeout, foreign keys and its share of the page cache; the writer
+// also WAL mode (which is persistent) and BEGIN IMMEDIATE, so a transaction
+// that will write takes the write lock at its start instead of failing to
+// upgrade later.
 func openSQLite(path string, opts Options) (db, rdb *sql.DB) {
 	common := url.Values{}
 	common.Set("_busy_timeout", fmt.Sprint(sqliteBusyTimeoutMillis))
 	common.Set("_foreign_keys", "1")
 	common.Set("_synchronous", "NORMAL")
+	// A negative cache_size is in KiB. Every connection fills its own
+	// cache up to the limit, so the total is what bounds memory.
+	perConn := max(opts.SQLiteCacheKiB/(opts.MaxOpenConns+1), minSQLiteConnCacheKiB)
+	common.Add("_pragma", fmt.Sprintf("cache_size(-%d)", perConn))
 
 	w := url.Values{}
 	for k, v := range common {

@@ -2,6 +2,7 @@ package sqlstore_test
 
 import (
 	"context"
+	"database/sql"
 	"testing"
 
 	"github.com/gatehouse-dev/gatehouse/internal/storage"
@@ -24,6 +25,42 @@ func TestConformance(t *testing.T) {
 	for _, b := range storagetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
 			conformance.RunTests(t, func(t *testing.T) storage.Store { return open(t, b) })
+		})
+	}
+}
+
+// TestSQLitePageCache checks that the page cache budget is shared out among
+// the SQLite connections, the writer and every reader: each keeps its own
+// cache, and SQLite's default (2 MiB each) would grow with the read pool.
+func TestSQLitePageCache(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		opts sqlstore.Options
+		want int // PRAGMA cache_size: negative, in KiB
+	}{
+		{"default: 8 MiB over 4 readers and the writer", sqlstore.Options{}, -(8 << 10) / 5},
+		{"20 readers", sqlstore.Options{MaxOpenConns: 20, SQLiteCacheKiB: 21 << 10}, -1 << 10},
+		{"a small budget keeps 64 KiB each", sqlstore.Options{MaxOpenConns: 20, SQLiteCacheKiB: 100}, -64},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.opts.Migrate = true
+			s, err := sqlstore.Open(ctx, storagetest.SQLite(t), tc.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			for name, db := range map[string]interface {
+				QueryRowContext(context.Context, string, ...any) *sql.Row
+			}{"writer": s.DB(), "reader": s.ReadDB()} {
+				var got int
+				if err := db.QueryRowContext(ctx, "PRAGMA cache_size").Scan(&got); err != nil {
+					t.Fatal(err)
+				}
+				if got != tc.want {
+					t.Errorf("%s: cache_size %d, want %d", name, got, tc.want)
+				}
+			}
 		})
 	}
 }

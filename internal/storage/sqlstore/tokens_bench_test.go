@@ -7,13 +7,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/storage"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/storagetest"
 )
 
 // BenchmarkTokenIssuance measures the store's part of issuing, checking and
 // revoking tokens per backend: the exchange of a code (its grant and first
 // refresh token), the look-ups that check an access token (the revoked list
-// and its grant), a revocation, and the janitor's batch delete.
+// and its grant as two reads; AccessTokenState's one query of the revoked
+// list, the grant and the user), a revocation, and the janitor's batch
+// delete.
 //
 // Run with: go test -run '^$' -bench TokenIssuance -benchtime 200x ./internal/storage/sqlstore
 func BenchmarkTokenIssuance(b *testing.B) {
@@ -65,6 +68,20 @@ func BenchmarkTokenIssuance(b *testing.B) {
 						}
 						if _, err := s.GetGrant(ctx, g.ID); err != nil {
 							b.Error(err)
+							return
+						}
+					}
+				})
+			})
+			if err := s.CreateUser(ctx, storage.User{ID: g.UserID, Username: "alice", CreatedAt: now, UpdatedAt: now}); err != nil {
+				b.Fatal(err)
+			}
+			b.Run("AccessTokenState", func(b *testing.B) {
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						st, err := s.AccessTokenState(ctx, "lookup-jti", g.ID, g.UserID)
+						if err != nil || st.Revoked || !st.GrantFound || !st.UserFound {
+							b.Errorf("AccessTokenState = %+v, %v", st, err)
 							return
 						}
 					}
