@@ -76,6 +76,7 @@ func parse(args []string, stderr io.Writer) (loadtest.Config, string, error) {
 	fs.StringVar(&c.IDTokenAlg, "id-token-alg", "ES256", "the code-flow client's ID token algorithm (RS256, ES256 or EdDSA), which bounds refresh and code-exchange")
 	fs.IntVar(&c.ListOwn, "list-own", 100_000, "documents of the load client, which the API scenarios read")
 	fs.IntVar(&c.ListTotal, "list-total", 1_000_000, "documents in all (the rest belong to 1,000 other owners)")
+	fs.StringVar(&c.ListSort, "list-sort", "due", "the api-list scenario's sort (Eve's sort parameter: due, -due, -_updated, …) of where={\"done\":false}")
 	fs.IntVar(&c.ExpiredTokens, "expired-tokens", 1_000_000, "expired tokens for the history check (0 skips it)")
 	fs.DurationVar(&c.HistoryDuration, "history-duration", 0, "each half of the history check (default -duration)")
 	fs.StringVar(&format, "format", "markdown", "output: markdown or json")

@@ -62,3 +62,26 @@ func TestRunRefusesBadRate(t *testing.T) {
 		}
 	}
 }
+
+func TestParseListSort(t *testing.T) {
+	tests := []struct {
+		args []string
+		sort string
+	}{
+		{nil, "due"}, // the load tool's list, where={"done":false}&sort=due
+		{[]string{"-list-sort", "-_updated"}, "-_updated"},
+	}
+	for _, tt := range tests {
+		c, _, err := parse(tt.args, io.Discard)
+		if err != nil || c.ListSort != tt.sort {
+			t.Errorf("%q: %v, list sort %q; want %q", tt.args, err, c.ListSort, tt.sort)
+		}
+	}
+}
+
+func TestRunRefusesBadListSort(t *testing.T) {
+	err := run(context.Background(), []string{"-list-sort", "due;drop"}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "list sort") {
+		t.Errorf("-list-sort due;drop: got %v, want a refusal", err)
+	}
+}

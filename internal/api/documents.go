@@ -253,22 +253,19 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 }
 
 // count returns the number of the owner's documents matching filter (the
-// parsed where), from the cache of recent totals when it has it.
+// parsed where), from the cache of recent totals when it has it, or from
+// a count of it already in progress (countCache.total).
 func (h *handler) count(r *http.Request, where string, filter docquery.Expr) (int, error) {
 	k := countKey{resource: h.res.Name, owner: h.owner, where: where}
 	now := h.s.cfg.Now()
-	total, ok, gen := h.s.counts.get(k, now)
-	if ok {
+	if total, ok, _ := h.s.counts.get(k, now); ok {
 		return total, nil
 	}
-	total, err := run(r.Context(), h, func(ctx context.Context) (int, error) {
-		return h.s.cfg.Store.Count(ctx, h.res.Name, h.owner, filter)
+	return run(r.Context(), h, func(ctx context.Context) (int, error) {
+		return h.s.counts.total(ctx, k, now, func() (int, error) {
+			return h.s.cfg.Store.Count(ctx, h.res.Name, h.owner, filter)
+		})
 	})
-	if err != nil {
-		return 0, err
-	}
-	h.s.counts.put(k, total, gen, now)
-	return total, nil
 }
 
 // readBody checks the content type and size and decodes JSON.

@@ -48,6 +48,10 @@ type Config struct {
 
 	ListOwn   int // documents of the load client
 	ListTotal int // documents in all, the rest other owners'
+	// ListSort is the list scenario's sort parameter (Eve's sort, as
+	// "due" or "-_updated"; its filter is always where={"done":false});
+	// empty: "due".
+	ListSort string
 
 	// IDTokenAlg is the code-flow client's ID token algorithm
 	// (--id-token-alg), which bounds the refresh and code-exchange
@@ -98,6 +102,12 @@ func (c *Config) Validate() error {
 	}
 	if c.ListOwn < listPageSize*2 || c.ListTotal < c.ListOwn {
 		return fmt.Errorf("documents: want at least %d of the load client's and a total no smaller (got %d of %d)", 2*listPageSize, c.ListOwn, c.ListTotal)
+	}
+	if c.ListSort == "" {
+		c.ListSort = "due"
+	}
+	if !listSortRE.MatchString(c.ListSort) {
+		return fmt.Errorf("list sort %q: want fields separated by commas, each with an optional leading -, as due or -_updated", c.ListSort)
 	}
 	if c.ExpiredTokens < 0 {
 		return errors.New("expired tokens must not be negative")
@@ -258,6 +268,11 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 		say("  done in %s", time.Since(t0).Round(time.Millisecond))
 		// Half are not done; the list may page through up to 20 pages.
 		t.listPages = min(20, c.ListOwn/2/listPageSize)
+		t.listSort = c.ListSort
+		if slices.Contains(c.Scenarios, ScenarioAPIList) {
+			rep.Notes = append(rep.Notes, fmt.Sprintf("api-list: GET /api/todos?where={\"done\":false}&sort=%s&max_results=%d, pages 1 to %d, over %d of the load client's documents among %d",
+				c.ListSort, listPageSize, max(t.listPages, 1), c.ListOwn, c.ListTotal))
+		}
 	}
 
 	// First start (creates the signing keys), then the measured start on

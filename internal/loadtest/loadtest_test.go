@@ -8,9 +8,11 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"syscall"
 	"testing"
@@ -353,8 +355,13 @@ func TestConfigValidate(t *testing.T) {
 		return Config{Duration: time.Second, Conns: 2, Transport: TransportH1, ListOwn: 100, ListTotal: 200}
 	}
 	c := good()
-	if err := c.Validate(); err != nil || len(c.Scenarios) != len(Scenarios) || c.HistoryDuration != time.Second {
+	if err := c.Validate(); err != nil || len(c.Scenarios) != len(Scenarios) || c.HistoryDuration != time.Second || c.ListSort != "due" {
 		t.Fatalf("got %v, %+v", err, c)
+	}
+	c = good()
+	c.ListSort = "-_updated,due"
+	if err := c.Validate(); err != nil || c.ListSort != "-_updated,due" {
+		t.Fatalf("list sort -_updated,due: got %v, %q", err, c.ListSort)
 	}
 	for name, mutate := range map[string]func(*Config){
 		"no duration":       func(c *Config) { c.Duration = 0 },
@@ -364,6 +371,8 @@ func TestConfigValidate(t *testing.T) {
 		"too few documents": func(c *Config) { c.ListOwn = 10 },
 		"total below own":   func(c *Config) { c.ListTotal = 50 },
 		"negative tokens":   func(c *Config) { c.ExpiredTokens = -1 },
+		"list sort syntax":  func(c *Config) { c.ListSort = "due desc" },
+		"list sort empty":   func(c *Config) { c.ListSort = "-" },
 		"profile of many":   func(c *Config) { c.ProfileDir, c.DB, c.Instances = t.TempDir(), "postgres://x/y", 2 },
 		"negative rate":     func(c *Config) { c.Rate = -1 },
 		"rate too high":     func(c *Config) { c.Rate = maxRate + 1 },
@@ -373,6 +382,19 @@ func TestConfigValidate(t *testing.T) {
 		mutate(&c)
 		if err := c.Validate(); err == nil {
 			t.Errorf("%s: no error", name)
+		}
+	}
+}
+
+func TestListQuery(t *testing.T) {
+	for _, sort := range []string{"due", "-_updated"} {
+		v, err := url.ParseQuery(listQuery(sort, 3))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := url.Values{"where": {`{"done":false}`}, "sort": {sort}, "max_results": {"25"}, "page": {"3"}}
+		if !reflect.DeepEqual(v, want) {
+			t.Errorf("listQuery(%q, 3) = %v, want %v", sort, v, want)
 		}
 	}
 }

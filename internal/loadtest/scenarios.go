@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"sync"
 	"time"
@@ -56,6 +57,7 @@ type target struct {
 	flow       *codeFlow
 	docIDs     []string // some of cc's documents
 	listPages  int      // pages of max_results the list scenario may ask for
+	listSort   string   // the list scenario's sort parameter
 }
 
 const formType = "application/x-www-form-urlencoded"
@@ -236,7 +238,7 @@ func (t *target) build(ctx context.Context, name string, l load) (*scenario, err
 			case ScenarioAPIList:
 				h := http.Header{"Authorization": {auth}}
 				return func(ctx context.Context) error {
-					u := t.api + "/api/todos?" + listQuery(1+rng.IntN(max(t.listPages, 1)))
+					u := t.api + "/api/todos?" + listQuery(t.listSort, 1+rng.IntN(max(t.listPages, 1)))
 					r, err := flowtest.Send(ctx, c, http.MethodGet, u, h, nil)
 					if err != nil {
 						return err
@@ -290,10 +292,15 @@ func (t *target) build(ctx context.Context, name string, l load) (*scenario, err
 // The list scenario's query: Eve's where, sort and paging.
 const listPageSize = 25
 
-func listQuery(page int) string {
+// listSortRE is the form of Config.ListSort: Eve's sort parameter, field
+// names each with an optional leading "-" for descending. The server
+// checks the names against the resource.
+var listSortRE = regexp.MustCompile(`^-?[A-Za-z0-9_]{1,64}(,-?[A-Za-z0-9_]{1,64}){0,3}$`)
+
+func listQuery(sort string, page int) string {
 	return url.Values{
 		"where":       {`{"done":false}`},
-		"sort":        {"due"},
+		"sort":        {sort},
 		"max_results": {strconv.Itoa(listPageSize)},
 		"page":        {strconv.Itoa(page)},
 	}.Encode()

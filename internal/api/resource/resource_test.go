@@ -33,7 +33,10 @@ func TestDefault(t *testing.T) {
 	if f, _ := r.Field("due"); f.Type != docquery.DateTime {
 		t.Errorf("due = %+v", f)
 	}
-	want := []docstore.Index{{Name: "done_due", Keys: []docstore.IndexKey{{Field: "done"}, {Field: "due"}}}}
+	want := []docstore.Index{
+		{Name: "done_due", Keys: []docstore.IndexKey{{Field: "done"}, {Field: "due"}}},
+		{Name: "done_updated", Keys: []docstore.IndexKey{{Field: "done"}, {Field: "_updated", Desc: true}}},
+	}
 	if !reflect.DeepEqual(r.Indexes, want) || !reflect.DeepEqual(r.Collection().Indexes, want) {
 		t.Errorf("indexes = %+v, collection's %+v; want %+v", r.Indexes, r.Collection().Indexes, want)
 	}

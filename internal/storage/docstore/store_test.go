@@ -349,24 +349,7 @@ func testExplain(t *testing.T, e env) {
 	if err := e.store.Insert(ctx, "todos", batch); err != nil {
 		t.Fatal(err)
 	}
-	conn, err := e.db.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	switch e.dialect {
-	case "postgres":
-		// The table is small; make the planner show what it can use.
-		for _, stmt := range []string{"ANALYZE doc_todos", "SET enable_seqscan = off", "SET enable_bitmapscan = off", "SET enable_sort = off"} {
-			if _, err := conn.ExecContext(ctx, stmt); err != nil {
-				t.Fatal(err)
-			}
-		}
-	case "mysql":
-		if _, err := conn.ExecContext(ctx, "ANALYZE TABLE doc_todos"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	conn := planConn(t, e.db, e.dialect)
 	eq := func(f string, v any) *docquery.Cond { return &docquery.Cond{Field: f, Op: docquery.Eq, Value: v} }
 	asc := func(f string) []docquery.SortKey { return []docquery.SortKey{{Field: f}} }
 	desc := func(f string) []docquery.SortKey { return []docquery.SortKey{{Field: f, Desc: true}} }
@@ -405,26 +388,58 @@ func testExplain(t *testing.T, e env) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			prefix := "EXPLAIN "
-			if e.dialect == "sqlite" {
-				prefix = "EXPLAIN QUERY PLAN "
-			}
-			plan := explain(t, conn, prefix+q, args)
-			if !slices.ContainsFunc(tc.index, func(ix string) bool { return strings.Contains(plan, ix) }) {
-				t.Errorf("plan for %s uses none of %v:\n%s", q, tc.index, plan)
-			}
-			if tc.ordered {
-				// SQLite: "USE TEMP B-TREE FOR ORDER BY"; PostgreSQL: a
-				// Sort or Incremental Sort node; MySQL: "Using filesort".
-				for _, sortStep := range []string{"TEMP B-TREE", "Sort", "filesort"} {
-					if strings.Contains(plan, sortStep) {
-						t.Errorf("plan for %s sorts (%s):\n%s", q, sortStep, plan)
-					}
-				}
-			}
-			t.Logf("%s\n%s", q, plan)
+			checkPlan(t, conn, e.dialect, q, args, tc.index, tc.ordered)
 		})
 	}
+}
+
+// planConn returns a connection of db on which EXPLAIN shows the indexes
+// the doc_todos queries can use: the table is small, so on PostgreSQL it is
+// analyzed and the planner kept from a sequential scan, a bitmap or a sort
+// step wherever an index can serve; on MySQL it is analyzed.
+func planConn(t *testing.T, db *sql.DB, dialect string) *sql.Conn {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	stmts := map[string][]string{
+		"postgres": {"ANALYZE doc_todos", "SET enable_seqscan = off", "SET enable_bitmapscan = off", "SET enable_sort = off"},
+		"mysql":    {"ANALYZE TABLE doc_todos"},
+	}[dialect]
+	for _, stmt := range stmts {
+		if _, err := conn.ExecContext(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return conn
+}
+
+// checkPlan EXPLAINs q and checks that the plan uses one of the indexes
+// and, if ordered, that the rows come out of it in order (no sort step),
+// so that a page reads only its rows.
+func checkPlan(t *testing.T, conn *sql.Conn, dialect, q string, args []any, index []string, ordered bool) {
+	t.Helper()
+	prefix := "EXPLAIN "
+	if dialect == "sqlite" {
+		prefix = "EXPLAIN QUERY PLAN "
+	}
+	plan := explain(t, conn, prefix+q, args)
+	if !slices.ContainsFunc(index, func(ix string) bool { return strings.Contains(plan, ix) }) {
+		t.Errorf("plan for %s uses none of %v:\n%s", q, index, plan)
+	}
+	if ordered {
+		// SQLite: "USE TEMP B-TREE FOR ORDER BY"; PostgreSQL: a Sort or
+		// Incremental Sort node; MySQL: "Using filesort".
+		for _, sortStep := range []string{"TEMP B-TREE", "Sort", "filesort"} {
+			if strings.Contains(plan, sortStep) {
+				t.Errorf("plan for %s sorts (%s):\n%s", q, sortStep, plan)
+			}
+		}
+	}
+	t.Logf("%s\n%s", q, plan)
 }
 
 func explain(t *testing.T, conn *sql.Conn, q string, args []any) string {
