@@ -30,8 +30,8 @@ type Options struct {
 	// MaxIdleConns bounds idle connections (default: MaxOpenConns).
 	MaxIdleConns int
 	// SQLiteCacheKiB is SQLite's page cache in KiB for all the connections
-	// together (default 8 MiB), shared out equally: each connection keeps a
-	// cache of its own.
+	// together (default 8 MiB): each connection keeps a cache of its own;
+	// half goes to the writer, the readers share the other half.
 	SQLiteCacheKiB int
 	// ConnMaxLifetime closes connections after this long (default 30
 	// minutes), so a fail-over or load balancer change is picked up.
@@ -174,14 +174,18 @@ func openSQLite(path string, opts Options) (db, rdb *sql.DB) {
 	common.Set("_foreign_keys", "1")
 	common.Set("_synchronous", "NORMAL")
 	// A negative cache_size is in KiB. Every connection fills its own
-	// cache up to the limit, so the total is what bounds memory.
-	perConn := max(opts.SQLiteCacheKiB/(opts.MaxOpenConns+1), minSQLiteConnCacheKiB)
-	common.Add("_pragma", fmt.Sprintf("cache_size(-%d)", perConn))
+	// cache up to its limit, so the total is what bounds memory. Half goes
+	// to the one writer: a shared commit dirties index pages all over the
+	// file, and a writer whose cache cannot hold them spills them to the
+	// WAL and reads them back; the readers share the other half.
+	writerKiB := max(opts.SQLiteCacheKiB/2, minSQLiteConnCacheKiB)
+	readerKiB := max(opts.SQLiteCacheKiB/2/opts.MaxOpenConns, minSQLiteConnCacheKiB)
 
 	w := url.Values{}
 	for k, v := range common {
 		w[k] = v
 	}
+	w.Add("_pragma", fmt.Sprintf("cache_size(-%d)", writerKiB))
 	w.Set("_journal_mode", "WAL")
 	w.Set("_txlock", "immediate")
 	db, _ = sql.Open("sqlite", path+"?"+w.Encode()) // sql.Open only validates the driver name
@@ -193,6 +197,7 @@ func openSQLite(path string, opts Options) (db, rdb *sql.DB) {
 	for k, v := range common {
 		r[k] = v
 	}
+	r.Add("_pragma", fmt.Sprintf("cache_size(-%d)", readerKiB))
 	r.Set("_query_only", "1")
 	rdb, _ = sql.Open("sqlite", path+"?"+r.Encode())
 	rdb.SetMaxOpenConns(opts.MaxOpenConns)

@@ -30,18 +30,19 @@ func TestConformance(t *testing.T) {
 }
 
 // TestSQLitePageCache checks that the page cache budget is shared out among
-// the SQLite connections, the writer and every reader: each keeps its own
-// cache, and SQLite's default (2 MiB each) would grow with the read pool.
+// the SQLite connections, half to the writer and half among the readers:
+// each keeps its own cache, and SQLite's default (2 MiB each) would grow
+// with the read pool.
 func TestSQLitePageCache(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct {
-		name string
-		opts sqlstore.Options
-		want int // PRAGMA cache_size: negative, in KiB
+		name               string
+		opts               sqlstore.Options
+		writer, eachReader int // PRAGMA cache_size: negative, in KiB
 	}{
-		{"default: 8 MiB over 4 readers and the writer", sqlstore.Options{}, -(8 << 10) / 5},
-		{"20 readers", sqlstore.Options{MaxOpenConns: 20, SQLiteCacheKiB: 21 << 10}, -1 << 10},
-		{"a small budget keeps 64 KiB each", sqlstore.Options{MaxOpenConns: 20, SQLiteCacheKiB: 100}, -64},
+		{"default: 8 MiB, 4 readers", sqlstore.Options{}, -4 << 10, -1 << 10},
+		{"20 readers", sqlstore.Options{MaxOpenConns: 20, SQLiteCacheKiB: 40 << 10}, -20 << 10, -1 << 10},
+		{"a small budget keeps 64 KiB each", sqlstore.Options{MaxOpenConns: 20, SQLiteCacheKiB: 100}, -64, -64},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.opts.Migrate = true
@@ -50,15 +51,17 @@ func TestSQLitePageCache(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer s.Close()
-			for name, db := range map[string]interface {
-				QueryRowContext(context.Context, string, ...any) *sql.Row
-			}{"writer": s.DB(), "reader": s.ReadDB()} {
+			for _, c := range []struct {
+				name string
+				db   *sql.DB
+				want int
+			}{{"writer", s.DB(), tc.writer}, {"reader", s.ReadDB(), tc.eachReader}} {
 				var got int
-				if err := db.QueryRowContext(ctx, "PRAGMA cache_size").Scan(&got); err != nil {
+				if err := c.db.QueryRowContext(ctx, "PRAGMA cache_size").Scan(&got); err != nil {
 					t.Fatal(err)
 				}
-				if got != tc.want {
-					t.Errorf("%s: cache_size %d, want %d", name, got, tc.want)
+				if got != c.want {
+					t.Errorf("%s: cache_size %d, want %d", c.name, got, c.want)
 				}
 			}
 		})
