@@ -10,7 +10,6 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/api/resource"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/docquery"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/docstore"
-	"github.com/gatehouse-dev/gatehouse/internal/storage/sqlstore"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/storagetest"
 )
 
@@ -36,15 +35,7 @@ func TestBuiltinListPlans(t *testing.T) {
 		t.Run(b.Name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			ss, err := sqlstore.Open(ctx, b.DSN(t), sqlstore.Options{Migrate: true})
-			if err != nil {
-				t.Fatalf("sqlstore.Open: %v", err)
-			}
-			t.Cleanup(func() { ss.Close() })
-			s, err := docstore.New(ss.DB(), ss.ReadDB(), ss.Dialect())
-			if err != nil {
-				t.Fatal(err)
-			}
+			s, ss := openStores(t, b, false)
 			before := coll
 			before.Indexes = nil
 			if err := s.Ensure(ctx, before); err != nil {

@@ -47,7 +47,22 @@ type env struct {
 func open(t *testing.T, b storagetest.Backend, runner bool) env {
 	t.Helper()
 	ctx := context.Background()
-	ss, err := sqlstore.Open(ctx, b.DSN(t), sqlstore.Options{Migrate: true})
+	s, ss := openStores(t, b, runner)
+	if err := s.Ensure(ctx, todos); err != nil {
+		t.Fatalf("Ensure: %v", err)
+	}
+	// A second Ensure is a no-op.
+	if err := s.Ensure(ctx, todos); err != nil {
+		t.Fatalf("Ensure again: %v", err)
+	}
+	return env{store: s, db: ss.DB(), dialect: ss.Dialect()}
+}
+
+// openStores opens a docstore without collections on a new database of b,
+// and the sqlstore under it.
+func openStores(t *testing.T, b storagetest.Backend, runner bool) (*docstore.Store, *sqlstore.Store) {
+	t.Helper()
+	ss, err := sqlstore.Open(context.Background(), b.DSN(t), sqlstore.Options{Migrate: true})
 	if err != nil {
 		t.Fatalf("sqlstore.Open: %v", err)
 	}
@@ -60,14 +75,7 @@ func open(t *testing.T, b storagetest.Backend, runner bool) env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Ensure(ctx, todos); err != nil {
-		t.Fatalf("Ensure: %v", err)
-	}
-	// A second Ensure is a no-op.
-	if err := s.Ensure(ctx, todos); err != nil {
-		t.Fatalf("Ensure again: %v", err)
-	}
-	return env{store: s, db: ss.DB(), dialect: ss.Dialect()}
+	return s, ss
 }
 
 func doc(owner, id string, data string, at time.Time) docstore.Document {
