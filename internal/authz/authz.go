@@ -16,6 +16,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/authz/keys"
 	"github.com/gatehouse-dev/gatehouse/internal/httpserver"
+	"github.com/gatehouse-dev/gatehouse/internal/password"
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
 	"github.com/gatehouse-dev/gatehouse/internal/storage"
 )
@@ -94,6 +95,11 @@ type Config struct {
 
 	// Lockout tunes sign-in throttling; zero values take defaults.
 	Lockout Lockout
+	// PasswordParams are the argon2id parameters passwords are kept under
+	// (zero: password.DefaultParams). A sign-in whose stored hash was made
+	// with others replaces it, so raising them reaches every account that
+	// signs in.
+	PasswordParams password.Params
 }
 
 // Server is the authorization server: the HTTP side of every endpoint,
@@ -190,7 +196,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		clients:   clients,
 		scopes:    newScopePolicy(cfg.ResourceScopes),
 		lockout:   newLockout(cfg.Store, cfg.Lockout, now),
-		passwords: newPasswordChecker(),
+		passwords: newPasswordChecker(cfg.PasswordParams),
 		issuer: &issuer{
 			issuer: cfg.Issuer, audience: cfg.Audience, keys: km, now: now,
 			accessTTL: cfg.AccessTokenTTL, refreshIdleTTL: cfg.RefreshIdleTTL, refreshAbsoluteTTL: cfg.RefreshAbsoluteTTL,

@@ -104,6 +104,7 @@ func newEnvDSN(t testing.TB, dsn string, tweak func(*Config)) *env {
 		Logger:         slog.New(slog.NewJSONHandler(logs, nil)),
 		Now:            clk.Now,
 		Lockout:        Lockout{Delay: time.Millisecond, UserLimit: 5, AddressLimit: 50},
+		PasswordParams: cheap,
 	}
 	if tweak != nil {
 		tweak(&cfg)

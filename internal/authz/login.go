@@ -3,6 +3,7 @@ package authz
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"runtime"
 	"slices"
@@ -62,22 +63,33 @@ func (s *Server) endSession(ctx context.Context, w http.ResponseWriter, r *http.
 // --- password checks ---
 
 // passwordChecker verifies passwords, a bounded number at once: each
-// argon2id verification holds its memory cost (19 MiB with
+// argon2id verification holds its memory cost (12 MiB with
 // password.DefaultParams) while it runs, so a burst of sign-ins queues
 // instead of growing the process by burst × memory. Sized GOMAXPROCS:
 // more cannot compute in parallel anyway.
 type passwordChecker struct {
 	limiter *password.Limiter
-	// verify and verifyDummy are password.Verify and password.VerifyDummy;
-	// tests replace them to count or hold verifications.
+	params  password.Params // what hashes are kept under
+	// verify, verifyDummy and hash are password.Verify,
+	// password.VerifyDummyWithParams and password.HashWithParams under
+	// params; tests replace them to count or hold verifications.
 	verify      func(pw, encoded string) (bool, error)
 	verifyDummy func(pw string)
+	hash        func(pw string) (string, error)
 }
 
-func newPasswordChecker() *passwordChecker {
+func newPasswordChecker(params password.Params) *passwordChecker {
+	if params == (password.Params{}) {
+		params = password.DefaultParams
+	}
 	return &passwordChecker{
 		limiter: password.NewLimiter(runtime.GOMAXPROCS(0)),
-		verify:  password.Verify, verifyDummy: password.VerifyDummy,
+		params:  params,
+		verify:  password.Verify,
+		// An unknown user costs what a known one does: a hash under the
+		// parameters every account's hash moves to.
+		verifyDummy: func(pw string) { password.VerifyDummyWithParams(pw, params) },
+		hash:        func(pw string) (string, error) { return password.HashWithParams(pw, params) },
 	}
 }
 
@@ -99,6 +111,34 @@ func (c *passwordChecker) check(ctx context.Context, u *storage.User, pw string)
 		return false, err
 	}
 	return ok && verifyErr == nil && !u.Disabled, nil
+}
+
+// rehashStore replaces a hash only if it is still the one verified.
+type rehashStore interface {
+	RehashUserPassword(ctx context.Context, id, oldHash, newHash string, now time.Time) (bool, error)
+}
+
+// upgrade replaces u's hash, just verified against pw, by one under the
+// checker's parameters if it was made with others. The store replaces it
+// only if it is unchanged, so a password set since the verification stays.
+// It reports whether the hash was replaced.
+func (c *passwordChecker) upgrade(ctx context.Context, st rehashStore, u *storage.User, pw string, now time.Time) (bool, error) {
+	if !password.NeedsRehash(u.PasswordHash, c.params) {
+		return false, nil
+	}
+	var next string
+	var hashErr error
+	if err := c.limiter.Do(ctx, func() { next, hashErr = c.hash(pw) }); err != nil {
+		return false, err
+	}
+	if hashErr != nil {
+		return false, hashErr
+	}
+	replaced, err := st.RehashUserPassword(ctx, u.ID, u.PasswordHash, next, now)
+	if err != nil {
+		return false, fmt.Errorf("storing the rehashed password of %s: %w", u.ID, err)
+	}
+	return replaced, nil
 }
 
 // --- sign-in ---
@@ -220,6 +260,13 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := s.lockout.succeeded(ctx, at); err != nil {
 		s.log.ErrorContext(ctx, "resetting sign-in attempts", "err", err)
+	}
+	// A hash under older parameters is replaced now, while the password is
+	// at hand; failing to is no reason to refuse the sign-in.
+	if replaced, err := s.passwords.upgrade(ctx, s.store, user, pw, s.now()); err != nil {
+		s.log.ErrorContext(ctx, "rehashing a password", "err", err, "user_id", user.ID)
+	} else if replaced {
+		s.audit.InfoContext(ctx, "password rehashed", "event", "password_rehashed", "user_id", user.ID)
 	}
 	// A new session on every sign-in (no session fixation).
 	s.endSession(ctx, w, r)

@@ -189,7 +189,7 @@ func (s *Serve) RegisterFlags(fs *flag.FlagSet) {
 
 // DefaultMemoryLimit is the default of --memory-limit: twice what the
 // server keeps live under load, password hashing's at-most-GOMAXPROCS
-// argon2id buffers of 19 MiB each included, so that the garbage of finished
+// argon2id buffers of 12 MiB each included, so that the garbage of finished
 // hashes is collected before it doubles the process's memory.
 const DefaultMemoryLimit = 100 << 20
 

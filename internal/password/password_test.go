@@ -49,8 +49,8 @@ func TestHashDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(h, "$argon2id$v=19$m=19456,t=2,p=1$") {
-		t.Fatalf("Hash = %s; want OWASP defaults m=19456,t=2,p=1", h)
+	if !strings.HasPrefix(h, "$argon2id$v=19$m=12288,t=3,p=1$") {
+		t.Fatalf("Hash = %s; want OWASP's m=12288,t=3,p=1", h)
 	}
 	if ok, err := Verify("correct horse", h); !ok || err != nil {
 		t.Fatalf("Verify = %v, %v", ok, err)

@@ -49,6 +49,10 @@ type Users interface {
 	ListUsers(ctx context.Context) ([]User, error)
 	// SetUserPassword replaces the password hash; ErrNotFound if no such user.
 	SetUserPassword(ctx context.Context, id, passwordHash string, now time.Time) error
+	// RehashUserPassword replaces the password hash with newHash only if it
+	// is still oldHash, and reports whether it did: a hash upgraded after a
+	// sign-in never overwrites a password set in the meantime.
+	RehashUserPassword(ctx context.Context, id, oldHash, newHash string, now time.Time) (bool, error)
 	// SetUserDisabled disables or enables the user; ErrNotFound if no such
 	// user. It does not revoke anything: callers use RevokeUserGrants and
 	// DeleteUserLoginSessions.

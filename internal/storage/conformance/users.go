@@ -71,6 +71,45 @@ func testUsers(t *testing.T, s storage.Store) {
 	want.PasswordHash, want.UpdatedAt = "$argon2id$new", later
 	checkEqual(t, "after SetUserPassword", got, want)
 
+	// A rehash replaces only the hash it was computed from: one set in the
+	// meantime stays, and of rehashes racing from the same hash one wins.
+	rehashed, err := s.RehashUserPassword(ctx, alice.ID, "$argon2id$old", "$argon2id$stale", at(90*time.Minute))
+	must(t, err, "RehashUserPassword from a replaced hash")
+	if rehashed {
+		t.Error("RehashUserPassword from a replaced hash = true, want false")
+	}
+	if rehashed, err = s.RehashUserPassword(ctx, "u-nobody", "$argon2id$new", "x", later); err != nil || rehashed {
+		t.Errorf("RehashUserPassword of an unknown user = %v, %v; want false, nil", rehashed, err)
+	}
+	got, err = s.GetUser(ctx, alice.ID)
+	must(t, err, "GetUser after refused rehashes")
+	checkEqual(t, "after refused rehashes", got, want)
+	const racers = 8
+	won := make([]bool, racers)
+	for i, err := range race(racers, func(i int) error {
+		var err error
+		won[i], err = s.RehashUserPassword(ctx, alice.ID, "$argon2id$new", fmt.Sprint("$argon2id$rehash", i), at(time.Hour+time.Minute))
+		return err
+	}) {
+		must(t, err, fmt.Sprint("RehashUserPassword racer ", i))
+	}
+	winner := -1
+	for i, w := range won {
+		if w && winner >= 0 {
+			t.Fatalf("RehashUserPassword racers %d and %d both replaced the hash", winner, i)
+		}
+		if w {
+			winner = i
+		}
+	}
+	if winner < 0 {
+		t.Fatal("no RehashUserPassword racer replaced the hash")
+	}
+	got, err = s.GetUser(ctx, alice.ID)
+	must(t, err, "GetUser after RehashUserPassword")
+	want.PasswordHash, want.UpdatedAt = fmt.Sprint("$argon2id$rehash", winner), at(time.Hour+time.Minute)
+	checkEqual(t, "after RehashUserPassword", got, want)
+
 	// Disabling and enabling; setting the value again still finds the user.
 	for i, disabled := range []bool{true, true, false, false, true} {
 		when := at(time.Duration(i+2) * time.Hour)

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/storage"
@@ -59,6 +60,20 @@ func (s *Store) ListUsers(ctx context.Context) ([]storage.User, error) {
 func (s *Store) SetUserPassword(ctx context.Context, id, passwordHash string, now time.Time) error {
 	return s.writeOne(ctx, "UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?",
 		passwordHash, micros(now), id)
+}
+
+// RehashUserPassword replaces the password hash if it is still oldHash.
+func (s *Store) RehashUserPassword(ctx context.Context, id, oldHash, newHash string, now time.Time) (bool, error) {
+	res, err := s.write(ctx, "UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ? AND password_hash = ?",
+		newHash, micros(now), id, oldHash)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("rehashing the password of %s: %w", id, err)
+	}
+	return n == 1, nil
 }
 
 // SetUserDisabled disables or enables the user. Setting the value it has
