@@ -8,12 +8,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/admin"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/storage"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/sqlstore"
 )
 
@@ -64,9 +66,9 @@ func runUser(ctx context.Context, e env, args []string) error {
 func runClient(ctx context.Context, e env, args []string) error {
 	sub := map[string]func(context.Context, env, []string) error{
 		"add": clientAdd, "list": clientList, "remove": clientRemove, "rotate-secret": clientRotate,
-		"update": clientUpdate, "disable": clientDisable, "enable": clientEnable,
+		"update": clientUpdate, "disable": clientDisable, "enable": clientEnable, "set-auth": clientSetAuth,
 	}
-	return dispatch(ctx, e, "client", "add|list|update|remove|rotate-secret|disable|enable", sub, args)
+	return dispatch(ctx, e, "client", "add|list|update|set-auth|remove|rotate-secret|disable|enable", sub, args)
 }
 
 func dispatch(ctx context.Context, e env, name, subs string, sub map[string]func(context.Context, env, []string) error, args []string) error {
@@ -304,14 +306,20 @@ func clientAdd(ctx context.Context, e env, args []string) error {
 	var s config.Storage
 	var c admin.NewClient
 	var redirects, logoutRedirects, grants, scopes listFlag
+	var jwksFile string
 	var asJSON bool
 	fs := newFlagSet(e, "client add --id ID --name N --redirect-uri URI… [flags]",
-		"Register an OAuth client. A confidential client's secret is generated (256 bits),\nstored only as a hash, and printed once: keep it.",
+		"Register an OAuth client. It authenticates with one method (--auth-method): a public client\n"+
+			"with none; a confidential one by default with client_secret_basic. A client_secret_basic or\n"+
+			"client_secret_post client's secret is generated (256 bits), stored only as a hash, and printed\n"+
+			"once: keep it. A private_key_jwt client has no secret: register its public keys (--jwks FILE\n"+
+			"or --jwks-uri URL).",
 		"  gatehouse client add --id myapp --name 'My app' --redirect-uri https://myapp.example.com/callback\n"+
 			"  gatehouse client add --id cli --name 'CLI' --public --redirect-uri http://127.0.0.1/callback\n"+
 			"  gatehouse client add --id batch --name 'Batch job' --grant-types client_credentials --scopes todos:read --json\n"+
 			"  gatehouse client add --id reports-api --name 'Reports API' --grant-types '' --scopes '' --resource-server https://reports.example.com\n"+
-			"  gatehouse client add --id fastapp --name 'Fast app' --redirect-uri https://fastapp.example.com/callback --id-token-alg ES256")
+			"  gatehouse client add --id fastapp --name 'Fast app' --redirect-uri https://fastapp.example.com/callback --id-token-alg ES256\n"+
+			"  gatehouse client add --id keyed --name 'Keyed job' --grant-types client_credentials --scopes todos:read --auth-method private_key_jwt --jwks keyed-jwks.json")
 	s.RegisterFlags(fs)
 	fs.StringVar(&c.ID, "id", "", "client ID (required)")
 	fs.StringVar(&c.Name, "name", "", "name shown on the consent page (default: the ID)")
@@ -322,6 +330,9 @@ func clientAdd(ctx context.Context, e env, args []string) error {
 	fs.Var(&scopes, "scopes", "scopes the client may be granted (default openid,profile,email,offline_access)")
 	fs.StringVar(&c.ResourceAudience, "resource-server", "", "make the client a resource server for this `AUDIENCE` (an https URL): it may introspect access tokens whose aud contains it")
 	fs.StringVar(&c.IDTokenAlg, "id-token-alg", "", idTokenAlgHelp())
+	fs.StringVar(&c.AuthMethod, "auth-method", "", authMethodHelp)
+	fs.StringVar(&jwksFile, "jwks", "", jwksHelp)
+	fs.StringVar(&c.JWKSURI, "jwks-uri", "", jwksURIHelp)
 	fs.BoolVar(&asJSON, "json", false, `print {"client_id":…,"client_secret":…} for scripts`)
 	if err := parse(fs, e, args); err != nil {
 		return err
@@ -331,6 +342,13 @@ func clientAdd(ctx context.Context, e env, args []string) error {
 	}
 	c.RedirectURIs, c.PostLogoutRedirectURIs = redirects, logoutRedirects
 	c.GrantTypes, c.Scopes = grants, scopes
+	if jwksFile != "" {
+		jwks, err := readJWKSFile(jwksFile)
+		if err != nil {
+			return err
+		}
+		c.JWKS = jwks
+	}
 	return withStore(ctx, &s, func(st *sqlstore.Store) error {
 		rec, plain, err := admin.AddClient(ctx, st, c, time.Now())
 		if err != nil {
@@ -349,6 +367,46 @@ func clientAdd(ctx context.Context, e env, args []string) error {
 		}
 		return nil
 	})
+}
+
+// Help for the flags saying how a client authenticates.
+const (
+	authMethodHelp = "`METHOD` the client authenticates with, its token_endpoint_auth_method: none (public clients only), " +
+		"client_secret_basic, client_secret_post or private_key_jwt (default none with --public, else client_secret_basic)"
+	setAuthMethodHelp = "`METHOD` the client is to authenticate with: client_secret_basic, client_secret_post or private_key_jwt (required)"
+	jwksHelp          = "private_key_jwt: a `FILE` holding the client's public keys as a JSON Web Key Set"
+	jwksURIHelp       = "private_key_jwt: the https `URL` the client publishes its public keys at, as a JSON Web Key Set"
+)
+
+// maxJWKSFile bounds what is read of a --jwks file: more than a key set
+// may hold, so that clientkeys.Parse reports one too large.
+const maxJWKSFile = 1 << 20
+
+// readJWKSFile reads the key set a --jwks flag names.
+func readJWKSFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("--jwks: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxJWKSFile))
+	if err != nil {
+		return "", fmt.Errorf("--jwks: reading %s: %w", path, err)
+	}
+	return string(b), nil
+}
+
+// authMethodShown is a client's authentication method as listed: a client
+// registered before clients had a method is public (none) or may use
+// either secret method.
+func authMethodShown(c storage.Client) string {
+	switch {
+	case c.AuthMethod != "":
+		return c.AuthMethod
+	case c.Public:
+		return storage.AuthNone
+	}
+	return storage.AuthSecretBasic + "," + storage.AuthSecretPost
 }
 
 // idTokenAlgHelp describes --id-token-alg.
@@ -394,21 +452,27 @@ func clientList(ctx context.Context, e env, args []string) error {
 				Disabled         bool   `json:"disabled"`
 				// IDTokenAlg is RS256 for a client registered with none.
 				IDTokenAlg string `json:"id_token_signed_response_alg"`
+				// AuthMethod is client_secret_basic,client_secret_post for
+				// a confidential client registered before clients had one
+				// method: it may use either.
+				AuthMethod string `json:"token_endpoint_auth_method"`
+				JWKSURI    string `json:"jwks_uri,omitempty"`
 			}
 			rows := make([]row, 0, len(clients))
 			for _, c := range clients {
-				rows = append(rows, row{c.ID, c.Name, c.Public, c.RedirectURIs, c.GrantTypes, c.Scopes, c.ResourceAudience, c.Disabled, idTokenAlgShown(c.IDTokenAlg)})
+				rows = append(rows, row{c.ID, c.Name, c.Public, c.RedirectURIs, c.GrantTypes, c.Scopes, c.ResourceAudience, c.Disabled,
+					idTokenAlgShown(c.IDTokenAlg), authMethodShown(c), c.JWKSURI})
 			}
 			return json.NewEncoder(e.stdout).Encode(rows)
 		}
 		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "CLIENT ID\tNAME\tTYPE\tGRANTS\tSCOPES\tRESOURCE SERVER FOR\tID TOKEN ALG\tDISABLED\tREDIRECT URIS")
+		fmt.Fprintln(tw, "CLIENT ID\tNAME\tTYPE\tAUTH METHOD\tGRANTS\tSCOPES\tRESOURCE SERVER FOR\tID TOKEN ALG\tDISABLED\tREDIRECT URIS")
 		for _, c := range clients {
 			kind := "confidential"
 			if c.Public {
 				kind = "public"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Name, kind, orDash(strings.Join(c.GrantTypes, ",")),
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Name, kind, authMethodShown(c), orDash(strings.Join(c.GrantTypes, ",")),
 				orDash(strings.Join(c.Scopes, ",")), orDash(c.ResourceAudience), idTokenAlgShown(c.IDTokenAlg), yesNo(c.Disabled),
 				orDash(strings.Join(c.RedirectURIs, " ")))
 		}
@@ -532,6 +596,58 @@ func clientRotate(ctx context.Context, e env, args []string) error {
 			return json.NewEncoder(e.stdout).Encode(map[string]string{"client_id": id, "client_secret": plain})
 		}
 		fmt.Fprintf(e.stdout, "new client secret for %s (shown once): %s\n", id, plain)
+		return nil
+	})
+}
+
+func clientSetAuth(ctx context.Context, e env, args []string) error {
+	var s config.Storage
+	var id, method, jwksFile, jwksURI string
+	var asJSON bool
+	fs := newFlagSet(e, "client set-auth --id ID --auth-method M [--jwks FILE | --jwks-uri URL] [--json]",
+		"Change how a confidential client authenticates (a public client always uses none).\n"+
+			"client_secret_basic or client_secret_post: the client gets a new secret, printed once, and\n"+
+			"loses its keys. private_key_jwt: the client's public keys (--jwks FILE or --jwks-uri URL)\n"+
+			"replace its secret; run it again to replace the keys. The old secret or keys stop working\n"+
+			"within 5 seconds on every instance.",
+		"  gatehouse client set-auth --id batch --auth-method private_key_jwt --jwks batch-jwks.json\n"+
+			"  gatehouse client set-auth --id batch --auth-method private_key_jwt --jwks-uri https://batch.example.com/jwks.json\n"+
+			"  gatehouse client set-auth --id myapp --auth-method client_secret_post --json")
+	s.RegisterFlags(fs)
+	fs.StringVar(&id, "id", "", "client ID (required)")
+	fs.StringVar(&method, "auth-method", "", setAuthMethodHelp)
+	fs.StringVar(&jwksFile, "jwks", "", jwksHelp)
+	fs.StringVar(&jwksURI, "jwks-uri", "", jwksURIHelp)
+	fs.BoolVar(&asJSON, "json", false, `print {"client_id":…,"client_secret":…,"token_endpoint_auth_method":…}`)
+	if err := parse(fs, e, args); err != nil {
+		return err
+	}
+	if id == "" || method == "" {
+		return fmt.Errorf("%w: --id and --auth-method are required", errUsage)
+	}
+	var jwks string
+	if jwksFile != "" {
+		var err error
+		if jwks, err = readJWKSFile(jwksFile); err != nil {
+			return err
+		}
+	}
+	return withStore(ctx, &s, func(st *sqlstore.Store) error {
+		plain, err := admin.SetClientAuthentication(ctx, st, id, method, jwks, jwksURI, time.Now())
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			out := map[string]string{"client_id": id, "token_endpoint_auth_method": method}
+			if plain != "" {
+				out["client_secret"] = plain
+			}
+			return json.NewEncoder(e.stdout).Encode(out)
+		}
+		fmt.Fprintf(e.stdout, "client %s authenticates with %s\n", id, method)
+		if plain != "" {
+			fmt.Fprintf(e.stdout, "new client secret for %s (shown once): %s\n", id, plain)
+		}
 		return nil
 	})
 }

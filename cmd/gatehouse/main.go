@@ -40,7 +40,7 @@ func commands() map[string]command {
 		"migrate": {"apply database migrations and exit", runMigrate},
 		"seed":    {"create the demo user, the built-in clients and demo todos (idempotent)", runSeed},
 		"user":    {"add, list, remove users and set their passwords", runUser},
-		"client":  {"add, list, remove OAuth clients and rotate their secrets", runClient},
+		"client":  {"add, list, remove OAuth clients, rotate their secrets, set how they authenticate", runClient},
 		"keys":    {"list, rotate and retire the signing keys", runKeys},
 	}
 }

@@ -132,7 +132,7 @@ func TestHelpHasExamples(t *testing.T) {
 		{"user", "add", "--help"}, {"user", "list", "--help"}, {"user", "remove", "--help"}, {"user", "set-password", "--help"},
 		{"user", "disable", "--help"}, {"user", "enable", "--help"},
 		{"client", "add", "--help"}, {"client", "list", "--help"}, {"client", "remove", "--help"}, {"client", "rotate-secret", "--help"},
-		{"client", "update", "--help"}, {"client", "disable", "--help"}, {"client", "enable", "--help"},
+		{"client", "update", "--help"}, {"client", "disable", "--help"}, {"client", "enable", "--help"}, {"client", "set-auth", "--help"},
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			code, stdout, stderr := gatehouse(t, context.Background(), "", nil, args...)
@@ -181,7 +181,7 @@ func TestAdminCommands(t *testing.T) {
 		{[]string{"client", "add", "--id", "r2", "--grant-types", "", "--resource-server", "http://reports.example.com"}, "", 1, ""},
 		{[]string{"client", "add", "--id", "r3", "--public", "--redirect-uri", "http://127.0.0.1/cb", "--resource-server", "https://reports.example.com"}, "", 1, ""},
 		{[]string{"client", "list", "--json"}, "", 0, `"client_id":"reports","name":"reports","public":false,"redirect_uris":null,"grant_types":\[\],"scopes":\[\],"resource_audience":"https://reports.example.com","disabled":false`},
-		{[]string{"client", "list"}, "", 0, `(?m)^CLIENT ID\s+NAME\s+TYPE\s+GRANTS\s+SCOPES\s+RESOURCE SERVER FOR\s+ID TOKEN ALG\s+DISABLED\s+REDIRECT URIS\n(?s:.*)^reports\s+reports\s+confidential\s+-\s+-\s+https://reports.example.com\s+RS256\s+no\s+-$`},
+		{[]string{"client", "list"}, "", 0, `(?m)^CLIENT ID\s+NAME\s+TYPE\s+AUTH METHOD\s+GRANTS\s+SCOPES\s+RESOURCE SERVER FOR\s+ID TOKEN ALG\s+DISABLED\s+REDIRECT URIS\n(?s:.*)^reports\s+reports\s+confidential\s+client_secret_basic\s+-\s+-\s+https://reports.example.com\s+RS256\s+no\s+-$`},
 		{[]string{"client", "update", "--id", "app", "--resource-server", "https://app-api.example.com"}, "", 0, "client app is a resource server for https://app-api.example.com"},
 		{[]string{"client", "list", "--json"}, "", 0, `"client_id":"app",[^}]*"resource_audience":"https://app-api.example.com"`},
 		{[]string{"client", "update", "--id", "app", "--resource-server", ""}, "", 0, "client app is no resource server"},
@@ -192,7 +192,7 @@ func TestAdminCommands(t *testing.T) {
 		{[]string{"client", "update", "--id", "nope", "--resource-server", "https://app-api.example.com"}, "", 1, ""},
 		{[]string{"client", "disable", "--id", "app"}, "", 0, "^disabled client app\n$"},
 		{[]string{"client", "list", "--json"}, "", 0, `"client_id":"app",[^}]*"disabled":true`},
-		{[]string{"client", "list"}, "", 0, `(?m)^app\s+App\s+confidential\s+authorization_code,refresh_token\s+openid,profile,email,offline_access\s+-\s+RS256\s+yes\s+https://app.example.com/cb$`},
+		{[]string{"client", "list"}, "", 0, `(?m)^app\s+App\s+confidential\s+client_secret_basic\s+authorization_code,refresh_token\s+openid,profile,email,offline_access\s+-\s+RS256\s+yes\s+https://app.example.com/cb$`},
 		{[]string{"client", "enable", "--id", "app"}, "", 0, "^enabled client app\n$"},
 		{[]string{"client", "list", "--json"}, "", 0, `"client_id":"app",[^}]*"disabled":false`},
 		{[]string{"client", "disable", "--id", "nope"}, "", 1, ""},
@@ -347,7 +347,7 @@ func TestClientIDTokenAlg(t *testing.T) {
 		{[]string{"client", "add", "--id", "es", "--redirect-uri", "https://es.example.com/cb", "--id-token-alg", "ES256"}, 0, "added client es", ""},
 		{[]string{"client", "add", "--id", "rs", "--redirect-uri", "https://rs.example.com/cb"}, 0, "added client rs", ""},
 		{[]string{"client", "list", "--json"}, 0, `"client_id":"ed",[^}]*"id_token_signed_response_alg":"EdDSA"(?s:.*)"client_id":"es",[^}]*"id_token_signed_response_alg":"ES256"(?s:.*)"client_id":"rs",[^}]*"id_token_signed_response_alg":"RS256"`, ""},
-		{[]string{"client", "list"}, 0, `(?m)^ed\s+ed\s+confidential\s+\S+\s+\S+\s+-\s+EdDSA\s+no\s+https://ed.example.com/cb$`, ""},
+		{[]string{"client", "list"}, 0, `(?m)^ed\s+ed\s+confidential\s+client_secret_basic\s+\S+\s+\S+\s+-\s+EdDSA\s+no\s+https://ed.example.com/cb$`, ""},
 		{[]string{"client", "add", "--id", "hs", "--redirect-uri", "https://hs.example.com/cb", "--id-token-alg", "HS256"}, 1, "^$", `ID token algorithm "HS256" is not supported \(want RS256, ES256, EdDSA\)`},
 		{[]string{"client", "add", "--id", "no", "--redirect-uri", "https://no.example.com/cb", "--id-token-alg", "none"}, 1, "^$", `"none" is not supported`},
 		{[]string{"client", "update", "--id", "rs", "--id-token-alg", "es256"}, 1, "^$", `"es256" is not supported \(want RS256, ES256, EdDSA\)`},

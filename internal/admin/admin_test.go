@@ -229,7 +229,7 @@ func TestSeedIsIdempotent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if webapp.RedirectURIs[0] != "https://127.0.0.1:5000/callback" || !webapp.FirstParty || !strings.Contains(strings.Join(webapp.Scopes, " "), "todos:write") || webapp.IDTokenAlg != WebappIDTokenAlg {
+	if webapp.RedirectURIs[0] != "https://127.0.0.1:5000/callback" || !webapp.FirstParty || !strings.Contains(strings.Join(webapp.Scopes, " "), "todos:write") || webapp.IDTokenAlg != WebappIDTokenAlg || webapp.AuthMethod != storage.AuthSecretBasic {
 		t.Fatalf("web app client: %+v", webapp)
 	}
 	api, err := st.GetClient(ctx, APIClientID)

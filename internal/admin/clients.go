@@ -29,6 +29,15 @@ type NewClient struct {
 	// IDTokenAlg is the algorithm the client's ID tokens are signed with,
 	// one of IDTokenAlgs (empty: RS256).
 	IDTokenAlg string
+	// AuthMethod is how the client authenticates, its
+	// token_endpoint_auth_method, one of AuthMethods (empty: none for a
+	// public client, client_secret_basic for a confidential one).
+	AuthMethod string
+	// JWKS (a JSON Web Key Set's text) or JWKSURI (where to fetch one)
+	// holds the public keys of a private_key_jwt client, which needs
+	// exactly one of them.
+	JWKS    string
+	JWKSURI string
 }
 
 // defaultGrantTypes and defaultScopes apply when a registration leaves them nil.
@@ -37,16 +46,17 @@ var (
 	defaultScopes     = []string{"openid", "profile", "email", "offline_access"}
 )
 
-// AddClient validates c and stores it. For a confidential client it generates
-// a secret (256 bits), stores only its hash and returns the secret, which is
-// shown once; for a public client the returned secret is empty.
+// AddClient validates c and stores it. For a client authenticating with a
+// secret (client_secret_basic or client_secret_post) it generates one (256
+// bits), stores only its hash and returns the secret, which is shown once;
+// for a public or private_key_jwt client the returned secret is empty.
 func AddClient(ctx context.Context, clients storage.Clients, c NewClient, now time.Time) (storage.Client, string, error) {
 	rec, err := clientRecord(c, now)
 	if err != nil {
 		return storage.Client{}, "", err
 	}
 	var plain string
-	if !rec.Public {
+	if isSecretMethod(rec.AuthMethod) {
 		if plain, err = secret.NewToken(); err != nil {
 			return storage.Client{}, "", fmt.Errorf("generating a client secret: %w", err)
 		}
@@ -82,6 +92,10 @@ func clientRecord(c NewClient, now time.Time) (storage.Client, error) {
 	}
 	if c.Public && slices.Contains(grants, "client_credentials") {
 		return storage.Client{}, errors.New("a public client cannot use client_credentials: it has no secret to authenticate with")
+	}
+	auth, err := clientAuth(c.Public, c.AuthMethod, c.JWKS, c.JWKSURI)
+	if err != nil {
+		return storage.Client{}, err
 	}
 	if slices.Contains(grants, "authorization_code") && len(c.RedirectURIs) == 0 {
 		return storage.Client{}, errors.New("a client using authorization_code needs at least one --redirect-uri")
@@ -125,6 +139,9 @@ func clientRecord(c NewClient, now time.Time) (storage.Client, error) {
 		FirstParty:             c.FirstParty,
 		ResourceAudience:       c.ResourceAudience,
 		IDTokenAlg:             c.IDTokenAlg,
+		AuthMethod:             auth.AuthMethod,
+		JWKS:                   auth.JWKS,
+		JWKSURI:                auth.JWKSURI,
 		CreatedAt:              now.UTC(), UpdatedAt: now.UTC(),
 	}, nil
 }
@@ -140,12 +157,55 @@ func RotateClientSecret(ctx context.Context, clients storage.Clients, id string,
 	if c.Public {
 		return "", fmt.Errorf("client %q is public: it has no secret", id)
 	}
+	if c.AuthMethod == storage.AuthPrivateKeyJWT {
+		return "", fmt.Errorf("client %q authenticates with private_key_jwt: it has no secret (to give it one: gatehouse client set-auth --id %s --auth-method client_secret_basic)", id, id)
+	}
 	plain, err := secret.NewToken()
 	if err != nil {
 		return "", fmt.Errorf("generating a client secret: %w", err)
 	}
 	if err := clients.SetClientSecret(ctx, id, secret.HashToken(plain), now.UTC()); err != nil {
 		return "", fmt.Errorf("storing the new secret of %q: %w", id, err)
+	}
+	return plain, nil
+}
+
+// SetClientAuthentication changes how a confidential client authenticates,
+// to method, one of client_secret_basic, client_secret_post and
+// private_key_jwt. A secret method gets a new secret (256 bits), returned
+// to be shown once and stored only as a hash, and the client's keys are
+// cleared; private_key_jwt takes exactly one of jwks (a JSON Web Key Set's
+// text) and jwksURI, checked as AddClient does, and clears the secret, so
+// giving a private_key_jwt client new keys is the same call. A public
+// client always authenticates with none. Every instance uses the change
+// within 5 seconds (the authorization server caches clients that long).
+func SetClientAuthentication(ctx context.Context, clients storage.Clients, id, method, jwks, jwksURI string, now time.Time) (string, error) {
+	if method == "" {
+		return "", errors.New("name the authentication method: client_secret_basic, client_secret_post or private_key_jwt")
+	}
+	c, err := lookupClient(ctx, clients, id)
+	if err != nil {
+		return "", err
+	}
+	if c.Public {
+		return "", fmt.Errorf("client %q is public: it authenticates with none, which cannot change (register a confidential client instead)", id)
+	}
+	auth, err := clientAuth(false, method, jwks, jwksURI)
+	if err != nil {
+		return "", fmt.Errorf("client %q: %w", id, err)
+	}
+	var plain string
+	if isSecretMethod(auth.AuthMethod) {
+		if plain, err = secret.NewToken(); err != nil {
+			return "", fmt.Errorf("generating a client secret: %w", err)
+		}
+		auth.SecretHash = secret.HashToken(plain)
+	}
+	if err := clients.SetClientAuthentication(ctx, id, auth, now.UTC()); err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return "", fmt.Errorf("no client %q: %w", id, err)
+		}
+		return "", fmt.Errorf("setting how %q authenticates: %w", id, err)
 	}
 	return plain, nil
 }

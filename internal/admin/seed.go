@@ -73,6 +73,9 @@ func Seed(ctx context.Context, st SeedStore, o SeedOptions) (SeedResult, error) 
 			GrantTypes:             []string{"authorization_code", "refresh_token"},
 			Scopes:                 scopes,
 			IDTokenAlg:             WebappIDTokenAlg,
+			// The web app sends its secret in the Authorization header
+			// (oauth2.AuthStyleInHeader).
+			AuthMethod: storage.AuthSecretBasic,
 		},
 		// The resource API authenticates only to introspect the access
 		// tokens meant for it: no grants, no scopes.

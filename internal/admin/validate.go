@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -8,6 +9,9 @@ import (
 	"slices"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/gatehouse-dev/gatehouse/internal/clientkeys"
+	"github.com/gatehouse-dev/gatehouse/internal/storage"
 )
 
 var (
@@ -35,6 +39,84 @@ func ValidateIDTokenAlg(alg string) error {
 		return nil
 	}
 	return fmt.Errorf("ID token algorithm %q is not supported (want %s)", alg, strings.Join(IDTokenAlgs(), ", "))
+}
+
+// AuthMethods returns the token_endpoint_auth_method values a client may be
+// registered with (OpenID Connect Dynamic Client Registration 1.0 §2).
+func AuthMethods() []string {
+	return []string{storage.AuthNone, storage.AuthSecretBasic, storage.AuthSecretPost, storage.AuthPrivateKeyJWT}
+}
+
+// isSecretMethod reports whether a client with method m authenticates with
+// a secret the server generates.
+func isSecretMethod(m string) bool {
+	return m == storage.AuthSecretBasic || m == storage.AuthSecretPost
+}
+
+// clientAuth checks how a client is to authenticate and returns the method
+// to store: method ("" is none for a public client and client_secret_basic,
+// the OpenID Connect Registration default, for a confidential one) must
+// suit the client's type; a private_key_jwt client needs exactly one of
+// jwks (a JSON Web Key Set's text) and jwksURI, and no other method takes
+// either. The secret hash is left to the caller.
+func clientAuth(public bool, method, jwks, jwksURI string) (storage.ClientAuthentication, error) {
+	if method == "" {
+		method = storage.AuthSecretBasic
+		if public {
+			method = storage.AuthNone
+		}
+	}
+	switch {
+	case !slices.Contains(AuthMethods(), method):
+		return storage.ClientAuthentication{}, fmt.Errorf("authentication method %q is not supported (want %s)", method, strings.Join(AuthMethods(), ", "))
+	case public && method != storage.AuthNone:
+		return storage.ClientAuthentication{}, fmt.Errorf("a public client authenticates with none, not %s: it can keep no secret or private key", method)
+	case !public && method == storage.AuthNone:
+		return storage.ClientAuthentication{}, errors.New("a confidential client cannot use none: pick client_secret_basic, client_secret_post or private_key_jwt, or register a public client")
+	case method != storage.AuthPrivateKeyJWT && (jwks != "" || jwksURI != ""):
+		return storage.ClientAuthentication{}, fmt.Errorf("a key set (--jwks or --jwks-uri) is only for private_key_jwt, not %s", method)
+	case method == storage.AuthPrivateKeyJWT && jwks == "" && jwksURI == "":
+		return storage.ClientAuthentication{}, errors.New("private_key_jwt needs the client's public keys: --jwks FILE or --jwks-uri URL")
+	case jwks != "" && jwksURI != "":
+		return storage.ClientAuthentication{}, errors.New("give the client's keys as --jwks or --jwks-uri, not both")
+	}
+	if jwks != "" {
+		if _, err := clientkeys.Parse([]byte(jwks)); err != nil {
+			return storage.ClientAuthentication{}, fmt.Errorf("client key set: %w", err)
+		}
+	}
+	if jwksURI != "" {
+		if err := ValidateJWKSURI(jwksURI); err != nil {
+			return storage.ClientAuthentication{}, err
+		}
+	}
+	return storage.ClientAuthentication{AuthMethod: method, JWKS: jwks, JWKSURI: jwksURI}, nil
+}
+
+// maxJWKSURI bounds a jwks_uri: a URL, not a document.
+const maxJWKSURI = 2000
+
+// ValidateJWKSURI checks where a private_key_jwt client's key set is
+// fetched from: an absolute https URL with a host, without user
+// information or fragment.
+func ValidateJWKSURI(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("jwks_uri %q: %v", raw, err)
+	}
+	switch {
+	case len(raw) > maxJWKSURI:
+		return fmt.Errorf("jwks_uri: at most %d characters", maxJWKSURI)
+	case !u.IsAbs() || u.Host == "":
+		return fmt.Errorf("jwks_uri %q must be an absolute URL with a host, such as https://app.example.com/jwks.json", raw)
+	case u.Scheme != "https":
+		return fmt.Errorf("jwks_uri %q must be an https URL", raw)
+	case u.User != nil:
+		return fmt.Errorf("jwks_uri %q must not carry user information", raw)
+	case u.Fragment != "" || strings.Contains(raw, "#"):
+		return fmt.Errorf("jwks_uri %q must not have a fragment", raw)
+	}
+	return nil
 }
 
 // ValidateRedirectURI checks a redirect URI for registration: absolute, no

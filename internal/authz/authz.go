@@ -15,6 +15,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/gatehouse-dev/gatehouse/internal/authz/keys"
+	"github.com/gatehouse-dev/gatehouse/internal/clientkeys"
 	"github.com/gatehouse-dev/gatehouse/internal/httpserver"
 	"github.com/gatehouse-dev/gatehouse/internal/password"
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
@@ -95,6 +96,9 @@ type Config struct {
 
 	// Lockout tunes sign-in throttling; zero values take defaults.
 	Lockout Lockout
+	// HTTPClient fetches the key sets of clients registered with a
+	// jwks_uri (nil: an http.Client with a 10-second timeout).
+	HTTPClient *http.Client
 	// PasswordParams are the argon2id parameters passwords are kept under
 	// (zero: password.DefaultParams). A sign-in whose stored hash was made
 	// with others replaces it, so raising them reaches every account that
@@ -185,7 +189,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	clients := newClientAuth(newClientCache(cfg.Store.GetClient, now, clientCacheTTL), audit)
+	assertions := &assertionChecker{
+		issuer: cfg.Issuer, keys: clientkeys.NewSets(cfg.HTTPClient, now), replays: cfg.Store, now: now,
+	}
+	clients := newClientAuth(cfg.Issuer, newClientCache(cfg.Store.GetClient, now, clientCacheTTL), assertions, audit)
 	s := &Server{
 		cfg:       cfg,
 		store:     cfg.Store,

@@ -3,6 +3,7 @@ package authz
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -37,6 +38,15 @@ func TestDiscovery_Metadata(t *testing.T) {
 		for _, k := range []string{"revocation_endpoint", "introspection_endpoint", "grant_types_supported", "token_endpoint_auth_methods_supported", "jwks_uri", "end_session_endpoint"} {
 			if m[k] == nil {
 				t.Errorf("%s: missing %s", path, k)
+			}
+		}
+		// private_key_jwt at each endpoint that authenticates clients, with
+		// asymmetric algorithms only (RFC 8414 §2).
+		for _, ep := range []string{"token", "revocation", "introspection"} {
+			methods := fmt.Sprint(m[ep+"_endpoint_auth_methods_supported"])
+			algs := fmt.Sprint(m[ep+"_endpoint_auth_signing_alg_values_supported"])
+			if !strings.Contains(methods, "private_key_jwt") || algs != "[PS256 ES256 EdDSA RS256]" {
+				t.Errorf("%s: %s endpoint auth methods %s, algorithms %s", path, ep, methods, algs)
 			}
 		}
 	}

@@ -14,25 +14,35 @@ import (
 )
 
 // Client authentication at the token, revocation and introspection
-// endpoints (RFC 6749 §2.3, §3.2.1). Confidential clients use
-// client_secret_basic or client_secret_post; public clients only identify
-// themselves, and only for the authorization code and refresh token grants
-// and revocation. Wrong or missing credentials answer 401 invalid_client
-// (RFC 6749 §5.2). A disabled client does not authenticate.
+// endpoints (RFC 6749 §2.3, §3.2.1). Each client has one method, its
+// token_endpoint_auth_method: confidential clients use client_secret_basic,
+// client_secret_post or private_key_jwt (client_assertion.go); public
+// clients (none) only identify themselves, and only for the authorization
+// code and refresh token grants and revocation. A client registered before
+// clients had a method may present its secret either way. Wrong or missing
+// credentials, or another method than the client's, answer 401
+// invalid_client (RFC 6749 §5.2). A disabled client does not authenticate.
 
 // credentials are what a request presents to authenticate its client.
 type credentials struct {
 	ClientID, ClientSecret string
+	// Method is how they are presented: storage.AuthNone (client_id
+	// alone), AuthSecretBasic, AuthSecretPost or AuthPrivateKeyJWT.
+	Method string
+	// Assertion is the signed JWT of private_key_jwt.
+	Assertion string
 }
 
 // clientAuth authenticates clients against their cached registrations.
 type clientAuth struct {
-	cache *clientCache
-	audit *slog.Logger
+	issuer     string // the requested endpoint's URL is issuer + path
+	cache      *clientCache
+	assertions *assertionChecker
+	audit      *slog.Logger
 }
 
-func newClientAuth(cache *clientCache, audit *slog.Logger) *clientAuth {
-	return &clientAuth{cache: cache, audit: audit}
+func newClientAuth(issuer string, cache *clientCache, assertions *assertionChecker, audit *slog.Logger) *clientAuth {
+	return &clientAuth{issuer: issuer, cache: cache, assertions: assertions, audit: audit}
 }
 
 // clientUse says what a client authenticates for; public clients may only
@@ -44,24 +54,77 @@ const (
 	usePublicAllowed                  // code and refresh grants, revocation: a public client may identify itself
 )
 
+// authMethod is the method c authenticates with; "" for a confidential
+// client registered before clients had one (either secret method).
+func authMethod(c storage.Client) string {
+	if c.AuthMethod == "" && c.Public {
+		return storage.AuthNone
+	}
+	return c.AuthMethod
+}
+
 // authenticate reads the request's client credentials and checks them.
 func (a *clientAuth) authenticate(r *http.Request, use clientUse) (storage.Client, error) {
 	cc, err := clientCredentials(r.Header, r.PostForm)
 	if err != nil {
+		var why errAssertion
+		if errors.As(err, &why) {
+			a.audit.InfoContext(r.Context(), "client authentication failed", "event", "client_auth_failed",
+				"client_id", cc.ClientID, "method", storage.AuthPrivateKeyJWT, "reason", string(why))
+			return storage.Client{}, errInvalidClient()
+		}
 		return storage.Client{}, err
 	}
 	ctx := r.Context()
 	c, err := a.cache.get(ctx, cc.ClientID)
-	if err == nil && c.Public && !c.Disabled {
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return storage.Client{}, serverError(err, "loading client")
+	}
+	found := err == nil && !c.Disabled
+	method := authMethod(c)
+	switch {
+	case cc.Method == storage.AuthPrivateKeyJWT:
+		reason := ""
+		switch {
+		case !found:
+			reason = "unknown or disabled client"
+		case method != storage.AuthPrivateKeyJWT:
+			reason = "the client is registered with " + method
+		default:
+			err := a.assertions.check(ctx, c, cc.Assertion, a.issuer+r.URL.Path)
+			var why errAssertion
+			switch {
+			case errors.As(err, &why):
+				reason = string(why)
+			case err != nil:
+				return storage.Client{}, serverError(err, "checking a client assertion")
+			}
+		}
+		if reason != "" {
+			a.audit.InfoContext(ctx, "client authentication failed", "event", "client_auth_failed",
+				"client_id", cc.ClientID, "method", cc.Method, "reason", reason)
+			return storage.Client{}, errInvalidClient()
+		}
+		return c, nil
+	case found && method == storage.AuthNone:
+		// HTTP Basic with an empty password only identifies the client:
+		// golang.org/x/oauth2 sends a public client's ID so.
 		if cc.ClientSecret != "" || use != usePublicAllowed {
+			a.audit.InfoContext(ctx, "client authentication failed", "event", "client_auth_failed",
+				"client_id", cc.ClientID, "method", cc.Method, "reason", "a public client presents no credentials")
 			return storage.Client{}, errInvalidClient()
 		}
 		return c, nil
 	}
-	c, err = checkClientSecret(c, err, cc.ClientSecret) // one read, even for an unknown client
+	// A secret: compared even when the client is unknown or uses another
+	// method, so that neither answers sooner.
+	c, err = checkClientSecret(c, err, cc.ClientSecret)
+	if err == nil && method != "" && method != cc.Method {
+		err = errInvalidClient()
+	}
 	if err != nil {
 		if !errors.Is(err, storage.ErrUnavailable) {
-			a.audit.InfoContext(ctx, "client authentication failed", "event", "client_auth_failed", "client_id", cc.ClientID)
+			a.audit.InfoContext(ctx, "client authentication failed", "event", "client_auth_failed", "client_id", cc.ClientID, "method", cc.Method)
 		}
 		return storage.Client{}, err
 	}
@@ -96,27 +159,47 @@ func checkClientSecret(c storage.Client, err error, presented string) (storage.C
 }
 
 // clientCredentials reads a client's authentication from a token,
-// revocation or introspection request (RFC 6749 §2.3.1): HTTP Basic, whose
-// user and password are form-urlencoded client_id and client_secret, or
-// client_id and client_secret in the body. A client uses one method only
-// (§2.3); assertions (RFC 7523) are not supported.
+// revocation or introspection request: HTTP Basic, whose user and password
+// are form-urlencoded client_id and client_secret (RFC 6749 §2.3.1), or
+// client_id and client_secret in the body, or a JWT client assertion
+// (RFC 7521 §4.2, RFC 7523 §2.2) naming the client, with client_id
+// optional beside it. A request uses one method only (§2.3).
 func clientCredentials(header http.Header, form url.Values) (credentials, error) {
-	cc := credentials{ClientID: form.Get("client_id"), ClientSecret: form.Get("client_secret")}
-	if form.Has("client_assertion") || form.Has("client_assertion_type") {
-		return cc, errInvalidClient()
+	cc := credentials{ClientID: form.Get("client_id"), ClientSecret: form.Get("client_secret"), Method: storage.AuthNone}
+	auth := header.Values("Authorization")
+	if len(auth) > 1 {
+		return cc, statusError(http.StatusBadRequest, oidc.ErrInvalidRequest().WithDescription("more than one Authorization header"))
 	}
-	if auth := header.Values("Authorization"); len(auth) > 0 {
-		if len(auth) > 1 {
-			return cc, statusError(http.StatusBadRequest, oidc.ErrInvalidRequest().WithDescription("more than one Authorization header"))
+	oneMethod := statusError(http.StatusBadRequest, oidc.ErrInvalidRequest().WithDescription("client authentication must use one method"))
+	if form.Has("client_assertion") || form.Has("client_assertion_type") {
+		if len(auth) > 0 || form.Has("client_secret") {
+			return cc, oneMethod
 		}
+		if form.Get("client_assertion_type") != assertionType {
+			return cc, errAssertion("client_assertion_type must be " + assertionType)
+		}
+		id, err := assertionClientID(form.Get("client_assertion"))
+		if err != nil {
+			return cc, err
+		}
+		if cc.ClientID != "" && cc.ClientID != id {
+			return cc, errAssertion("client_id differs from the assertion's sub")
+		}
+		cc.ClientID, cc.Assertion, cc.Method = id, form.Get("client_assertion"), storage.AuthPrivateKeyJWT
+		return cc, nil
+	}
+	if form.Has("client_secret") {
+		cc.Method = storage.AuthSecretPost
+	}
+	if len(auth) > 0 {
 		id, secret, ok := parseBasic(auth[0])
 		if !ok {
 			return cc, errInvalidClient()
 		}
 		if form.Has("client_secret") || (form.Has("client_id") && form.Get("client_id") != id) {
-			return cc, statusError(http.StatusBadRequest, oidc.ErrInvalidRequest().WithDescription("client authentication must use one method"))
+			return cc, oneMethod
 		}
-		cc.ClientID, cc.ClientSecret = id, secret
+		cc.ClientID, cc.ClientSecret, cc.Method = id, secret, storage.AuthSecretBasic
 	}
 	if cc.ClientID == "" || !utf8.ValidString(cc.ClientID) || !utf8.ValidString(cc.ClientSecret) {
 		return cc, errInvalidClient()

@@ -3,6 +3,8 @@ package authz
 import (
 	"encoding/json"
 	"net/http"
+
+	"github.com/gatehouse-dev/gatehouse/internal/clientkeys"
 )
 
 // Discovery (OpenID Connect Discovery 1.0, RFC 8414) and the JWKS.
@@ -26,22 +28,25 @@ func (s *Server) metadata() map[string]any {
 		"response_types_supported": []string{"code"},
 		"response_modes_supported": []string{"query"},
 		// No password grant (RFC 9700 §2.4), no implicit (§2.1.2).
-		"grant_types_supported":                          []string{"authorization_code", "refresh_token", "client_credentials"},
-		"token_endpoint_auth_methods_supported":          []string{"client_secret_basic", "client_secret_post", "none"},
-		"revocation_endpoint_auth_methods_supported":     []string{"client_secret_basic", "client_secret_post", "none"},
-		"introspection_endpoint_auth_methods_supported":  []string{"client_secret_basic", "client_secret_post"},
-		"code_challenge_methods_supported":               []string{"S256"}, // RFC 9700 §2.1.1
-		"authorization_response_iss_parameter_supported": true,             // RFC 9207 §3
-		"subject_types_supported":                        []string{"public"},
-		"id_token_signing_alg_values_supported":          idTokenAlgNames(),
-		"claims_supported":                               []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp", "amr", "name", "preferred_username", "email", "email_verified"},
-		"prompt_values_supported":                        []string{"none", "login", "consent"},
-		"request_parameter_supported":                    false,
-		"request_uri_parameter_supported":                false,
-		"claims_parameter_supported":                     false,
-		"backchannel_logout_supported":                   false,
-		"frontchannel_logout_supported":                  false,
-		"access_token_signing_alg_values_supported":      []string{string(AccessTokenAlg)},
+		"grant_types_supported":                                    []string{"authorization_code", "refresh_token", "client_credentials"},
+		"token_endpoint_auth_methods_supported":                    []string{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"},
+		"token_endpoint_auth_signing_alg_values_supported":         clientkeys.AlgorithmNames(),
+		"revocation_endpoint_auth_methods_supported":               []string{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"},
+		"revocation_endpoint_auth_signing_alg_values_supported":    clientkeys.AlgorithmNames(),
+		"introspection_endpoint_auth_methods_supported":            []string{"client_secret_basic", "client_secret_post", "private_key_jwt"},
+		"introspection_endpoint_auth_signing_alg_values_supported": clientkeys.AlgorithmNames(),
+		"code_challenge_methods_supported":                         []string{"S256"}, // RFC 9700 §2.1.1
+		"authorization_response_iss_parameter_supported":           true,             // RFC 9207 §3
+		"subject_types_supported":                                  []string{"public"},
+		"id_token_signing_alg_values_supported":                    idTokenAlgNames(),
+		"claims_supported":                                         []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp", "amr", "name", "preferred_username", "email", "email_verified"},
+		"prompt_values_supported":                                  []string{"none", "login", "consent"},
+		"request_parameter_supported":                              false,
+		"request_uri_parameter_supported":                          false,
+		"claims_parameter_supported":                               false,
+		"backchannel_logout_supported":                             false,
+		"frontchannel_logout_supported":                            false,
+		"access_token_signing_alg_values_supported":                []string{string(AccessTokenAlg)},
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/gatehouse-dev/gatehouse/internal/storage"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/storagetest"
 )
 
@@ -79,6 +80,30 @@ func FuzzClientCredentials(f *testing.F) {
 		gotID, gotSecret, ok := parseBasic(r.Header.Get("Authorization"))
 		if !ok || gotID != id || gotSecret != secret {
 			t.Fatalf("round trip of %q/%q gave %q/%q (%v)", id, secret, gotID, gotSecret, ok)
+		}
+	})
+}
+
+// FuzzClientAssertion checks reading a client assertion's client (RFC 7523
+// §3) from arbitrary input: it never panics, and what it accepts names one
+// non-empty UTF-8 client as both iss and sub, equal to client_id if given.
+func FuzzClientAssertion(f *testing.F) {
+	f.Add("eyJhbGciOiJFUzI1NiJ9.eyJpc3MiOiJhIiwic3ViIjoiYSJ9.c2ln", "")
+	f.Add("eyJhbGciOiJub25lIn0.eyJpc3MiOiJhIiwic3ViIjoiYSJ9.", "a")
+	f.Add("a.b.c", "x")
+	f.Add("", "")
+	f.Fuzz(func(t *testing.T, assertion, clientID string) {
+		form := url.Values{"client_assertion_type": {assertionType}, "client_assertion": {assertion}}
+		if clientID != "" {
+			form.Set("client_id", clientID)
+		}
+		cc, err := clientCredentials(http.Header{}, form)
+		if err != nil {
+			return
+		}
+		if cc.ClientID == "" || !utf8.ValidString(cc.ClientID) || cc.Method != storage.AuthPrivateKeyJWT ||
+			(clientID != "" && cc.ClientID != clientID) {
+			t.Fatalf("accepted %+v from client_id %q", cc, clientID)
 		}
 	})
 }

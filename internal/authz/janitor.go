@@ -12,7 +12,7 @@ const janitorBatch = 500
 
 // Sweep runs the janitor once, as Run does every JanitorInterval: it deletes
 // expired authorization requests, tokens, sessions, consent, failure
-// counters and retired keys. Tables take turns, one batch each, until every
+// counters, one-time values and retired keys. Tables take turns, one batch each, until every
 // table has returned a short batch (nothing expired is left), ctx ends, or
 // half of JanitorInterval has passed (after the first turn); what is left
 // waits for the next sweep.
@@ -29,6 +29,7 @@ func (s *Server) Sweep(ctx context.Context) int {
 		{name: "auth_requests", del: s.store.DeleteExpiredAuthRequests},
 		{name: "tokens", del: s.store.DeleteExpiredTokens},
 		{name: "sessions", del: s.store.DeleteExpiredSessions},
+		{name: "replays", del: s.store.DeleteExpiredReplays},
 	}
 	pending := tables
 	for round := 0; len(pending) > 0 && ctx.Err() == nil && (round == 0 || time.Now().Before(deadline)); round++ {

@@ -2,6 +2,7 @@ package authz
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -78,9 +79,23 @@ func TestSweep_CatchesUp(t *testing.T) {
 				}
 			}
 
+			// So are one-time values.
+			ctx := context.Background()
+			for i := range 2 {
+				if err := e.store.UseOnce(ctx, fmt.Sprint("jti-", i), now.Add(-time.Minute), now.Add(-time.Hour)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := e.store.UseOnce(ctx, "jti-live", now.Add(time.Hour), now); err != nil {
+				t.Fatal(err)
+			}
+
 			removed := e.srv.Sweep(context.Background())
-			if removed != 3*expired+3 {
-				t.Errorf("Sweep removed %d rows, want %d", removed, 3*expired+3)
+			if removed != 3*expired+3+2 {
+				t.Errorf("Sweep removed %d rows, want %d", removed, 3*expired+3+2)
+			}
+			if err := e.store.UseOnce(ctx, "jti-live", now.Add(time.Hour), now); !errors.Is(err, storage.ErrAlreadyUsed) {
+				t.Errorf("a live one-time value after the sweep: %v, want ErrAlreadyUsed", err)
 			}
 			if n := countTokenRows(t, e.store); n != 3*live {
 				t.Fatalf("%d token rows left after one sweep, want the %d that have not expired", n, 3*live)

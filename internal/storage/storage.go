@@ -94,12 +94,33 @@ type Client struct {
 	// Client Registration 1.0 §2): RS256, ES256 or EdDSA; empty means
 	// RS256, that section's default.
 	IDTokenAlg string
+	// AuthMethod is the client's token_endpoint_auth_method (OpenID Connect
+	// Dynamic Client Registration 1.0 §2), the one way it authenticates at
+	// the token, introspection and revocation endpoints: AuthNone (public
+	// clients), AuthSecretBasic, AuthSecretPost or AuthPrivateKeyJWT. Empty
+	// is what registrations made before clients had a method read back: a
+	// public client identifies itself, a confidential one presents its
+	// secret by either of the two secret methods.
+	AuthMethod string
+	// JWKS is the JSON Web Key Set (RFC 7517 §5) of the public keys a
+	// private_key_jwt client signs its assertions with; JWKSURI is where to
+	// fetch that set instead. At most one of them is set.
+	JWKS    string
+	JWKSURI string
 	// Disabled clients cannot authenticate, and tokens issued to them are
 	// no longer active.
 	Disabled  bool
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }
+
+// Client authentication methods (OpenID Connect Core §9, RFC 7591 §2).
+const (
+	AuthNone          = "none"
+	AuthSecretBasic   = "client_secret_basic"
+	AuthSecretPost    = "client_secret_post"
+	AuthPrivateKeyJWT = "private_key_jwt"
+)
 
 // Clients stores client registrations.
 type Clients interface {
@@ -116,6 +137,10 @@ type Clients interface {
 	// SetClientIDTokenAlg sets (or, with "", clears) the client's
 	// IDTokenAlg; ErrNotFound if no such client.
 	SetClientIDTokenAlg(ctx context.Context, id, alg string, now time.Time) error
+	// SetClientAuthentication sets how the client authenticates: its
+	// AuthMethod, SecretHash, JWKS and JWKSURI together, so a client never
+	// has a method without what it needs; ErrNotFound if no such client.
+	SetClientAuthentication(ctx context.Context, id string, a ClientAuthentication, now time.Time) error
 	// SetClientDisabled disables or enables the client; ErrNotFound if no
 	// such client.
 	SetClientDisabled(ctx context.Context, id string, disabled bool, now time.Time) error
@@ -127,6 +152,25 @@ type Clients interface {
 	// creates no grant, and an exchange racing DeleteClient either fails so
 	// or creates a grant DeleteClient revokes.
 	DeleteClient(ctx context.Context, id string) error
+}
+
+// ClientAuthentication is what SetClientAuthentication sets: the fields of
+// Client of the same names.
+type ClientAuthentication struct {
+	AuthMethod, SecretHash, JWKS, JWKSURI string
+}
+
+// Replays remembers one-time values until they expire, for every instance
+// sharing the store: the jti of client assertions (RFC 7523 §3), so an
+// assertion is accepted once.
+type Replays interface {
+	// UseOnce records key, compared exactly, until expiresAt. It fails with ErrAlreadyUsed if key is recorded and
+	// has not expired at now; of concurrent calls with one key, on any
+	// number of instances, exactly one succeeds.
+	UseOnce(ctx context.Context, key string, expiresAt, now time.Time) error
+	// DeleteExpiredReplays removes at most limit values that expired
+	// before the given time and returns how many it removed.
+	DeleteExpiredReplays(ctx context.Context, before time.Time, limit int) (int, error)
 }
 
 // AuthRequest is an authorization request of a signed-in person, from
@@ -389,6 +433,7 @@ type Store interface {
 	Tokens
 	Sessions
 	Keys
+	Replays
 	// Ping reports whether the database answers.
 	Ping(ctx context.Context) error
 	// Close releases the database.

@@ -54,6 +54,9 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Keys", testKeys},
 		{"CreateKeyIfNoSigner", testCreateKeyIfNoSigner},
 		{"CreateKeyIfNoSignerRace", testCreateKeyIfNoSignerRace},
+		{"Replays", testReplays},
+		{"ReplaysRace", testReplaysRace},
+		{"DeleteExpiredReplays", testDeleteExpiredReplays},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

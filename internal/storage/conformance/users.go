@@ -158,6 +158,7 @@ func testClients(t *testing.T, s storage.Store) {
 	api := storage.Client{
 		ID: "api", Name: "Todo API", SecretHash: "hash-of-api-secret",
 		GrantTypes: []string{"client_credentials"}, ResourceAudience: "https://127.0.0.1:8001",
+		AuthMethod: storage.AuthPrivateKeyJWT, JWKS: `{"keys":[]}`, JWKSURI: "https://api.example/jwks",
 		Disabled: true, CreatedAt: base, UpdatedAt: base,
 	}
 	for _, c := range []storage.Client{webapp, cli, api} {
@@ -177,6 +178,12 @@ func testClients(t *testing.T, s storage.Store) {
 	wantErr(t, s.SetClientResourceAudience(ctx, "nobody", "x", base), storage.ErrNotFound, "SetClientResourceAudience unknown")
 	wantErr(t, s.SetClientIDTokenAlg(ctx, "nobody", "EdDSA", base), storage.ErrNotFound, "SetClientIDTokenAlg unknown")
 	wantErr(t, s.SetClientDisabled(ctx, "nobody", true, base), storage.ErrNotFound, "SetClientDisabled unknown")
+	wantErr(t, s.SetClientAuthentication(ctx, "nobody", storage.ClientAuthentication{AuthMethod: storage.AuthNone}, base),
+		storage.ErrNotFound, "SetClientAuthentication unknown")
+	keyAuth := storage.ClientAuthentication{AuthMethod: storage.AuthPrivateKeyJWT,
+		JWKS: `{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}`}
+	uriAuth := storage.ClientAuthentication{AuthMethod: storage.AuthPrivateKeyJWT, JWKSURI: "https://rp.example/jwks.json"}
+	secretAuth := storage.ClientAuthentication{AuthMethod: storage.AuthSecretPost, SecretHash: "hash-of-new-secret"}
 	wantErr(t, s.DeleteClient(ctx, "nobody"), storage.ErrNotFound, "DeleteClient unknown")
 
 	clients, err := s.ListClients(ctx)
@@ -216,6 +223,18 @@ func testClients(t *testing.T, s storage.Store) {
 			func(c *storage.Client) { c.Disabled = false }},
 		{"SetClientIDTokenAlg to clear it", func(w time.Time) error { return s.SetClientIDTokenAlg(ctx, cli.ID, "", w) },
 			func(c *storage.Client) { c.IDTokenAlg = "" }},
+		{"SetClientAuthentication private_key_jwt", func(w time.Time) error { return s.SetClientAuthentication(ctx, cli.ID, keyAuth, w) },
+			func(c *storage.Client) {
+				c.AuthMethod, c.SecretHash, c.JWKS, c.JWKSURI = keyAuth.AuthMethod, keyAuth.SecretHash, keyAuth.JWKS, keyAuth.JWKSURI
+			}},
+		{"SetClientAuthentication jwks_uri", func(w time.Time) error { return s.SetClientAuthentication(ctx, cli.ID, uriAuth, w) },
+			func(c *storage.Client) {
+				c.AuthMethod, c.SecretHash, c.JWKS, c.JWKSURI = uriAuth.AuthMethod, uriAuth.SecretHash, uriAuth.JWKS, uriAuth.JWKSURI
+			}},
+		{"SetClientAuthentication secret", func(w time.Time) error { return s.SetClientAuthentication(ctx, cli.ID, secretAuth, w) },
+			func(c *storage.Client) {
+				c.AuthMethod, c.SecretHash, c.JWKS, c.JWKSURI = secretAuth.AuthMethod, secretAuth.SecretHash, secretAuth.JWKS, secretAuth.JWKSURI
+			}},
 	} {
 		when := at(time.Duration(i+2) * time.Hour)
 		must(t, tc.set(when), tc.name)

@@ -9,22 +9,22 @@ import (
 )
 
 const clientColumns = "id, name, secret_hash, public, redirect_uris, post_logout_redirect_uris, grant_types, scopes, " +
-	"pkce_optional, first_party, resource_audience, id_token_alg, disabled, created_at, updated_at"
+	"pkce_optional, first_party, resource_audience, id_token_alg, auth_method, jwks, jwks_uri, disabled, created_at, updated_at"
 
 func scanClient(c *storage.Client) func(scanner) error {
 	return func(r scanner) error {
 		return r.Scan(&c.ID, &c.Name, &c.SecretHash, &c.Public, list(&c.RedirectURIs), list(&c.PostLogoutRedirectURIs),
-			list(&c.GrantTypes), list(&c.Scopes), &c.PKCEOptional, &c.FirstParty, &c.ResourceAudience, &c.IDTokenAlg, &c.Disabled,
-			ts(&c.CreatedAt), ts(&c.UpdatedAt))
+			list(&c.GrantTypes), list(&c.Scopes), &c.PKCEOptional, &c.FirstParty, &c.ResourceAudience, &c.IDTokenAlg,
+			&c.AuthMethod, &c.JWKS, &c.JWKSURI, &c.Disabled, ts(&c.CreatedAt), ts(&c.UpdatedAt))
 	}
 }
 
 // CreateClient fails with storage.ErrAlreadyExists if the ID is taken.
 func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
-	_, err := s.write(ctx, "INSERT INTO clients ("+clientColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	_, err := s.write(ctx, "INSERT INTO clients ("+clientColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		c.ID, c.Name, c.SecretHash, c.Public, encodeList(c.RedirectURIs), encodeList(c.PostLogoutRedirectURIs),
-		encodeList(c.GrantTypes), encodeList(c.Scopes), c.PKCEOptional, c.FirstParty, c.ResourceAudience, c.IDTokenAlg, c.Disabled,
-		micros(c.CreatedAt), micros(c.UpdatedAt))
+		encodeList(c.GrantTypes), encodeList(c.Scopes), c.PKCEOptional, c.FirstParty, c.ResourceAudience, c.IDTokenAlg,
+		c.AuthMethod, c.JWKS, c.JWKSURI, c.Disabled, micros(c.CreatedAt), micros(c.UpdatedAt))
 	return err
 }
 
@@ -50,6 +50,12 @@ func (s *Store) ListClients(ctx context.Context) ([]storage.Client, error) {
 		return nil
 	}, "SELECT "+clientColumns+" FROM clients ORDER BY id")
 	return clients, err
+}
+
+// SetClientAuthentication sets the method, secret hash and keys together.
+func (s *Store) SetClientAuthentication(ctx context.Context, id string, a storage.ClientAuthentication, now time.Time) error {
+	return s.writeOne(ctx, "UPDATE clients SET auth_method = ?, secret_hash = ?, jwks = ?, jwks_uri = ?, updated_at = ? WHERE id = ?",
+		a.AuthMethod, a.SecretHash, a.JWKS, a.JWKSURI, micros(now), id)
 }
 
 // SetClientSecret replaces the secret hash.

@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/storage"
@@ -71,7 +70,7 @@ func (s *Store) RehashUserPassword(ctx context.Context, id, oldHash, newHash str
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return false, fmt.Errorf("rehashing the password of %s: %w", id, err)
+		return false, s.d.mapErr(err)
 	}
 	return n == 1, nil
 }
