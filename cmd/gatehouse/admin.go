@@ -333,6 +333,7 @@ func clientAdd(ctx context.Context, e env, args []string) error {
 	fs.StringVar(&c.AuthMethod, "auth-method", "", authMethodHelp)
 	fs.StringVar(&jwksFile, "jwks", "", jwksHelp)
 	fs.StringVar(&c.JWKSURI, "jwks-uri", "", jwksURIHelp)
+	fs.BoolVar(&c.DPoPBound, "dpop-bound", false, dpopBoundHelp)
 	fs.BoolVar(&asJSON, "json", false, `print {"client_id":…,"client_secret":…} for scripts`)
 	if err := parse(fs, e, args); err != nil {
 		return err
@@ -409,6 +410,10 @@ func authMethodShown(c storage.Client) string {
 	return storage.AuthSecretBasic + "," + storage.AuthSecretPost
 }
 
+// dpopBoundHelp describes --dpop-bound.
+const dpopBoundHelp = "the client's token requests must carry a DPoP proof (dpop_bound_access_tokens, RFC 9449): " +
+	"every access token it gets is bound to its key"
+
 // idTokenAlgHelp describes --id-token-alg.
 func idTokenAlgHelp() string {
 	return "the `ALG` the client's ID tokens are signed with (id_token_signed_response_alg): " +
@@ -457,11 +462,12 @@ func clientList(ctx context.Context, e env, args []string) error {
 				// method: it may use either.
 				AuthMethod string `json:"token_endpoint_auth_method"`
 				JWKSURI    string `json:"jwks_uri,omitempty"`
+				DPoPBound  bool   `json:"dpop_bound_access_tokens"`
 			}
 			rows := make([]row, 0, len(clients))
 			for _, c := range clients {
 				rows = append(rows, row{c.ID, c.Name, c.Public, c.RedirectURIs, c.GrantTypes, c.Scopes, c.ResourceAudience, c.Disabled,
-					idTokenAlgShown(c.IDTokenAlg), authMethodShown(c), c.JWKSURI})
+					idTokenAlgShown(c.IDTokenAlg), authMethodShown(c), c.JWKSURI, c.DPoPBound})
 			}
 			return json.NewEncoder(e.stdout).Encode(rows)
 		}
@@ -491,26 +497,30 @@ func orDash(s string) string {
 func clientUpdate(ctx context.Context, e env, args []string) error {
 	var s config.Storage
 	var id, audience, alg string
-	fs := newFlagSet(e, "client update --id ID [--resource-server AUDIENCE] [--id-token-alg ALG]",
+	var dpopBound bool
+	fs := newFlagSet(e, "client update --id ID [--resource-server AUDIENCE] [--id-token-alg ALG] [--dpop-bound=true|false]",
 		"Change a client's registration. --resource-server makes it a resource server for AUDIENCE\n"+
 			"(an https URL): it may introspect access tokens whose aud contains it; \"\" stops that.\n"+
 			"--id-token-alg sets the algorithm its ID tokens are signed with (\"\" for the default, RS256);\n"+
+			"--dpop-bound=true makes its token requests need a DPoP proof, --dpop-bound=false no longer;\n"+
 			"every instance uses it within 5 seconds. The web app reads its own at start: restart it after\n"+
 			"changing the web app's client.",
 		"  gatehouse client update --id reports-api --resource-server https://reports.example.com\n"+
 			"  gatehouse client update --id reports-api --resource-server ''\n"+
-			"  gatehouse client update --id myapp --id-token-alg EdDSA")
+			"  gatehouse client update --id myapp --id-token-alg EdDSA\n"+
+			"  gatehouse client update --id myapp --dpop-bound=true")
 	s.RegisterFlags(fs)
 	fs.StringVar(&id, "id", "", "client ID (required)")
 	fs.StringVar(&audience, "resource-server", "", "the `AUDIENCE` the client is a resource server for (\"\" for none)")
 	fs.StringVar(&alg, "id-token-alg", "", idTokenAlgHelp())
+	fs.BoolVar(&dpopBound, "dpop-bound", false, dpopBoundHelp)
 	if err := parse(fs, e, args); err != nil {
 		return err
 	}
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	if id == "" || !given["resource-server"] && !given["id-token-alg"] {
-		return fmt.Errorf("%w: --id and --resource-server or --id-token-alg are required (--resource-server '' makes the client no resource server)", errUsage)
+	if id == "" || !given["resource-server"] && !given["id-token-alg"] && !given["dpop-bound"] {
+		return fmt.Errorf("%w: --id and --resource-server, --id-token-alg or --dpop-bound are required (--resource-server '' makes the client no resource server)", errUsage)
 	}
 	if given["id-token-alg"] {
 		// Checked before the store is opened, so that a wrong name
@@ -535,6 +545,16 @@ func clientUpdate(ctx context.Context, e env, args []string) error {
 				return err
 			}
 			fmt.Fprintf(e.stdout, "client %s gets ID tokens signed with %s\n", id, idTokenAlgShown(alg))
+		}
+		if given["dpop-bound"] {
+			if err := admin.SetDPoPBound(ctx, st, id, dpopBound, time.Now()); err != nil {
+				return err
+			}
+			if dpopBound {
+				fmt.Fprintf(e.stdout, "client %s must send a DPoP proof with every token request\n", id)
+			} else {
+				fmt.Fprintf(e.stdout, "client %s may send token requests without a DPoP proof\n", id)
+			}
 		}
 		return nil
 	})

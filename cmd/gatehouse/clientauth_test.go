@@ -99,16 +99,23 @@ func TestClientAuthMethods(t *testing.T) {
 		{[]string{"client", "add", "--id", "x6", "--public", "--redirect-uri", "http://127.0.0.1/cb", "--auth-method", "client_secret_basic"}, 1, "^$", "public client authenticates with none"},
 		{[]string{"client", "add", "--id", "x7", "--redirect-uri", "https://x7.example.com/cb", "--auth-method", "client_secret_jwt"}, 1, "^$", `"client_secret_jwt" is not supported`},
 
+		{[]string{"client", "add", "--id", "bound", "--grant-types", "client_credentials", "--dpop-bound"}, 0, "^added client bound\nclient secret \\(shown once\\): " + secretRE + "\n$", ""},
+		{[]string{"client", "list", "--json"}, 0, `"client_id":"bound",[^}]*"dpop_bound_access_tokens":true}`, ""},
+		{[]string{"client", "list", "--json"}, 0, `"client_id":"basic",[^}]*"dpop_bound_access_tokens":false}`, ""},
+		{[]string{"client", "update", "--id", "bound", "--dpop-bound=false"}, 0, "^client bound may send token requests without a DPoP proof\n$", ""},
+		{[]string{"client", "list", "--json"}, 0, `"client_id":"bound",[^}]*"dpop_bound_access_tokens":false}`, ""},
+		{[]string{"client", "update", "--id", "bound", "--dpop-bound"}, 0, "^client bound must send a DPoP proof with every token request\n$", ""},
+		{[]string{"client", "list", "--json"}, 0, `"client_id":"bound",[^}]*"dpop_bound_access_tokens":true}`, ""},
 		{[]string{"client", "rotate-secret", "--id", "keyed"}, 1, "^$", "private_key_jwt: it has no secret .*gatehouse client set-auth --id keyed --auth-method client_secret_basic"},
 		{[]string{"client", "list"}, 0, `(?m)^CLIENT ID\s+NAME\s+TYPE\s+AUTH METHOD\s+GRANTS\s`, ""},
 		{[]string{"client", "list"}, 0, `(?m)^basic\s+basic\s+confidential\s+client_secret_basic\s+authorization_code,refresh_token\s`, ""},
 		{[]string{"client", "list"}, 0, `(?m)^cli\s+cli\s+public\s+none\s+authorization_code,refresh_token\s`, ""},
 		{[]string{"client", "list"}, 0, `(?m)^keyed\s+keyed\s+confidential\s+private_key_jwt\s+client_credentials\s+todos:read\s`, ""},
 		{[]string{"client", "list"}, 0, `(?m)^post\s+post\s+confidential\s+client_secret_post\s+authorization_code,refresh_token\s`, ""},
-		{[]string{"client", "list", "--json"}, 0, `"client_id":"keyed",[^}]*"token_endpoint_auth_method":"private_key_jwt"}`, ""},
-		{[]string{"client", "list", "--json"}, 0, `"client_id":"keyed-uri",[^}]*"token_endpoint_auth_method":"private_key_jwt","jwks_uri":"` + uri + `"}`, ""},
-		{[]string{"client", "list", "--json"}, 0, `"client_id":"cli",[^}]*"token_endpoint_auth_method":"none"}`, ""},
-		{[]string{"client", "list", "--json"}, 0, `"client_id":"post",[^}]*"token_endpoint_auth_method":"client_secret_post"}`, ""},
+		{[]string{"client", "list", "--json"}, 0, `"client_id":"keyed",[^}]*"token_endpoint_auth_method":"private_key_jwt"[,}]`, ""},
+		{[]string{"client", "list", "--json"}, 0, `"client_id":"keyed-uri",[^}]*"token_endpoint_auth_method":"private_key_jwt","jwks_uri":"` + uri + `"[,}]`, ""},
+		{[]string{"client", "list", "--json"}, 0, `"client_id":"cli",[^}]*"token_endpoint_auth_method":"none"[,}]`, ""},
+		{[]string{"client", "list", "--json"}, 0, `"client_id":"post",[^}]*"token_endpoint_auth_method":"client_secret_post"[,}]`, ""},
 
 		{[]string{"client", "set-auth", "--id", "keyed", "--auth-method", "client_secret_post"}, 0,
 			"^client keyed authenticates with client_secret_post\nnew client secret for keyed \\(shown once\\): " + secretRE + "\n$", ""},
@@ -116,9 +123,9 @@ func TestClientAuthMethods(t *testing.T) {
 			`^\{"client_id":"keyed","client_secret":"` + secretRE + `","token_endpoint_auth_method":"client_secret_basic"\}\n$`, ""},
 		{[]string{"client", "list"}, 0, `(?m)^keyed\s+keyed\s+confidential\s+client_secret_basic\s`, ""},
 		{[]string{"client", "set-auth", "--id", "keyed", "--auth-method", "private_key_jwt", "--jwks-uri", uri}, 0, "^client keyed authenticates with private_key_jwt\n$", ""},
-		{[]string{"client", "list", "--json"}, 0, `"client_id":"keyed",[^}]*"token_endpoint_auth_method":"private_key_jwt","jwks_uri":"` + uri + `"}`, ""},
+		{[]string{"client", "list", "--json"}, 0, `"client_id":"keyed",[^}]*"token_endpoint_auth_method":"private_key_jwt","jwks_uri":"` + uri + `"[,}]`, ""},
 		{[]string{"client", "set-auth", "--id", "keyed", "--auth-method", "private_key_jwt", "--jwks", jwks2, "--json"}, 0, `^\{"client_id":"keyed","token_endpoint_auth_method":"private_key_jwt"\}\n$`, ""},
-		{[]string{"client", "list", "--json"}, 0, `"client_id":"keyed",[^}]*"token_endpoint_auth_method":"private_key_jwt"}`, ""},
+		{[]string{"client", "list", "--json"}, 0, `"client_id":"keyed",[^}]*"token_endpoint_auth_method":"private_key_jwt"[,}]`, ""},
 
 		{[]string{"client", "set-auth", "--id", "keyed", "--auth-method", "private_key_jwt", "--jwks", privateJWKS}, 1, "^$", "register the public key only"},
 		{[]string{"client", "set-auth", "--id", "keyed", "--auth-method", "private_key_jwt", "--jwks", jwks, "--jwks-uri", uri}, 1, "^$", "not both"},
@@ -178,8 +185,8 @@ func TestClientAuthMethods(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(clients) != 6 {
-			t.Errorf("%d clients stored, want the 6 added", len(clients))
+		if len(clients) != 7 {
+			t.Errorf("%d clients stored, want the 7 added", len(clients))
 		}
 		// A client registered before clients had a method.
 		now := time.Now()

@@ -42,6 +42,7 @@ func commands() map[string]command {
 		"user":    {"add, list, remove users and set their passwords", runUser},
 		"client":  {"add, list, remove OAuth clients, rotate their secrets, set how they authenticate", runClient},
 		"keys":    {"list, rotate and retire the signing keys", runKeys},
+		"dpop":    {"make a DPoP key and proofs, to use DPoP-bound tokens from curl", runDPoP},
 	}
 }
 

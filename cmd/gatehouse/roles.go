@@ -68,6 +68,7 @@ func (w *wiring) authz(ctx context.Context) (role, error) {
 		JanitorInterval:    c.JanitorInterval,
 		InsecureHTTP:       c.InsecureHTTP,
 		TrustedProxies:     c.TrustedProxies,
+		DPoPNonces:         c.DPoPNonces,
 	})
 	if err != nil {
 		return role{}, err

@@ -38,6 +38,9 @@ type NewClient struct {
 	// exactly one of them.
 	JWKS    string
 	JWKSURI string
+	// DPoPBound is dpop_bound_access_tokens (RFC 9449 §5.2): the client's
+	// token requests must carry a DPoP proof.
+	DPoPBound bool
 }
 
 // defaultGrantTypes and defaultScopes apply when a registration leaves them nil.
@@ -142,6 +145,7 @@ func clientRecord(c NewClient, now time.Time) (storage.Client, error) {
 		AuthMethod:             auth.AuthMethod,
 		JWKS:                   auth.JWKS,
 		JWKSURI:                auth.JWKSURI,
+		DPoPBound:              c.DPoPBound,
 		CreatedAt:              now.UTC(), UpdatedAt: now.UTC(),
 	}, nil
 }
@@ -273,6 +277,18 @@ func SetIDTokenAlg(ctx context.Context, clients storage.Clients, id, alg string,
 	}
 	if err := clients.SetClientIDTokenAlg(ctx, id, alg, now.UTC()); err != nil {
 		return fmt.Errorf("setting the ID token algorithm of %q: %w", id, err)
+	}
+	return nil
+}
+
+// SetDPoPBound sets whether client id's token requests must carry a DPoP
+// proof; every instance uses it within 5 seconds.
+func SetDPoPBound(ctx context.Context, clients storage.Clients, id string, bound bool, now time.Time) error {
+	if _, err := lookupClient(ctx, clients, id); err != nil {
+		return err
+	}
+	if err := clients.SetClientDPoPBound(ctx, id, bound, now.UTC()); err != nil {
+		return fmt.Errorf("setting whether %q needs DPoP: %w", id, err)
 	}
 	return nil
 }

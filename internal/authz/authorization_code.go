@@ -32,7 +32,7 @@ import (
 // during that write leaves the code unused; a loser of a race is a replay.
 
 // exchangeCode is the authorization_code grant.
-func (s *Server) exchangeCode(r *http.Request, client storage.Client) (tokenResponse, error) {
+func (s *Server) exchangeCode(r *http.Request, client storage.Client, jkt string) (tokenResponse, error) {
 	ctx := r.Context()
 	f := r.PostForm
 	code, redirectURI := f.Get("code"), f.Get("redirect_uri")
@@ -57,6 +57,10 @@ func (s *Server) exchangeCode(r *http.Request, client storage.Client) (tokenResp
 	if err := checkPKCE(req, client, f.Get("code_verifier")); err != nil {
 		return tokenResponse{}, err
 	}
+	if req.DPoPJKT != "" && req.DPoPJKT != jkt {
+		// RFC 9449 §10: the code was asked for with dpop_jkt.
+		return tokenResponse{}, errDPoPKey("the authorization code")
+	}
 	if err := s.checkUser(ctx, req.UserID); err != nil {
 		return tokenResponse{}, err
 	}
@@ -68,6 +72,7 @@ func (s *Server) exchangeCode(r *http.Request, client storage.Client) (tokenResp
 	g := tokenGrant{
 		id: req.ID, clientID: req.ClientID, subject: req.UserID, scopes: req.Scopes,
 		authTime: req.AuthTime, amr: req.AMR, nonce: req.Nonce, idAlg: idAlg,
+		jkt: jkt, refreshJKT: refreshBinding(client, "", jkt),
 	}
 	refresh := wantsRefresh(client, req.Scopes)
 	out, err := s.issuer.issue(g, true, code, refresh, time.Time{})

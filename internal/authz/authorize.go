@@ -127,12 +127,19 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 		d := time.Duration(n) * time.Second
 		maxAge = &d
 	}
+	// dpop_jkt (RFC 9449 §10) binds the code to a DPoP key: only a proof
+	// of that key exchanges it.
+	jkt := q.Get("dpop_jkt")
+	if jkt != "" && !jktForm.MatchString(jkt) {
+		fail(authzError{"invalid_request", "malformed dpop_jkt"})
+		return
+	}
 	now := s.now()
 	req := storage.AuthRequest{
 		ClientID: client.ID, RedirectURI: redirectURI, State: state, Nonce: q.Get("nonce"),
 		Scopes: scopes, ResponseType: "code", ResponseMode: q.Get("response_mode"),
 		CodeChallenge: challenge, CodeChallengeMethod: method, Prompt: prompt, MaxAge: maxAge,
-		LoginHint: q.Get("login_hint"), CreatedAt: now, ExpiresAt: now.Add(authRequestTTL),
+		LoginHint: q.Get("login_hint"), DPoPJKT: jkt, CreatedAt: now, ExpiresAt: now.Add(authRequestTTL),
 	}
 	if challenge == "" {
 		req.CodeChallengeMethod = ""

@@ -14,6 +14,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/gatehouse-dev/gatehouse/dpop"
 	"github.com/gatehouse-dev/gatehouse/internal/authz/keys"
 	"github.com/gatehouse-dev/gatehouse/internal/clientkeys"
 	"github.com/gatehouse-dev/gatehouse/internal/httpserver"
@@ -96,6 +97,10 @@ type Config struct {
 
 	// Lockout tunes sign-in throttling; zero values take defaults.
 	Lockout Lockout
+	// DPoPNonces makes every DPoP proof at the token endpoint carry a
+	// nonce the server handed out (RFC 9449 §8), so that a proof made in
+	// advance by someone holding the key for a while is useless.
+	DPoPNonces bool
 	// HTTPClient fetches the key sets of clients registered with a
 	// jwks_uri (nil: an http.Client with a 10-second timeout).
 	HTTPClient *http.Client
@@ -133,6 +138,7 @@ type Server struct {
 	issuer    *issuer
 	checker   *tokenChecker
 	pending   *pendingSealer
+	dpop      *dpop.Checker
 	pages     *pages
 	handler   http.Handler
 }
@@ -189,6 +195,12 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	var nonces *dpop.Nonces
+	if cfg.DPoPNonces {
+		if nonces, err = dpop.NewNonces(cfg.Secret.Derive("gatehouse dpop nonces", 32), dpopNonceLifetime, now); err != nil {
+			return nil, fmt.Errorf("DPoP nonces: %w", err)
+		}
+	}
 	assertions := &assertionChecker{
 		issuer: cfg.Issuer, keys: clientkeys.NewSets(cfg.HTTPClient, now), replays: cfg.Store, now: now,
 	}
@@ -210,6 +222,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		},
 		checker: newTokenChecker(cfg.Issuer, km, cfg.Store, clients.cache, now),
 		pending: newPendingSealer(cfg.Secret),
+		dpop:    &dpop.Checker{Replays: dpopReplays{cfg.Store}, Nonces: nonces, Now: now},
 		pages:   pg,
 	}
 	s.handler = s.routes()

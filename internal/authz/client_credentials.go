@@ -21,12 +21,12 @@ import (
 // signature, its client and the revoked list (access_token.go).
 
 // clientCredentials is the client_credentials grant.
-func (s *Server) clientCredentials(r *http.Request, client storage.Client) (tokenResponse, error) {
+func (s *Server) clientCredentials(r *http.Request, client storage.Client, jkt string) (tokenResponse, error) {
 	scopes, ok := s.scopes.forClient(client, strings.Fields(r.PostForm.Get("scope")))
 	if !ok {
 		return tokenResponse{}, oidc.ErrInvalidScope().WithDescription("scope not allowed for this client")
 	}
-	out, err := s.issuer.issue(tokenGrant{clientID: client.ID, subject: bearer.ClientSubject(client.ID), scopes: scopes}, false, "", false, time.Time{})
+	out, err := s.issuer.issue(tokenGrant{clientID: client.ID, subject: bearer.ClientSubject(client.ID), scopes: scopes, jkt: jkt}, false, "", false, time.Time{})
 	if err != nil {
 		return tokenResponse{}, serverError(err, "issuing access token")
 	}

@@ -47,6 +47,7 @@ func (s *Server) metadata() map[string]any {
 		"backchannel_logout_supported":                             false,
 		"frontchannel_logout_supported":                            false,
 		"access_token_signing_alg_values_supported":                []string{string(AccessTokenAlg)},
+		"dpop_signing_alg_values_supported":                        dpopAlgNames(),
 	}
 }
 

@@ -56,6 +56,22 @@ type accessClaims struct {
 	// Grant is the grant the token was issued from; empty for a
 	// client-credentials token, which no person authorized.
 	Grant string `json:"grant_id,omitempty"`
+	// Confirmation binds the token to a DPoP key (RFC 9449 §6.1).
+	Confirmation *confirmation `json:"cnf,omitempty"`
+}
+
+// confirmation is the cnf claim of a DPoP-bound token (RFC 7800 §3.1,
+// RFC 9449 §6.1): the SHA-256 thumbprint of the key.
+type confirmation struct {
+	JKT string `json:"jkt"`
+}
+
+// jkt is the thumbprint of the key the token is bound to; "" if unbound.
+func (c accessClaims) jkt() string {
+	if c.Confirmation == nil {
+		return ""
+	}
+	return c.Confirmation.JKT
 }
 
 func (c accessClaims) scopes() []string { return strings.Fields(c.Scope) }
@@ -72,6 +88,9 @@ type tokenGrant struct {
 	// idAlg signs the ID token: the client's algorithm (clientIDTokenAlg);
 	// empty when no ID token is issued.
 	idAlg jose.SignatureAlgorithm
+	// jkt binds the access token to the DPoP key of this thumbprint;
+	// refreshJKT binds the refresh token so. Empty: unbound.
+	jkt, refreshJKT string
 }
 
 // clientIDTokenAlg is the algorithm c's ID tokens are signed with: the one
@@ -145,6 +164,9 @@ func (i *issuer) accessToken(g tokenGrant) (accessToken, error) {
 	}
 	if !g.authTime.IsZero() {
 		claims.AuthTime = jwt.NewNumericDate(g.authTime)
+	}
+	if g.jkt != "" {
+		claims.Confirmation = &confirmation{JKT: g.jkt}
 	}
 	tok, err := i.sign(AccessTokenAlg, accessTokenType, claims, now)
 	if err != nil {
@@ -243,7 +265,7 @@ func (i *issuer) refreshToken(g tokenGrant, familyExpiry time.Time) (string, sto
 	return tok, storage.RefreshToken{
 		ID: id, TokenHash: secret.HashToken(tok), FamilyID: g.id, ClientID: g.clientID,
 		UserID: g.subject, Scopes: g.scopes, Audience: []string{i.audience},
-		AuthTime: g.authTime, AMR: g.amr,
+		AuthTime: g.authTime, AMR: g.amr, DPoPJKT: g.refreshJKT,
 		IdleExpiresAt: minTime(now.Add(i.refreshIdleTTL), familyExpiry), ExpiresAt: familyExpiry, CreatedAt: now,
 	}, nil
 }
@@ -292,8 +314,12 @@ func (i *issuer) issue(g tokenGrant, withID bool, code string, withRefresh bool,
 	if err != nil {
 		return issued{}, err
 	}
+	tokenType := oidc.BearerToken
+	if g.jkt != "" {
+		tokenType = "DPoP" // RFC 9449 §5
+	}
 	out := issued{resp: tokenResponse{
-		AccessToken: at.token, TokenType: oidc.BearerToken,
+		AccessToken: at.token, TokenType: tokenType,
 		ExpiresIn: int64(at.expiresAt.Sub(i.now()).Seconds()), Scope: strings.Join(g.scopes, " "),
 	}}
 	if withID && slices.Contains(g.scopes, oidc.ScopeOpenID) {

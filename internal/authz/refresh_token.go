@@ -30,7 +30,7 @@ import (
 // refresh token through the family, its access token through grant_id.
 
 // refresh is the refresh_token grant.
-func (s *Server) refresh(r *http.Request, client storage.Client) (tokenResponse, error) {
+func (s *Server) refresh(r *http.Request, client storage.Client, jkt string) (tokenResponse, error) {
 	ctx := r.Context()
 	token := r.PostForm.Get("refresh_token")
 	if token == "" {
@@ -60,6 +60,11 @@ func (s *Server) refresh(r *http.Request, client storage.Client) (tokenResponse,
 	if !now.Before(rec.IdleExpiresAt) || !now.Before(rec.ExpiresAt) {
 		return tokenResponse{}, invalidGrant("invalid refresh token")
 	}
+	if rec.DPoPJKT != "" && rec.DPoPJKT != jkt {
+		// A bound token without its key: refused, and left as it is, so
+		// that a thief's try does not cost the client its token.
+		return tokenResponse{}, errDPoPKey("the refresh token")
+	}
 	scopes, ok := narrowed(rec.Scopes, strings.Fields(r.PostForm.Get("scope")))
 	if !ok {
 		return tokenResponse{}, oidc.ErrInvalidScope().WithDescription("scope exceeds the original grant")
@@ -74,7 +79,8 @@ func (s *Server) refresh(r *http.Request, client storage.Client) (tokenResponse,
 	if err != nil {
 		return tokenResponse{}, serverError(err, "choosing the ID token algorithm")
 	}
-	g := tokenGrant{id: rec.FamilyID, clientID: rec.ClientID, subject: rec.UserID, scopes: scopes, authTime: rec.AuthTime, amr: rec.AMR, idAlg: idAlg}
+	g := tokenGrant{id: rec.FamilyID, clientID: rec.ClientID, subject: rec.UserID, scopes: scopes, authTime: rec.AuthTime, amr: rec.AMR, idAlg: idAlg,
+		jkt: jkt, refreshJKT: refreshBinding(client, rec.DPoPJKT, jkt)}
 	out, err := s.issuer.issue(g, true, "", true, rec.ExpiresAt)
 	if err != nil {
 		return tokenResponse{}, serverError(err, "issuing tokens")
@@ -97,6 +103,21 @@ func (s *Server) refresh(r *http.Request, client storage.Client) (tokenResponse,
 	s.audit.InfoContext(ctx, "tokens issued", "event", "tokens_issued", "grant_type", "refresh_token",
 		"client_id", g.clientID, "user_id", g.subject, "scope", g.scopes, "id_token", out.resp.IDToken != "")
 	return out.resp, nil
+}
+
+// refreshBinding is the key a new refresh token of client is bound to:
+// the one its predecessor was bound to, else, for a public client, the
+// proof's (RFC 9449 §5). A confidential client's refresh tokens stay
+// unbound: it authenticates anyway, and the access tokens it gets are
+// bound by each request's proof.
+func refreshBinding(client storage.Client, prev, jkt string) string {
+	switch {
+	case prev != "":
+		return prev
+	case client.Public:
+		return jkt
+	}
+	return ""
 }
 
 // refreshReused revokes the grant of a refresh token presented after it

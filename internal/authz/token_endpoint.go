@@ -10,7 +10,8 @@ import (
 )
 
 // The token endpoint (RFC 6749 §3.2): POST with a form body, client
-// authentication (client_auth.go), then one grant:
+// authentication (client_auth.go), the DPoP proof if any (dpop.go), then
+// one grant, given the proof's key thumbprint:
 // authorization_code.go, refresh_token.go or client_credentials.go. Each
 // grant reads and checks what it needs, mints its tokens (issuer.go) and
 // stores them in one write, last, so that a failure anywhere leaves
@@ -45,7 +46,12 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 		s.requestError(w, r, shapeJSON, oidc.ErrUnauthorizedClient().WithDescription("grant_type not allowed for this client"))
 		return
 	}
-	var grant func(*http.Request, storage.Client) (tokenResponse, error)
+	jkt, err := s.dpopProof(w, r, client)
+	if err != nil {
+		s.requestError(w, r, shapeJSON, err)
+		return
+	}
+	var grant func(*http.Request, storage.Client, string) (tokenResponse, error)
 	switch gt {
 	case string(oidc.GrantTypeCode):
 		grant = s.exchangeCode
@@ -54,7 +60,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	default:
 		grant = s.clientCredentials
 	}
-	resp, err := grant(r, client)
+	resp, err := grant(r, client, jkt)
 	if err != nil {
 		s.requestError(w, r, shapeJSON, err)
 		return

@@ -9,6 +9,7 @@ import (
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 
+	"github.com/gatehouse-dev/gatehouse/dpop"
 	"github.com/gatehouse-dev/gatehouse/internal/storage"
 )
 
@@ -18,7 +19,9 @@ import (
 // §2.2), never in the query (RFC 9700 §4.3.2), and returns the claims its
 // scopes allow (§5.4). A token that is not active is answered 401, an
 // active one without openid (or a client's own) 403, each with RFC 6750
-// §3.1's WWW-Authenticate.
+// §3.1's WWW-Authenticate. A DPoP-bound token is accepted only under the
+// DPoP scheme with a proof of its key for this request (RFC 9449 §7),
+// never as a bearer token.
 
 func (s *Server) serveUserinfo(w http.ResponseWriter, r *http.Request) {
 	invalid := func(desc string) {
@@ -26,9 +29,11 @@ func (s *Server) serveUserinfo(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, http.StatusUnauthorized, &oidc.Error{ErrorType: "invalid_token", Description: desc})
 	}
 	var token string
+	underDPoP := false
 	if auth := r.Header.Get("Authorization"); auth != "" {
 		scheme, rest, ok := strings.Cut(auth, " ")
-		if !ok || !strings.EqualFold(scheme, "Bearer") || r.PostForm.Has("access_token") {
+		underDPoP = strings.EqualFold(scheme, "DPoP")
+		if !ok || !(strings.EqualFold(scheme, "Bearer") || underDPoP) || r.PostForm.Has("access_token") {
 			invalid("malformed Authorization header")
 			return
 		}
@@ -50,6 +55,43 @@ func (s *Server) serveUserinfo(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		s.requestError(w, r, shapeJSON, serverError(err, "checking access token"))
 		return
+	}
+	switch jkt := c.jkt(); {
+	case jkt == "" && underDPoP:
+		invalid("the token is not DPoP-bound")
+		return
+	case jkt != "" && !underDPoP:
+		invalid("a DPoP-bound token must be sent under the DPoP scheme with a proof")
+		return
+	case jkt != "":
+		proof, perr := dpop.ProofFrom(r.Header)
+		if perr == nil && proof == "" {
+			perr = &dpop.Error{Code: dpop.InvalidProof, Description: "a DPoP proof is required"}
+		}
+		var p dpop.Proof
+		if perr == nil {
+			var err error
+			p, err = s.dpop.Check(ctx, proof, dpop.Request{Method: r.Method, URL: s.cfg.Issuer + r.URL.Path, AccessToken: token})
+			if err != nil && !errors.As(err, &perr) {
+				s.requestError(w, r, shapeJSON, serverError(err, "checking a DPoP proof"))
+				return
+			}
+		}
+		if perr == nil && p.JKT != jkt {
+			perr = &dpop.Error{Code: dpop.InvalidProof, Description: "the proof is of another key than the token is bound to"}
+		}
+		if perr != nil {
+			if perr.Code == dpop.UseNonce && s.dpop.Nonces != nil {
+				w.Header().Set(dpop.HeaderNonce, s.dpop.Nonces.Current())
+			}
+			w.Header().Set("WWW-Authenticate", perr.WWWAuthenticate(dpop.Algorithms()))
+			oe := &oidc.Error{ErrorType: dpop.InvalidProof, Description: perr.Description}
+			if perr.Code == dpop.UseNonce {
+				oe.ErrorType = dpop.UseNonce
+			}
+			writeOAuthError(w, http.StatusUnauthorized, oe)
+			return
+		}
 	}
 	scopes := c.scopes()
 	if c.Grant == "" || !slices.Contains(scopes, oidc.ScopeOpenID) {

@@ -107,6 +107,10 @@ type Client struct {
 	// fetch that set instead. At most one of them is set.
 	JWKS    string
 	JWKSURI string
+	// DPoPBound is the client's dpop_bound_access_tokens (RFC 9449 §5.2):
+	// its token requests must carry a DPoP proof, so every access token it
+	// gets is bound to its key.
+	DPoPBound bool
 	// Disabled clients cannot authenticate, and tokens issued to them are
 	// no longer active.
 	Disabled  bool
@@ -137,6 +141,9 @@ type Clients interface {
 	// SetClientIDTokenAlg sets (or, with "", clears) the client's
 	// IDTokenAlg; ErrNotFound if no such client.
 	SetClientIDTokenAlg(ctx context.Context, id, alg string, now time.Time) error
+	// SetClientDPoPBound sets the client's DPoPBound; ErrNotFound if no
+	// such client.
+	SetClientDPoPBound(ctx context.Context, id string, bound bool, now time.Time) error
 	// SetClientAuthentication sets how the client authenticates: its
 	// AuthMethod, SecretHash, JWKS and JWKSURI together, so a client never
 	// has a method without what it needs; ErrNotFound if no such client.
@@ -198,6 +205,10 @@ type AuthRequest struct {
 	AuthTime time.Time
 	AMR      []string
 	Done     bool
+
+	// DPoPJKT is the dpop_jkt the request named (RFC 9449 §10): the
+	// thumbprint of the key whose proof must come with the code's exchange.
+	DPoPJKT string
 
 	// CodeHash is the hash of the authorization code issued for this request.
 	CodeHash  string
@@ -282,6 +293,10 @@ type RefreshToken struct {
 	Audience  []string
 	AuthTime  time.Time
 	AMR       []string
+	// DPoPJKT binds a public client's refresh token to the thumbprint of
+	// its DPoP key (RFC 9449 §5): using it takes a proof of that key. It is
+	// copied from link to link; empty when unbound.
+	DPoPJKT string
 	// Used is set when the token was rotated; presenting it again is reuse.
 	Used    bool
 	Revoked bool

@@ -21,6 +21,7 @@ func newRefreshToken(id, family string, idle, abs time.Time) storage.RefreshToke
 func testRefreshTokens(t *testing.T, s storage.Store) {
 	ctx := ctxFor(t)
 	tok := newRefreshToken("rt-1", "fam-1", at(time.Hour), at(24*time.Hour))
+	tok.DPoPJKT = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"
 	bare := newRefreshToken("rt-2", "fam-2", at(time.Hour), at(24*time.Hour))
 	bare.Scopes, bare.Audience, bare.AMR, bare.AuthTime = []string{}, nil, []string{}, time.Time{}
 	for _, r := range []storage.RefreshToken{tok, bare} {

@@ -158,7 +158,7 @@ func testClients(t *testing.T, s storage.Store) {
 	api := storage.Client{
 		ID: "api", Name: "Todo API", SecretHash: "hash-of-api-secret",
 		GrantTypes: []string{"client_credentials"}, ResourceAudience: "https://127.0.0.1:8001",
-		AuthMethod: storage.AuthPrivateKeyJWT, JWKS: `{"keys":[]}`, JWKSURI: "https://api.example/jwks",
+		AuthMethod: storage.AuthPrivateKeyJWT, JWKS: `{"keys":[]}`, JWKSURI: "https://api.example/jwks", DPoPBound: true,
 		Disabled: true, CreatedAt: base, UpdatedAt: base,
 	}
 	for _, c := range []storage.Client{webapp, cli, api} {
@@ -178,6 +178,7 @@ func testClients(t *testing.T, s storage.Store) {
 	wantErr(t, s.SetClientResourceAudience(ctx, "nobody", "x", base), storage.ErrNotFound, "SetClientResourceAudience unknown")
 	wantErr(t, s.SetClientIDTokenAlg(ctx, "nobody", "EdDSA", base), storage.ErrNotFound, "SetClientIDTokenAlg unknown")
 	wantErr(t, s.SetClientDisabled(ctx, "nobody", true, base), storage.ErrNotFound, "SetClientDisabled unknown")
+	wantErr(t, s.SetClientDPoPBound(ctx, "nobody", true, base), storage.ErrNotFound, "SetClientDPoPBound unknown")
 	wantErr(t, s.SetClientAuthentication(ctx, "nobody", storage.ClientAuthentication{AuthMethod: storage.AuthNone}, base),
 		storage.ErrNotFound, "SetClientAuthentication unknown")
 	keyAuth := storage.ClientAuthentication{AuthMethod: storage.AuthPrivateKeyJWT,
@@ -223,6 +224,12 @@ func testClients(t *testing.T, s storage.Store) {
 			func(c *storage.Client) { c.Disabled = false }},
 		{"SetClientIDTokenAlg to clear it", func(w time.Time) error { return s.SetClientIDTokenAlg(ctx, cli.ID, "", w) },
 			func(c *storage.Client) { c.IDTokenAlg = "" }},
+		{"SetClientDPoPBound(true)", func(w time.Time) error { return s.SetClientDPoPBound(ctx, cli.ID, true, w) },
+			func(c *storage.Client) { c.DPoPBound = true }},
+		{"SetClientDPoPBound(true) again", func(w time.Time) error { return s.SetClientDPoPBound(ctx, cli.ID, true, w) },
+			func(c *storage.Client) {}},
+		{"SetClientDPoPBound(false)", func(w time.Time) error { return s.SetClientDPoPBound(ctx, cli.ID, false, w) },
+			func(c *storage.Client) { c.DPoPBound = false }},
 		{"SetClientAuthentication private_key_jwt", func(w time.Time) error { return s.SetClientAuthentication(ctx, cli.ID, keyAuth, w) },
 			func(c *storage.Client) {
 				c.AuthMethod, c.SecretHash, c.JWKS, c.JWKSURI = keyAuth.AuthMethod, keyAuth.SecretHash, keyAuth.JWKS, keyAuth.JWKSURI

@@ -9,22 +9,22 @@ import (
 )
 
 const clientColumns = "id, name, secret_hash, public, redirect_uris, post_logout_redirect_uris, grant_types, scopes, " +
-	"pkce_optional, first_party, resource_audience, id_token_alg, auth_method, jwks, jwks_uri, disabled, created_at, updated_at"
+	"pkce_optional, first_party, resource_audience, id_token_alg, auth_method, jwks, jwks_uri, dpop_bound, disabled, created_at, updated_at"
 
 func scanClient(c *storage.Client) func(scanner) error {
 	return func(r scanner) error {
 		return r.Scan(&c.ID, &c.Name, &c.SecretHash, &c.Public, list(&c.RedirectURIs), list(&c.PostLogoutRedirectURIs),
 			list(&c.GrantTypes), list(&c.Scopes), &c.PKCEOptional, &c.FirstParty, &c.ResourceAudience, &c.IDTokenAlg,
-			&c.AuthMethod, &c.JWKS, &c.JWKSURI, &c.Disabled, ts(&c.CreatedAt), ts(&c.UpdatedAt))
+			&c.AuthMethod, &c.JWKS, &c.JWKSURI, &c.DPoPBound, &c.Disabled, ts(&c.CreatedAt), ts(&c.UpdatedAt))
 	}
 }
 
 // CreateClient fails with storage.ErrAlreadyExists if the ID is taken.
 func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
-	_, err := s.write(ctx, "INSERT INTO clients ("+clientColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	_, err := s.write(ctx, "INSERT INTO clients ("+clientColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		c.ID, c.Name, c.SecretHash, c.Public, encodeList(c.RedirectURIs), encodeList(c.PostLogoutRedirectURIs),
 		encodeList(c.GrantTypes), encodeList(c.Scopes), c.PKCEOptional, c.FirstParty, c.ResourceAudience, c.IDTokenAlg,
-		c.AuthMethod, c.JWKS, c.JWKSURI, c.Disabled, micros(c.CreatedAt), micros(c.UpdatedAt))
+		c.AuthMethod, c.JWKS, c.JWKSURI, c.DPoPBound, c.Disabled, micros(c.CreatedAt), micros(c.UpdatedAt))
 	return err
 }
 
@@ -56,6 +56,11 @@ func (s *Store) ListClients(ctx context.Context) ([]storage.Client, error) {
 func (s *Store) SetClientAuthentication(ctx context.Context, id string, a storage.ClientAuthentication, now time.Time) error {
 	return s.writeOne(ctx, "UPDATE clients SET auth_method = ?, secret_hash = ?, jwks = ?, jwks_uri = ?, updated_at = ? WHERE id = ?",
 		a.AuthMethod, a.SecretHash, a.JWKS, a.JWKSURI, micros(now), id)
+}
+
+// SetClientDPoPBound sets whether the client's token requests need DPoP.
+func (s *Store) SetClientDPoPBound(ctx context.Context, id string, bound bool, now time.Time) error {
+	return s.writeOne(ctx, "UPDATE clients SET dpop_bound = ?, updated_at = ? WHERE id = ?", bound, micros(now), id)
 }
 
 // SetClientSecret replaces the secret hash.

@@ -11,12 +11,12 @@ import (
 )
 
 const refreshTokenColumns = "id, token_hash, family_id, client_id, user_id, scopes, audience, auth_time, amr, " +
-	"used, revoked, idle_expires_at, expires_at, created_at"
+	"used, revoked, dpop_jkt, idle_expires_at, expires_at, created_at"
 
 func scanRefreshToken(t *storage.RefreshToken) func(scanner) error {
 	return func(r scanner) error {
 		return r.Scan(&t.ID, &t.TokenHash, &t.FamilyID, &t.ClientID, &t.UserID, list(&t.Scopes), list(&t.Audience),
-			ts(&t.AuthTime), list(&t.AMR), &t.Used, &t.Revoked, ts(&t.IdleExpiresAt), ts(&t.ExpiresAt), ts(&t.CreatedAt))
+			ts(&t.AuthTime), list(&t.AMR), &t.Used, &t.Revoked, &t.DPoPJKT, ts(&t.IdleExpiresAt), ts(&t.ExpiresAt), ts(&t.CreatedAt))
 	}
 }
 
@@ -24,9 +24,9 @@ func scanRefreshToken(t *storage.RefreshToken) func(scanner) error {
 // if its ID or hash is taken.
 func (s *Store) createRefreshToken(ctx context.Context, q querier, t storage.RefreshToken) error {
 	_, err := s.exec(ctx, q, "INSERT INTO refresh_tokens ("+refreshTokenColumns+") VALUES "+
-		"(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		"(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		t.ID, t.TokenHash, t.FamilyID, t.ClientID, t.UserID, encodeList(t.Scopes), encodeList(t.Audience),
-		nullMicros(t.AuthTime), encodeList(t.AMR), t.Used, t.Revoked, micros(t.IdleExpiresAt), micros(t.ExpiresAt),
+		nullMicros(t.AuthTime), encodeList(t.AMR), t.Used, t.Revoked, t.DPoPJKT, micros(t.IdleExpiresAt), micros(t.ExpiresAt),
 		micros(t.CreatedAt))
 	return err
 }
