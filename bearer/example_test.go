@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/bearer"
 	"github.com/gatehouse-dev/gatehouse/bearer/bearertest"
+	"github.com/gatehouse-dev/gatehouse/dpop"
 )
 
 // The examples stand bearertest in for Gatehouse's authorization server.
@@ -234,7 +236,7 @@ func ExampleNewIntrospectionVerifier() {
 
 // ExampleWithErrorHandler answers refusals in the application's own error
 // shape (here Eve's) instead of WriteError's OAuth JSON, keeping the
-// WWW-Authenticate challenge RFC 6750 §3 requires.
+// WWW-Authenticate challenges RFC 6750 §3 requires.
 func ExampleWithErrorHandler() {
 	t := &testing.T{}
 	issuer := bearertest.New(t, "https://notes.example")
@@ -247,10 +249,7 @@ func ExampleWithErrorHandler() {
 	}
 
 	writeError := func(w http.ResponseWriter, r *http.Request, e *bearer.Error) {
-		switch e.Status {
-		case http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden:
-			w.Header().Set("WWW-Authenticate", e.Challenge())
-		}
+		e.SetHeaders(w.Header()) // the challenges (and a DPoP nonce)
 		type apiError struct {
 			Code    int    `json:"code"`
 			Message string `json:"message"`
@@ -285,4 +284,57 @@ func ExampleWithErrorHandler() {
 	// {"_status":"ERR","_error":{"code":401,"message":"a bearer token is required"}}
 	// 403 Bearer error="insufficient_scope", error_description="the access token lacks the scope notes:write", scope="notes:write"
 	// {"_status":"ERR","_error":{"code":403,"message":"the access token lacks the scope notes:write"}}
+}
+
+// ExampleWithDPoP accepts access tokens bound to a client's DPoP key (RFC
+// 9449): such a token works only under the DPoP scheme with a proof of the
+// key for the request, so a stolen token is of no use on its own. The
+// client here sends its requests through a dpop.Transport, which makes the
+// proofs.
+func ExampleWithDPoP() {
+	t := &testing.T{}
+	issuer := bearertest.New(t, "https://notes.example")
+	v, err := bearer.NewJWTVerifier(context.Background(), bearer.JWTConfig{
+		Issuer:   issuer.URL,
+		Audience: "https://notes.example",
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	// Proofs are accepted once: with several instances, Replays must be a
+	// store they share. Behind a proxy, the second argument gives the
+	// public URL the proofs are made for.
+	checker := &dpop.Checker{Replays: dpop.NewMemoryReplays()}
+	h := bearer.Middleware(v, bearer.WithDPoP(checker, nil))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, _ := bearer.ClaimsFrom(r.Context())
+		fmt.Fprintf(w, "the notes of %s", c.Subject)
+	}))
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+
+	key, err := dpop.GenerateKey() // the client's key, kept for the token's lifetime
+	if err != nil {
+		log.Fatal(err)
+	}
+	token := issuer.TokenBound(t, key.JKT(), "alice", "notes:read")
+	client := &http.Client{Transport: &dpop.Transport{Key: key}}
+	for _, scheme := range []string{"DPoP", "Bearer"} {
+		req, _ := http.NewRequest("GET", srv.URL+"/notes", nil)
+		req.Header.Set("Authorization", scheme+" "+token)
+		resp, err := client.Do(req)
+		if err != nil {
+			log.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			fmt.Println(scheme, resp.StatusCode, string(body))
+		} else {
+			fmt.Println(scheme, resp.StatusCode, resp.Header.Values("WWW-Authenticate"))
+		}
+	}
+	// Output:
+	// DPoP 200 the notes of alice
+	// Bearer 401 [Bearer error="invalid_token", error_description="the access token is bound to a DPoP key: send it as: DPoP <token>, with a proof" DPoP algs="ES256 EdDSA PS256 RS256"]
 }

@@ -21,11 +21,16 @@ import (
 // token — non-empty, without white space, after a case-insensitive
 // "Bearer " — or an RFC 6750 error with a status of 400 or 401; never a
 // panic, and the challenge never carries a line break (header injection).
+// CredentialsFromRequest gives the same, and a token after "DPoP " too.
 func FuzzTokenFromRequest(f *testing.F) {
 	for _, s := range []string{"Bearer abc", "bearer abc", "BEARER  abc ", "Bearer", "Bearer ", "Basic YTpi",
 		"Bearer a b", "Bearer a\tb", "Bearer a\r\nX: y", "Bearerabc", " Bearer abc", "Bearer \x00", "Bearer é"} {
 		f.Add(s, "")
 		f.Add(s, "Bearer second")
+	}
+	for _, s := range []string{"DPoP abc", "dpop abc", "DPoP", "DPoP ", "DPoPabc", "DPoP a b"} {
+		f.Add(s, "")
+		f.Add(s, "DPoP second")
 	}
 	f.Fuzz(func(t *testing.T, h1, h2 string) {
 		r := httptest.NewRequest("GET", "/", nil)
@@ -33,6 +38,7 @@ func FuzzTokenFromRequest(f *testing.F) {
 		if h2 != "" {
 			r.Header["Authorization"] = append(r.Header["Authorization"], h2)
 		}
+		checkCredentials(t, r, h1, h2)
 		tok, e := bearer.TokenFromRequest(r)
 		if e != nil {
 			if tok != "" || (e.Status != 400 && e.Status != 401) {
@@ -50,6 +56,33 @@ func FuzzTokenFromRequest(f *testing.F) {
 			t.Fatalf("header %q gave token %q", h1, tok)
 		}
 	})
+}
+
+// checkCredentials checks what CredentialsFromRequest makes of the
+// Authorization headers h1 and h2 (if not "") of r.
+func checkCredentials(t *testing.T, r *http.Request, h1, h2 string) {
+	t.Helper()
+	c, e := bearer.CredentialsFromRequest(r)
+	if e != nil {
+		if c.Token != "" || (e.Status != 400 && e.Status != 401) {
+			t.Fatalf("credentials %+v with error %v (status %d)", c, e, e.Status)
+		}
+		if strings.ContainsAny(e.Challenge(), "\r\n") {
+			t.Fatalf("challenge %q carries a line break", e.Challenge())
+		}
+		return
+	}
+	if h2 != "" {
+		t.Fatal("credentials from two Authorization headers")
+	}
+	prefix := c.Scheme + " "
+	if c.Token == "" || strings.ContainsAny(c.Token, " \t") || len(h1) < len(prefix) ||
+		!strings.EqualFold(h1[:len(prefix)], prefix) || !strings.Contains(h1, c.Token) {
+		t.Fatalf("header %q gave credentials %+v", h1, c)
+	}
+	if c.Scheme != bearer.SchemeBearer && c.Scheme != bearer.SchemeDPoP {
+		t.Fatalf("header %q gave scheme %q", h1, c.Scheme)
+	}
 }
 
 // FuzzJWTVerify verifies a fuzzed token against a fuzzed JWKS document

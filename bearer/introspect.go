@@ -160,8 +160,12 @@ func (v *IntrospectionVerifier) introspect(ctx context.Context, token string) (*
 	if v.cfg.Issuer != "" && in.Iss != v.cfg.Issuer {
 		return nil, fmt.Errorf("%w: issuer %q", ErrInvalidToken, in.Iss)
 	}
-	if !accessTokenType(in.TokenType) {
-		return nil, fmt.Errorf("%w: token_type %q is not an access token", ErrInvalidToken, in.TokenType)
+	jkt, err := confirmation(extra)
+	if err != nil {
+		return nil, err
+	}
+	if !accessTokenType(in.TokenType, jkt != "") {
+		return nil, fmt.Errorf("%w: token_type %q is not an access token (or is DPoP without cnf.jkt)", ErrInvalidToken, in.TokenType)
 	}
 	var aud []string
 	if len(in.Aud) > 0 {
@@ -180,7 +184,7 @@ func (v *IntrospectionVerifier) introspect(ctx context.Context, token string) (*
 	}
 	c := &Claims{
 		Subject: in.Sub, Issuer: in.Iss, Audience: aud, ClientID: in.ClientID, TokenID: in.Jti,
-		Scopes: strings.Fields(in.Scope), Extra: extra,
+		Scopes: strings.Fields(in.Scope), JKT: jkt, Extra: extra,
 	}
 	if in.Exp != 0 {
 		c.Expiry = time.Unix(in.Exp, 0)
@@ -192,12 +196,13 @@ func (v *IntrospectionVerifier) introspect(ctx context.Context, token string) (*
 }
 
 // accessTokenType reports whether an introspection response's token_type
-// stands for an access token that may be presented as a bearer token.
-// Gatehouse's authorization server answers "access_token" (or
-// "refresh_token"); RFC 7662 §2.2 servers answer the RFC 6749 §5.1 type,
-// "Bearer" for a bearer access token. The member is optional, so its absence
-// is accepted. "DPoP" is refused: this package checks no DPoP proof, so a
-// sender-constrained token would be accepted as a bearer one.
-func accessTokenType(t string) bool {
-	return t == "" || strings.EqualFold(t, "access_token") || strings.EqualFold(t, "Bearer")
+// stands for an access token, bound to a DPoP key or not (bound). Gatehouse's
+// authorization server answers "access_token" (or "refresh_token"); RFC 7662
+// §2.2 servers answer the RFC 6749 §5.1 type: "Bearer" for a bearer access
+// token, "DPoP" for one bound to a key (RFC 9449 §6.2). The member is
+// optional, so its absence is accepted. "DPoP" is accepted only with the
+// key's thumbprint (cnf.jkt), without which no proof can be checked.
+func accessTokenType(t string, bound bool) bool {
+	return t == "" || strings.EqualFold(t, "access_token") || strings.EqualFold(t, "Bearer") ||
+		(bound && strings.EqualFold(t, "DPoP"))
 }

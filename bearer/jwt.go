@@ -541,6 +541,10 @@ func (v *JWTVerifier) verify(ctx context.Context, token string) (*Claims, error)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidToken, err)
 	}
+	jkt, err := confirmation(extra)
+	if err != nil {
+		return nil, err
+	}
 	out := &Claims{
 		Subject:  c.Subject,
 		Issuer:   c.Issuer,
@@ -549,6 +553,7 @@ func (v *JWTVerifier) verify(ctx context.Context, token string) (*Claims, error)
 		TokenID:  c.ID,
 		Scopes:   strings.Fields(c.Scope),
 		Expiry:   c.Expiry.Time(),
+		JKT:      jkt,
 		Extra:    extra,
 	}
 	if c.IssuedAt != nil {

@@ -69,12 +69,28 @@ func (is *Issuer) Rotate(t testing.TB) {
 // for an hour.
 func (is *Issuer) Token(t testing.TB, sub string, scopes ...string) string {
 	t.Helper()
+	return is.Sign(t, "at+jwt", is.claims(sub, scopes))
+}
+
+// TokenBound returns a signed access token for sub with the given scopes,
+// valid for an hour, bound to the DPoP key whose thumbprint is jkt (its
+// "cnf"."jkt", RFC 9449 §6.1; dpop.Key.JKT gives it): a resource accepts it
+// only under the DPoP scheme, with a proof of that key.
+func (is *Issuer) TokenBound(t testing.TB, jkt, sub string, scopes ...string) string {
+	t.Helper()
+	c := is.claims(sub, scopes)
+	c["cnf"] = map[string]any{"jkt": jkt}
+	return is.Sign(t, "at+jwt", c)
+}
+
+// claims are the claims of a token for sub with scopes, valid for an hour.
+func (is *Issuer) claims(sub string, scopes []string) map[string]any {
 	now := time.Now()
-	return is.Sign(t, "at+jwt", map[string]any{
+	return map[string]any{
 		"iss": is.URL, "aud": is.Audience, "sub": sub, "client_id": "test-client",
 		"scope": strings.Join(scopes, " "), "jti": sub + now.Format(time.RFC3339Nano),
 		"iat": now.Unix(), "exp": now.Add(time.Hour).Unix(),
-	})
+	}
 }
 
 // Sign signs arbitrary claims with the given typ header.

@@ -334,6 +334,7 @@ func clientAdd(ctx context.Context, e env, args []string) error {
 	fs.StringVar(&jwksFile, "jwks", "", jwksHelp)
 	fs.StringVar(&c.JWKSURI, "jwks-uri", "", jwksURIHelp)
 	fs.BoolVar(&c.DPoPBound, "dpop-bound", false, dpopBoundHelp)
+	fs.BoolVar(&c.RequirePAR, "require-par", false, requirePARHelp)
 	fs.BoolVar(&asJSON, "json", false, `print {"client_id":…,"client_secret":…} for scripts`)
 	if err := parse(fs, e, args); err != nil {
 		return err
@@ -410,6 +411,10 @@ func authMethodShown(c storage.Client) string {
 	return storage.AuthSecretBasic + "," + storage.AuthSecretPost
 }
 
+// requirePARHelp describes --require-par.
+const requirePARHelp = "the client must push its authorization requests to /par first " +
+	"(require_pushed_authorization_requests, RFC 9126): their parameters never pass through the browser"
+
 // dpopBoundHelp describes --dpop-bound.
 const dpopBoundHelp = "the client's token requests must carry a DPoP proof (dpop_bound_access_tokens, RFC 9449): " +
 	"every access token it gets is bound to its key"
@@ -463,11 +468,12 @@ func clientList(ctx context.Context, e env, args []string) error {
 				AuthMethod string `json:"token_endpoint_auth_method"`
 				JWKSURI    string `json:"jwks_uri,omitempty"`
 				DPoPBound  bool   `json:"dpop_bound_access_tokens"`
+				RequirePAR bool   `json:"require_pushed_authorization_requests"`
 			}
 			rows := make([]row, 0, len(clients))
 			for _, c := range clients {
 				rows = append(rows, row{c.ID, c.Name, c.Public, c.RedirectURIs, c.GrantTypes, c.Scopes, c.ResourceAudience, c.Disabled,
-					idTokenAlgShown(c.IDTokenAlg), authMethodShown(c), c.JWKSURI, c.DPoPBound})
+					idTokenAlgShown(c.IDTokenAlg), authMethodShown(c), c.JWKSURI, c.DPoPBound, c.RequirePAR})
 			}
 			return json.NewEncoder(e.stdout).Encode(rows)
 		}
@@ -497,12 +503,13 @@ func orDash(s string) string {
 func clientUpdate(ctx context.Context, e env, args []string) error {
 	var s config.Storage
 	var id, audience, alg string
-	var dpopBound bool
-	fs := newFlagSet(e, "client update --id ID [--resource-server AUDIENCE] [--id-token-alg ALG] [--dpop-bound=true|false]",
+	var dpopBound, requirePAR bool
+	fs := newFlagSet(e, "client update --id ID [--resource-server AUDIENCE] [--id-token-alg ALG] [--dpop-bound=true|false] [--require-par=true|false]",
 		"Change a client's registration. --resource-server makes it a resource server for AUDIENCE\n"+
 			"(an https URL): it may introspect access tokens whose aud contains it; \"\" stops that.\n"+
 			"--id-token-alg sets the algorithm its ID tokens are signed with (\"\" for the default, RS256);\n"+
 			"--dpop-bound=true makes its token requests need a DPoP proof, --dpop-bound=false no longer;\n"+
+			"--require-par=true makes it push its authorization requests to /par first;\n"+
 			"every instance uses it within 5 seconds. The web app reads its own at start: restart it after\n"+
 			"changing the web app's client.",
 		"  gatehouse client update --id reports-api --resource-server https://reports.example.com\n"+
@@ -514,13 +521,14 @@ func clientUpdate(ctx context.Context, e env, args []string) error {
 	fs.StringVar(&audience, "resource-server", "", "the `AUDIENCE` the client is a resource server for (\"\" for none)")
 	fs.StringVar(&alg, "id-token-alg", "", idTokenAlgHelp())
 	fs.BoolVar(&dpopBound, "dpop-bound", false, dpopBoundHelp)
+	fs.BoolVar(&requirePAR, "require-par", false, requirePARHelp)
 	if err := parse(fs, e, args); err != nil {
 		return err
 	}
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	if id == "" || !given["resource-server"] && !given["id-token-alg"] && !given["dpop-bound"] {
-		return fmt.Errorf("%w: --id and --resource-server, --id-token-alg or --dpop-bound are required (--resource-server '' makes the client no resource server)", errUsage)
+	if id == "" || !given["resource-server"] && !given["id-token-alg"] && !given["dpop-bound"] && !given["require-par"] {
+		return fmt.Errorf("%w: --id and --resource-server, --id-token-alg, --dpop-bound or --require-par are required (--resource-server '' makes the client no resource server)", errUsage)
 	}
 	if given["id-token-alg"] {
 		// Checked before the store is opened, so that a wrong name
@@ -554,6 +562,16 @@ func clientUpdate(ctx context.Context, e env, args []string) error {
 				fmt.Fprintf(e.stdout, "client %s must send a DPoP proof with every token request\n", id)
 			} else {
 				fmt.Fprintf(e.stdout, "client %s may send token requests without a DPoP proof\n", id)
+			}
+		}
+		if given["require-par"] {
+			if err := admin.SetRequirePAR(ctx, st, id, requirePAR, time.Now()); err != nil {
+				return err
+			}
+			if requirePAR {
+				fmt.Fprintf(e.stdout, "client %s must push its authorization requests\n", id)
+			} else {
+				fmt.Fprintf(e.stdout, "client %s may send its authorization requests through the browser\n", id)
 			}
 		}
 		return nil

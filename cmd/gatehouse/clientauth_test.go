@@ -100,12 +100,17 @@ func TestClientAuthMethods(t *testing.T) {
 		{[]string{"client", "add", "--id", "x7", "--redirect-uri", "https://x7.example.com/cb", "--auth-method", "client_secret_jwt"}, 1, "^$", `"client_secret_jwt" is not supported`},
 
 		{[]string{"client", "add", "--id", "bound", "--grant-types", "client_credentials", "--dpop-bound"}, 0, "^added client bound\nclient secret \\(shown once\\): " + secretRE + "\n$", ""},
-		{[]string{"client", "list", "--json"}, 0, `"client_id":"bound",[^}]*"dpop_bound_access_tokens":true}`, ""},
-		{[]string{"client", "list", "--json"}, 0, `"client_id":"basic",[^}]*"dpop_bound_access_tokens":false}`, ""},
+		{[]string{"client", "list", "--json"}, 0, `"client_id":"bound",[^}]*"dpop_bound_access_tokens":true,"require_pushed_authorization_requests":false}`, ""},
+		{[]string{"client", "list", "--json"}, 0, `"client_id":"basic",[^}]*"dpop_bound_access_tokens":false,"require_pushed_authorization_requests":false}`, ""},
 		{[]string{"client", "update", "--id", "bound", "--dpop-bound=false"}, 0, "^client bound may send token requests without a DPoP proof\n$", ""},
-		{[]string{"client", "list", "--json"}, 0, `"client_id":"bound",[^}]*"dpop_bound_access_tokens":false}`, ""},
+		{[]string{"client", "list", "--json"}, 0, `"client_id":"bound",[^}]*"dpop_bound_access_tokens":false,"require_pushed_authorization_requests":false}`, ""},
 		{[]string{"client", "update", "--id", "bound", "--dpop-bound"}, 0, "^client bound must send a DPoP proof with every token request\n$", ""},
-		{[]string{"client", "list", "--json"}, 0, `"client_id":"bound",[^}]*"dpop_bound_access_tokens":true}`, ""},
+		{[]string{"client", "list", "--json"}, 0, `"client_id":"bound",[^}]*"dpop_bound_access_tokens":true,"require_pushed_authorization_requests":false}`, ""},
+		{[]string{"client", "add", "--id", "pushed", "--redirect-uri", "https://pushed.example.com/cb", "--require-par", "--json"}, 0, `^\{"client_id":"pushed","client_secret":"` + secretRE + `"\}\n$`, ""},
+		{[]string{"client", "list", "--json"}, 0, `"client_id":"pushed",[^}]*"require_pushed_authorization_requests":true}`, ""},
+		{[]string{"client", "update", "--id", "pushed", "--require-par=false"}, 0, "^client pushed may send its authorization requests through the browser\n$", ""},
+		{[]string{"client", "list", "--json"}, 0, `"client_id":"pushed",[^}]*"require_pushed_authorization_requests":false}`, ""},
+		{[]string{"client", "update", "--id", "pushed", "--require-par"}, 0, "^client pushed must push its authorization requests\n$", ""},
 		{[]string{"client", "rotate-secret", "--id", "keyed"}, 1, "^$", "private_key_jwt: it has no secret .*gatehouse client set-auth --id keyed --auth-method client_secret_basic"},
 		{[]string{"client", "list"}, 0, `(?m)^CLIENT ID\s+NAME\s+TYPE\s+AUTH METHOD\s+GRANTS\s`, ""},
 		{[]string{"client", "list"}, 0, `(?m)^basic\s+basic\s+confidential\s+client_secret_basic\s+authorization_code,refresh_token\s`, ""},
@@ -185,8 +190,8 @@ func TestClientAuthMethods(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(clients) != 7 {
-			t.Errorf("%d clients stored, want the 7 added", len(clients))
+		if len(clients) != 8 {
+			t.Errorf("%d clients stored, want the 8 added", len(clients))
 		}
 		// A client registered before clients had a method.
 		now := time.Now()

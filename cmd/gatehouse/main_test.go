@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"net"
@@ -12,12 +13,14 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/dpop"
 	"github.com/gatehouse-dev/gatehouse/internal/admin"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/tlsconf"
@@ -231,8 +234,11 @@ func TestServeFreshAndRestart(t *testing.T) {
 	args := []string{"serve", "--data-dir", dataDir,
 		"--authz-addr", addrs["authz"], "--api-addr", addrs["api"], "--webapp-addr", addrs["webapp"], "--shutdown-timeout", "5s"}
 
-	start := func() (stdout string) {
+	// start runs serve with extra flags until it is ready, runs check (if
+	// any) against it, and stops it.
+	start := func(extra []string, check func(client *http.Client)) (stdout string) {
 		ctx, cancel := context.WithCancel(context.Background())
+		args := append(slices.Clone(args), extra...)
 		var out, errOut syncBuffer
 		done := make(chan int, 1)
 		var memoryLimit atomic.Int64
@@ -272,6 +278,9 @@ func TestServeFreshAndRestart(t *testing.T) {
 				}
 			}
 		}
+		if check != nil {
+			check(client)
+		}
 		cancel()
 		select {
 		case code := <-done:
@@ -284,7 +293,7 @@ func TestServeFreshAndRestart(t *testing.T) {
 		return out.String()
 	}
 
-	first := start()
+	first := start(nil, nil)
 	for _, want := range []string{"https://" + addrs["authz"], "https://" + addrs["api"] + "/api", "https://" + addrs["webapp"],
 		filepath.Join(dataDir, "tls", tlsconf.CACertFile), `Demo login: username "demo", password "`} {
 		if !strings.Contains(first, want) {
@@ -305,7 +314,48 @@ func TestServeFreshAndRestart(t *testing.T) {
 	ca1, _ := os.ReadFile(filepath.Join(dataDir, "tls", tlsconf.CACertFile))
 	secret1, _ := os.ReadFile(filepath.Join(dataDir, "secret"))
 
-	second := start()
+	// The second start with --require-par and --dpop-nonces: discovery
+	// says every request must be pushed, and a DPoP proof without the
+	// server's nonce is answered use_dpop_nonce.
+	second := start([]string{"--require-par", "--dpop-nonces"}, func(client *http.Client) {
+		authz := "https://" + addrs["authz"]
+		resp, err := client.Get(authz + "/.well-known/openid-configuration")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		err = json.NewDecoder(resp.Body).Decode(&m)
+		resp.Body.Close()
+		if err != nil || m["require_pushed_authorization_requests"] != true {
+			t.Errorf("discovery with --require-par: %v %v", m["require_pushed_authorization_requests"], err)
+		}
+		key, err := dpop.GenerateKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		proof, err := key.Proof(http.MethodPost, authz+"/token", "", "", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		webappSecret, err := os.ReadFile(filepath.Join(dataDir, "clients", "gatehouse-webapp.secret"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequest(http.MethodPost, authz+"/token", strings.NewReader("grant_type=refresh_token&refresh_token=x"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth("gatehouse-webapp", strings.TrimSpace(string(webappSecret)))
+		req.Header.Set("DPoP", proof)
+		resp, err = client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m = nil
+		_ = json.NewDecoder(resp.Body).Decode(&m)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || m["error"] != "use_dpop_nonce" || resp.Header.Get("DPoP-Nonce") == "" {
+			t.Errorf("a DPoP proof without a nonce with --dpop-nonces: %d %v", resp.StatusCode, m)
+		}
+	})
 	if strings.Contains(second, "password \"") {
 		t.Errorf("second start printed a password again:\n%s", second)
 	}

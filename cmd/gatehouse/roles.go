@@ -15,6 +15,7 @@ import (
 	"github.com/gomodule/redigo/redis"
 
 	"github.com/gatehouse-dev/gatehouse/bearer"
+	"github.com/gatehouse-dev/gatehouse/dpop"
 	"github.com/gatehouse-dev/gatehouse/internal/api"
 	"github.com/gatehouse-dev/gatehouse/internal/api/resource"
 	"github.com/gatehouse-dev/gatehouse/internal/authz"
@@ -69,6 +70,7 @@ func (w *wiring) authz(ctx context.Context) (role, error) {
 		InsecureHTTP:       c.InsecureHTTP,
 		TrustedProxies:     c.TrustedProxies,
 		DPoPNonces:         c.DPoPNonces,
+		RequirePAR:         c.RequirePAR,
 	})
 	if err != nil {
 		return role{}, err
@@ -109,6 +111,10 @@ func (w *wiring) api(ctx context.Context) (role, error) {
 		Resources: w.resources,
 		Store:     w.docs,
 		Verifier:  verifier,
+		// Proofs are recorded in the database, so that each is accepted
+		// once by all the API's instances; the authorization server's
+		// janitor deletes the expired ones.
+		DPoP:      &dpop.Checker{Replays: api.Replays{Store: w.store}},
 		PublicURL: c.APIPublicURL(),
 		Logger:    w.logger.With("role", config.RoleAPI),
 

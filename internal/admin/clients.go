@@ -41,6 +41,9 @@ type NewClient struct {
 	// DPoPBound is dpop_bound_access_tokens (RFC 9449 §5.2): the client's
 	// token requests must carry a DPoP proof.
 	DPoPBound bool
+	// RequirePAR is require_pushed_authorization_requests (RFC 9126 §6):
+	// the client's authorization requests must be pushed first.
+	RequirePAR bool
 }
 
 // defaultGrantTypes and defaultScopes apply when a registration leaves them nil.
@@ -146,6 +149,7 @@ func clientRecord(c NewClient, now time.Time) (storage.Client, error) {
 		JWKS:                   auth.JWKS,
 		JWKSURI:                auth.JWKSURI,
 		DPoPBound:              c.DPoPBound,
+		RequirePAR:             c.RequirePAR,
 		CreatedAt:              now.UTC(), UpdatedAt: now.UTC(),
 	}, nil
 }
@@ -289,6 +293,18 @@ func SetDPoPBound(ctx context.Context, clients storage.Clients, id string, bound
 	}
 	if err := clients.SetClientDPoPBound(ctx, id, bound, now.UTC()); err != nil {
 		return fmt.Errorf("setting whether %q needs DPoP: %w", id, err)
+	}
+	return nil
+}
+
+// SetRequirePAR sets whether client id must push its authorization
+// requests; every instance uses it at the client's next request.
+func SetRequirePAR(ctx context.Context, clients storage.Clients, id string, require bool, now time.Time) error {
+	if _, err := lookupClient(ctx, clients, id); err != nil {
+		return err
+	}
+	if err := clients.SetClientRequirePAR(ctx, id, require, now.UTC()); err != nil {
+		return fmt.Errorf("setting whether %q must push its requests: %w", id, err)
 	}
 	return nil
 }

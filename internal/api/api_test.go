@@ -367,13 +367,13 @@ func testErrors(e *env) {
 					t.Errorf("WWW-Authenticate = %q", r.header.Get("WWW-Authenticate"))
 				}
 			case 403:
-				if got := r.header.Get("WWW-Authenticate"); !strings.Contains(got, `error="insufficient_scope"`) || !strings.Contains(got, `scope="todos:write"`) {
+				if got := strings.Join(r.header.Values("WWW-Authenticate"), ", "); !strings.Contains(got, `error="insufficient_scope"`) || !strings.Contains(got, `scope="todos:write"`) {
 					t.Errorf("WWW-Authenticate = %q", got)
 				}
 			}
 		})
 	}
-	if r := e.do("GET", "/api/todos", "bad", ""); !strings.Contains(r.header.Get("WWW-Authenticate"), `error="invalid_token"`) {
+	if r := e.do("GET", "/api/todos", "bad", ""); !strings.Contains(strings.Join(r.header.Values("WWW-Authenticate"), ", "), `error="invalid_token"`) {
 		e.t.Errorf("invalid token challenge = %q", r.header.Get("WWW-Authenticate"))
 	}
 	if r := e.do("GET", "/api/todos", e.reader, ""); r.status != 200 {

@@ -68,9 +68,7 @@ func countErr(items []map[string]any) int {
 // writeBearerError renders a rejected token in Eve's envelope, keeping the
 // RFC 6750 §3 challenge.
 func writeBearerError(w http.ResponseWriter, _ *http.Request, e *bearer.Error) {
-	if e.Status != http.StatusServiceUnavailable {
-		w.Header().Set("WWW-Authenticate", e.Challenge())
-	}
+	e.SetHeaders(w.Header()) // the challenges, one header each, and a DPoP nonce
 	msg := e.Description
 	switch e.Status {
 	case http.StatusUnauthorized:

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/gatehouse-dev/gatehouse/bearer"
@@ -49,7 +50,7 @@ func TestWriteBearerError(t *testing.T) {
 			if w.Code != tc.status {
 				t.Errorf("status = %d, want %d", w.Code, tc.status)
 			}
-			if got := w.Header().Get("WWW-Authenticate"); got != tc.challenge {
+			if got := strings.Join(w.Header().Values("WWW-Authenticate"), ", "); got != tc.challenge {
 				t.Errorf("WWW-Authenticate = %q, want %q", got, tc.challenge)
 			}
 			var body map[string]json.RawMessage

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/bearer"
+	"github.com/gatehouse-dev/gatehouse/dpop"
 	"github.com/gatehouse-dev/gatehouse/internal/api/query"
 	"github.com/gatehouse-dev/gatehouse/internal/api/resource"
 	"github.com/gatehouse-dev/gatehouse/internal/httpserver"
@@ -42,8 +43,17 @@ type Config struct {
 	// Verifier checks bearer tokens (bearer.NewJWTVerifier or
 	// bearer.NewIntrospectionVerifier).
 	Verifier bearer.Verifier
+	// DPoP, when set, checks the proofs that come with access tokens bound
+	// to a DPoP key (RFC 9449 §7): such a token is accepted only as
+	// "Authorization: DPoP <token>" with a proof of its key for the
+	// request, made for PublicURL and the request's path (for the URL the
+	// request reached when PublicURL is empty). Bearer tokens are accepted
+	// as "Authorization: Bearer <token>" either way. Nil: bound tokens are
+	// refused.
+	DPoP *dpop.Checker
 	// PublicURL is the external base URL (scheme://host[:port]) used in
-	// Location headers and the OpenAPI document; empty: relative URLs.
+	// Location headers, the OpenAPI document and DPoP proofs; empty:
+	// relative URLs.
 	PublicURL string
 	Logger    *slog.Logger
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
@@ -62,6 +72,7 @@ type Config struct {
 // Server serves the API.
 type Server struct {
 	cfg     Config
+	auth    []bearer.Option // how tokens are authenticated
 	limiter *limiter
 	limits  resource.QueryLimits // as applied (querylimits.go)
 	gate    *gate
@@ -101,6 +112,13 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, limiter: newLimiter(cfg.Resources.RateLimit, cfg.Now), counts: newCountCache(),
 		limits: limits, gate: newGate(limits.Concurrency, limits.Wait)}
+	if cfg.DPoP != nil {
+		var urlOf func(*http.Request) string // bearer.RequestURL
+		if cfg.PublicURL != "" {
+			urlOf = func(r *http.Request) string { return cfg.PublicURL + r.URL.EscapedPath() }
+		}
+		s.auth = []bearer.Option{bearer.WithDPoP(cfg.DPoP, urlOf)}
+	}
 	doc, err := json.MarshalIndent(openAPI(cfg.Resources, cfg.PublicURL), "", "  ")
 	if err != nil {
 		return nil, fmt.Errorf("api: openapi: %w", err)
@@ -202,9 +220,17 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) {
 	}
 	h := w.Header()
 	h.Set("Access-Control-Allow-Origin", origin)
-	headers := append([]string{"Authorization", "Content-Type", "If-Match", "If-None-Match"}, c.AllowedHeaders...)
+	headers := []string{"Authorization", "Content-Type", "If-Match", "If-None-Match"}
+	expose := []string{"ETag", "Location", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"}
+	if s.cfg.DPoP != nil {
+		// A browser client sends its proofs, and reads the challenges and
+		// nonces of the refusals (RFC 9449 §7.1, §9).
+		headers = append(headers, dpop.HeaderProof)
+		expose = append(expose, "WWW-Authenticate", dpop.HeaderNonce)
+	}
+	headers = append(headers, c.AllowedHeaders...)
 	h.Set("Access-Control-Allow-Headers", strings.Join(headers, ", "))
-	expose := append([]string{"ETag", "Location", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"}, c.ExposeHeaders...)
+	expose = append(expose, c.ExposeHeaders...)
 	h.Set("Access-Control-Expose-Headers", strings.Join(expose, ", "))
 	h.Set("Access-Control-Max-Age", strconv.Itoa(c.MaxAge))
 	h.Set("Access-Control-Allow-Methods", "GET, HEAD, POST, PATCH, PUT, DELETE, OPTIONS")
@@ -234,7 +260,7 @@ func (s *Server) resource(w http.ResponseWriter, r *http.Request, res *resource.
 	// The principal the rate limits and query limits count by.
 	principal := "ip:" + httpserver.ClientNetwork(s.cfg.TrustedProxies.ClientIP(r))
 	if !slices.Contains(public, method) {
-		claims, e := bearer.Authenticate(r, s.cfg.Verifier)
+		claims, e := bearer.Authenticate(r, s.cfg.Verifier, s.auth...)
 		if e != nil {
 			writeBearerError(w, r, e)
 			return
@@ -245,7 +271,7 @@ func (s *Server) resource(w http.ResponseWriter, r *http.Request, res *resource.
 		}
 		if !claims.HasScope(scope) {
 			writeBearerError(w, r, &bearer.Error{Status: http.StatusForbidden, Code: "insufficient_scope",
-				Description: "the access token lacks the scope " + scope, Scope: scope})
+				Description: "the access token lacks the scope " + scope, Scope: scope, Scheme: claims.Scheme(), Schemes: []string{claims.Scheme()}})
 			return
 		}
 		if res.OwnerField != "" {

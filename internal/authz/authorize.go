@@ -59,6 +59,19 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 		s.pages.errorPage(w, http.StatusBadRequest, "The application that sent you here is disabled.")
 		return
 	}
+	pushed := q.Has("request_uri")
+	if pushed {
+		// A pushed request (RFC 9126 §4): its parameters, checked when
+		// they were pushed, replace the query's, and it is used once.
+		if q, err = s.openPushed(r.Context(), client, q.Get("request_uri")); err != nil {
+			if errors.Is(err, errPushedUnavailable) {
+				s.pages.errorPage(w, http.StatusServiceUnavailable, "The service is unavailable. Try again shortly.")
+				return
+			}
+			s.pages.errorPage(w, http.StatusBadRequest, "This sign-in request has expired or was already used. Go back to the application and start again.")
+			return
+		}
+	}
 	redirectURI := q.Get("redirect_uri")
 	if !redirectAllowed(client, redirectURI) {
 		s.pages.errorPage(w, http.StatusBadRequest, "The application sent you here with a return address it has not registered.")
@@ -66,29 +79,41 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 	}
 	state := q.Get("state")
 	fail := func(e authzError) { s.redirectError(w, r, redirectURI, state, e) }
+	if !pushed && (s.cfg.RequirePAR || client.RequirePAR) {
+		fail(authzError{"invalid_request", "this client must push its authorization requests (RFC 9126)"})
+		return
+	}
+	p, aerr := s.authorizationRequest(r.Context(), client, q)
+	if aerr != nil {
+		fail(*aerr)
+		return
+	}
+	s.advance(w, r, p, client)
+}
+
+// authorizationRequest checks the parameters of an authorization request
+// from client, whose redirect_uri is known to be registered, and returns
+// the request, or the error to send to the client.
+func (s *Server) authorizationRequest(ctx context.Context, client storage.Client, q url.Values) (pendingRequest, *authzError) {
+	redirectURI, state := q.Get("redirect_uri"), q.Get("state")
 	for _, vs := range q {
 		if len(vs[0]) > maxAuthorizeParam {
-			fail(authzError{"invalid_request", "a parameter is too long"})
-			return
+			return pendingRequest{}, &authzError{"invalid_request", "a parameter is too long"}
 		}
 	}
 
 	if q.Has("request") || q.Has("request_uri") {
-		fail(authzError{"request_not_supported", "request objects are not supported"})
-		return
+		return pendingRequest{}, &authzError{"request_not_supported", "request objects are not supported"}
 	}
 	// OAuth 2.1 §4: only the code response type; no implicit, no hybrid.
 	if rt := q.Get("response_type"); rt != "code" {
-		fail(authzError{"unsupported_response_type", "only response_type=code is supported"})
-		return
+		return pendingRequest{}, &authzError{"unsupported_response_type", "only response_type=code is supported"}
 	}
 	if !slices.Contains(client.GrantTypes, "authorization_code") {
-		fail(authzError{"unauthorized_client", "client may not use the authorization code grant"})
-		return
+		return pendingRequest{}, &authzError{"unauthorized_client", "client may not use the authorization code grant"}
 	}
 	if rm := q.Get("response_mode"); rm != "" && rm != "query" {
-		fail(authzError{"invalid_request", "only response_mode=query is supported"})
-		return
+		return pendingRequest{}, &authzError{"invalid_request", "only response_mode=query is supported"}
 	}
 	// PKCE (RFC 7636; RFC 9700 §2.1.1): S256 is required for every client,
 	// unless a legacy confidential client was registered with PKCEOptional.
@@ -96,33 +121,27 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case challenge == "" && method == "" && client.PKCEOptional && !client.Public:
 	case challenge == "":
-		fail(authzError{"invalid_request", "code_challenge is required"})
-		return
+		return pendingRequest{}, &authzError{"invalid_request", "code_challenge is required"}
 	case method != "S256":
 		// An absent method means "plain" (RFC 7636 §4.3), which is refused.
-		fail(authzError{"invalid_request", "code_challenge_method must be S256"})
-		return
+		return pendingRequest{}, &authzError{"invalid_request", "code_challenge_method must be S256"}
 	case !pkceChallenge.MatchString(challenge):
-		fail(authzError{"invalid_request", "malformed code_challenge"})
-		return
+		return pendingRequest{}, &authzError{"invalid_request", "malformed code_challenge"}
 	}
 	scopes := s.scopes.allowed(client, strings.Fields(q.Get("scope")))
 	if len(scopes) == 0 {
-		fail(authzError{"invalid_scope", "no requested scope is allowed for this client"})
-		return
+		return pendingRequest{}, &authzError{"invalid_scope", "no requested scope is allowed for this client"}
 	}
 	prompt := strings.Fields(q.Get("prompt"))
 	if slices.Contains(prompt, "none") && len(prompt) > 1 {
 		// OpenID Connect Core §3.1.2.1.
-		fail(authzError{"invalid_request", "prompt=none must be alone"})
-		return
+		return pendingRequest{}, &authzError{"invalid_request", "prompt=none must be alone"}
 	}
 	var maxAge *time.Duration
 	if v := q.Get("max_age"); v != "" {
 		n, err := strconv.ParseUint(v, 10, 31)
 		if err != nil {
-			fail(authzError{"invalid_request", "malformed max_age"})
-			return
+			return pendingRequest{}, &authzError{"invalid_request", "malformed max_age"}
 		}
 		d := time.Duration(n) * time.Second
 		maxAge = &d
@@ -131,8 +150,7 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 	// of that key exchanges it.
 	jkt := q.Get("dpop_jkt")
 	if jkt != "" && !jktForm.MatchString(jkt) {
-		fail(authzError{"invalid_request", "malformed dpop_jkt"})
-		return
+		return pendingRequest{}, &authzError{"invalid_request", "malformed dpop_jkt"}
 	}
 	now := s.now()
 	req := storage.AuthRequest{
@@ -146,14 +164,13 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 	}
 	p := pendingRequest{AuthRequest: req}
 	if hint := q.Get("id_token_hint"); hint != "" {
-		claims, _, err := s.verifyIDTokenHint(r.Context(), hint)
+		claims, _, err := s.verifyIDTokenHint(ctx, hint)
 		if err != nil {
-			fail(authzError{"invalid_request", "id_token_hint invalid"})
-			return
+			return pendingRequest{}, &authzError{"invalid_request", "id_token_hint invalid"}
 		}
 		p.HintSubject = claims.Subject
 	}
-	s.advance(w, r, p, client)
+	return p, nil
 }
 
 // redirectAllowed compares redirect_uri with the registered ones (see

@@ -97,6 +97,9 @@ type Config struct {
 
 	// Lockout tunes sign-in throttling; zero values take defaults.
 	Lockout Lockout
+	// RequirePAR makes every client push its authorization requests
+	// (RFC 9126 §5); a client can be required to alone (Client.RequirePAR).
+	RequirePAR bool
 	// DPoPNonces makes every DPoP proof at the token endpoint carry a
 	// nonce the server handed out (RFC 9449 §8), so that a proof made in
 	// advance by someone holding the key for a while is useless.
@@ -261,6 +264,7 @@ func (s *Server) routes() http.Handler {
 	// The token, revocation, introspection and userinfo endpoints answer
 	// RFC 6749 §5.2 JSON errors, a wrong method included.
 	mux.HandleFunc("/token", s.apiEndpoint(s.serveToken, http.MethodPost))
+	mux.HandleFunc("/par", s.apiEndpoint(s.servePAR, http.MethodPost))
 	mux.HandleFunc("/revoke", s.apiEndpoint(s.serveRevoke, http.MethodPost))
 	mux.HandleFunc("/introspect", s.apiEndpoint(s.serveIntrospect, http.MethodPost))
 	mux.HandleFunc("/userinfo", s.apiEndpoint(s.serveUserinfo, http.MethodGet, http.MethodPost))

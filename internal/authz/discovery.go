@@ -48,6 +48,8 @@ func (s *Server) metadata() map[string]any {
 		"frontchannel_logout_supported":                            false,
 		"access_token_signing_alg_values_supported":                []string{string(AccessTokenAlg)},
 		"dpop_signing_alg_values_supported":                        dpopAlgNames(),
+		"pushed_authorization_request_endpoint":                    iss + "/par",
+		"require_pushed_authorization_requests":                    s.cfg.RequirePAR,
 	}
 }
 

@@ -126,6 +126,9 @@ type Serve struct {
 	// DPoPNonces makes DPoP proofs at the token endpoint carry a server
 	// nonce (RFC 9449 §8).
 	DPoPNonces bool
+	// RequirePAR makes every client push its authorization requests (RFC
+	// 9126).
+	RequirePAR bool
 
 	AccessTokenTTL     time.Duration
 	RefreshIdleTTL     time.Duration
@@ -173,6 +176,7 @@ func (s *Serve) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&s.Resources, "resources", "", "resource file (YAML) declaring the API's resources (default: built-in todos)")
 	fs.StringVar(&s.SessionStore, "session-store", "", "web app session store: empty for the database, or redis://host:port/db")
 	fs.StringVar(&s.TokenCheck, "token-check", "jwt", "how the API checks tokens: jwt (local signature check) or introspect")
+	fs.BoolVar(&s.RequirePAR, "require-par", false, "every client must push its authorization requests to /par first (RFC 9126); without it, only clients registered with --require-par")
 	fs.BoolVar(&s.DPoPNonces, "dpop-nonces", false, "require a server nonce (use_dpop_nonce, rotated every 5 minutes) in every DPoP proof at the authorization server")
 	fs.DurationVar(&s.AccessTokenTTL, "access-token-ttl", 5*time.Minute, "access token lifetime")
 	fs.DurationVar(&s.RefreshIdleTTL, "refresh-idle-ttl", 24*time.Hour, "refresh tokens expire after this long unused")

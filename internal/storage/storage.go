@@ -111,6 +111,9 @@ type Client struct {
 	// its token requests must carry a DPoP proof, so every access token it
 	// gets is bound to its key.
 	DPoPBound bool
+	// RequirePAR is the client's require_pushed_authorization_requests
+	// (RFC 9126 §6): its authorization requests must be pushed first.
+	RequirePAR bool
 	// Disabled clients cannot authenticate, and tokens issued to them are
 	// no longer active.
 	Disabled  bool
@@ -144,6 +147,9 @@ type Clients interface {
 	// SetClientDPoPBound sets the client's DPoPBound; ErrNotFound if no
 	// such client.
 	SetClientDPoPBound(ctx context.Context, id string, bound bool, now time.Time) error
+	// SetClientRequirePAR sets the client's RequirePAR; ErrNotFound if no
+	// such client.
+	SetClientRequirePAR(ctx context.Context, id string, require bool, now time.Time) error
 	// SetClientAuthentication sets how the client authenticates: its
 	// AuthMethod, SecretHash, JWKS and JWKSURI together, so a client never
 	// has a method without what it needs; ErrNotFound if no such client.

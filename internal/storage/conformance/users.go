@@ -158,7 +158,7 @@ func testClients(t *testing.T, s storage.Store) {
 	api := storage.Client{
 		ID: "api", Name: "Todo API", SecretHash: "hash-of-api-secret",
 		GrantTypes: []string{"client_credentials"}, ResourceAudience: "https://127.0.0.1:8001",
-		AuthMethod: storage.AuthPrivateKeyJWT, JWKS: `{"keys":[]}`, JWKSURI: "https://api.example/jwks", DPoPBound: true,
+		AuthMethod: storage.AuthPrivateKeyJWT, JWKS: `{"keys":[]}`, JWKSURI: "https://api.example/jwks", DPoPBound: true, RequirePAR: true,
 		Disabled: true, CreatedAt: base, UpdatedAt: base,
 	}
 	for _, c := range []storage.Client{webapp, cli, api} {
@@ -179,6 +179,7 @@ func testClients(t *testing.T, s storage.Store) {
 	wantErr(t, s.SetClientIDTokenAlg(ctx, "nobody", "EdDSA", base), storage.ErrNotFound, "SetClientIDTokenAlg unknown")
 	wantErr(t, s.SetClientDisabled(ctx, "nobody", true, base), storage.ErrNotFound, "SetClientDisabled unknown")
 	wantErr(t, s.SetClientDPoPBound(ctx, "nobody", true, base), storage.ErrNotFound, "SetClientDPoPBound unknown")
+	wantErr(t, s.SetClientRequirePAR(ctx, "nobody", true, base), storage.ErrNotFound, "SetClientRequirePAR unknown")
 	wantErr(t, s.SetClientAuthentication(ctx, "nobody", storage.ClientAuthentication{AuthMethod: storage.AuthNone}, base),
 		storage.ErrNotFound, "SetClientAuthentication unknown")
 	keyAuth := storage.ClientAuthentication{AuthMethod: storage.AuthPrivateKeyJWT,
@@ -230,6 +231,12 @@ func testClients(t *testing.T, s storage.Store) {
 			func(c *storage.Client) {}},
 		{"SetClientDPoPBound(false)", func(w time.Time) error { return s.SetClientDPoPBound(ctx, cli.ID, false, w) },
 			func(c *storage.Client) { c.DPoPBound = false }},
+		{"SetClientRequirePAR(true)", func(w time.Time) error { return s.SetClientRequirePAR(ctx, cli.ID, true, w) },
+			func(c *storage.Client) { c.RequirePAR = true }},
+		{"SetClientRequirePAR(true) again", func(w time.Time) error { return s.SetClientRequirePAR(ctx, cli.ID, true, w) },
+			func(c *storage.Client) {}},
+		{"SetClientRequirePAR(false)", func(w time.Time) error { return s.SetClientRequirePAR(ctx, cli.ID, false, w) },
+			func(c *storage.Client) { c.RequirePAR = false }},
 		{"SetClientAuthentication private_key_jwt", func(w time.Time) error { return s.SetClientAuthentication(ctx, cli.ID, keyAuth, w) },
 			func(c *storage.Client) {
 				c.AuthMethod, c.SecretHash, c.JWKS, c.JWKSURI = keyAuth.AuthMethod, keyAuth.SecretHash, keyAuth.JWKS, keyAuth.JWKSURI

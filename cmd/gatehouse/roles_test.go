@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/bearer/bearertest"
+	"github.com/gatehouse-dev/gatehouse/dpop"
+	"github.com/gatehouse-dev/gatehouse/internal/config"
+)
+
+// TestAPIRoleChecksDPoPProofs: the API role accepts a DPoP-bound token
+// with a proof made for its public URL (--api-url), refuses it as a bearer
+// token, and records proofs in the database, so that two instances accept
+// a proof once between them.
+func TestAPIRoleChecksDPoPProofs(t *testing.T) {
+	ctx := context.Background()
+	const apiURL = "https://api.example.com"
+	var c config.Serve
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	c.RegisterFlags(fs)
+	if err := fs.Parse([]string{"--data-dir", t.TempDir(), "--api-url", apiURL}); err != nil {
+		t.Fatal(err)
+	}
+	is := bearertest.New(t, apiURL)
+	c.Issuer = is.URL
+	st, err := openStore(ctx, &c.Storage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	res, err := loadResources(&c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs, err := openDocuments(ctx, st, res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := wiring{cfg: &c, logger: slog.New(slog.DiscardHandler), store: st, docs: docs, resources: res, client: http.DefaultClient}
+	instance := func() *httptest.Server {
+		r, err := w.api(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(r.server.Handler)
+		t.Cleanup(srv.Close)
+		return srv
+	}
+	a, b := instance(), instance()
+
+	key, err := dpop.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := is.TokenBound(t, key.JKT(), "alice", "todos:read")
+	proof, err := key.Proof("GET", apiURL+"/api/todos", tok, "", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(srv *httptest.Server, auth, proof string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest("GET", srv.URL+"/api/todos", nil)
+		req.Header.Set("Authorization", auth)
+		req.Header.Set("DPoP", proof)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	for _, s := range []struct {
+		name      string
+		srv       *httptest.Server
+		auth      string
+		status    int
+		challenge string // what WWW-Authenticate starts with
+	}{
+		{"bound token as a bearer token", a, "Bearer " + tok, 401, `Bearer error="invalid_token"`},
+		{"bound token with its proof", a, "DPoP " + tok, 200, ""},
+		{"the proof again, at another instance", b, "DPoP " + tok, 401, `DPoP error="invalid_dpop_proof", error_description="the proof was already used"`},
+	} {
+		resp := get(s.srv, s.auth, proof)
+		if got := resp.Header.Get("WWW-Authenticate"); resp.StatusCode != s.status || !strings.HasPrefix(got, s.challenge) {
+			t.Errorf("%s: %d %q, want %d %q…", s.name, resp.StatusCode, got, s.status, s.challenge)
+		}
+	}
+}
