@@ -319,7 +319,8 @@ func clientAdd(ctx context.Context, e env, args []string) error {
 			"  gatehouse client add --id batch --name 'Batch job' --grant-types client_credentials --scopes todos:read --json\n"+
 			"  gatehouse client add --id reports-api --name 'Reports API' --grant-types '' --scopes '' --resource-server https://reports.example.com\n"+
 			"  gatehouse client add --id fastapp --name 'Fast app' --redirect-uri https://fastapp.example.com/callback --id-token-alg ES256\n"+
-			"  gatehouse client add --id keyed --name 'Keyed job' --grant-types client_credentials --scopes todos:read --auth-method private_key_jwt --jwks keyed-jwks.json")
+			"  gatehouse client add --id keyed --name 'Keyed job' --grant-types client_credentials --scopes todos:read --auth-method private_key_jwt --jwks keyed-jwks.json\n"+
+			"  gatehouse client add --id bank --name 'Bank app' --redirect-uri https://bank.example.com/cb --profile fapi2 --jwks-uri https://bank.example.com/jwks.json")
 	s.RegisterFlags(fs)
 	fs.StringVar(&c.ID, "id", "", "client ID (required)")
 	fs.StringVar(&c.Name, "name", "", "name shown on the consent page (default: the ID)")
@@ -335,6 +336,8 @@ func clientAdd(ctx context.Context, e env, args []string) error {
 	fs.StringVar(&c.JWKSURI, "jwks-uri", "", jwksURIHelp)
 	fs.BoolVar(&c.DPoPBound, "dpop-bound", false, dpopBoundHelp)
 	fs.BoolVar(&c.RequirePAR, "require-par", false, requirePARHelp)
+	fs.StringVar(&c.Profile, "profile", "", "register the client under a security `PROFILE` the server holds it to: fapi2 (FAPI 2.0: "+
+		"private_key_jwt, pushed requests, DPoP-bound tokens of at most 10 minutes, S256; give --jwks or --jwks-uri)")
 	fs.BoolVar(&asJSON, "json", false, `print {"client_id":…,"client_secret":…} for scripts`)
 	if err := parse(fs, e, args); err != nil {
 		return err
@@ -469,11 +472,12 @@ func clientList(ctx context.Context, e env, args []string) error {
 				JWKSURI    string `json:"jwks_uri,omitempty"`
 				DPoPBound  bool   `json:"dpop_bound_access_tokens"`
 				RequirePAR bool   `json:"require_pushed_authorization_requests"`
+				Profile    string `json:"profile,omitempty"`
 			}
 			rows := make([]row, 0, len(clients))
 			for _, c := range clients {
 				rows = append(rows, row{c.ID, c.Name, c.Public, c.RedirectURIs, c.GrantTypes, c.Scopes, c.ResourceAudience, c.Disabled,
-					idTokenAlgShown(c.IDTokenAlg), authMethodShown(c), c.JWKSURI, c.DPoPBound, c.RequirePAR})
+					idTokenAlgShown(c.IDTokenAlg), authMethodShown(c), c.JWKSURI, c.DPoPBound, c.RequirePAR, c.Profile})
 			}
 			return json.NewEncoder(e.stdout).Encode(rows)
 		}

@@ -111,6 +111,15 @@ func TestClientAuthMethods(t *testing.T) {
 		{[]string{"client", "update", "--id", "pushed", "--require-par=false"}, 0, "^client pushed may send its authorization requests through the browser\n$", ""},
 		{[]string{"client", "list", "--json"}, 0, `"client_id":"pushed",[^}]*"require_pushed_authorization_requests":false}`, ""},
 		{[]string{"client", "update", "--id", "pushed", "--require-par"}, 0, "^client pushed must push its authorization requests\n$", ""},
+		{[]string{"client", "add", "--id", "fapi", "--redirect-uri", "https://fapi.example.com/cb", "--profile", "fapi2", "--jwks", jwks}, 0, "^added client fapi\n$", ""},
+		{[]string{"client", "list", "--json"}, 0, `"client_id":"fapi",[^}]*"token_endpoint_auth_method":"private_key_jwt","dpop_bound_access_tokens":true,"require_pushed_authorization_requests":true,"profile":"fapi2"}`, ""},
+		{[]string{"client", "add", "--id", "x8", "--redirect-uri", "https://x8.example.com/cb", "--profile", "fapi2"}, 1, "^$", "needs the client's public keys"},
+		{[]string{"client", "add", "--id", "x9", "--redirect-uri", "https://x9.example.com/cb", "--profile", "fapi2", "--auth-method", "client_secret_basic"}, 1, "^$", "FAPI 2.0 client authenticates with private_key_jwt"},
+		{[]string{"client", "add", "--id", "x10", "--redirect-uri", "http://127.0.0.1/cb", "--public", "--profile", "fapi2"}, 1, "^$", "cannot be --public"},
+		{[]string{"client", "list", "--json"}, 0, `"client_id":"fapi",[^}]*"id_token_signed_response_alg":"ES256"`, ""},
+		{[]string{"client", "add", "--id", "x12", "--redirect-uri", "https://x12.example.com/cb", "--profile", "fapi2", "--jwks", jwks, "--id-token-alg", "RS256"}, 1, "^$", "PS256, ES256 or EdDSA"},
+		{[]string{"client", "add", "--id", "x11", "--redirect-uri", "https://x11.example.com/cb", "--profile", "fapi1"}, 1, "^$", `profile "fapi1" is not supported`},
+		{[]string{"client", "set-auth", "--id", "fapi", "--auth-method", "client_secret_basic"}, 1, "^$", "registered under FAPI 2.0"},
 		{[]string{"client", "rotate-secret", "--id", "keyed"}, 1, "^$", "private_key_jwt: it has no secret .*gatehouse client set-auth --id keyed --auth-method client_secret_basic"},
 		{[]string{"client", "list"}, 0, `(?m)^CLIENT ID\s+NAME\s+TYPE\s+AUTH METHOD\s+GRANTS\s`, ""},
 		{[]string{"client", "list"}, 0, `(?m)^basic\s+basic\s+confidential\s+client_secret_basic\s+authorization_code,refresh_token\s`, ""},
@@ -190,8 +199,8 @@ func TestClientAuthMethods(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(clients) != 8 {
-			t.Errorf("%d clients stored, want the 8 added", len(clients))
+		if len(clients) != 9 {
+			t.Errorf("%d clients stored, want the 9 added", len(clients))
 		}
 		// A client registered before clients had a method.
 		now := time.Now()

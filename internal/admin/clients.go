@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
@@ -44,6 +45,10 @@ type NewClient struct {
 	// RequirePAR is require_pushed_authorization_requests (RFC 9126 §6):
 	// the client's authorization requests must be pushed first.
 	RequirePAR bool
+	// Profile registers the client under a security profile the server
+	// holds it to: "" or storage.ProfileFAPI2, which needs a confidential
+	// client with private_key_jwt and sets DPoPBound and RequirePAR.
+	Profile string
 }
 
 // defaultGrantTypes and defaultScopes apply when a registration leaves them nil.
@@ -99,6 +104,9 @@ func clientRecord(c NewClient, now time.Time) (storage.Client, error) {
 	if c.Public && slices.Contains(grants, "client_credentials") {
 		return storage.Client{}, errors.New("a public client cannot use client_credentials: it has no secret to authenticate with")
 	}
+	if err := applyProfile(&c); err != nil {
+		return storage.Client{}, err
+	}
 	auth, err := clientAuth(c.Public, c.AuthMethod, c.JWKS, c.JWKSURI)
 	if err != nil {
 		return storage.Client{}, err
@@ -150,8 +158,47 @@ func clientRecord(c NewClient, now time.Time) (storage.Client, error) {
 		JWKSURI:                auth.JWKSURI,
 		DPoPBound:              c.DPoPBound,
 		RequirePAR:             c.RequirePAR,
+		Profile:                c.Profile,
 		CreatedAt:              now.UTC(), UpdatedAt: now.UTC(),
 	}, nil
+}
+
+// Profiles are the security profiles a client can be registered under.
+func Profiles() []string { return []string{storage.ProfileFAPI2} }
+
+// applyProfile sets what c's profile requires, refusing what contradicts
+// it. FAPI 2.0 (Security Profile §5.3.2): a confidential client
+// authenticating with private_key_jwt, whose requests are pushed (PAR),
+// whose access tokens are DPoP-bound and whose ID tokens are signed with
+// ES256 unless it names EdDSA (§5.4.1 allows no RS256); the server also
+// holds such a client to PKCE S256, assertions signed with PS256, ES256 or
+// EdDSA whose aud is exactly the issuer, and access tokens of at most 10
+// minutes.
+func applyProfile(c *NewClient) error {
+	switch c.Profile {
+	case "":
+		return nil
+	case storage.ProfileFAPI2:
+	default:
+		return fmt.Errorf("profile %q is not supported (want %s)", c.Profile, strings.Join(Profiles(), ", "))
+	}
+	if c.Public {
+		return errors.New("a FAPI 2.0 client is confidential: it cannot be --public")
+	}
+	if c.AuthMethod == "" {
+		c.AuthMethod = storage.AuthPrivateKeyJWT
+	}
+	if c.AuthMethod != storage.AuthPrivateKeyJWT {
+		return fmt.Errorf("a FAPI 2.0 client authenticates with private_key_jwt, not %s", c.AuthMethod)
+	}
+	switch c.IDTokenAlg {
+	case "":
+		c.IDTokenAlg = "ES256"
+	case "RS256":
+		return errors.New("a FAPI 2.0 client's ID tokens are signed with PS256, ES256 or EdDSA (§5.4.1): pick --id-token-alg ES256 or EdDSA")
+	}
+	c.DPoPBound, c.RequirePAR = true, true
+	return nil
 }
 
 // RotateClientSecret gives a confidential client a new secret and returns it;
@@ -197,6 +244,9 @@ func SetClientAuthentication(ctx context.Context, clients storage.Clients, id, m
 	}
 	if c.Public {
 		return "", fmt.Errorf("client %q is public: it authenticates with none, which cannot change (register a confidential client instead)", id)
+	}
+	if c.Profile == storage.ProfileFAPI2 && method != storage.AuthPrivateKeyJWT {
+		return "", fmt.Errorf("client %q is registered under FAPI 2.0: it authenticates with private_key_jwt", id)
 	}
 	auth, err := clientAuth(false, method, jwks, jwksURI)
 	if err != nil {

@@ -69,11 +69,9 @@ func (s *Server) exchangeCode(r *http.Request, client storage.Client, jkt string
 	if err != nil {
 		return tokenResponse{}, serverError(err, "choosing the ID token algorithm")
 	}
-	g := tokenGrant{
-		id: req.ID, clientID: req.ClientID, subject: req.UserID, scopes: req.Scopes,
-		authTime: req.AuthTime, amr: req.AMR, nonce: req.Nonce, idAlg: idAlg,
-		jkt: jkt, refreshJKT: refreshBinding(client, "", jkt),
-	}
+	g := grantFor(client)
+	g.id, g.subject, g.scopes, g.authTime, g.amr, g.nonce, g.idAlg = req.ID, req.UserID, req.Scopes, req.AuthTime, req.AMR, req.Nonce, idAlg
+	g.jkt, g.refreshJKT = jkt, refreshBinding(client, "", jkt)
 	refresh := wantsRefresh(client, req.Scopes)
 	out, err := s.issuer.issue(g, true, code, refresh, time.Time{})
 	if err != nil {

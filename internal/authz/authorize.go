@@ -79,7 +79,7 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 	}
 	state := q.Get("state")
 	fail := func(e authzError) { s.redirectError(w, r, redirectURI, state, e) }
-	if !pushed && (s.cfg.RequirePAR || client.RequirePAR) {
+	if !pushed && (s.cfg.RequirePAR || client.RequirePAR || client.Profile == storage.ProfileFAPI2) {
 		fail(authzError{"invalid_request", "this client must push its authorization requests (RFC 9126)"})
 		return
 	}
@@ -119,7 +119,7 @@ func (s *Server) authorizationRequest(ctx context.Context, client storage.Client
 	// unless a legacy confidential client was registered with PKCEOptional.
 	challenge, method := q.Get("code_challenge"), q.Get("code_challenge_method")
 	switch {
-	case challenge == "" && method == "" && client.PKCEOptional && !client.Public:
+	case challenge == "" && method == "" && client.PKCEOptional && !client.Public && client.Profile == "":
 	case challenge == "":
 		return pendingRequest{}, &authzError{"invalid_request", "code_challenge is required"}
 	case method != "S256":

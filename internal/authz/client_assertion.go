@@ -78,7 +78,12 @@ func (a *assertionChecker) check(ctx context.Context, c storage.Client, assertio
 		return errAssertion("not a JWS with one signature")
 	}
 	h := tok.Headers[0]
+	if c.Profile == storage.ProfileFAPI2 && h.Algorithm == string(jose.RS256) {
+		// FAPI 2.0 §5.4.1: PS256, ES256 or EdDSA only.
+		return errAssertion("RS256 is not allowed under FAPI 2.0")
+	}
 	var claims jwt.Claims
+	var raw map[string]any
 	verified := false
 	src := clientkeys.Source{ClientID: c.ID, JWKS: c.JWKS, URI: c.JWKSURI}
 	for refresh := range 2 {
@@ -87,7 +92,7 @@ func (a *assertionChecker) check(ctx context.Context, c storage.Client, assertio
 			return errAssertion(err.Error())
 		}
 		for _, k := range keys {
-			if tok.Claims(k.Key, &claims) == nil {
+			if tok.Claims(k.Key, &claims, &raw) == nil {
 				verified = true
 				break
 			}
@@ -106,6 +111,10 @@ func (a *assertionChecker) check(ctx context.Context, c storage.Client, assertio
 		return errAssertion("iss and sub must both be the client_id")
 	case !claims.Audience.Contains(a.issuer) && !claims.Audience.Contains(a.issuer+"/token") && !claims.Audience.Contains(endpoint):
 		return errAssertion("aud does not name this server")
+	case c.Profile == storage.ProfileFAPI2 && raw["aud"] != a.issuer:
+		// FAPI 2.0 §5.3.2.1: the issuer identifier as a string, nothing
+		// else, so an assertion made for another server cannot pass.
+		return errAssertion("aud must be the issuer identifier, as a string")
 	case claims.Expiry == nil:
 		return errAssertion("no exp")
 	case !now.Before(claims.Expiry.Time().Add(assertionLeeway)):

@@ -26,7 +26,9 @@ func (s *Server) clientCredentials(r *http.Request, client storage.Client, jkt s
 	if !ok {
 		return tokenResponse{}, oidc.ErrInvalidScope().WithDescription("scope not allowed for this client")
 	}
-	out, err := s.issuer.issue(tokenGrant{clientID: client.ID, subject: bearer.ClientSubject(client.ID), scopes: scopes, jkt: jkt}, false, "", false, time.Time{})
+	g := grantFor(client)
+	g.subject, g.scopes, g.jkt = bearer.ClientSubject(client.ID), scopes, jkt
+	out, err := s.issuer.issue(g, false, "", false, time.Time{})
 	if err != nil {
 		return tokenResponse{}, serverError(err, "issuing access token")
 	}

@@ -49,7 +49,7 @@ func (s *Server) dpopProof(w http.ResponseWriter, r *http.Request, c storage.Cli
 	switch {
 	case perr != nil:
 		return "", s.dpopRefused(w, perr)
-	case proof == "" && c.DPoPBound:
+	case proof == "" && (c.DPoPBound || c.Profile == storage.ProfileFAPI2):
 		return "", s.dpopRefused(w, &dpop.Error{Code: dpop.InvalidProof, Description: "this client's token requests need a DPoP proof"})
 	case proof == "":
 		return "", nil

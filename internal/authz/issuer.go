@@ -91,6 +91,23 @@ type tokenGrant struct {
 	// jkt binds the access token to the DPoP key of this thumbprint;
 	// refreshJKT binds the refresh token so. Empty: unbound.
 	jkt, refreshJKT string
+	// maxAccessTTL caps the access token's lifetime below the server's
+	// (a client's profile); zero: the server's.
+	maxAccessTTL time.Duration
+}
+
+// fapi2AccessTTL is the longest access token lifetime the FAPI 2.0
+// Security Profile allows (§5.3.2.1: at most 10 minutes for
+// sender-constrained tokens).
+const fapi2AccessTTL = 10 * time.Minute
+
+// grantFor starts the tokenGrant of client with what its profile sets.
+func grantFor(client storage.Client) tokenGrant {
+	g := tokenGrant{clientID: client.ID}
+	if client.Profile == storage.ProfileFAPI2 {
+		g.maxAccessTTL = fapi2AccessTTL
+	}
+	return g
 }
 
 // clientIDTokenAlg is the algorithm c's ID tokens are signed with: the one
@@ -156,7 +173,11 @@ func (i *issuer) accessToken(g tokenGrant) (accessToken, error) {
 	if err != nil {
 		return accessToken{}, err
 	}
-	exp := now.Add(i.accessTTL)
+	ttl := i.accessTTL
+	if g.maxAccessTTL > 0 && g.maxAccessTTL < ttl {
+		ttl = g.maxAccessTTL
+	}
+	exp := now.Add(ttl)
 	claims := accessClaims{
 		Issuer: i.issuer, Subject: g.subject, Audience: jwt.Audience{i.audience},
 		ClientID: g.clientID, Scope: strings.Join(g.scopes, " "), ID: jti,

@@ -79,8 +79,9 @@ func (s *Server) refresh(r *http.Request, client storage.Client, jkt string) (to
 	if err != nil {
 		return tokenResponse{}, serverError(err, "choosing the ID token algorithm")
 	}
-	g := tokenGrant{id: rec.FamilyID, clientID: rec.ClientID, subject: rec.UserID, scopes: scopes, authTime: rec.AuthTime, amr: rec.AMR, idAlg: idAlg,
-		jkt: jkt, refreshJKT: refreshBinding(client, rec.DPoPJKT, jkt)}
+	g := grantFor(client)
+	g.id, g.subject, g.scopes, g.authTime, g.amr, g.idAlg = rec.FamilyID, rec.UserID, scopes, rec.AuthTime, rec.AMR, idAlg
+	g.jkt, g.refreshJKT = jkt, refreshBinding(client, rec.DPoPJKT, jkt)
 	out, err := s.issuer.issue(g, true, "", true, rec.ExpiresAt)
 	if err != nil {
 		return tokenResponse{}, serverError(err, "issuing tokens")

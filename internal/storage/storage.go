@@ -114,6 +114,9 @@ type Client struct {
 	// RequirePAR is the client's require_pushed_authorization_requests
 	// (RFC 9126 §6): its authorization requests must be pushed first.
 	RequirePAR bool
+	// Profile is the security profile the client was registered under,
+	// which the server holds it to: "" (none) or ProfileFAPI2.
+	Profile string
 	// Disabled clients cannot authenticate, and tokens issued to them are
 	// no longer active.
 	Disabled  bool
@@ -128,6 +131,10 @@ const (
 	AuthSecretPost    = "client_secret_post"
 	AuthPrivateKeyJWT = "private_key_jwt"
 )
+
+// ProfileFAPI2 is the FAPI 2.0 Security Profile: the client must push its
+// requests, authenticate with private_key_jwt and get DPoP-bound tokens.
+const ProfileFAPI2 = "fapi2"
 
 // Clients stores client registrations.
 type Clients interface {

@@ -158,7 +158,7 @@ func testClients(t *testing.T, s storage.Store) {
 	api := storage.Client{
 		ID: "api", Name: "Todo API", SecretHash: "hash-of-api-secret",
 		GrantTypes: []string{"client_credentials"}, ResourceAudience: "https://127.0.0.1:8001",
-		AuthMethod: storage.AuthPrivateKeyJWT, JWKS: `{"keys":[]}`, JWKSURI: "https://api.example/jwks", DPoPBound: true, RequirePAR: true,
+		AuthMethod: storage.AuthPrivateKeyJWT, JWKS: `{"keys":[]}`, JWKSURI: "https://api.example/jwks", DPoPBound: true, RequirePAR: true, Profile: storage.ProfileFAPI2,
 		Disabled: true, CreatedAt: base, UpdatedAt: base,
 	}
 	for _, c := range []storage.Client{webapp, cli, api} {

@@ -9,22 +9,22 @@ import (
 )
 
 const clientColumns = "id, name, secret_hash, public, redirect_uris, post_logout_redirect_uris, grant_types, scopes, " +
-	"pkce_optional, first_party, resource_audience, id_token_alg, auth_method, jwks, jwks_uri, dpop_bound, require_par, disabled, created_at, updated_at"
+	"pkce_optional, first_party, resource_audience, id_token_alg, auth_method, jwks, jwks_uri, dpop_bound, require_par, profile, disabled, created_at, updated_at"
 
 func scanClient(c *storage.Client) func(scanner) error {
 	return func(r scanner) error {
 		return r.Scan(&c.ID, &c.Name, &c.SecretHash, &c.Public, list(&c.RedirectURIs), list(&c.PostLogoutRedirectURIs),
 			list(&c.GrantTypes), list(&c.Scopes), &c.PKCEOptional, &c.FirstParty, &c.ResourceAudience, &c.IDTokenAlg,
-			&c.AuthMethod, &c.JWKS, &c.JWKSURI, &c.DPoPBound, &c.RequirePAR, &c.Disabled, ts(&c.CreatedAt), ts(&c.UpdatedAt))
+			&c.AuthMethod, &c.JWKS, &c.JWKSURI, &c.DPoPBound, &c.RequirePAR, &c.Profile, &c.Disabled, ts(&c.CreatedAt), ts(&c.UpdatedAt))
 	}
 }
 
 // CreateClient fails with storage.ErrAlreadyExists if the ID is taken.
 func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
-	_, err := s.write(ctx, "INSERT INTO clients ("+clientColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	_, err := s.write(ctx, "INSERT INTO clients ("+clientColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		c.ID, c.Name, c.SecretHash, c.Public, encodeList(c.RedirectURIs), encodeList(c.PostLogoutRedirectURIs),
 		encodeList(c.GrantTypes), encodeList(c.Scopes), c.PKCEOptional, c.FirstParty, c.ResourceAudience, c.IDTokenAlg,
-		c.AuthMethod, c.JWKS, c.JWKSURI, c.DPoPBound, c.RequirePAR, c.Disabled, micros(c.CreatedAt), micros(c.UpdatedAt))
+		c.AuthMethod, c.JWKS, c.JWKSURI, c.DPoPBound, c.RequirePAR, c.Profile, c.Disabled, micros(c.CreatedAt), micros(c.UpdatedAt))
 	return err
 }
 
