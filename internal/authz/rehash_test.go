@@ -158,7 +158,8 @@ func TestLogin_RehashKeepsANewerPassword(t *testing.T) {
 // TestLogin_RehashConcurrent: sign-ins arriving together with a hash under
 // older parameters all succeed, and the hash is replaced once.
 func TestLogin_RehashConcurrent(t *testing.T) {
-	e := newEnv(t)
+	// Lockout counts each attempt until it succeeds: room for them all.
+	e := newEnvDSN(t, storagetest.SQLite(t), func(c *Config) { c.Lockout.UserLimit = 50 })
 	u := e.addUser("carol", alicePassword, older)
 	const n = 8
 	type form struct {
