@@ -305,29 +305,16 @@ func TestPrivateKeyJWT_ReplayRace(t *testing.T) {
 			e := newEnvDSN(t, b.DSN(t), nil)
 			key := newSigner(t, "k1")
 			e.addKeyClient("signer", jwks(t, key), "")
-			other := e.sibling()
 			a := withAssertion(key.sign(t, e.assertionClaims("signer"), false))
 			const n = 16
-			var ok atomic.Int32
-			var wg sync.WaitGroup
-			start := make(chan struct{})
-			for i := range n {
-				wg.Go(func() {
-					<-start
-					inst := e
-					if i%2 == 1 {
-						inst = other
-					}
-					if st, _ := inst.postForm("/token", a, nil); st == 200 {
-						ok.Add(1)
-					} else if st != 401 {
-						t.Errorf("status %d, want 200 or 401", st)
-					}
-				})
-			}
-			close(start)
-			wg.Wait()
-			if got := ok.Load(); got != 1 {
+			got := e.raceInstances(n, func(inst *env) bool {
+				st, _ := inst.postForm("/token", a, nil)
+				if st != 200 && st != 401 {
+					t.Errorf("status %d, want 200 or 401", st)
+				}
+				return st == 200
+			})
+			if got != 1 {
 				t.Fatalf("%d of %d concurrent uses of one assertion succeeded, want 1", got, n)
 			}
 		})

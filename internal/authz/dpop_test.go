@@ -7,8 +7,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -312,29 +310,14 @@ func TestDPoP_ProofReplayRace(t *testing.T) {
 	for _, b := range storagetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
 			e := newEnvDSN(t, b.DSN(t), nil)
-			other := e.sibling()
+			// Both instances serve one issuer URL, which the proof names.
 			h := withProof(e.proof(newDPoPKey(t), "POST", "/token", "", ""), "third", thirdSecret)
 			const n = 16
-			var ok atomic.Int32
-			var wg sync.WaitGroup
-			start := make(chan struct{})
-			for i := range n {
-				wg.Go(func() {
-					<-start
-					inst := e
-					if i%2 == 1 {
-						inst = other
-					}
-					// Both instances serve one issuer URL, which the proof
-					// names.
-					if st, _ := inst.postForm("/token", thirdCC, h.Clone()); st == 200 {
-						ok.Add(1)
-					}
-				})
-			}
-			close(start)
-			wg.Wait()
-			if got := ok.Load(); got != 1 {
+			got := e.raceInstances(n, func(inst *env) bool {
+				st, _ := inst.postForm("/token", thirdCC, h.Clone())
+				return st == 200
+			})
+			if got != 1 {
 				t.Fatalf("%d of %d concurrent uses of one proof got a token, want 1", got, n)
 			}
 		})

@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -396,4 +397,26 @@ func (e *env) sibling() *env {
 	ts := httptest.NewTLSServer(srv.Handler())
 	e.t.Cleanup(ts.Close)
 	return &env{t: e.t, srv: srv, ts: ts, store: e.store, clock: e.clock, logs: e.logs, secret: e.secret, cfg: e.cfg}
+}
+
+// raceInstances runs do n times at once, alternating between e and a second
+// instance on the same store, and returns how many times do succeeded: the
+// test of a one-time rule that must hold across replicas.
+func (e *env) raceInstances(n int, do func(inst *env) bool) int {
+	e.t.Helper()
+	insts := []*env{e, e.sibling()}
+	var ok atomic.Int32
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			if do(insts[i%2]) {
+				ok.Add(1)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	return int(ok.Load())
 }

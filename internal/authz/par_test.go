@@ -6,8 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -276,36 +274,21 @@ func TestPAR_DPoPAndPrivateKeyJWT(t *testing.T) {
 // on two instances, goes on in one of them only.
 func TestPAR_ConcurrentUse(t *testing.T) {
 	e := newEnv(t)
-	other := e.sibling()
 	_, ch := pkce()
 	uri := e.push(pushParams(ch), nil)
 	const n = 12
-	var ok atomic.Int32
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		wg.Go(func() {
-			inst := e
-			if i%2 == 1 {
-				inst = other
-			}
-			c := inst.browser()
-			c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-			<-start
-			resp, err := c.Get(inst.ts.URL + "/authorize?" + url.Values{"client_id": {"third"}, "request_uri": {uri}}.Encode())
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusBadRequest {
-				ok.Add(1)
-			}
-		})
-	}
-	close(start)
-	wg.Wait()
-	if got := ok.Load(); got != 1 {
+	got := e.raceInstances(n, func(inst *env) bool {
+		c := inst.browser()
+		c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		resp, err := c.Get(inst.ts.URL + "/authorize?" + url.Values{"client_id": {"third"}, "request_uri": {uri}}.Encode())
+		if err != nil {
+			t.Error(err)
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode != http.StatusBadRequest
+	})
+	if got != 1 {
 		t.Fatalf("%d of %d concurrent uses of one request_uri went on, want 1", got, n)
 	}
 }
