@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"net/http"
 
+	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/gatehouse-dev/gatehouse/dpop"
 	"github.com/gatehouse-dev/gatehouse/internal/clientkeys"
 )
 
@@ -38,7 +41,7 @@ func (s *Server) metadata() map[string]any {
 		"code_challenge_methods_supported":                         []string{"S256"}, // RFC 9700 §2.1.1
 		"authorization_response_iss_parameter_supported":           true,             // RFC 9207 §3
 		"subject_types_supported":                                  []string{"public"},
-		"id_token_signing_alg_values_supported":                    idTokenAlgNames(),
+		"id_token_signing_alg_values_supported":                    algNames(IDTokenAlgs()),
 		"claims_supported":                                         []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp", "amr", "name", "preferred_username", "email", "email_verified"},
 		"prompt_values_supported":                                  []string{"none", "login", "consent"},
 		"request_parameter_supported":                              false,
@@ -47,7 +50,7 @@ func (s *Server) metadata() map[string]any {
 		"backchannel_logout_supported":                             false,
 		"frontchannel_logout_supported":                            false,
 		"access_token_signing_alg_values_supported":                []string{string(AccessTokenAlg)},
-		"dpop_signing_alg_values_supported":                        dpopAlgNames(),
+		"dpop_signing_alg_values_supported":                        algNames(dpop.Algorithms()),
 		"pushed_authorization_request_endpoint":                    iss + "/par",
 		"require_pushed_authorization_requests":                    s.cfg.RequirePAR,
 	}
@@ -74,11 +77,10 @@ func writePublicJSON(w http.ResponseWriter, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// idTokenAlgNames lists IDTokenAlgs by name, RS256 first: OpenID Connect
-// Discovery 1.0 §3 asks id_token_signing_alg_values_supported to include
-// it; a client picks another with id_token_signed_response_alg.
-func idTokenAlgNames() []string {
-	algs := IDTokenAlgs()
+// algNames lists algorithms by name, in their order (IDTokenAlgs puts
+// RS256 first: OpenID Connect Discovery 1.0 §3 asks
+// id_token_signing_alg_values_supported to include it).
+func algNames(algs []jose.SignatureAlgorithm) []string {
 	names := make([]string, len(algs))
 	for i, a := range algs {
 		names[i] = string(a)

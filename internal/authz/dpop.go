@@ -84,13 +84,3 @@ func errDPoPKey(what string) error {
 		Description: what + " is bound to another DPoP key than this proof's"})
 }
 
-// dpopAlgNames lists the proof algorithms for discovery
-// (dpop_signing_alg_values_supported, RFC 9449 §5.1).
-func dpopAlgNames() []string {
-	algs := dpop.Algorithms()
-	names := make([]string, len(algs))
-	for i, a := range algs {
-		names[i] = string(a)
-	}
-	return names
-}

@@ -114,7 +114,7 @@ func (s *Server) endSessionTarget(ctx context.Context, hint, clientID, postLogou
 // expired one is accepted, and said to be (OpenID Connect Core §3.1.2.1,
 // RP-Initiated Logout §2).
 func (s *Server) verifyIDTokenHint(ctx context.Context, hint string) (claims *oidc.IDTokenClaims, expired bool, err error) {
-	v := op.NewIDTokenHintVerifier(s.cfg.Issuer, idTokenKeySet{keys: s.keys, now: s.now}, op.WithSupportedIDTokenHintSigningAlgorithms(idTokenAlgNames()...))
+	v := op.NewIDTokenHintVerifier(s.cfg.Issuer, idTokenKeySet{keys: s.keys, now: s.now}, op.WithSupportedIDTokenHintSigningAlgorithms(algNames(IDTokenAlgs())...))
 	claims, err = op.VerifyIDTokenHint[*oidc.IDTokenClaims](ctx, hint, v)
 	if errors.As(err, &op.IDTokenHintExpiredError{}) {
 		return claims, true, nil
