@@ -83,4 +83,3 @@ func errDPoPKey(what string) error {
 	return statusError(http.StatusBadRequest, &oidc.Error{ErrorType: dpop.InvalidProof,
 		Description: what + " is bound to another DPoP key than this proof's"})
 }
-

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/bearer"
+	"github.com/gatehouse-dev/gatehouse/dpop"
 	"github.com/gatehouse-dev/gatehouse/internal/api"
 	"github.com/gatehouse-dev/gatehouse/internal/api/resource"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/docstore"
@@ -30,7 +31,10 @@ func (s *stack) startAPI(ctx context.Context, issuer, audience string, logger *s
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := api.New(ctx, api.Config{Resources: res, Store: docs, Verifier: v, PublicURL: audience, Logger: logger.With("role", "api")})
+	// The web app's tokens are DPoP-bound: the API checks their proofs, as
+	// cmd/gatehouse wires it.
+	srv, err := api.New(ctx, api.Config{Resources: res, Store: docs, Verifier: v, PublicURL: audience, Logger: logger.With("role", "api"),
+		DPoP: &dpop.Checker{Replays: api.Replays{Store: s.store}}})
 	if err != nil {
 		t.Fatalf("api.New: %v", err)
 	}

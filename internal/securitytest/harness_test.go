@@ -21,6 +21,7 @@ import (
 	"github.com/alexedwards/scs/sqlite3store"
 
 	"github.com/gatehouse-dev/gatehouse/bearer"
+	"github.com/gatehouse-dev/gatehouse/dpop"
 	"github.com/gatehouse-dev/gatehouse/internal/api"
 	"github.com/gatehouse-dev/gatehouse/internal/api/resource"
 	"github.com/gatehouse-dev/gatehouse/internal/authz"
@@ -208,7 +209,10 @@ func (s *stack) startAPI() http.Handler {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := api.New(s.ctx, api.Config{Resources: res, Store: docs, Verifier: v, PublicURL: s.audience, Logger: s.logger.With("role", "api")})
+	// The web app's tokens are DPoP-bound: the API checks their proofs, as
+	// cmd/gatehouse wires it.
+	srv, err := api.New(s.ctx, api.Config{Resources: res, Store: docs, Verifier: v, PublicURL: s.audience, Logger: s.logger.With("role", "api"),
+		DPoP: &dpop.Checker{Replays: api.Replays{Store: s.store}}})
 	if err != nil {
 		t.Fatalf("api.New: %v", err)
 	}

@@ -48,19 +48,19 @@ const (
 // store; then, when the web app has shared leases, the grant's lease. While
 // it waits for the lease, it re-reads the token record: when another
 // instance has meanwhile stored a usable access token (one that is not
-// stale), that token is returned and no lock is held (unlock is nil).
-func (s *Server) lockGrant(ctx context.Context, grant, stale string) (unlock func(), tok string, err error) {
+// stale), that record is returned and no lock is held (unlock is nil).
+func (s *Server) lockGrant(ctx context.Context, grant, stale string) (unlock func(), current tokenRecord, err error) {
 	unlockLocal, err := s.locks.lock(ctx, grant)
 	if err != nil {
-		return nil, "", err
+		return nil, tokenRecord{}, err
 	}
 	if s.leases == nil {
-		return unlockLocal, "", nil
+		return unlockLocal, tokenRecord{}, nil
 	}
 	owner, err := secret.NewToken()
 	if err != nil {
 		unlockLocal()
-		return nil, "", err
+		return nil, tokenRecord{}, err
 	}
 	name := leasePrefix + grant
 	wait := leasePollMin
@@ -74,7 +74,7 @@ func (s *Server) lockGrant(ctx context.Context, grant, stale string) (unlock fun
 			_ = s.leases.Release(rctx, name, owner)
 			cancel()
 			unlockLocal()
-			return nil, "", fmt.Errorf("%w: taking the refresh lease: %w", errSessionStore, err)
+			return nil, tokenRecord{}, fmt.Errorf("%w: taking the refresh lease: %w", errSessionStore, err)
 		}
 		if ok {
 			break
@@ -83,18 +83,18 @@ func (s *Server) lockGrant(ctx context.Context, grant, stale string) (unlock fun
 		rec, err := s.tokens.load(ctx, grant)
 		if err != nil {
 			unlockLocal()
-			return nil, "", err
+			return nil, tokenRecord{}, err
 		}
 		if rec.fresh(s.now()) && (stale == "" || rec.AccessToken != stale) {
 			unlockLocal()
-			return nil, rec.AccessToken, nil
+			return nil, rec, nil
 		}
 		t := time.NewTimer(wait/2 + rand.N(wait/2+1))
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			unlockLocal()
-			return nil, "", ctx.Err()
+			return nil, tokenRecord{}, ctx.Err()
 		case <-t.C:
 		}
 		wait = min(2*wait, leasePollMax)
@@ -108,5 +108,5 @@ func (s *Server) lockGrant(ctx context.Context, grant, stale string) (unlock fun
 			s.log.WarnContext(ctx, "releasing the refresh lease", slog.String("error", err.Error()))
 		}
 		unlockLocal()
-	}, "", nil
+	}, tokenRecord{}, nil
 }

@@ -13,7 +13,8 @@ import (
 )
 
 // errAuthzUnavailable marks failures to reach the authorization server
-// (discovery, token, revocation or userinfo endpoint down).
+// (discovery, pushed authorization request, token, revocation or userinfo
+// endpoint down).
 var errAuthzUnavailable = errors.New("authorization server unavailable")
 
 // discoveryRetryFloor is the least time between two discovery attempts after
@@ -27,10 +28,12 @@ type provider struct {
 	oauth2   *oauth2.Config
 	verifier *oidc.IDTokenVerifier
 	issuer   string
-	// RevocationEndpoint (RFC 7009) and EndSessionEndpoint (OpenID Connect
-	// RP-Initiated Logout 1.0 §2) from the metadata; empty if not offered.
+	// RevocationEndpoint (RFC 7009), EndSessionEndpoint (OpenID Connect
+	// RP-Initiated Logout 1.0 §2) and the pushed authorization request
+	// endpoint (RFC 9126 §5) from the metadata; empty if not offered.
 	revocationEndpoint string
 	endSessionEndpoint string
+	parEndpoint        string
 }
 
 // discovery finds the provider lazily: the roles start together, so the
@@ -83,6 +86,7 @@ func (d *discovery) discover(ctx context.Context) (*provider, error) {
 	var meta struct {
 		RevocationEndpoint string   `json:"revocation_endpoint"`
 		EndSessionEndpoint string   `json:"end_session_endpoint"`
+		PAREndpoint        string   `json:"pushed_authorization_request_endpoint"`
 		CodeChallenge      []string `json:"code_challenge_methods_supported"`
 	}
 	if err := op.Claims(&meta); err != nil {
@@ -119,5 +123,6 @@ func (d *discovery) discover(ctx context.Context) (*provider, error) {
 		issuer:             d.issuer,
 		revocationEndpoint: meta.RevocationEndpoint,
 		endSessionEndpoint: meta.EndSessionEndpoint,
+		parEndpoint:        meta.PAREndpoint,
 	}, nil
 }

@@ -3,15 +3,20 @@ package webapp
 import (
 	"context"
 	"crypto/subtle"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/gatehouse-dev/gatehouse/dpop"
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
 )
 
@@ -20,6 +25,12 @@ import (
 // 9700 §4.7.1) and an OpenID Connect nonce (Core §3.1.2.1). They are kept in
 // the sealed pending sign-in cookie (pending.go), never in the session
 // store, together with the local path given as ?next= (safeReturn).
+//
+// When the provider offers it, the request is pushed (RFC 9126) with a DPoP
+// proof of the sign-in's key (dpopkey.go), which binds the code to the key,
+// and the browser is sent to the authorization endpoint with only client_id
+// and request_uri: the parameters never pass through it. Otherwise they go
+// in the redirect, with the key's thumbprint as dpop_jkt.
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	next := safeReturn(r.URL.Query().Get("next"))
@@ -47,9 +58,108 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, err)
 		return
 	}
+	key, err := signInKey(s.dpopSecret, state)
+	if err != nil {
+		s.renderError(w, r, err)
+		return
+	}
+	params := url.Values{
+		"response_type":         {"code"},
+		"client_id":             {p.oauth2.ClientID},
+		"redirect_uri":          {p.oauth2.RedirectURL},
+		"scope":                 {strings.Join(p.oauth2.Scopes, " ")},
+		"state":                 {state},
+		"nonce":                 {nonce},
+		"code_challenge":        {oauth2.S256ChallengeFromVerifier(verifier)},
+		"code_challenge_method": {"S256"},
+	}
+	if p.parEndpoint == "" {
+		// Without PAR, dpop_jkt binds the code to the key (RFC 9449 §10);
+		// a provider without DPoP ignores it (RFC 6749 §3.1).
+		params.Set("dpop_jkt", key.JKT())
+	} else {
+		requestURI, err := s.push(ctx, p, key, params)
+		if err != nil {
+			s.renderError(w, r, err)
+			return
+		}
+		params = url.Values{"client_id": {p.oauth2.ClientID}, "request_uri": {requestURI}}
+	}
 	s.pending.set(w, cookie)
-	u := p.oauth2.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier), oidc.Nonce(nonce))
-	http.Redirect(w, r, u, http.StatusSeeOther)
+	http.Redirect(w, r, withQuery(p.oauth2.Endpoint.AuthURL, params), http.StatusSeeOther)
+}
+
+// withQuery returns endpoint with params added to the query it may have
+// (RFC 6749 §3.1 keeps it).
+func withQuery(endpoint string, params url.Values) string {
+	sep := "?"
+	if strings.Contains(endpoint, "?") {
+		sep = "&"
+	}
+	return endpoint + sep + params.Encode()
+}
+
+// maxPARAnswer bounds how much of the answer of the pushed authorization
+// request endpoint is read.
+const maxPARAnswer = 64 << 10
+
+// parRefused is the page for a pushed authorization request the provider
+// refused with the error code: the web app's request, not the person, was
+// wrong. A code that is not a plain word (RFC 6749 §5.2 codes are) reads
+// as "refused".
+func parRefused(code string) *pageError {
+	if code == "" || len(code) > 64 || strings.IndexFunc(code, func(r rune) bool {
+		return (r < 'a' || r > 'z') && (r < 'A' || r > 'Z') && (r < '0' || r > '9') && r != '_'
+	}) >= 0 {
+		code = "refused"
+	}
+	return &pageError{Status: http.StatusBadGateway, Code: "par_" + code,
+		Title:   "Sign-in could not be started",
+		Message: "The sign-in service did not accept this web app's sign-in request (" + code + "). Please try again later.",
+		SignIn:  true}
+}
+
+// push sends an authorization request's parameters to the provider's
+// pushed authorization request endpoint (RFC 9126 §2.1), authenticating as
+// at the token endpoint (client_secret_basic) and with a DPoP proof of key
+// (RFC 9449 §10.1), and returns the request_uri to send the browser with.
+func (s *Server) push(ctx context.Context, p *provider, key *dpop.Key, params url.Values) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.parEndpoint, strings.NewReader(params.Encode()))
+	if err != nil {
+		return "", fmt.Errorf("pushed authorization request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	req.SetBasicAuth(url.QueryEscape(p.oauth2.ClientID), url.QueryEscape(p.oauth2.ClientSecret))
+	resp, err := withProofs(s.httpClient, key).Do(req)
+	if err != nil {
+		return "", fmt.Errorf("%w: pushed authorization request: %w", errAuthzUnavailable, err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		RequestURI  string `json:"request_uri"`
+		Error       string `json:"error"`
+		Description string `json:"error_description"`
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxPARAnswer))
+	if err != nil {
+		return "", fmt.Errorf("%w: reading the pushed authorization request's answer: %w", errAuthzUnavailable, err)
+	}
+	jsonErr := json.Unmarshal(data, &body)
+	switch {
+	case resp.StatusCode == http.StatusCreated || resp.StatusCode == http.StatusOK:
+		if jsonErr != nil || body.RequestURI == "" {
+			return "", fmt.Errorf("%w: pushed authorization request answered %s without a request_uri", errAuthzUnavailable, resp.Status)
+		}
+		return body.RequestURI, nil
+	case resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests:
+		return "", fmt.Errorf("%w: pushed authorization request answered %s: %q %q",
+			parRefused(body.Error), resp.Status, body.Error, body.Description)
+	default:
+		return "", fmt.Errorf("%w: pushed authorization request answered %s", errAuthzUnavailable, resp.Status)
+	}
 }
 
 // Pages for a callback that cannot be accepted.
@@ -119,7 +229,14 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) error {
 		return callbackRejected("code_missing", "The answer from the sign-in service carried no code.")
 	}
 
-	xctx, cancel := context.WithTimeout(oidc.ClientContext(ctx, s.httpClient), 15*time.Second)
+	// The exchange, and the userinfo request with its access token, carry
+	// proofs of the sign-in's DPoP key, the key the authorization request
+	// bound the code to (by the pushed request's proof, or dpop_jkt).
+	key, err := signInKey(s.dpopSecret, att.State)
+	if err != nil {
+		return err
+	}
+	xctx, cancel := context.WithTimeout(oidc.ClientContext(ctx, withProofs(s.httpClient, key)), 15*time.Second)
 	defer cancel()
 	tok, err := p.oauth2.Exchange(xctx, code, oauth2.VerifierOption(att.Verifier))
 	if err != nil {
@@ -173,6 +290,8 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) error {
 		Subject:      idt.Subject,
 		Expiry:       tok.Expiry,
 		Obtained:     s.now(),
+		TokenType:    tok.TokenType,
+		DPoPKey:      key,
 	}); err != nil {
 		return err
 	}

@@ -53,7 +53,7 @@ func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var list todoclient.Page
-	err := s.withToken(ctx, grant, func(tok string) error {
+	err := s.withToken(ctx, grant, func(tok todoclient.Token) error {
 		var err error
 		list, err = s.api.List(ctx, tok, page, s.perPage)
 		return err
@@ -69,19 +69,19 @@ func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
 // token (it may have expired on the way, or been revoked), fn is called once
 // more with a freshly refreshed one; a 401 never means a new write because
 // the API refused the request before doing anything.
-func (s *Server) withToken(ctx context.Context, grant string, fn func(token string) error) error {
-	tok, err := s.accessToken(ctx, grant, "")
+func (s *Server) withToken(ctx context.Context, grant string, fn func(token todoclient.Token) error) error {
+	rec, err := s.accessToken(ctx, grant, "")
 	if err != nil {
 		return err
 	}
-	err = fn(tok)
+	err = fn(rec.apiToken())
 	if !errors.Is(err, todoclient.ErrUnauthorized) {
 		return err
 	}
-	if tok, err = s.accessToken(ctx, grant, tok); err != nil {
+	if rec, err = s.accessToken(ctx, grant, rec.AccessToken); err != nil {
 		return err
 	}
-	if err = fn(tok); errors.Is(err, todoclient.ErrUnauthorized) {
+	if err = fn(rec.apiToken()); errors.Is(err, todoclient.ErrUnauthorized) {
 		return errAPIRefused
 	}
 	return err
@@ -106,7 +106,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 // signed in and the CSRF token, runs do with an access token, turns the
 // friendly failures (stale ETag, gone, invalid) into a message on the list,
 // and redirects back to the list (POST/redirect/GET).
-func (s *Server) action(w http.ResponseWriter, r *http.Request, okMsg string, do func(ctx context.Context, tok string) error) {
+func (s *Server) action(w http.ResponseWriter, r *http.Request, okMsg string, do func(ctx context.Context, tok todoclient.Token) error) {
 	ctx := r.Context()
 	_, grant, ok := s.signedIn(ctx)
 	if !ok {
@@ -117,7 +117,7 @@ func (s *Server) action(w http.ResponseWriter, r *http.Request, okMsg string, do
 		s.renderError(w, r, errCSRF)
 		return
 	}
-	err := s.withToken(ctx, grant, func(tok string) error { return do(ctx, tok) })
+	err := s.withToken(ctx, grant, func(tok todoclient.Token) error { return do(ctx, tok) })
 	var ve *todoclient.ValidationError
 	switch {
 	case err == nil:
@@ -181,7 +181,7 @@ func checkTitle(raw string) (string, error) {
 }
 
 func (s *Server) handleAdd(w http.ResponseWriter, r *http.Request) {
-	s.action(w, r, "Todo added.", func(ctx context.Context, tok string) error {
+	s.action(w, r, "Todo added.", func(ctx context.Context, tok todoclient.Token) error {
 		title, err := checkTitle(r.PostFormValue("title"))
 		if err != nil {
 			return err
@@ -197,13 +197,13 @@ func (s *Server) handleToggle(w http.ResponseWriter, r *http.Request) {
 	if done {
 		msg = "Marked as done."
 	}
-	s.action(w, r, msg, func(ctx context.Context, tok string) error {
+	s.action(w, r, msg, func(ctx context.Context, tok todoclient.Token) error {
 		return s.api.Patch(ctx, tok, r.PathValue("id"), r.PostFormValue("etag"), map[string]any{"done": done})
 	})
 }
 
 func (s *Server) handleRename(w http.ResponseWriter, r *http.Request) {
-	s.action(w, r, "Title saved.", func(ctx context.Context, tok string) error {
+	s.action(w, r, "Title saved.", func(ctx context.Context, tok todoclient.Token) error {
 		title, err := checkTitle(r.PostFormValue("title"))
 		if err != nil {
 			return err
@@ -213,7 +213,7 @@ func (s *Server) handleRename(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
-	s.action(w, r, "Todo deleted.", func(ctx context.Context, tok string) error {
+	s.action(w, r, "Todo deleted.", func(ctx context.Context, tok todoclient.Token) error {
 		return s.api.Delete(ctx, tok, r.PathValue("id"), r.PostFormValue("etag"))
 	})
 }

@@ -10,24 +10,47 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/gatehouse-dev/gatehouse/dpop"
 )
 
 // fakeAPI answers GET /api/todos as the API does: Eve's 400 envelope for a
 // page that is not a whole number from 1 to 1,000,000, else an empty page.
 // With refuse set it answers every list with 400, as an API that is
-// stricter than the web app would.
+// stricter than the web app would. POST /api/todos creates nothing but
+// answers 201.
+//
+// It checks the access token as the real API does with DPoP (RFC 9449 §7):
+// a token the fake OP bound to a key is accepted only as "Authorization:
+// DPoP <token>" with a valid proof of that key for the request's method,
+// URL and token, each proof once; a bearer token only as "Bearer <token>".
+// Anything else is a 401.
 type fakeAPI struct {
 	srv    *httptest.Server
+	op     *fakeOP
+	dpop   *dpop.Checker
 	mu     sync.Mutex
 	refuse bool
 	lists  int
+	calls  []apiCall
 }
 
-func newFakeAPI(t *testing.T) *fakeAPI {
+// apiCall is a request the fake API saw: the scheme of its Authorization
+// header, its token, the key of its proof ("" without one) and whether the
+// API accepted it (err is why not).
+type apiCall struct {
+	method, scheme, token, jkt string
+	err                        string
+}
+
+func newFakeAPI(t *testing.T, op *fakeOP) *fakeAPI {
 	t.Helper()
-	a := &fakeAPI{}
+	a := &fakeAPI{op: op, dpop: &dpop.Checker{Replays: dpop.NewMemoryReplays()}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/todos", func(w http.ResponseWriter, r *http.Request) {
+		if !a.authorized(w, r) {
+			return
+		}
 		a.mu.Lock()
 		a.lists++
 		refuse := a.refuse
@@ -48,9 +71,65 @@ func newFakeAPI(t *testing.T) *fakeAPI {
 		writeJSON(w, http.StatusOK, map[string]any{"_items": []any{},
 			"_meta": map[string]any{"page": page, "max_results": 10, "total": 0}, "_links": map[string]any{}})
 	})
+	mux.HandleFunc("POST /api/todos", func(w http.ResponseWriter, r *http.Request) {
+		if !a.authorized(w, r) {
+			return
+		}
+		writeJSON(w, http.StatusCreated, map[string]any{"_id": "todo-1", "_status": "OK"})
+	})
 	a.srv = httptest.NewTLSServer(mux) // the same test certificate as the fake OP's, which the web app trusts
 	t.Cleanup(a.srv.Close)
 	return a
+}
+
+// authorized checks r's access token and proof, records the call, and
+// answers 401 when it refuses them.
+func (a *fakeAPI) authorized(w http.ResponseWriter, r *http.Request) bool {
+	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	call := apiCall{method: r.Method, scheme: scheme, token: token}
+	bound := a.op.boundTo(token)
+	proof, perr := dpop.ProofFrom(r.Header)
+	switch {
+	case perr != nil:
+		call.err = perr.Error()
+	case scheme == "DPoP":
+		p, err := a.dpop.Check(r.Context(), proof, dpop.Request{Method: r.Method, URL: a.srv.URL + r.URL.Path, AccessToken: token})
+		switch {
+		case err != nil:
+			call.err = err.Error()
+		case bound == "":
+			call.err = "a bearer token under the DPoP scheme"
+		case p.JKT != bound:
+			call.err = "a proof of another key than the token's"
+		}
+		call.jkt = p.JKT
+	case scheme == "Bearer":
+		if bound != "" {
+			call.err = "a DPoP-bound token as a bearer token"
+		}
+		if proof != "" {
+			call.jkt = "(a proof with a bearer token)"
+		}
+	default:
+		call.err = "no access token"
+	}
+	a.mu.Lock()
+	a.calls = append(a.calls, call)
+	a.mu.Unlock()
+	if call.err != "" {
+		w.Header().Set("WWW-Authenticate", `DPoP error="invalid_token"`)
+		writeJSON(w, http.StatusUnauthorized, map[string]any{"_status": "ERR",
+			"_error": map[string]any{"code": 401, "message": call.err}})
+		return false
+	}
+	return true
+}
+
+// apiCalls returns the requests the fake API saw.
+func (a *fakeAPI) apiCalls() []apiCall {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]apiCall(nil), a.calls...)
 }
 
 func (a *fakeAPI) listCalls() int {
@@ -87,7 +166,7 @@ func (b *logBuffer) take() string {
 func TestListBadPage(t *testing.T) {
 	op := newFakeOP(t)
 	h := newHarness(t, op, op.issuer())
-	api := newFakeAPI(t)
+	api := newFakeAPI(t, op)
 	h.app.api.BaseURL = api.srv.URL + "/api"
 	logs := &logBuffer{}
 	h.app.log = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))

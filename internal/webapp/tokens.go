@@ -15,7 +15,9 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/gatehouse-dev/gatehouse/dpop"
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
+	"github.com/gatehouse-dev/gatehouse/internal/webapp/todoclient"
 )
 
 // errSignInAgain: the session has no usable tokens any more (refresh
@@ -31,6 +33,20 @@ type tokenRecord struct {
 	Subject      string    `json:"sub"` // of the verified ID token
 	Expiry       time.Time `json:"expiry,omitzero"`
 	Obtained     time.Time `json:"obtained"`
+	// TokenType is the access token's token_type: "DPoP" for a token bound
+	// to DPoPKey (RFC 9449), "Bearer" or, in a record from before the web
+	// app used DPoP, "" for a bearer token.
+	TokenType string `json:"token_type,omitempty"`
+	// DPoPKey is the session's DPoP key, made at sign-in (dpopkey.go) and
+	// kept as a private JWK; refreshes and, with a DPoP token, API calls
+	// carry its proofs. Nil in a record from before the web app used DPoP:
+	// no proofs.
+	DPoPKey *dpop.Key `json:"dpop_key,omitempty"`
+}
+
+// apiToken is the access token as the API is called with it.
+func (t tokenRecord) apiToken() todoclient.Token {
+	return todoclient.Token{AccessToken: t.AccessToken, Type: t.TokenType, Key: t.DPoPKey}
 }
 
 // maxRefreshMargin bounds how long before expiry an access token is
@@ -142,9 +158,10 @@ func (ts *tokenStore) delete(ctx context.Context, grant string) error {
 	return nil
 }
 
-// accessToken returns an access token for the session's grant, refreshing it
-// first when it is about to expire. stale, when not empty, is a token the API
-// just refused: a new one is fetched unless another request already did.
+// accessToken returns the token record of the session's grant with a usable
+// access token, refreshing it first when it is about to expire. stale, when
+// not empty, is an access token the API just refused: a new one is fetched
+// unless another request already did.
 //
 // Refreshes of one grant are serialized (lockGrant): by a lock held in this
 // process and, across instances of the web app, by a lease in the shared
@@ -152,18 +169,18 @@ func (ts *tokenStore) delete(ctx context.Context, grant string) error {
 // request that waited finds the token its predecessor fetched and never
 // presents the refresh token that was just rotated away (RFC 9700 §4.14.2
 // makes the server treat that as reuse and revoke the whole family).
-func (s *Server) accessToken(ctx context.Context, grant, stale string) (string, error) {
+func (s *Server) accessToken(ctx context.Context, grant, stale string) (tokenRecord, error) {
 	rec, err := s.tokens.load(ctx, grant)
 	if err != nil {
-		return "", err
+		return tokenRecord{}, err
 	}
 	if stale == "" && rec.fresh(s.now()) {
-		return rec.AccessToken, nil
+		return rec, nil
 	}
 
 	unlock, current, err := s.lockGrant(ctx, grant, stale)
 	if err != nil {
-		return "", err
+		return tokenRecord{}, err
 	}
 	if unlock == nil {
 		return current, nil // another instance refreshed meanwhile
@@ -173,17 +190,17 @@ func (s *Server) accessToken(ctx context.Context, grant, stale string) (string, 
 	// Re-read: whoever held the lock before may have refreshed already.
 	rec, err = s.tokens.load(ctx, grant)
 	if err != nil {
-		return "", err
+		return tokenRecord{}, err
 	}
 	if rec.fresh(s.now()) && (stale == "" || rec.AccessToken != stale) {
-		return rec.AccessToken, nil
+		return rec, nil
 	}
 	if rec.RefreshToken == "" {
-		return "", errSignInAgain
+		return tokenRecord{}, errSignInAgain
 	}
 	p, err := s.disc.get(ctx)
 	if err != nil {
-		return "", err
+		return tokenRecord{}, err
 	}
 
 	// The refresh and the save of its result must not be cut short by the
@@ -191,9 +208,10 @@ func (s *Server) accessToken(ctx context.Context, grant, stale string) (string, 
 	// losing the answer would leave only the spent one.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
 	defer cancel()
-	// RFC 6749 §6: refresh with the current refresh token; x/oauth2 keeps the
+	// RFC 6749 §6: refresh with the current refresh token, and a proof of
+	// the session's DPoP key if it has one (RFC 9449 §5); x/oauth2 keeps the
 	// old refresh token only if the server sends no new one.
-	tok, err := p.oauth2.TokenSource(oidc.ClientContext(rctx, s.httpClient),
+	tok, err := p.oauth2.TokenSource(oidc.ClientContext(rctx, withProofs(s.httpClient, rec.DPoPKey)),
 		&oauth2.Token{RefreshToken: rec.RefreshToken}).Token()
 	if err != nil {
 		var re *oauth2.RetrieveError
@@ -205,9 +223,9 @@ func (s *Server) accessToken(ctx context.Context, grant, stale string) (string, 
 			if derr := s.tokens.delete(rctx, grant); derr != nil {
 				s.log.WarnContext(ctx, "deleting refused tokens", slog.String("error", derr.Error()))
 			}
-			return "", errSignInAgain
+			return tokenRecord{}, errSignInAgain
 		}
-		return "", fmt.Errorf("%w: refreshing token: %w", errAuthzUnavailable, err)
+		return tokenRecord{}, fmt.Errorf("%w: refreshing token: %w", errAuthzUnavailable, err)
 	}
 	next := tokenRecord{
 		AccessToken:  tok.AccessToken,
@@ -216,6 +234,8 @@ func (s *Server) accessToken(ctx context.Context, grant, stale string) (string, 
 		Subject:      rec.Subject,
 		Expiry:       tok.Expiry,
 		Obtained:     s.now(),
+		TokenType:    tok.TokenType,
+		DPoPKey:      rec.DPoPKey,
 	}
 	// OpenID Connect Core §12.2: a refreshed ID token is kept (for
 	// id_token_hint at sign-out) only if it verifies and is about the same
@@ -226,9 +246,9 @@ func (s *Server) accessToken(ctx context.Context, grant, stale string) (string, 
 		}
 	}
 	if err := s.tokens.save(rctx, grant, next); err != nil {
-		return "", err
+		return tokenRecord{}, err
 	}
-	return next.AccessToken, nil
+	return next, nil
 }
 
 // keyedMutex is a set of mutexes, one per key, created on demand and

@@ -39,8 +39,10 @@ type Config struct {
 	// that section's default. ID tokens signed with any other algorithm
 	// are refused.
 	IDTokenAlg string
-	// HTTPClient trusts the local CA; it is used for discovery, token,
-	// revocation, userinfo and API calls.
+	// HTTPClient trusts the local CA; it is used for discovery, pushed
+	// authorization requests, token, revocation, userinfo and API calls.
+	// For all but discovery and revocation, a dpop.Transport over its
+	// Transport adds DPoP proofs.
 	HTTPClient *http.Client
 	// Sessions is the server-side session store (SQL by default, Redis
 	// with --session-store redis://…).
@@ -94,6 +96,7 @@ type Server struct {
 	api         *todoclient.Client
 	httpClient  *http.Client
 	csrfKey     []byte
+	dpopSecret  []byte // the sign-ins' DPoP keys are derived from it (dpopkey.go)
 	pending     *pendingCookies
 	pages       *pages
 	log         *slog.Logger
@@ -141,7 +144,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("webapp: Issuer %q is not an absolute URL", cfg.Issuer)
 	}
 	csrfKey := cfg.Secret.Derive("webapp/csrf", 32)
-	if csrfKey == nil {
+	dpopSecret := cfg.Secret.Derive(dpopKeyPurpose, 32)
+	if csrfKey == nil || dpopSecret == nil {
 		return nil, errors.New("webapp: Secret is not usable")
 	}
 	// Cookies lose Secure and the __Host- prefix only with a plain-HTTP
@@ -196,6 +200,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		api:        &todoclient.Client{BaseURL: cfg.APIURL, HTTP: cfg.HTTPClient},
 		httpClient: cfg.HTTPClient,
 		csrfKey:    csrfKey,
+		dpopSecret: dpopSecret,
 		pending:    pending,
 		pages:      pg,
 		log:        logger,

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -119,18 +120,39 @@ func (h *harness) do(c *http.Client, method, path string, form url.Values) resp 
 }
 
 // startLogin runs GET /login and returns the authorization request's
-// parameters.
+// parameters (authParams).
 func (h *harness) startLogin(c *http.Client) url.Values {
 	h.t.Helper()
 	r := h.do(c, "GET", "/login", nil)
 	if r.status != http.StatusSeeOther {
 		h.t.Fatalf("GET /login = %d, want 303; body %s", r.status, r.body)
 	}
-	u, err := url.Parse(r.location)
+	return h.authParams(r.location)
+}
+
+// authParams returns the parameters of the authorization request the web
+// app sent the browser to location with, as the fake provider's
+// authorization endpoint would read them: those pushed under its
+// request_uri (with the pushed proof's key as dpop_jkt), else the
+// location's own, whose dpop_jkt then binds the codes of the request.
+func (h *harness) authParams(location string) url.Values {
+	h.t.Helper()
+	u, err := url.Parse(location)
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	return u.Query()
+	q := u.Query()
+	if uri := q.Get("request_uri"); uri != "" {
+		p := h.op.pushedParams(uri)
+		if p == nil {
+			h.t.Fatalf("the browser is sent with request_uri %q, which was never pushed", uri)
+		}
+		return p
+	}
+	if jkt := q.Get("dpop_jkt"); jkt != "" {
+		h.op.bindChallenge(q.Get("code_challenge"), jkt)
+	}
+	return q
 }
 
 // signIn completes a sign-in through the fake provider.
@@ -154,31 +176,73 @@ func errorCode(body string) string {
 	return m[1]
 }
 
+// TestAuthorizationRequest: the authorization request's parameters, pushed
+// to the provider's PAR endpoint (RFC 9126) when discovery lists one, with
+// only client_id and request_uri in the browser's redirect; in the redirect
+// otherwise, with the sign-in's DPoP key as dpop_jkt.
 func TestAuthorizationRequest(t *testing.T) {
-	op := newFakeOP(t)
-	h := newHarness(t, op, op.issuer())
-	q := h.startLogin(h.client)
-	want := map[string]string{
-		"response_type":         "code",
-		"client_id":             "webapp",
-		"redirect_uri":          h.srv.URL + "/callback",
-		"code_challenge_method": "S256",
-		"scope":                 "openid profile email offline_access todos:read todos:write",
-	}
-	for k, v := range want {
-		if q.Get(k) != v {
-			t.Errorf("%s = %q, want %q", k, q.Get(k), v)
-		}
-	}
-	for _, k := range []string{"state", "nonce", "code_challenge"} {
-		if len(q.Get(k)) < 43 {
-			t.Errorf("%s = %q: want at least 256 bits", k, q.Get(k))
-		}
-	}
-	// Each attempt is fresh.
-	q2 := h.startLogin(h.client)
-	if q2.Get("state") == q.Get("state") || q2.Get("nonce") == q.Get("nonce") || q2.Get("code_challenge") == q.Get("code_challenge") {
-		t.Error("state, nonce or challenge reused between attempts")
+	for _, pushed := range []bool{true, false} {
+		t.Run(fmt.Sprintf("pushed=%v", pushed), func(t *testing.T) {
+			op := newFakeOP(t)
+			op.noPAR = !pushed
+			h := newHarness(t, op, op.issuer())
+			r := h.do(h.client, "GET", "/login", nil)
+			if r.status != http.StatusSeeOther {
+				t.Fatalf("GET /login = %d, want 303", r.status)
+			}
+			u, err := url.Parse(r.location)
+			if err != nil || u.Scheme+"://"+u.Host+u.Path != op.issuer()+"/authorize" {
+				t.Fatalf("GET /login redirects to %q, want the authorization endpoint", r.location)
+			}
+			var browser []string
+			for k := range u.Query() {
+				browser = append(browser, k)
+			}
+			slices.Sort(browser)
+			if pushed && !slices.Equal(browser, []string{"client_id", "request_uri"}) {
+				t.Errorf("the browser is sent with %q, want only client_id and request_uri", browser)
+			}
+			if pushed && u.Query().Get("client_id") != "webapp" {
+				t.Errorf("client_id = %q in the redirect", u.Query().Get("client_id"))
+			}
+			if !pushed && slices.Contains(browser, "request_uri") {
+				t.Errorf("request_uri without a PAR endpoint")
+			}
+			q := h.authParams(r.location)
+			want := map[string]string{
+				"response_type":         "code",
+				"client_id":             "webapp",
+				"redirect_uri":          h.srv.URL + "/callback",
+				"code_challenge_method": "S256",
+				"scope":                 "openid profile email offline_access todos:read todos:write",
+			}
+			for k, v := range want {
+				if q.Get(k) != v {
+					t.Errorf("%s = %q, want %q", k, q.Get(k), v)
+				}
+			}
+			for _, k := range []string{"state", "nonce", "code_challenge", "dpop_jkt"} {
+				if len(q.Get(k)) < 43 {
+					t.Errorf("%s = %q: want at least 256 bits", k, q.Get(k))
+				}
+			}
+			// Each attempt is fresh, with a key of its own.
+			q2 := h.startLogin(h.client)
+			for _, k := range []string{"state", "nonce", "code_challenge", "dpop_jkt"} {
+				if q2.Get(k) == q.Get(k) {
+					t.Errorf("%s reused between attempts", k)
+				}
+			}
+			// The code is exchanged with a proof of the key the request named.
+			code := op.issueCode(q2.Get("nonce"), q2.Get("code_challenge"))
+			r = h.do(h.client, "GET", "/callback?"+url.Values{"code": {code}, "state": {q2.Get("state")}, "iss": {op.issuer()}}.Encode(), nil)
+			if r.status != http.StatusSeeOther {
+				t.Fatalf("callback = %d %q", r.status, errorCode(r.body))
+			}
+			if calls := op.tokenRequests(); len(calls) != 1 || calls[0].jkt != q2.Get("dpop_jkt") {
+				t.Errorf("token requests %+v, want the exchange with a proof of %s", calls, q2.Get("dpop_jkt"))
+			}
+		})
 	}
 }
 
@@ -497,7 +561,10 @@ func TestRefreshSerialized(t *testing.T) {
 		tokens := make([]string, 32)
 		errs := make([]error, 32)
 		for i := range tokens {
-			wg.Go(func() { tokens[i], errs[i] = h.app.accessToken(ctx, grant, "") })
+			wg.Go(func() {
+				rec, err := h.app.accessToken(ctx, grant, "")
+				tokens[i], errs[i] = rec.AccessToken, err
+			})
 		}
 		wg.Wait()
 		for i := range tokens {
@@ -516,7 +583,10 @@ func TestRefreshSerialized(t *testing.T) {
 		// still one refresh.
 		stale := tokens[0]
 		for i := range tokens {
-			wg.Go(func() { tokens[i], errs[i] = h.app.accessToken(ctx, grant, stale) })
+			wg.Go(func() {
+				rec, err := h.app.accessToken(ctx, grant, stale)
+				tokens[i], errs[i] = rec.AccessToken, err
+			})
 		}
 		wg.Wait()
 		for i := range tokens {

@@ -3,8 +3,9 @@
 // documents with Eve's optimistic concurrency (If-Match with the document's
 // _etag).
 //
-// It knows nothing about OAuth: every call takes the bearer access token to
-// present, and failures come back as typed errors (ErrUnauthorized,
+// It knows little about OAuth: every call takes the access token to present
+// (a Token: a bearer token, or a DPoP-bound token with its key, sent with a
+// proof of the key), and failures come back as typed errors (ErrUnauthorized,
 // ErrPreconditionFailed, ...) so the caller can refresh a token, ask the
 // person to reload, or show an error page.
 package todoclient

@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/gatehouse-dev/gatehouse/dpop"
 )
 
 // Errors a call can fail with; test them with errors.Is.
@@ -39,6 +41,22 @@ type ValidationError struct {
 func (e *ValidationError) Error() string {
 	return "todoclient: validation failed: " + e.Message
 }
+
+// Token is the access token a call presents.
+type Token struct {
+	// AccessToken is the token itself.
+	AccessToken string
+	// Type is its token_type. A DPoP token (RFC 9449) is sent as
+	// "Authorization: DPoP <token>" with a proof of Key for the request
+	// and the token (§7.1); any other as "Authorization: Bearer <token>"
+	// (RFC 6750 §2.1).
+	Type string
+	// Key is the DPoP key a DPoP token is bound to.
+	Key *dpop.Key
+}
+
+// dpop reports whether t is a DPoP token.
+func (t Token) dpop() bool { return strings.EqualFold(t.Type, "DPoP") }
 
 // Todo is one document of the todos resource.
 type Todo struct {
@@ -72,7 +90,8 @@ func (p Page) LastPage() int {
 type Client struct {
 	// BaseURL is the API prefix, e.g. https://127.0.0.1:8001/api.
 	BaseURL string
-	// HTTP sends the requests; it must trust the API's certificate.
+	// HTTP sends the requests; it must trust the API's certificate. With a
+	// DPoP token, a dpop.Transport over its Transport adds the proofs.
 	HTTP *http.Client
 	// Resource is the collection name; "todos" when empty.
 	Resource string
@@ -91,7 +110,7 @@ func (c *Client) itemURL(id string) string {
 }
 
 // List returns page (1-based) of the caller's todos with at most perPage items.
-func (c *Client) List(ctx context.Context, token string, page, perPage int) (Page, error) {
+func (c *Client) List(ctx context.Context, token Token, page, perPage int) (Page, error) {
 	if page < 1 {
 		page = 1
 	}
@@ -130,7 +149,7 @@ func (c *Client) List(ctx context.Context, token string, page, perPage int) (Pag
 }
 
 // Create adds a todo with the given title and returns its ID.
-func (c *Client) Create(ctx context.Context, token, title string) (string, error) {
+func (c *Client) Create(ctx context.Context, token Token, title string) (string, error) {
 	var body struct {
 		ID string `json:"_id"`
 	}
@@ -143,19 +162,19 @@ func (c *Client) Create(ctx context.Context, token, title string) (string, error
 
 // Patch changes the given fields of the todo whose current ETag is etag
 // (Eve's If-Match; ErrPreconditionFailed when it changed meanwhile).
-func (c *Client) Patch(ctx context.Context, token, id, etag string, fields map[string]any) error {
+func (c *Client) Patch(ctx context.Context, token Token, id, etag string, fields map[string]any) error {
 	return c.do(ctx, http.MethodPatch, c.itemURL(id), token, etag, fields, http.StatusOK, nil)
 }
 
 // Delete removes the todo whose current ETag is etag.
-func (c *Client) Delete(ctx context.Context, token, id, etag string) error {
+func (c *Client) Delete(ctx context.Context, token Token, id, etag string) error {
 	return c.do(ctx, http.MethodDelete, c.itemURL(id), token, etag, nil, http.StatusNoContent, nil)
 }
 
 // maxBody bounds how much of an answer is read.
 const maxBody = 4 << 20
 
-func (c *Client) do(ctx context.Context, method, u, token, etag string, in any, want int, out any) error {
+func (c *Client) do(ctx context.Context, method, u string, token Token, etag string, in any, want int, out any) error {
 	var rd io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -169,15 +188,28 @@ func (c *Client) do(ctx context.Context, method, u, token, etag string, in any, 
 		return fmt.Errorf("todoclient: %w", err)
 	}
 	req.Header.Set("Accept", "application/json")
-	// RFC 6750 §2.1: the token travels only in the Authorization header.
-	req.Header.Set("Authorization", "Bearer "+token)
+	// The token travels only in the Authorization header (RFC 6750 §2.1,
+	// RFC 9449 §7.1).
+	hc := c.HTTP
+	if token.dpop() {
+		if token.Key == nil {
+			return errors.New("todoclient: a DPoP token without its key")
+		}
+		req.Header.Set("Authorization", "DPoP "+token.AccessToken)
+		// dpop.Transport adds the proof, with the token's hash (ath).
+		withProof := *c.HTTP
+		withProof.Transport = &dpop.Transport{Base: c.HTTP.Transport, Key: token.Key}
+		hc = &withProof
+	} else {
+		req.Header.Set("Authorization", "Bearer "+token.AccessToken)
+	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if etag != "" {
 		req.Header.Set("If-Match", quoteETag(etag))
 	}
-	resp, err := c.HTTP.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return fmt.Errorf("%w: %s %s: %w", ErrUnavailable, method, redactQuery(u), err)
 	}
