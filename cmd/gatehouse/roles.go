@@ -38,6 +38,27 @@ type wiring struct {
 	docs      *docstore.Store
 	resources *resource.Set
 	client    *http.Client
+	// dpopNonces are the server nonces DPoP proofs must carry at the
+	// authorization server and the API (--dpop-nonces); nil: none. Derived
+	// from the server secret, so every instance and role hands out and
+	// accepts the same ones.
+	dpopNonces *dpop.Nonces
+}
+
+// dpopNonceLifetime is how long a DPoP server nonce is current; the
+// previous one is accepted for as long again.
+const dpopNonceLifetime = 5 * time.Minute
+
+// newDPoPNonces returns the DPoP server nonces of --dpop-nonces, or nil.
+func newDPoPNonces(c *config.Serve, key *secret.Key) (*dpop.Nonces, error) {
+	if !c.DPoPNonces {
+		return nil, nil
+	}
+	n, err := dpop.NewNonces(key.Derive("gatehouse dpop nonces", 32), dpopNonceLifetime, nil)
+	if err != nil {
+		return nil, fmt.Errorf("DPoP nonces: %w", err)
+	}
+	return n, nil
 }
 
 func (w *wiring) build(ctx context.Context, name string) (role, error) {
@@ -69,7 +90,7 @@ func (w *wiring) authz(ctx context.Context) (role, error) {
 		JanitorInterval:    c.JanitorInterval,
 		InsecureHTTP:       c.InsecureHTTP,
 		TrustedProxies:     c.TrustedProxies,
-		DPoPNonces:         c.DPoPNonces,
+		DPoPNonces:         w.dpopNonces,
 		RequirePAR:         c.RequirePAR,
 	})
 	if err != nil {
@@ -114,7 +135,7 @@ func (w *wiring) api(ctx context.Context) (role, error) {
 		// Proofs are recorded in the database, so that each is accepted
 		// once by all the API's instances; the authorization server's
 		// janitor deletes the expired ones.
-		DPoP:      &dpop.Checker{Replays: api.Replays{Store: w.store}},
+		DPoP:      &dpop.Checker{Replays: api.Replays{Store: w.store}, Nonces: w.dpopNonces},
 		PublicURL: c.APIPublicURL(),
 		Logger:    w.logger.With("role", config.RoleAPI),
 

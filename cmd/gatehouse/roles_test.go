@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/bearer/bearertest"
 	"github.com/gatehouse-dev/gatehouse/dpop"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/secret"
 )
 
 // TestAPIRoleChecksDPoPProofs: the API role accepts a DPoP-bound token
@@ -91,5 +92,84 @@ func TestAPIRoleChecksDPoPProofs(t *testing.T) {
 		if got := resp.Header.Get("WWW-Authenticate"); resp.StatusCode != s.status || !strings.HasPrefix(got, s.challenge) {
 			t.Errorf("%s: %d %q, want %d %q…", s.name, resp.StatusCode, got, s.status, s.challenge)
 		}
+	}
+}
+
+// TestAPIRoleDPoPNonces: with --dpop-nonces the API asks for the server's
+// nonce (use_dpop_nonce with a DPoP-Nonce header) and accepts the proof
+// that carries it; the nonces come from the server secret, so the
+// authorization server, given the same, hands out the same.
+func TestAPIRoleDPoPNonces(t *testing.T) {
+	ctx := context.Background()
+	const apiURL = "https://api.example.com"
+	var c config.Serve
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	c.RegisterFlags(fs)
+	if err := fs.Parse([]string{"--data-dir", t.TempDir(), "--api-url", apiURL, "--dpop-nonces"}); err != nil {
+		t.Fatal(err)
+	}
+	is := bearertest.New(t, apiURL)
+	c.Issuer = is.URL
+	st, err := openStore(ctx, &c.Storage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	res, err := loadResources(&c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs, err := openDocuments(ctx, st, res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := secret.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	nonces, err := newDPoPNonces(&c, key)
+	if err != nil || nonces == nil {
+		t.Fatalf("newDPoPNonces with --dpop-nonces: %v, %v", nonces, err)
+	}
+	w := wiring{cfg: &c, logger: slog.New(slog.DiscardHandler), store: st, key: key, docs: docs, resources: res,
+		client: http.DefaultClient, dpopNonces: nonces}
+	r, err := w.api(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(r.server.Handler)
+	defer srv.Close()
+
+	dk, err := dpop.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := is.TokenBound(t, dk.JKT(), "alice", "todos:read")
+	get := func(nonce string) *http.Response {
+		t.Helper()
+		proof, err := dk.Proof("GET", apiURL+"/api/todos", tok, nonce, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequest("GET", srv.URL+"/api/todos", nil)
+		req.Header.Set("Authorization", "DPoP "+tok)
+		req.Header.Set("DPoP", proof)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	resp := get("")
+	nonce := resp.Header.Get("DPoP-Nonce")
+	if resp.StatusCode != 401 || nonce != nonces.Current() || !strings.Contains(resp.Header.Get("WWW-Authenticate"), `error="use_dpop_nonce"`) {
+		t.Fatalf("without a nonce: %d, DPoP-Nonce %q, %q", resp.StatusCode, nonce, resp.Header.Get("WWW-Authenticate"))
+	}
+	if resp := get(nonce); resp.StatusCode != 200 {
+		t.Fatalf("with the nonce: %d %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+	}
+	if n, err := newDPoPNonces(&config.Serve{}, key); n != nil || err != nil {
+		t.Fatalf("newDPoPNonces without --dpop-nonces: %v, %v", n, err)
 	}
 }

@@ -105,7 +105,11 @@ func runServe(ctx context.Context, e env, args []string) error {
 		return fmt.Errorf("metrics: %w", err)
 	}
 
-	w := wiring{cfg: &c, logger: logger, store: st, key: key, docs: docs, resources: res, client: client}
+	nonces, err := newDPoPNonces(&c, key)
+	if err != nil {
+		return err
+	}
+	w := wiring{cfg: &c, logger: logger, store: st, key: key, docs: docs, resources: res, client: client, dpopNonces: nonces}
 	var roles []role
 	for _, name := range c.RoleSet() {
 		r, err := w.build(ctx, name)

@@ -100,10 +100,11 @@ type Config struct {
 	// RequirePAR makes every client push its authorization requests
 	// (RFC 9126 §5); a client can be required to alone (Client.RequirePAR).
 	RequirePAR bool
-	// DPoPNonces makes every DPoP proof at the token endpoint carry a
-	// nonce the server handed out (RFC 9449 §8), so that a proof made in
-	// advance by someone holding the key for a while is useless.
-	DPoPNonces bool
+	// DPoPNonces, when set, makes every DPoP proof at the token, PAR and
+	// userinfo endpoints carry a nonce it handed out (RFC 9449 §8), so
+	// that a proof made in advance by someone holding the key for a while
+	// is useless; nil: no nonces.
+	DPoPNonces *dpop.Nonces
 	// HTTPClient fetches the key sets of clients registered with a
 	// jwks_uri (nil: an http.Client with a 10-second timeout).
 	HTTPClient *http.Client
@@ -198,12 +199,6 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	var nonces *dpop.Nonces
-	if cfg.DPoPNonces {
-		if nonces, err = dpop.NewNonces(cfg.Secret.Derive("gatehouse dpop nonces", 32), dpopNonceLifetime, now); err != nil {
-			return nil, fmt.Errorf("DPoP nonces: %w", err)
-		}
-	}
 	assertions := &assertionChecker{
 		issuer: cfg.Issuer, keys: clientkeys.NewSets(cfg.HTTPClient, now), replays: cfg.Store, now: now,
 	}
@@ -225,7 +220,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		},
 		checker: newTokenChecker(cfg.Issuer, km, cfg.Store, clients.cache, now),
 		pending: newPendingSealer(cfg.Secret),
-		dpop:    &dpop.Checker{Replays: dpopReplays{cfg.Store}, Nonces: nonces, Now: now},
+		dpop:    &dpop.Checker{Replays: dpopReplays{cfg.Store}, Nonces: cfg.DPoPNonces, Now: now},
 		pages:   pg,
 	}
 	s.handler = s.routes()

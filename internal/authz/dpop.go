@@ -23,10 +23,6 @@ import (
 // (the store's one-time values), and with DPoPNonces a proof must also
 // carry a nonce the server handed out (use_dpop_nonce), which rotates.
 
-// dpopNonceLifetime is how long a server nonce is current; the previous
-// one is accepted for as long again.
-const dpopNonceLifetime = 5 * time.Minute
-
 // jktForm is the form of a key thumbprint: base64url of a SHA-256 hash.
 var jktForm = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
 

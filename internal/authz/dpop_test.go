@@ -220,7 +220,13 @@ func TestDPoP_ConfidentialRefreshUnbound(t *testing.T) {
 // answered use_dpop_nonce with the nonce, and the retry carrying it works;
 // dpop.Transport does that by itself.
 func TestDPoP_Nonces(t *testing.T) {
-	e := newEnvDSN(t, storagetest.SQLite(t), func(c *Config) { c.DPoPNonces = true })
+	e := newEnvDSN(t, storagetest.SQLite(t), func(c *Config) {
+		n, err := dpop.NewNonces([]byte(strings.Repeat("n", 32)), 5*time.Minute, c.Now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.DPoPNonces = n
+	})
 	key := newDPoPKey(t)
 	req, _ := http.NewRequest(http.MethodPost, e.ts.URL+"/token", strings.NewReader(thirdCC.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")

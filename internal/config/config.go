@@ -177,7 +177,7 @@ func (s *Serve) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&s.SessionStore, "session-store", "", "web app session store: empty for the database, or redis://host:port/db")
 	fs.StringVar(&s.TokenCheck, "token-check", "jwt", "how the API checks tokens: jwt (local signature check) or introspect")
 	fs.BoolVar(&s.RequirePAR, "require-par", false, "every client must push its authorization requests to /par first (RFC 9126); without it, only clients registered with --require-par")
-	fs.BoolVar(&s.DPoPNonces, "dpop-nonces", false, "require a server nonce (use_dpop_nonce, rotated every 5 minutes) in every DPoP proof at the authorization server")
+	fs.BoolVar(&s.DPoPNonces, "dpop-nonces", false, "require a server nonce (use_dpop_nonce, rotated every 5 minutes) in every DPoP proof, at the authorization server and the API")
 	fs.DurationVar(&s.AccessTokenTTL, "access-token-ttl", 5*time.Minute, "access token lifetime")
 	fs.DurationVar(&s.RefreshIdleTTL, "refresh-idle-ttl", 24*time.Hour, "refresh tokens expire after this long unused")
 	fs.DurationVar(&s.RefreshAbsoluteTTL, "refresh-absolute-ttl", 30*24*time.Hour, "refresh tokens expire this long after sign-in, used or not")
