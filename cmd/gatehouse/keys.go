@@ -6,6 +6,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"regexp"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -86,9 +88,24 @@ func keysRetire(ctx context.Context, e env, args []string) error {
 	return nil
 }
 
+// kidForm is the form of a key ID: a SHA-256 thumbprint in base64url,
+// which begins with "-" one time in 64.
+var kidForm = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
+
 // parseWithKID parses `KID [flags]` or `[flags] KID [flags]`: the one
-// argument that is not a flag is the kid.
+// argument that is not a flag is the kid. An argument of a kid's form that
+// begins with "-" and names no flag is the kid too.
 func parseWithKID(fs *flag.FlagSet, e env, args []string) (string, error) {
+	for i, a := range args {
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if strings.HasPrefix(a, "-") && kidForm.MatchString(a) && fs.Lookup(name) == nil {
+			rest := append(slices.Clone(args[:i]), args[i+1:]...)
+			if err := parse(fs, e, rest); err != nil {
+				return "", err
+			}
+			return a, nil
+		}
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return "", err // the flag package has printed the usage

@@ -60,6 +60,7 @@ func TestKeysCommands(t *testing.T) {
 		t.Fatal("no keys after keys rotate")
 	}
 	victim := rows[0]
+	const dashKID = "-FBBOw4zwLLSE97uTHnmc3eDbgBs6cVLvQs7P46WbFc"
 
 	for _, tc := range []struct {
 		name string
@@ -71,6 +72,9 @@ func TestKeysCommands(t *testing.T) {
 		{"no kid", []string{"keys", "retire"}, nil, 2, "name the key"},
 		{"two kids", []string{"keys", "retire", victim.KID, "other"}, nil, 2, `unexpected argument "other"`},
 		{"unknown kid", []string{"keys", "retire", "no-such-kid"}, nil, 1, `no signing key "no-such-kid"`},
+		// A kid is base64url: one in 64 begins with "-", and is no flag.
+		{"unknown kid beginning with -", []string{"keys", "retire", dashKID}, nil, 1, `no signing key "` + dashKID + `"`},
+		{"two kids, the first beginning with -", []string{"keys", "retire", dashKID, "other"}, nil, 2, `unexpected argument "other"`},
 		{"wrong secret", []string{"keys", "retire", victim.KID}, map[string]string{"GATEHOUSE_SECRET": wrong.Encode()}, 1, "does not open"},
 	} {
 		code, _, stderr := gatehouse(t, ctx, "", tc.env, append(tc.args, dir...)...)
