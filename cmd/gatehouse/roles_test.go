@@ -20,13 +20,18 @@ import (
 // with a proof made for its public URL (--api-url), refuses it as a bearer
 // token, and records proofs in the database, so that two instances accept
 // a proof once between them.
-func TestAPIRoleChecksDPoPProofs(t *testing.T) {
+// apiURL is the API's public URL in the API role's tests.
+const apiURL = "https://api.example.com"
+
+// apiRoleWiring is the wiring of the API role on a fresh data directory
+// with serve's flags and a test issuer of tokens for apiURL.
+func apiRoleWiring(t *testing.T, flags ...string) (*wiring, *bearertest.Issuer) {
+	t.Helper()
 	ctx := context.Background()
-	const apiURL = "https://api.example.com"
 	var c config.Serve
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	c.RegisterFlags(fs)
-	if err := fs.Parse([]string{"--data-dir", t.TempDir(), "--api-url", apiURL}); err != nil {
+	if err := fs.Parse(append([]string{"--data-dir", t.TempDir(), "--api-url", apiURL}, flags...)); err != nil {
 		t.Fatal(err)
 	}
 	is := bearertest.New(t, apiURL)
@@ -35,7 +40,7 @@ func TestAPIRoleChecksDPoPProofs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	t.Cleanup(func() { st.Close() })
 	res, err := loadResources(&c)
 	if err != nil {
 		t.Fatal(err)
@@ -44,7 +49,12 @@ func TestAPIRoleChecksDPoPProofs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := wiring{cfg: &c, logger: slog.New(slog.DiscardHandler), store: st, docs: docs, resources: res, client: http.DefaultClient}
+	return &wiring{cfg: &c, logger: slog.New(slog.DiscardHandler), store: st, docs: docs, resources: res, client: http.DefaultClient}, is
+}
+
+func TestAPIRoleChecksDPoPProofs(t *testing.T) {
+	ctx := context.Background()
+	w, is := apiRoleWiring(t)
 	instance := func() *httptest.Server {
 		r, err := w.api(ctx)
 		if err != nil {
@@ -101,38 +111,16 @@ func TestAPIRoleChecksDPoPProofs(t *testing.T) {
 // authorization server, given the same, hands out the same.
 func TestAPIRoleDPoPNonces(t *testing.T) {
 	ctx := context.Background()
-	const apiURL = "https://api.example.com"
-	var c config.Serve
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	c.RegisterFlags(fs)
-	if err := fs.Parse([]string{"--data-dir", t.TempDir(), "--api-url", apiURL, "--dpop-nonces"}); err != nil {
-		t.Fatal(err)
-	}
-	is := bearertest.New(t, apiURL)
-	c.Issuer = is.URL
-	st, err := openStore(ctx, &c.Storage)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	res, err := loadResources(&c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	docs, err := openDocuments(ctx, st, res)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w, is := apiRoleWiring(t, "--dpop-nonces")
 	key, err := secret.New()
 	if err != nil {
 		t.Fatal(err)
 	}
-	nonces, err := newDPoPNonces(&c, key)
+	nonces, err := newDPoPNonces(w.cfg, key)
 	if err != nil || nonces == nil {
 		t.Fatalf("newDPoPNonces with --dpop-nonces: %v, %v", nonces, err)
 	}
-	w := wiring{cfg: &c, logger: slog.New(slog.DiscardHandler), store: st, key: key, docs: docs, resources: res,
-		client: http.DefaultClient, dpopNonces: nonces}
+	w.key, w.dpopNonces = key, nonces
 	r, err := w.api(ctx)
 	if err != nil {
 		t.Fatal(err)
