@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -58,9 +59,9 @@ func runMigrate(ctx context.Context, e env, args []string) error {
 func runUser(ctx context.Context, e env, args []string) error {
 	sub := map[string]func(context.Context, env, []string) error{
 		"add": userAdd, "list": userList, "remove": userRemove, "set-password": userSetPassword,
-		"disable": userDisable, "enable": userEnable,
+		"disable": userDisable, "enable": userEnable, "reset-mfa": userResetMFA,
 	}
-	return dispatch(ctx, e, "user", "add|list|remove|set-password|disable|enable", sub, args)
+	return dispatch(ctx, e, "user", "add|list|remove|set-password|disable|enable|reset-mfa", sub, args)
 }
 
 func runClient(ctx context.Context, e env, args []string) error {
@@ -252,6 +253,45 @@ func userSetPassword(ctx context.Context, e env, args []string) error {
 		}
 		fmt.Fprintf(e.stdout, "set the password of %s\n", name)
 		printEnded(e.stdout, name, ended)
+		return nil
+	})
+}
+
+func userResetMFA(ctx context.Context, e env, args []string) error {
+	var s config.Storage
+	var name string
+	var keep bool
+	fs := newFlagSet(e, "user reset-mfa --username U [--keep-sessions]",
+		"Remove every second factor of a user who lost them: their passkeys, authenticator app and\n"+
+			"recovery codes. They then sign in with their password alone (or, under serve --require-mfa,\n"+
+			"enrol a new authenticator app at sign-in). Unless --keep-sessions, their login sessions are\n"+
+			"deleted and their grants revoked, as the lost device may be in someone else's hands. The reset\n"+
+			"is written to stderr as an audit event.",
+		"  gatehouse user reset-mfa --username alice")
+	s.RegisterFlags(fs)
+	fs.StringVar(&name, "username", "", "login name (required)")
+	fs.BoolVar(&keep, "keep-sessions", false, "keep the user's login sessions and grants as they are")
+	if err := parse(fs, e, args); err != nil {
+		return err
+	}
+	if name == "" {
+		return fmt.Errorf("%w: --username is required", errUsage)
+	}
+	policy := admin.EndSessions
+	if keep {
+		policy = admin.KeepSessions
+	}
+	return withStore(ctx, &s, func(st *sqlstore.Store) error {
+		n, ended, err := admin.ResetFactors(ctx, st, name, policy)
+		if err != nil {
+			return err
+		}
+		audit := slog.New(slog.NewJSONHandler(e.stderr, nil)).With("logger", "audit")
+		audit.InfoContext(ctx, "second factors reset by an administrator", "event", "mfa_reset", "username", name, "factors_removed", n, "sessions_ended", ended.Sessions)
+		fmt.Fprintf(e.stdout, "removed %d second factors of %s (passkeys and authenticator app) and their recovery codes\n", n, name)
+		if !keep {
+			printEnded(e.stdout, name, ended)
+		}
 		return nil
 	})
 }

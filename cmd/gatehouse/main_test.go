@@ -133,7 +133,7 @@ func TestHelpHasExamples(t *testing.T) {
 	for _, args := range [][]string{
 		{"serve", "--help"}, {"migrate", "--help"}, {"seed", "--help"}, {"keys", "rotate", "--help"},
 		{"user", "add", "--help"}, {"user", "list", "--help"}, {"user", "remove", "--help"}, {"user", "set-password", "--help"},
-		{"user", "disable", "--help"}, {"user", "enable", "--help"},
+		{"user", "disable", "--help"}, {"user", "enable", "--help"}, {"user", "reset-mfa", "--help"},
 		{"client", "add", "--help"}, {"client", "list", "--help"}, {"client", "remove", "--help"}, {"client", "rotate-secret", "--help"},
 		{"client", "update", "--help"}, {"client", "disable", "--help"}, {"client", "enable", "--help"}, {"client", "set-auth", "--help"},
 	} {
@@ -171,6 +171,10 @@ func TestAdminCommands(t *testing.T) {
 		{[]string{"user", "list"}, "", 0, `(?m)^USERNAME\s+EMAIL\s+NAME\s+SUB\s+DISABLED\s+CREATED\n^alice\s+alice@example.com\s+[0-9a-f]{32}\s+yes\s`},
 		{[]string{"user", "list", "--json"}, "", 0, `"username":"alice","email":"alice@example.com","disabled":true`},
 		{[]string{"user", "enable", "--username", "alice"}, "", 0, "^enabled user alice\n$"},
+		{[]string{"user", "reset-mfa", "--username", "alice"}, "", 0, `(?s)^removed 0 second factors of alice \(passkeys and authenticator app\) and their recovery codes\nended the login sessions of alice\n`},
+		{[]string{"user", "reset-mfa", "--username", "alice", "--keep-sessions"}, "", 0, `^removed 0 second factors of alice \(passkeys and authenticator app\) and their recovery codes\n$`},
+		{[]string{"user", "reset-mfa", "--username", "nobody"}, "", 1, ""},
+		{[]string{"user", "reset-mfa"}, "", 2, ""},
 		{[]string{"user", "list", "--json"}, "", 0, `"username":"alice","email":"alice@example.com","disabled":false`},
 		{[]string{"user", "disable", "--username", "nobody"}, "", 1, ""},
 		{[]string{"user", "enable"}, "", 2, ""},
@@ -521,6 +525,25 @@ func TestStartMakesTheAPIClientAResourceServer(t *testing.T) {
 		}
 		if got := audience(s.check); got != s.want {
 			t.Fatalf("--api-client-id %s --api-url %s: %s is a resource server for %q, want %q", s.clientID, s.apiURL, s.check, got, s.want)
+		}
+	}
+}
+
+// TestResetMFAIsAudited: `user reset-mfa` writes an audit event naming
+// the person, on stderr beside what it prints.
+func TestResetMFAIsAudited(t *testing.T) {
+	ctx := context.Background()
+	dir := []string{"--data-dir", t.TempDir()}
+	if code, _, stderr := gatehouse(t, ctx, "correct horse battery\n", nil, append([]string{"user", "add", "--username", "alice", "--password-stdin"}, dir...)...); code != 0 {
+		t.Fatalf("user add: exit %d: %s", code, stderr)
+	}
+	code, _, stderr := gatehouse(t, ctx, "", nil, append([]string{"user", "reset-mfa", "--username", "alice"}, dir...)...)
+	if code != 0 {
+		t.Fatalf("reset-mfa: exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{`"logger":"audit"`, `"event":"mfa_reset"`, `"username":"alice"`} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr %q lacks %s", stderr, want)
 		}
 	}
 }

@@ -92,6 +92,7 @@ func (w *wiring) authz(ctx context.Context) (role, error) {
 		TrustedProxies:     c.TrustedProxies,
 		DPoPNonces:         w.dpopNonces,
 		RequirePAR:         c.RequirePAR,
+		RequireMFA:         c.RequireMFA,
 	})
 	if err != nil {
 		return role{}, err

@@ -164,6 +164,37 @@ func endSessions(ctx context.Context, users UserStore, u storage.User) (Ended, e
 	return ended, nil
 }
 
+// FactorStore is what resetting a person's second factors needs of the
+// store.
+type FactorStore interface {
+	UserStore
+	ResetUserFactors(ctx context.Context, userID string) (int, error)
+}
+
+// ResetFactors removes every passkey, the authenticator app and the
+// recovery codes of a user who lost them, so they can sign in with their
+// password and enrol again. With EndSessions it then deletes the user's
+// login sessions and revokes the user's grants, as a lost device may be in
+// someone else's hands. It returns how many factors it removed.
+func ResetFactors(ctx context.Context, users FactorStore, username string, policy SessionPolicy) (int, Ended, error) {
+	u, err := lookupUser(ctx, users, username)
+	if err != nil {
+		return 0, Ended{}, err
+	}
+	n, err := users.ResetUserFactors(ctx, u.ID)
+	if err != nil {
+		return 0, Ended{}, fmt.Errorf("resetting the second factors of %q: %w", username, err)
+	}
+	if policy == KeepSessions {
+		return n, Ended{}, nil
+	}
+	ended, err := endSessions(ctx, users, u)
+	if err != nil {
+		return n, ended, fmt.Errorf("the second factors of %q are reset, but %w (run the command again)", username, err)
+	}
+	return n, ended, nil
+}
+
 // RemoveUser deletes a user by username.
 func RemoveUser(ctx context.Context, users storage.Users, username string) error {
 	u, err := lookupUser(ctx, users, username)

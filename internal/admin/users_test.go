@@ -215,3 +215,70 @@ func twoUsers(t *testing.T) (*sqlstore.Store, storage.User, storage.User, time.T
 	}
 	return st, alice, bob, now
 }
+
+func TestResetFactors(t *testing.T) {
+	tests := []struct {
+		name       string
+		policy     SessionPolicy
+		wantEnded  bool
+		wantGrants int
+	}{
+		{"end sessions", EndSessions, true, 1},
+		{"keep sessions", KeepSessions, false, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			st, alice, bob, now := twoUsers(t)
+			for _, u := range []storage.User{alice, bob} {
+				if err := st.SetTOTP(ctx, storage.TOTP{UserID: u.ID, Secret: []byte("sealed"), CreatedAt: now}); err != nil {
+					t.Fatal(err)
+				}
+				if err := st.AddPasskey(ctx, storage.Passkey{ID: []byte("cred-" + u.ID), UserID: u.ID, Name: "Key", PublicKey: []byte{1}, CreatedAt: now}); err != nil {
+					t.Fatal(err)
+				}
+				if err := st.SetRecoveryCodes(ctx, u.ID, []string{"h1", "h2"}, now); err != nil {
+					t.Fatal(err)
+				}
+			}
+			a := signIn(t, st, "app", alice.ID, now)
+			b := signIn(t, st, "app", bob.ID, now)
+
+			n, got, err := ResetFactors(ctx, st, "alice", tt.policy)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n != 2 {
+				t.Errorf("removed %d factors, want 2 (a passkey and the authenticator app)", n)
+			}
+			if got != (Ended{Sessions: tt.wantEnded, Grants: tt.wantGrants}) {
+				t.Errorf("ended %+v, want sessions %v and %d grants", got, tt.wantEnded, tt.wantGrants)
+			}
+			if _, err := st.GetTOTP(ctx, alice.ID); !errors.Is(err, storage.ErrNotFound) {
+				t.Errorf("alice's authenticator app after the reset: %v", err)
+			}
+			if keys, _ := st.ListPasskeys(ctx, alice.ID); len(keys) != 0 {
+				t.Errorf("alice keeps %d passkeys", len(keys))
+			}
+			if left, _ := st.CountRecoveryCodes(ctx, alice.ID); left != 0 {
+				t.Errorf("alice keeps %d recovery codes", left)
+			}
+			if e := ended(t, st, a, now); e != tt.wantEnded {
+				t.Errorf("alice's sign-in ended %v, want %v", e, tt.wantEnded)
+			}
+			if _, err := st.GetTOTP(ctx, bob.ID); err != nil {
+				t.Errorf("bob's authenticator app: %v", err)
+			}
+			if keys, _ := st.ListPasskeys(ctx, bob.ID); len(keys) != 1 {
+				t.Errorf("bob has %d passkeys, want 1", len(keys))
+			}
+			if ended(t, st, b, now) {
+				t.Error("bob's sign-in ended with alice's reset")
+			}
+		})
+	}
+	st, _, _, _ := twoUsers(t)
+	if _, _, err := ResetFactors(context.Background(), st, "nobody", EndSessions); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("reset of an unknown user: %v, want ErrNotFound", err)
+	}
+}

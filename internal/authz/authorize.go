@@ -162,7 +162,7 @@ func (s *Server) authorizationRequest(ctx context.Context, client storage.Client
 	if challenge == "" {
 		req.CodeChallengeMethod = ""
 	}
-	p := pendingRequest{AuthRequest: req}
+	p := pendingRequest{AuthRequest: req, ACRValues: strings.Fields(q.Get("acr_values"))}
 	if hint := q.Get("id_token_hint"); hint != "" {
 		claims, _, err := s.verifyIDTokenHint(ctx, hint)
 		if err != nil {
@@ -235,8 +235,11 @@ func (s *Server) advance(w http.ResponseWriter, r *http.Request, p pendingReques
 		sess, ok := s.currentSession(r)
 		// prompt=login and max_age force a fresh sign-in (OpenID Connect
 		// Core §3.1.2.1).
+		// A session without a second factor is not enough when one is
+		// required (the server's policy, or acr_values asking aal2).
 		fresh := slices.Contains(req.Prompt, "login") ||
 			(ok && req.MaxAge != nil && s.now().Sub(sess.AuthTime) > *req.MaxAge) ||
+			(ok && s.mfaRequired(p) && !slices.Contains(sess.AMR, amrMFA)) ||
 			(ok && p.HintSubject != "" && sess.UserID != p.HintSubject)
 		if !ok || fresh {
 			if none {

@@ -113,6 +113,11 @@ type Config struct {
 	// with others replaces it, so raising them reaches every account that
 	// signs in.
 	PasswordParams password.Params
+	// RequireMFA makes everyone sign in with a second factor: a person
+	// without one enrols an authenticator app at their next sign-in.
+	// Without it a second factor is asked of those who have one, and of
+	// everyone a client asks acr_values=aal2 for.
+	RequireMFA bool
 }
 
 // Server is the authorization server: the HTTP side of every endpoint,
@@ -123,6 +128,9 @@ type Config struct {
 //   - scopePolicy decides which scopes a client gets (scopes.go);
 //   - lockout throttles sign-in attempts (lockout.go) and passwords
 //     verifies passwords, a bounded number at once (login.go);
+//   - totp checks authenticator-app codes and recovery codes (totp.go),
+//     and passkeys is the WebAuthn relying party (passkey.go; nil when the
+//     issuer's host is an IP address);
 //   - issuer mints access, refresh and ID tokens (issuer.go);
 //   - tokenChecker decides whether an access token is active (access_token.go);
 //   - keys holds the signing keys; maintainKeys rotates and reloads them;
@@ -139,6 +147,8 @@ type Server struct {
 	scopes    scopePolicy
 	lockout   *lockout
 	passwords *passwordChecker
+	totp      *totpFactor
+	passkeys  *passkeyRP // nil: no passkeys (an issuer whose host is an IP address)
 	issuer    *issuer
 	checker   *tokenChecker
 	pending   *pendingSealer
@@ -214,6 +224,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		scopes:    newScopePolicy(cfg.ResourceScopes),
 		lockout:   newLockout(cfg.Store, cfg.Lockout, now),
 		passwords: newPasswordChecker(cfg.PasswordParams),
+		totp:      newTOTPFactor(totpIssuerName(cfg.Issuer), cfg.Secret, cfg.Store),
 		issuer: &issuer{
 			issuer: cfg.Issuer, audience: cfg.Audience, keys: km, now: now,
 			accessTTL: cfg.AccessTokenTTL, refreshIdleTTL: cfg.RefreshIdleTTL, refreshAbsoluteTTL: cfg.RefreshAbsoluteTTL,
@@ -223,6 +234,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		dpop:    &dpop.Checker{Replays: dpopReplays{cfg.Store}, Nonces: cfg.DPoPNonces, Now: now},
 		pages:   pg,
 	}
+	if s.passkeys, err = newPasskeyRP(cfg.Issuer, cfg.Secret, cfg.Store, pg, now); err != nil {
+		return nil, err
+	}
+	pg.passkeys = s.passkeys != nil
 	s.handler = s.routes()
 	return s, nil
 }
@@ -250,6 +265,23 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/jwks", s.jsonEndpoint(s.serveJWKS))
 	mux.HandleFunc("/authorize", s.page(getPost(s.serveAuthorize)))
 	mux.HandleFunc("/login", s.page(map[string]http.HandlerFunc{http.MethodGet: s.loginForm, http.MethodPost: s.loginSubmit}))
+	mux.HandleFunc("/login/factor", s.page(map[string]http.HandlerFunc{http.MethodGet: s.factorForm, http.MethodPost: s.factorSubmit}))
+	mux.HandleFunc("/login/enrol", s.page(map[string]http.HandlerFunc{http.MethodGet: s.enrolForm, http.MethodPost: s.enrolSubmit}))
+	mux.HandleFunc("/login/continue", s.page(map[string]http.HandlerFunc{http.MethodPost: s.continueSubmit}))
+	mux.HandleFunc("/account", s.page(get(s.accountPage)))
+	mux.HandleFunc("/account/password", s.page(map[string]http.HandlerFunc{http.MethodPost: s.changePassword}))
+	mux.HandleFunc("/account/totp", s.page(map[string]http.HandlerFunc{http.MethodGet: s.accountTOTPForm, http.MethodPost: s.accountTOTPSubmit}))
+	mux.HandleFunc("/account/totp/delete", s.page(map[string]http.HandlerFunc{http.MethodPost: s.accountTOTPDelete}))
+	mux.HandleFunc("/account/recovery-codes", s.page(map[string]http.HandlerFunc{http.MethodPost: s.accountRecoveryCodes}))
+	mux.HandleFunc("/login/passkey", s.page(map[string]http.HandlerFunc{http.MethodPost: s.passkeyLoginSubmit}))
+	mux.HandleFunc("/login/passkey/options", s.apiEndpoint(s.passkeyLoginOptions, http.MethodPost))
+	mux.HandleFunc("/login/factor/passkey", s.page(map[string]http.HandlerFunc{http.MethodPost: s.passkeyFactorSubmit}))
+	mux.HandleFunc("/login/factor/passkey/options", s.apiEndpoint(s.passkeyFactorOptions, http.MethodPost))
+	mux.HandleFunc("/account/passkeys", s.page(map[string]http.HandlerFunc{http.MethodPost: s.passkeyRegisterSubmit}))
+	mux.HandleFunc("/account/passkeys/options", s.apiEndpoint(s.passkeyRegisterOptions, http.MethodPost))
+	mux.HandleFunc("/account/passkeys/delete", s.page(map[string]http.HandlerFunc{http.MethodPost: s.accountPasskeyDelete}))
+	mux.HandleFunc("/account/sessions/end", s.page(map[string]http.HandlerFunc{http.MethodPost: s.accountSessionEnd}))
+	mux.HandleFunc("/account/apps/revoke", s.page(map[string]http.HandlerFunc{http.MethodPost: s.accountAppRevoke}))
 	mux.HandleFunc("/consent", s.page(map[string]http.HandlerFunc{http.MethodGet: s.consentForm, http.MethodPost: s.consentSubmit}))
 	mux.HandleFunc("/logout", s.page(map[string]http.HandlerFunc{http.MethodGet: s.logoutForm, http.MethodPost: s.logoutSubmit}))
 	mux.HandleFunc("/end_session", s.page(getPost(s.serveEndSession)))

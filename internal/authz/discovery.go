@@ -42,8 +42,9 @@ func (s *Server) metadata() map[string]any {
 		"authorization_response_iss_parameter_supported":           true,             // RFC 9207 §3
 		"subject_types_supported":                                  []string{"public"},
 		"id_token_signing_alg_values_supported":                    algNames(IDTokenAlgs()),
-		"claims_supported":                                         []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp", "amr", "name", "preferred_username", "email", "email_verified"},
+		"claims_supported":                                         []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp", "acr", "amr", "name", "preferred_username", "email", "email_verified"},
 		"prompt_values_supported":                                  []string{"none", "login", "consent"},
+		"acr_values_supported":                                     []string{ACRSingleFactor, ACRMultiFactor},
 		"request_parameter_supported":                              false,
 		"request_uri_parameter_supported":                          false,
 		"claims_parameter_supported":                               false,

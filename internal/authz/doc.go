@@ -27,6 +27,12 @@
 //   - login.go: sign-in, consent, sign-out and the login session;
 //     lockout.go throttles sign-in attempts; pages.go renders pages and
 //     owns cookies and CSRF;
+//   - signin.go: a sign-in in steps (password, then a second factor or its
+//     enrolment) and how a person signed in (amr, acr); totp.go: the
+//     authenticator app (RFC 6238) and recovery codes; passkey.go:
+//     passkeys (WebAuthn), to sign in and as a second factor;
+//   - account.go: the account page (password, passkeys, authenticator
+//     app, sessions, applications with access);
 //   - discovery.go: discovery metadata and the JWKS; janitor.go: removal of
 //     expired rows.
 //

@@ -208,7 +208,8 @@ func (i *issuer) accessToken(g tokenGrant) (accessToken, error) {
 // with), and go-oidc's IDToken.VerifyAccessToken checks the same.
 func (i *issuer) idToken(g tokenGrant, access, code string) (string, error) {
 	now := i.now()
-	claims := oidc.NewIDTokenClaims(i.issuer, g.subject, nil, now.Add(idTokenTTL), g.authTime, g.nonce, "", g.amr, g.clientID, 0)
+	// acr says which assurance level the sign-in reached (signin.go).
+	claims := oidc.NewIDTokenClaims(i.issuer, g.subject, nil, now.Add(idTokenTTL), g.authTime, g.nonce, acrOf(g.amr), g.amr, g.clientID, 0)
 	claims.IssuedAt = oidc.FromTime(now)
 	var err error
 	if claims.AccessTokenHash, err = oidc.ClaimHash(access, g.idAlg); err != nil {

@@ -143,3 +143,19 @@ func (l *lockout) succeeded(ctx context.Context, a attempt) error {
 		l.store.ReleaseLoginAttempt(ctx, a.addrKey, l.now()),
 	)
 }
+
+// passwordAccepted gives the address's attempt back when a password was
+// right but a second factor is still due. The username's count stays
+// until the whole sign-in succeeds, so a known password does not clear
+// the count that limits wrong codes; the address is not charged for a
+// person who proves their password.
+func (l *lockout) passwordAccepted(ctx context.Context, a attempt) error {
+	return l.store.ReleaseLoginAttempt(ctx, a.addrKey, l.now())
+}
+
+// resetUser forgets the username's count: a sign-in whose second step
+// succeeded without an attempt of its own (a passkey, or an enrolment)
+// ends the way a successful password does.
+func (l *lockout) resetUser(ctx context.Context, username string) error {
+	return l.store.ResetLoginAttempts(ctx, userAttemptKey(username))
+}

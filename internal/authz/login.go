@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gatehouse-dev/gatehouse/internal/password"
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
@@ -34,13 +35,21 @@ func (s *Server) currentSession(r *http.Request) (storage.LoginSession, bool) {
 	return sess, true
 }
 
-func (s *Server) startSession(ctx context.Context, w http.ResponseWriter, userID string, now time.Time) (storage.LoginSession, error) {
+// maxUserAgent bounds the User-Agent kept with a session.
+const maxUserAgent = 255
+
+func (s *Server) startSession(ctx context.Context, w http.ResponseWriter, r *http.Request, userID string, amr []string, now time.Time) (storage.LoginSession, error) {
 	tok, err := secret.NewToken()
 	if err != nil {
 		return storage.LoginSession{}, err
 	}
+	ua := strings.ToValidUTF8(r.UserAgent(), "")
+	for len(ua) > maxUserAgent {
+		_, size := utf8.DecodeLastRuneInString(ua)
+		ua = ua[:len(ua)-size]
+	}
 	sess := storage.LoginSession{
-		ID: secret.HashToken(tok), UserID: userID, AuthTime: now, AMR: []string{"pwd"},
+		ID: secret.HashToken(tok), UserID: userID, AuthTime: now, AMR: amr, UserAgent: ua,
 		CreatedAt: now, ExpiresAt: now.Add(loginSessionTTL),
 	}
 	if err := s.store.CreateLoginSession(ctx, sess); err != nil {
@@ -181,9 +190,17 @@ func (s *Server) loginForm(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	d := pageData{Title: "Sign in", Request: sealed, ClientName: client.Name, Username: req.LoginHint}
+	d := pageData{Title: "Sign in", Request: sealed, Return: loginReturn(r.URL.Query().Get("return"), sealed), ClientName: client.Name, Username: req.LoginHint}
 	d.CSRF = s.pages.csrfToken(w, r, "login")
 	s.pages.render(w, http.StatusOK, "login", d)
+}
+
+// loginReturn keeps a return page only for a sign-in at the role itself.
+func loginReturn(ret, sealed string) string {
+	if _, ok := returnPages[ret]; !ok || sealed != "" {
+		return ""
+	}
+	return ret
 }
 
 func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
@@ -197,7 +214,8 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	d := pageData{Title: "Sign in", Request: sealed, ClientName: client.Name, Username: r.PostFormValue("username")}
+	ret := loginReturn(r.PostFormValue("return"), sealed)
+	d := pageData{Title: "Sign in", Request: sealed, Return: ret, ClientName: client.Name, Username: r.PostFormValue("username")}
 	d.CSRF = s.pages.csrfToken(w, r, "login")
 	username := strings.TrimSpace(r.PostFormValue("username"))
 	pw := r.PostFormValue("password")
@@ -258,9 +276,6 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		s.pages.render(w, http.StatusUnauthorized, "login", d)
 		return
 	}
-	if err := s.lockout.succeeded(ctx, at); err != nil {
-		s.log.ErrorContext(ctx, "resetting sign-in attempts", "err", err)
-	}
 	// A hash under older parameters is replaced now, while the password is
 	// at hand; failing to is no reason to refuse the sign-in.
 	if replaced, err := s.passwords.upgrade(ctx, s.store, user, pw, s.now()); err != nil {
@@ -268,21 +283,7 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	} else if replaced {
 		s.audit.InfoContext(ctx, "password rehashed", "event", "password_rehashed", "user_id", user.ID)
 	}
-	// A new session on every sign-in (no session fixation).
-	s.endSession(ctx, w, r)
-	sess, err := s.startSession(ctx, w, user.ID, s.now())
-	if err != nil {
-		s.log.ErrorContext(ctx, "starting session", "err", err)
-		s.pages.errorPage(w, http.StatusServiceUnavailable, "The service is unavailable. Try again shortly.")
-		return
-	}
-	s.audit.InfoContext(ctx, "login succeeded", "event", "login_success", "user_id", user.ID, "address", addr)
-	if sealed == "" {
-		http.Redirect(w, r, "/", http.StatusSeeOther)
-		return
-	}
-	req.UserID, req.AuthTime, req.AMR = user.ID, sess.AuthTime, sess.AMR
-	s.advance(w, r, req, client)
+	s.afterPassword(w, r, *user, at, sealed, req, ret)
 }
 
 // --- consent ---

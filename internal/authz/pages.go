@@ -28,26 +28,35 @@ type pages struct {
 	csrfKey []byte
 	session string // cookie names
 	csrf    string
-	secure  bool
+	signIn  string
+	// ceremony prefixes the cookies of passkey ceremonies (passkey.go).
+	ceremony string
+	secure   bool
+	// passkeys: the server offers passkeys (its issuer's host is a name);
+	// render tells every page.
+	passkeys bool
 }
 
 func newPages(key *secret.Key, issuer string, log *slog.Logger) (*pages, error) {
 	p := &pages{
-		tmpl:    map[string]*template.Template{},
-		log:     log,
-		csrfKey: key.Derive("authz/csrf", 32),
-		session: "__Host-gatehouse-session",
-		csrf:    "__Host-gatehouse-csrf",
-		secure:  true,
+		tmpl:     map[string]*template.Template{},
+		log:      log,
+		csrfKey:  key.Derive("authz/csrf", 32),
+		session:  "__Host-gatehouse-session",
+		csrf:     "__Host-gatehouse-csrf",
+		signIn:   "__Host-gatehouse-signin",
+		ceremony: "__Host-gatehouse-passkey",
+		secure:   true,
 	}
 	// The __Host- prefix requires Secure (RFC 6265bis §4.1.3.2). Behind a
 	// TLS-terminating proxy (--insecure-http with an https issuer) the
 	// browser still speaks HTTPS, so both stay; only a plain-HTTP issuer,
 	// for local experiments, drops them.
 	if strings.HasPrefix(issuer, "http://") {
-		p.session, p.csrf, p.secure = "gatehouse-session", "gatehouse-csrf", false
+		p.session, p.csrf, p.signIn, p.secure = "gatehouse-session", "gatehouse-csrf", "gatehouse-signin", false
+		p.ceremony = "gatehouse-passkey"
 	}
-	for _, name := range []string{"login", "consent", "logout", "message"} {
+	for _, name := range []string{"login", "consent", "logout", "message", "factor", "enrol", "codes", "account"} {
 		t, err := template.ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, err
@@ -65,11 +74,25 @@ func (p *pages) static() http.Handler {
 type pageData struct {
 	Title, ClientName, Error, Message, CSRF, RequestID, Request, Username string
 	Scopes                                                                []string
+	// Return is the page a sign-in at the role itself goes back to.
+	Return string
+	// Action is where the page's main form posts.
+	Action string
+	// The second-factor pages: which factors the person has, a TOTP
+	// enrolment and recovery codes to show once.
+	HasTOTP, HasPasskeys bool
+	TOTP                 *totpEnrolment
+	Codes                []string
+	// Account is the account page's content.
+	Account *accountView
+	// PasskeysOn: the server offers passkeys; set by render.
+	PasskeysOn bool
 }
 
 func (p *pages) render(w http.ResponseWriter, status int, name string, d pageData) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
+	d.PasskeysOn = p.passkeys
 	if err := p.tmpl[name].ExecuteTemplate(w, name+".html", d); err != nil {
 		p.log.Error("rendering page", "page", name, "err", err)
 	}
@@ -88,7 +111,9 @@ func (p *pages) setCookie(w http.ResponseWriter, name, value string, maxAge int)
 	})
 }
 
-func (p *pages) clearSessionCookie(w http.ResponseWriter) { p.setCookie(w, p.session, "", -1) }
+func (p *pages) clearSessionCookie(w http.ResponseWriter) { p.clearCookie(w, p.session) }
+
+func (p *pages) clearCookie(w http.ResponseWriter, name string) { p.setCookie(w, name, "", -1) }
 
 // sessionToken is the login session cookie's value, if any.
 func (p *pages) sessionToken(r *http.Request) string {

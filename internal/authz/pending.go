@@ -41,6 +41,10 @@ type pendingRequest struct {
 	// they may answer it (OpenID Connect Core §3.1.2.1). Empty without a
 	// hint.
 	HintSubject string `json:",omitempty"`
+	// ACRValues are the request's acr_values (OpenID Connect Core
+	// §3.1.2.1), in order of preference: asking ACRMultiFactor makes the
+	// sign-in take a second factor.
+	ACRValues []string `json:",omitempty"`
 }
 
 // pendingSealer seals and opens pending authorization requests.

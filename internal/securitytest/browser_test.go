@@ -253,6 +253,42 @@ func TestChecklist_CSRFOnEveryForm(t *testing.T) {
 		t.Fatal("the login session cookie is not where the test expects it")
 	}
 
+	// Authorization server: every form of the account page, in a browser
+	// that has just signed in (credential changes need a recent sign-in)
+	// to the web app, an application to revoke.
+	ac := s.browser()
+	s.signInWebapp(ac)
+	acct := ac.get(t, s.issuer+"/account")
+	userHash := func() string {
+		u, err := s.store.GetUserByUsername(s.ctx, username)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u.PasswordHash
+	}
+	hashBefore := userHash()
+	appsBefore := strings.Count(acct.body, `action="/account/apps/revoke"`)
+	sessionsBefore := strings.Count(acct.body, `action="/account/sessions/end"`)
+	var accountForms int
+	for _, f := range acct.forms(t) {
+		if f.method != http.MethodPost || !strings.Contains(f.action, "/account") {
+			continue
+		}
+		accountForms++
+		f := f
+		f.fields.Set("new_password", "a forged new password")
+		f.fields.Set("confirm_password", "a forged new password")
+		attempts = append(attempts, attempt{"authz " + strings.TrimPrefix(f.action, s.issuer), ac, f, func() bool {
+			pg := ac.get(t, s.issuer+"/account")
+			return !hasCookie(ac, s.issuer, "session") || userHash() != hashBefore ||
+				strings.Count(pg.body, `action="/account/apps/revoke"`) != appsBefore ||
+				strings.Count(pg.body, `action="/account/sessions/end"`) != sessionsBefore
+		}})
+	}
+	if accountForms < 3 || appsBefore == 0 {
+		t.Fatalf("the account page has %d post forms and %d applications, want password, a session and an application", accountForms, appsBefore)
+	}
+
 	for _, at := range attempts {
 		t.Run(at.name, func(t *testing.T) {
 			var field string

@@ -57,14 +57,14 @@ type Users interface {
 	// user. It does not revoke anything: callers use RevokeUserGrants and
 	// DeleteUserLoginSessions.
 	SetUserDisabled(ctx context.Context, id string, disabled bool, now time.Time) error
-	// DeleteUser removes the user, the user's login sessions and consent,
-	// revokes the user's grants (and their refresh tokens) and marks the
-	// code of each of the user's authorization requests used, in one
-	// transaction; ErrNotFound if no such user. A code issued but not yet
-	// exchanged, or the one a request waiting for consent gets later, then
-	// redeems with ErrAlreadyUsed and creates no grant, and an exchange
-	// racing DeleteUser either fails so or creates a grant DeleteUser
-	// revokes.
+	// DeleteUser removes the user, the user's login sessions, consent,
+	// passkeys, TOTP authenticator and recovery codes, revokes the user's
+	// grants (and their refresh tokens) and marks the code of each of the
+	// user's authorization requests used, in one transaction; ErrNotFound if
+	// no such user. A code issued but not yet exchanged, or the one a request
+	// waiting for consent gets later, then redeems with ErrAlreadyUsed and
+	// creates no grant, and an exchange racing DeleteUser either fails so or
+	// creates a grant DeleteUser revokes.
 	DeleteUser(ctx context.Context, id string) error
 }
 
@@ -292,6 +292,13 @@ type Grants interface {
 	// fails so or creates a grant that RevokeUserGrants revokes: no grant of
 	// the user is left unrevoked.
 	RevokeUserGrants(ctx context.Context, userID string) (int, error)
+	// RevokeUserClientGrants is RevokeUserGrants limited to the grants of
+	// one client, and to the authorization requests of that client: a
+	// person withdrawing one application's access.
+	RevokeUserClientGrants(ctx context.Context, userID, clientID string) (int, error)
+	// ListUserGrants returns the user's grants that are neither revoked
+	// nor expired at now, newest (CreatedAt) first.
+	ListUserGrants(ctx context.Context, userID string, now time.Time) ([]Grant, error)
 }
 
 // RefreshToken is one link of a rotation chain; every link of a chain shares
@@ -367,10 +374,14 @@ type Tokens interface {
 
 // LoginSession is a person's signed-in session at the authorization server.
 type LoginSession struct {
-	ID        string // hash of the cookie value
-	UserID    string
-	AuthTime  time.Time
-	AMR       []string
+	ID       string // hash of the cookie value
+	UserID   string
+	AuthTime time.Time
+	AMR      []string
+	// UserAgent is the browser's User-Agent at sign-in, shown on the
+	// account page beside the session: any bytes, at most 255 (callers
+	// cut a longer one; CreateLoginSession refuses it).
+	UserAgent string
 	CreatedAt time.Time
 	ExpiresAt time.Time
 }
@@ -392,12 +403,21 @@ type Sessions interface {
 	GetLoginSession(ctx context.Context, id string, now time.Time) (LoginSession, error)
 	DeleteLoginSession(ctx context.Context, id string) error
 	DeleteUserLoginSessions(ctx context.Context, userID string) error
+	// ListUserLoginSessions returns the user's unexpired sessions, newest
+	// (CreatedAt) first.
+	ListUserLoginSessions(ctx context.Context, userID string, now time.Time) ([]LoginSession, error)
+	// DeleteOtherLoginSessions removes every session of the user but keep
+	// (the one a password change is made from).
+	DeleteOtherLoginSessions(ctx context.Context, userID, keep string) error
 
 	// PutConsent creates or replaces the consent for (UserID, ClientID).
 	PutConsent(ctx context.Context, c Consent) error
 	// GetConsent returns ErrNotFound for unknown or expired consent.
 	GetConsent(ctx context.Context, userID, clientID string, now time.Time) (Consent, error)
 	DeleteConsent(ctx context.Context, userID, clientID string) error
+	// ListUserConsents returns the user's unexpired consent, ordered by
+	// client ID.
+	ListUserConsents(ctx context.Context, userID string, now time.Time) ([]Consent, error)
 
 	// AddLoginAttempt reserves one sign-in attempt for key (a username or a
 	// client address) within a window starting at the first attempt, and
@@ -452,6 +472,98 @@ type Keys interface {
 	DeleteExpiredKeys(ctx context.Context, before time.Time) (int, error)
 }
 
+// Passkey is a WebAuthn public-key credential a person registered
+// (W3C Web Authentication Level 3): what verifying its assertions needs.
+type Passkey struct {
+	// ID is the credential ID the authenticator chose (at most 1023 bytes,
+	// §5.8.3); unique across users.
+	ID     []byte
+	UserID string
+	// Name is what the person calls it on the account page.
+	Name string
+	// PublicKey is the credential public key, COSE-encoded.
+	PublicKey       []byte
+	AttestationType string
+	AAGUID          []byte
+	Transports      []string
+	// SignCount is the signature counter last seen (§6.1.1); an assertion
+	// whose counter does not move past it, when either is non-zero, comes
+	// from a cloned authenticator.
+	SignCount uint32
+	// BackupEligible and BackupState are the BE and BS flags (§6.1): a
+	// backup-eligible credential can be synced to other devices.
+	BackupEligible bool
+	BackupState    bool
+	CreatedAt      time.Time
+	LastUsedAt     time.Time // zero: never used to sign in
+}
+
+// TOTP is a person's time-based one-time password authenticator
+// (RFC 6238).
+type TOTP struct {
+	UserID string
+	// Secret is the shared key, encrypted by the caller; the store keeps
+	// bytes.
+	Secret []byte
+	// LastStep is the highest time step a code was accepted for; a code of
+	// that step or an earlier one is refused (RFC 6238 §5.2: each code is
+	// accepted once).
+	LastStep  int64
+	CreatedAt time.Time
+}
+
+// Factors stores the ways a person proves who they are besides the
+// password: passkeys, a TOTP authenticator and recovery codes.
+type Factors interface {
+	// AddPasskey stores a passkey; ErrAlreadyExists if its ID is taken. An
+	// ID that is empty or longer than 1023 bytes is an error.
+	AddPasskey(ctx context.Context, p Passkey) error
+	// GetPasskey returns the passkey with this credential ID, of any user.
+	GetPasskey(ctx context.Context, id []byte) (Passkey, error)
+	// ListPasskeys returns the user's passkeys, oldest first.
+	ListPasskeys(ctx context.Context, userID string) ([]Passkey, error)
+	// UsePasskey records a sign-in with the passkey: its counter becomes
+	// newCount, its backup state backupState and LastUsedAt now, only if
+	// its counter is still oldCount and, when the counter does not move
+	// (newCount == oldCount: an authenticator without a counter reports 0
+	// each time), only if LastUsedAt is before now. It reports whether it
+	// did; of concurrent calls with one oldCount (and, when the counter
+	// does not move, one now) exactly one succeeds. ErrNotFound if no such
+	// passkey.
+	UsePasskey(ctx context.Context, id []byte, oldCount, newCount uint32, backupState bool, now time.Time) (bool, error)
+	// DeletePasskey removes the user's passkey; ErrNotFound if the user
+	// has no passkey with this ID.
+	DeletePasskey(ctx context.Context, userID string, id []byte) error
+
+	// SetTOTP creates or replaces the user's TOTP authenticator.
+	SetTOTP(ctx context.Context, t TOTP) error
+	// GetTOTP returns ErrNotFound if the user has none.
+	GetTOTP(ctx context.Context, userID string) (TOTP, error)
+	// UseTOTPStep moves the user's LastStep to step if step is greater,
+	// and reports whether it did: of concurrent calls with one step exactly
+	// one succeeds. ErrNotFound if the user has no TOTP authenticator.
+	UseTOTPStep(ctx context.Context, userID string, step int64) (bool, error)
+	// DeleteTOTP removes the user's TOTP authenticator and recovery codes;
+	// removing none is not an error.
+	DeleteTOTP(ctx context.Context, userID string) error
+
+	// SetRecoveryCodes replaces the user's recovery codes, used or not, by
+	// these hashes, in one transaction; a hash given twice is
+	// ErrAlreadyExists and changes nothing.
+	SetRecoveryCodes(ctx context.Context, userID string, hashes []string, now time.Time) error
+	// UseRecoveryCode spends the user's unused code with this hash and
+	// reports whether there was one: of concurrent calls with one hash
+	// exactly one succeeds.
+	UseRecoveryCode(ctx context.Context, userID, hash string, now time.Time) (bool, error)
+	// CountRecoveryCodes returns how many of the user's codes are unused.
+	CountRecoveryCodes(ctx context.Context, userID string) (int, error)
+
+	// ResetUserFactors removes every passkey, the TOTP authenticator and
+	// the recovery codes of the user, in one transaction, and returns how
+	// many factors (passkeys plus TOTP) it removed.
+	ResetUserFactors(ctx context.Context, userID string) (int, error)
+}
+
 // Store is everything a backend provides.
 type Store interface {
 	Users
@@ -462,6 +574,7 @@ type Store interface {
 	Sessions
 	Keys
 	Replays
+	Factors
 	// Ping reports whether the database answers.
 	Ping(ctx context.Context) error
 	// Close releases the database.

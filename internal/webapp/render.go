@@ -74,6 +74,10 @@ type pageData struct {
 	CSRF  string // token for this session's forms
 	Flash *flash
 
+	// AccountURL is the person's account page at the authorization
+	// server (passkeys, second factor, sessions).
+	AccountURL string
+
 	Todos *todoclient.Page // todos page
 	Error *pageError       // error page
 }
@@ -100,6 +104,7 @@ func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, name string,
 		}
 		d.CSRF = tok
 	}
+	d.AccountURL = strings.TrimRight(s.disc.issuer, "/") + "/account"
 	t := s.pages.byName[name]
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout", d); err != nil {

@@ -680,7 +680,12 @@ func TestSignOut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok := csrfRE.FindStringSubmatch(h.do(h.client, "GET", "/", nil).body)
+	home := h.do(h.client, "GET", "/", nil).body
+	// The signed-in page links to the account page at the provider.
+	if want := `href="` + op.issuer() + `/account" id="account"`; !strings.Contains(home, want) {
+		t.Errorf("no account link %s on the signed-in page", want)
+	}
+	tok := csrfRE.FindStringSubmatch(home)
 	r := h.do(h.client, "POST", "/logout", url.Values{"csrf": {tok[1]}})
 	if r.status != http.StatusSeeOther {
 		t.Fatalf("POST /logout = %d, want 303", r.status)

@@ -97,8 +97,8 @@ func testRevokeUserGrants(t *testing.T, s storage.Store) {
 }
 
 // testDeleteUserRevokesGrants: deleting a user revokes the user's grants
-// and their refresh tokens, and removes the user's login sessions and
-// consent; another user's are kept.
+// and their refresh tokens, and removes the user's login sessions, consent
+// and factors; another user's are kept.
 func testDeleteUserRevokesGrants(t *testing.T, s storage.Store) {
 	ctx := ctxFor(t)
 	for _, u := range []storage.User{
@@ -108,6 +108,7 @@ func testDeleteUserRevokesGrants(t *testing.T, s storage.Store) {
 		must(t, s.CreateUser(ctx, u), "CreateUser")
 		must(t, s.CreateLoginSession(ctx, newLoginSession("sess-"+u.ID, u.ID, at(time.Hour))), "CreateLoginSession")
 		must(t, s.PutConsent(ctx, storage.Consent{UserID: u.ID, ClientID: "webapp", CreatedAt: base}), "PutConsent")
+		addFactors(t, s, u.ID)
 	}
 	alice := newRefreshToken("rt-alice", "ar-alice", at(time.Hour), at(24*time.Hour))
 	startFamily(t, s, alice)
@@ -127,6 +128,8 @@ func testDeleteUserRevokesGrants(t *testing.T, s storage.Store) {
 	must(t, err, "another user's login session after DeleteUser")
 	_, err = s.GetConsent(ctx, "u-bob", "webapp", base)
 	must(t, err, "another user's consent after DeleteUser")
+	checkFactors(t, s, "u-alice", false, "the deleted user's factors")
+	checkFactors(t, s, "u-bob", true, "another user's factors after DeleteUser")
 }
 
 // testDeleteClientRevokesGrants: deleting a client revokes its grants and
@@ -154,23 +157,29 @@ func testDeleteClientRevokesGrants(t *testing.T, s storage.Store) {
 	must(t, err, "consent given to another client after DeleteClient")
 }
 
-// testRevokeEndsCodes: RevokeUserGrants, DeleteUser and DeleteClient end
-// the codes of the user's (or client's) requests: a code issued but not yet
+// testRevokeEndsCodes: RevokeUserGrants, RevokeUserClientGrants,
+// DeleteUser and DeleteClient end the codes of the user's (or client's, or
+// the user's at the client) requests: a code issued but not yet
 // exchanged, and the one a request waiting for consent gets later, then
 // redeem as a replay (ErrAlreadyUsed, with the request) and store nothing.
-// The codes of other users' (or clients') requests still redeem.
+// The codes of the requests they do not reach still redeem.
 func testRevokeEndsCodes(t *testing.T, s storage.Store) {
 	ctx := ctxFor(t)
 	for _, tc := range []struct {
 		name string
-		// revoke ends what was issued to user at client, by user or by
-		// client (byUser).
-		revoke func(user, client string) error
-		byUser bool
+		// revoke ends what was issued to user at client, and also what
+		// was issued to user at other clients (sameUser) or to other
+		// users at client (sameClient).
+		revoke               func(user, client string) error
+		sameUser, sameClient bool
 	}{
-		{"RevokeUserGrants", func(user, _ string) error { _, err := s.RevokeUserGrants(ctx, user); return err }, true},
-		{"DeleteUser", func(user, _ string) error { return s.DeleteUser(ctx, user) }, true},
-		{"DeleteClient", func(_, client string) error { return s.DeleteClient(ctx, client) }, false},
+		{"RevokeUserGrants", func(user, _ string) error { _, err := s.RevokeUserGrants(ctx, user); return err }, true, false},
+		{"RevokeUserClientGrants", func(user, client string) error {
+			_, err := s.RevokeUserClientGrants(ctx, user, client)
+			return err
+		}, false, false},
+		{"DeleteUser", func(user, _ string) error { return s.DeleteUser(ctx, user) }, true, false},
+		{"DeleteClient", func(_, client string) error { return s.DeleteClient(ctx, client) }, false, true},
 	} {
 		user, client := "u-"+tc.name, "cli-"+tc.name
 		otherUser, otherClient := "u-other-"+tc.name, "cli-other-"+tc.name
@@ -188,8 +197,8 @@ func testRevokeEndsCodes(t *testing.T, s storage.Store) {
 		}
 		issued := []code{
 			{request("issued", user, client, true), true},
-			{request("same-user", user, otherClient, true), tc.byUser},
-			{request("same-client", otherUser, client, true), !tc.byUser},
+			{request("same-user", user, otherClient, true), tc.sameUser},
+			{request("same-client", otherUser, client, true), tc.sameClient},
 		}
 		for _, is := range issued {
 			must(t, s.CreateAuthRequest(ctx, is.r), "CreateAuthRequest")
@@ -228,69 +237,161 @@ func testRevokeEndsCodes(t *testing.T, s storage.Store) {
 	}
 }
 
-// testRevokeUserGrantsRedeemRace: RevokeUserGrants racing exchanges of the
-// user's codes leaves no grant of the user unrevoked. Each exchange either
-// wins, and RevokeUserGrants revokes its grant and refresh token, or finds
-// its code ended (ErrAlreadyUsed) and stores nothing.
-func testRevokeUserGrantsRedeemRace(t *testing.T, s storage.Store) {
+// testRevokeRedeemRace: RevokeUserGrants, or RevokeUserClientGrants,
+// racing exchanges of the user's codes leaves no grant of the user
+// unrevoked. Each exchange either wins, and the revocation revokes its
+// grant and refresh token, or finds its code ended (ErrAlreadyUsed) and
+// stores nothing.
+func testRevokeRedeemRace(t *testing.T, s storage.Store) {
 	ctx := ctxFor(t)
-	const rounds = 4
-	for round := range rounds {
-		user := fmt.Sprint("u-race-", round)
-		grants := make([]storage.Grant, Racers)
-		firsts := make([]storage.RefreshToken, Racers)
-		for i := 1; i < Racers; i++ {
-			id := fmt.Sprintf("ar-race-%d-%d", round, i)
-			r := newAuthRequest(id, at(10*time.Minute))
-			r.UserID, r.AuthTime, r.AMR, r.Done = user, base, []string{"pwd"}, true
-			must(t, s.CreateAuthRequest(ctx, r), "CreateAuthRequest")
-			must(t, s.SetAuthCode(ctx, id, "code-"+id, at(time.Minute)), "SetAuthCode")
-			grants[i] = storage.Grant{ID: id, ClientID: "webapp", UserID: user, CreatedAt: base, ExpiresAt: at(48 * time.Hour)}
-			firsts[i] = newRefreshToken("rt-"+id, id, at(time.Hour), at(24*time.Hour))
-			firsts[i].UserID = user
+	for _, rv := range []struct {
+		name   string
+		revoke func(user string) (int, error)
+	}{
+		{"RevokeUserGrants", func(user string) (int, error) { return s.RevokeUserGrants(ctx, user) }},
+		{"RevokeUserClientGrants", func(user string) (int, error) { return s.RevokeUserClientGrants(ctx, user, "webapp") }},
+	} {
+		const rounds = 4
+		for round := range rounds {
+			revokeRedeemRound(t, s, fmt.Sprintf("%s-%d", rv.name, round), rv.revoke)
 		}
-		// Half of the exchanges start at once; once the first of them has
-		// returned, RevokeUserGrants starts, and the other half with it.
-		var firstDone sync.Once
-		exchanged, revoking := make(chan struct{}), make(chan struct{})
-		errs := race(Racers, func(i int) error {
-			if i == 0 {
-				<-exchanged
-				close(revoking)
-				_, err := s.RevokeUserGrants(ctx, user)
-				return err
-			}
-			if i%2 == 0 {
-				<-revoking
-			}
-			defer firstDone.Do(func() { close(exchanged) })
-			_, err := s.RedeemAuthCode(ctx, "code-"+grants[i].ID, base, grants[i], &firsts[i])
+	}
+}
+
+// revokeRedeemRound is one round of testRevokeRedeemRace, of the user
+// u-race-<name>, whose grants are all at webapp.
+func revokeRedeemRound(t *testing.T, s storage.Store, name string, revoke func(user string) (int, error)) {
+	ctx := ctxFor(t)
+	user := "u-race-" + name
+	grants := make([]storage.Grant, Racers)
+	firsts := make([]storage.RefreshToken, Racers)
+	for i := 1; i < Racers; i++ {
+		id := fmt.Sprintf("ar-race-%s-%d", name, i)
+		r := newAuthRequest(id, at(10*time.Minute))
+		r.UserID, r.AuthTime, r.AMR, r.Done = user, base, []string{"pwd"}, true
+		must(t, s.CreateAuthRequest(ctx, r), "CreateAuthRequest")
+		must(t, s.SetAuthCode(ctx, id, "code-"+id, at(time.Minute)), "SetAuthCode")
+		grants[i] = storage.Grant{ID: id, ClientID: "webapp", UserID: user, CreatedAt: base, ExpiresAt: at(48 * time.Hour)}
+		firsts[i] = newRefreshToken("rt-"+id, id, at(time.Hour), at(24*time.Hour))
+		firsts[i].UserID = user
+	}
+	// Half of the exchanges start at once; once the first of them has
+	// returned, the revocation starts, and the other half with it.
+	var firstDone sync.Once
+	exchanged, revoking := make(chan struct{}), make(chan struct{})
+	errs := race(Racers, func(i int) error {
+		if i == 0 {
+			<-exchanged
+			close(revoking)
+			_, err := revoke(user)
 			return err
-		})
-		must(t, errs[0], "RevokeUserGrants")
-		won := 0
-		for i := 1; i < Racers; i++ {
-			g, err := s.GetGrant(ctx, grants[i].ID)
-			switch {
-			case errs[i] == nil:
-				won++
-				must(t, err, "GetGrant of a won exchange")
-				if !g.Revoked {
-					t.Errorf("round %d: grant %s, stored by an exchange racing RevokeUserGrants, is not revoked", round, g.ID)
-				}
-				rt, err := s.GetRefreshToken(ctx, firsts[i].TokenHash)
-				must(t, err, "GetRefreshToken of a won exchange")
-				if !rt.Revoked {
-					t.Errorf("round %d: refresh token %s, stored by an exchange racing RevokeUserGrants, is not revoked", round, rt.ID)
-				}
-			case errors.Is(errs[i], storage.ErrAlreadyUsed):
-				wantErr(t, err, storage.ErrNotFound, "the grant of an exchange that found its code ended")
-				_, err = s.GetRefreshToken(ctx, firsts[i].TokenHash)
-				wantErr(t, err, storage.ErrNotFound, "the refresh token of an exchange that found its code ended")
-			default:
-				t.Errorf("round %d: RedeemAuthCode racing RevokeUserGrants: %v, want nil or ErrAlreadyUsed", round, errs[i])
-			}
 		}
-		t.Logf("round %d: %d of %d exchanges won, the others found their code ended", round, won, Racers-1)
+		if i%2 == 0 {
+			<-revoking
+		}
+		defer firstDone.Do(func() { close(exchanged) })
+		_, err := s.RedeemAuthCode(ctx, "code-"+grants[i].ID, base, grants[i], &firsts[i])
+		return err
+	})
+	must(t, errs[0], name+": revoking")
+	won := 0
+	for i := 1; i < Racers; i++ {
+		g, err := s.GetGrant(ctx, grants[i].ID)
+		switch {
+		case errs[i] == nil:
+			won++
+			must(t, err, "GetGrant of a won exchange")
+			if !g.Revoked {
+				t.Errorf("%s: grant %s, stored by an exchange racing the revocation, is not revoked", name, g.ID)
+			}
+			rt, err := s.GetRefreshToken(ctx, firsts[i].TokenHash)
+			must(t, err, "GetRefreshToken of a won exchange")
+			if !rt.Revoked {
+				t.Errorf("%s: refresh token %s, stored by an exchange racing the revocation, is not revoked", name, rt.ID)
+			}
+		case errors.Is(errs[i], storage.ErrAlreadyUsed):
+			wantErr(t, err, storage.ErrNotFound, "the grant of an exchange that found its code ended")
+			_, err = s.GetRefreshToken(ctx, firsts[i].TokenHash)
+			wantErr(t, err, storage.ErrNotFound, "the refresh token of an exchange that found its code ended")
+		default:
+			t.Errorf("%s: RedeemAuthCode racing the revocation: %v, want nil or ErrAlreadyUsed", name, errs[i])
+		}
+	}
+	t.Logf("%s: %d of %d exchanges won, the others found their code ended", name, won, Racers-1)
+}
+
+// testRevokeUserClientGrants: the user's grants at the client, and their
+// refresh tokens; the count is of the grants that were not revoked before.
+// The user's grants at other clients and other users' grants at the client
+// are left alone.
+func testRevokeUserClientGrants(t *testing.T, s storage.Store) {
+	ctx := ctxFor(t)
+	grant := func(id, user, client string) storage.RefreshToken {
+		first := newRefreshToken("rt-"+id, id, at(time.Hour), at(24*time.Hour))
+		first.UserID, first.ClientID = user, client
+		startGrant(t, s, storage.Grant{ID: id, ClientID: client, UserID: user, CreatedAt: base, ExpiresAt: at(48 * time.Hour)}, &first)
+		return first
+	}
+	web1 := grant("ar-web-1", "u-alice", "webapp")
+	web2 := grant("ar-web-2", "u-alice", "webapp")
+	cli := grant("ar-cli", "u-alice", "cli")
+	bob := grant("ar-bob", "u-bob", "webapp")
+	startGrant(t, s, storage.Grant{ID: "ar-web-revoked", ClientID: "webapp", UserID: "u-alice", CreatedAt: base, ExpiresAt: at(48 * time.Hour)}, nil)
+	must(t, s.RevokeGrant(ctx, "ar-web-revoked"), "RevokeGrant")
+
+	for _, tc := range []struct {
+		user, client string
+		want         int
+	}{
+		{"u-alice", "webapp", 2},
+		{"u-alice", "webapp", 0},
+		{"u-alice", "nobody", 0},
+		{"u-nobody", "webapp", 0},
+	} {
+		n, err := s.RevokeUserClientGrants(ctx, tc.user, tc.client)
+		must(t, err, "RevokeUserClientGrants")
+		if n != tc.want {
+			t.Errorf("RevokeUserClientGrants(%q, %q) = %d, want %d", tc.user, tc.client, n, tc.want)
+		}
+	}
+	checkRevoked(t, s, "after RevokeUserClientGrants",
+		map[string]bool{"ar-web-1": true, "ar-web-2": true, "ar-web-revoked": true, "ar-cli": false, "ar-bob": false},
+		map[string]bool{web1.TokenHash: true, web2.TokenHash: true, cli.TokenHash: false, bob.TokenHash: false})
+}
+
+// testListUserGrants: the user's grants neither revoked nor expired, newest
+// first; other users' are not listed.
+func testListUserGrants(t *testing.T, s storage.Store) {
+	ctx := ctxFor(t)
+	grant := func(id, user, client string, created, expires time.Duration) storage.Grant {
+		return storage.Grant{ID: id, ClientID: client, UserID: user, CreatedAt: at(created), ExpiresAt: at(expires)}
+	}
+	// Stored in neither time nor ID order.
+	middle := grant("ar-a-3", "u-alice", "cli", -2*time.Hour, 2*time.Hour)
+	newest := grant("ar-a-1", "u-alice", "webapp", -time.Hour, time.Hour)
+	oldest := grant("ar-a-2", "u-alice", "webapp", -3*time.Hour, 2*time.Hour)
+	for _, g := range []storage.Grant{
+		middle, newest, oldest,
+		grant("ar-a-revoked", "u-alice", "webapp", 0, 2*time.Hour),
+		grant("ar-a-expired", "u-alice", "webapp", 0, -time.Minute),
+		grant("ar-b-1", "u-bob", "webapp", 0, 2*time.Hour),
+	} {
+		startGrant(t, s, g, nil)
+	}
+	must(t, s.RevokeGrant(ctx, "ar-a-revoked"), "RevokeGrant")
+	for _, tc := range []struct {
+		name string
+		user string
+		now  time.Time
+		want []storage.Grant
+	}{
+		{"at base", "u-alice", base, []storage.Grant{newest, middle, oldest}},
+		{"at the expiry of one", "u-alice", at(time.Hour), []storage.Grant{middle, oldest}},
+		{"after all expired", "u-alice", at(2 * time.Hour), nil},
+		{"of a user without grants", "u-nobody", base, nil},
+	} {
+		got, err := s.ListUserGrants(ctx, tc.user, tc.now)
+		must(t, err, "ListUserGrants "+tc.name)
+		checkEqual(t, "ListUserGrants "+tc.name, got, tc.want)
 	}
 }

@@ -3,6 +3,7 @@ package conformance
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 
 func newLoginSession(id, userID string, expiresAt time.Time) storage.LoginSession {
 	return storage.LoginSession{ID: id, UserID: userID, AuthTime: at(-time.Second), AMR: []string{"pwd"},
+		UserAgent: "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0",
 		CreatedAt: base, ExpiresAt: expiresAt}
 }
 
@@ -56,6 +58,117 @@ func testLoginSessions(t *testing.T, s storage.Store) {
 	_, err = s.GetLoginSession(ctx, "b-1", base)
 	must(t, err, "another user's session after DeleteUserLoginSessions")
 	must(t, s.DeleteUserLoginSessions(ctx, "u-nobody"), "DeleteUserLoginSessions of a user without sessions")
+}
+
+// testLoginSessionUserAgent: the User-Agent is kept as the bytes it was,
+// up to 255 of them, even cut inside a character; a longer one is refused
+// and stores nothing.
+func testLoginSessionUserAgent(t *testing.T, s storage.Store) {
+	ctx := ctxFor(t)
+	longest := strings.Repeat("Mozilla/5.0 ", 21) + "abc" // 255 bytes
+	for _, tc := range []struct {
+		name, ua string
+	}{
+		{"none", ""},
+		{"255 bytes", longest},
+		{"cut inside a character", "Mozilla/5.0 (Ma\xc3"},
+		{"not UTF-8", "Mozilla/5.0 \xff\xfe"},
+		{"trailing spaces", "Mozilla/5.0  "},
+	} {
+		l := newLoginSession("sess-"+tc.name, "u-alice", at(time.Hour))
+		l.UserAgent = tc.ua
+		must(t, s.CreateLoginSession(ctx, l), "CreateLoginSession with a User-Agent "+tc.name)
+		got, err := s.GetLoginSession(ctx, l.ID, base)
+		must(t, err, "GetLoginSession")
+		checkEqual(t, "session with a User-Agent "+tc.name, got, l)
+	}
+	tooLong := newLoginSession("sess-too-long", "u-alice", at(time.Hour))
+	tooLong.UserAgent = longest + "d"
+	if err := s.CreateLoginSession(ctx, tooLong); err == nil {
+		t.Error("CreateLoginSession with a User-Agent of 256 bytes succeeded, want an error")
+	}
+	_, err := s.GetLoginSession(ctx, tooLong.ID, base)
+	wantErr(t, err, storage.ErrNotFound, "the session refused for its User-Agent")
+}
+
+// testListUserLoginSessions: the user's unexpired sessions, newest first;
+// other users' are not listed.
+func testListUserLoginSessions(t *testing.T, s storage.Store) {
+	ctx := ctxFor(t)
+	session := func(id, user string, created, expires time.Duration) storage.LoginSession {
+		l := newLoginSession(id, user, at(expires))
+		l.CreatedAt, l.UserAgent = at(created), "agent of "+id
+		return l
+	}
+	// Stored in neither time nor ID order.
+	oldest := session("a-2", "u-alice", -3*time.Hour, 2*time.Hour)
+	newest := session("a-1", "u-alice", -time.Hour, 2*time.Hour)
+	middle := session("a-3", "u-alice", -2*time.Hour, time.Hour)
+	for _, l := range []storage.LoginSession{
+		middle, newest, oldest,
+		session("a-expired", "u-alice", 0, -time.Minute),
+		session("a-expiring", "u-alice", 0, 30*time.Minute),
+		session("b-1", "u-bob", 0, time.Hour),
+	} {
+		must(t, s.CreateLoginSession(ctx, l), "CreateLoginSession "+l.ID)
+	}
+	for _, tc := range []struct {
+		name string
+		user string
+		now  time.Time
+		want []storage.LoginSession
+	}{
+		{"at base", "u-alice", base, []storage.LoginSession{session("a-expiring", "u-alice", 0, 30*time.Minute), newest, middle, oldest}},
+		{"at the expiry of one", "u-alice", at(30 * time.Minute), []storage.LoginSession{newest, middle, oldest}},
+		{"later", "u-alice", at(90 * time.Minute), []storage.LoginSession{newest, oldest}},
+		{"after all expired", "u-alice", at(2 * time.Hour), nil},
+		{"of a user without sessions", "u-nobody", base, nil},
+	} {
+		got, err := s.ListUserLoginSessions(ctx, tc.user, tc.now)
+		must(t, err, "ListUserLoginSessions "+tc.name)
+		checkEqual(t, "ListUserLoginSessions "+tc.name, got, tc.want)
+	}
+}
+
+// testDeleteOtherLoginSessions: every session of the user but the one
+// kept goes; other users' stay.
+func testDeleteOtherLoginSessions(t *testing.T, s storage.Store) {
+	ctx := ctxFor(t)
+	for _, id := range []string{"a-1", "a-2", "a-3", "b-1"} {
+		user := "u-alice"
+		if strings.HasPrefix(id, "b-") {
+			user = "u-bob"
+		}
+		must(t, s.CreateLoginSession(ctx, newLoginSession(id, user, at(time.Hour))), "CreateLoginSession")
+	}
+	// Keeping another user's session keeps nothing of this user's, and
+	// does not remove that session.
+	must(t, s.DeleteOtherLoginSessions(ctx, "u-alice", "b-1"), "DeleteOtherLoginSessions keeping another user's session")
+	checkSessions(t, s, map[string]bool{"a-1": false, "a-2": false, "a-3": false, "b-1": true})
+
+	for _, id := range []string{"a-1", "a-2", "a-3"} {
+		must(t, s.CreateLoginSession(ctx, newLoginSession(id, "u-alice", at(time.Hour))), "CreateLoginSession")
+	}
+	must(t, s.DeleteOtherLoginSessions(ctx, "u-alice", "a-2"), "DeleteOtherLoginSessions")
+	checkSessions(t, s, map[string]bool{"a-1": false, "a-2": true, "a-3": false, "b-1": true})
+	must(t, s.DeleteOtherLoginSessions(ctx, "u-alice", "a-2"), "DeleteOtherLoginSessions again")
+	checkSessions(t, s, map[string]bool{"a-2": true, "b-1": true})
+	must(t, s.DeleteOtherLoginSessions(ctx, "u-nobody", "x"), "DeleteOtherLoginSessions of a user without sessions")
+	checkSessions(t, s, map[string]bool{"a-2": true, "b-1": true})
+}
+
+// checkSessions checks which login sessions (by ID) exist at base.
+func checkSessions(t *testing.T, s storage.Store, want map[string]bool) {
+	t.Helper()
+	for id, exists := range want {
+		_, err := s.GetLoginSession(ctxFor(t), id, base)
+		switch {
+		case exists:
+			must(t, err, "GetLoginSession "+id)
+		default:
+			wantErr(t, err, storage.ErrNotFound, "GetLoginSession "+id)
+		}
+	}
 }
 
 func testConsent(t *testing.T, s storage.Store) {
@@ -109,6 +222,40 @@ func testConsent(t *testing.T, s storage.Store) {
 	_, err = s.GetConsent(ctx, "u-alice", "webapp", base)
 	must(t, err, "another client's consent after DeleteConsent")
 	must(t, s.DeleteConsent(ctx, "u-alice", "cli"), "DeleteConsent of deleted consent (not an error)")
+}
+
+// testListUserConsents: the user's unexpired consent, by client ID;
+// other users' is not listed.
+func testListUserConsents(t *testing.T, s storage.Store) {
+	ctx := ctxFor(t)
+	consent := func(user, client string, expires time.Time) storage.Consent {
+		return storage.Consent{UserID: user, ClientID: client, Scopes: []string{"openid", client}, CreatedAt: at(-time.Hour), ExpiresAt: expires}
+	}
+	webapp := consent("u-alice", "webapp", at(2*time.Hour))
+	cli := consent("u-alice", "cli", at(time.Hour))
+	forever := consent("u-alice", "forever", time.Time{})
+	for _, c := range []storage.Consent{
+		webapp, forever, cli,
+		consent("u-alice", "api", base), // expired at base
+		consent("u-bob", "bobs-app", at(time.Hour)),
+	} {
+		must(t, s.PutConsent(ctx, c), "PutConsent")
+	}
+	for _, tc := range []struct {
+		name string
+		user string
+		now  time.Time
+		want []storage.Consent
+	}{
+		{"at base", "u-alice", base, []storage.Consent{cli, forever, webapp}},
+		{"at the expiry of one", "u-alice", at(time.Hour), []storage.Consent{forever, webapp}},
+		{"after the others expired", "u-alice", at(100 * 365 * 24 * time.Hour), []storage.Consent{forever}},
+		{"of a user without consent", "u-nobody", base, nil},
+	} {
+		got, err := s.ListUserConsents(ctx, tc.user, tc.now)
+		must(t, err, "ListUserConsents "+tc.name)
+		checkEqual(t, "ListUserConsents "+tc.name, got, tc.want)
+	}
 }
 
 // addAttempt calls AddLoginAttempt and checks the count it returns.

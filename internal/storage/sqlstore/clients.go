@@ -105,7 +105,7 @@ func (s *Store) DeleteClient(ctx context.Context, id string) error {
 		if _, err := s.exec(ctx, tx, "DELETE FROM consents WHERE client_id = ?", id); err != nil {
 			return err
 		}
-		_, err := s.revokeGrantsWhere(ctx, tx, "client_id", id)
+		_, err := s.revokeGrantsIn(ctx, tx, clientScope(id))
 		return err
 	})
 }

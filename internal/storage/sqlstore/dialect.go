@@ -160,16 +160,17 @@ func (d dialect) mapErr(err error) error {
 }
 
 // revokeFamiliesOfGrants returns a statement revoking the refresh tokens of
-// every grant whose column col equals its one parameter. MySQL runs it as a
-// join, through the indexes on grants.col and refresh_tokens.family_id: an
-// IN (subquery) in a single-table UPDATE can be a scan of every refresh
-// token there, each locked until the transaction ends.
-func (d dialect) revokeFamiliesOfGrants(col string) string {
+// every grant in scope (whose arguments it takes). MySQL runs it as a join,
+// through the indexes on the grants' scope columns and on
+// refresh_tokens.family_id: an IN (subquery) in a single-table UPDATE can
+// be a scan of every refresh token there, each locked until the
+// transaction ends.
+func (d dialect) revokeFamiliesOfGrants(scope grantScope) string {
 	if d.name == migrations.MySQL {
 		return "UPDATE refresh_tokens r JOIN grants g ON r.family_id = g.id SET r.revoked = TRUE " +
-			"WHERE g." + col + " = ? AND r.revoked = FALSE"
+			"WHERE " + scope.where("g.") + " AND r.revoked = FALSE"
 	}
-	return "UPDATE refresh_tokens SET revoked = TRUE WHERE family_id IN (SELECT id FROM grants WHERE " + col + " = ?) " +
+	return "UPDATE refresh_tokens SET revoked = TRUE WHERE family_id IN (SELECT id FROM grants WHERE " + scope.where("") + ") " +
 		"AND revoked = FALSE"
 }
 

@@ -12,7 +12,8 @@ import (
 
 // tables the migrations create.
 var tables = []string{"users", "clients", "auth_requests", "grants", "refresh_tokens", "revoked_tokens",
-	"login_sessions", "consents", "login_failures", "signing_keys", "sessions"}
+	"login_sessions", "consents", "login_failures", "signing_keys", "sessions", "passkeys", "totp_authenticators",
+	"recovery_codes"}
 
 func TestMigrate(t *testing.T) {
 	ctx := context.Background()

@@ -9,18 +9,27 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/storage"
 )
 
-const loginSessionColumns = "id, user_id, auth_time, amr, created_at, expires_at"
+const loginSessionColumns = "id, user_id, auth_time, amr, user_agent, created_at, expires_at"
+
+// maxUserAgent is the longest LoginSession.UserAgent, in bytes.
+const maxUserAgent = 255
 
 func scanLoginSession(l *storage.LoginSession) func(scanner) error {
 	return func(r scanner) error {
-		return r.Scan(&l.ID, &l.UserID, ts(&l.AuthTime), list(&l.AMR), ts(&l.CreatedAt), ts(&l.ExpiresAt))
+		return r.Scan(&l.ID, &l.UserID, ts(&l.AuthTime), list(&l.AMR), &l.UserAgent, ts(&l.CreatedAt), ts(&l.ExpiresAt))
 	}
 }
 
-// CreateLoginSession stores a login session.
+// CreateLoginSession stores a login session. The User-Agent is stored as
+// bytes, so one cut inside a character round-trips. One longer than
+// maxUserAgent is refused on every dialect, not only by MySQL's column.
 func (s *Store) CreateLoginSession(ctx context.Context, l storage.LoginSession) error {
-	_, err := s.write(ctx, "INSERT INTO login_sessions ("+loginSessionColumns+") VALUES (?, ?, ?, ?, ?, ?)",
-		l.ID, l.UserID, nullMicros(l.AuthTime), encodeList(l.AMR), micros(l.CreatedAt), micros(l.ExpiresAt))
+	if len(l.UserAgent) > maxUserAgent {
+		return fmt.Errorf("sqlstore: login session user agent of %d bytes, more than %d", len(l.UserAgent), maxUserAgent)
+	}
+	_, err := s.write(ctx, "INSERT INTO login_sessions ("+loginSessionColumns+") VALUES (?, ?, ?, ?, ?, ?, ?)",
+		l.ID, l.UserID, nullMicros(l.AuthTime), encodeList(l.AMR), nonNil([]byte(l.UserAgent)), micros(l.CreatedAt),
+		micros(l.ExpiresAt))
 	return err
 }
 
@@ -44,6 +53,28 @@ func (s *Store) DeleteUserLoginSessions(ctx context.Context, userID string) erro
 	return err
 }
 
+// ListUserLoginSessions returns the user's unexpired sessions, newest
+// first (the ID orders sessions created at the same instant).
+func (s *Store) ListUserLoginSessions(ctx context.Context, userID string, now time.Time) ([]storage.LoginSession, error) {
+	var sessions []storage.LoginSession
+	var l storage.LoginSession
+	err := s.queryRows(ctx, s.rdb, func(r scanner) error {
+		if err := scanLoginSession(&l)(r); err != nil {
+			return err
+		}
+		sessions = append(sessions, l)
+		return nil
+	}, "SELECT "+loginSessionColumns+" FROM login_sessions WHERE user_id = ? AND expires_at > ? "+
+		"ORDER BY created_at DESC, id", userID, micros(now))
+	return sessions, err
+}
+
+// DeleteOtherLoginSessions removes every session of the user but keep.
+func (s *Store) DeleteOtherLoginSessions(ctx context.Context, userID, keep string) error {
+	_, err := s.write(ctx, "DELETE FROM login_sessions WHERE user_id = ? AND id <> ?", userID, keep)
+	return err
+}
+
 const consentColumns = "user_id, client_id, scopes, created_at, expires_at"
 
 // PutConsent creates or replaces the consent for (UserID, ClientID). A zero
@@ -58,14 +89,34 @@ func (s *Store) PutConsent(ctx context.Context, c storage.Consent) error {
 	return err
 }
 
+func scanConsent(c *storage.Consent) func(scanner) error {
+	return func(r scanner) error {
+		return r.Scan(&c.UserID, &c.ClientID, list(&c.Scopes), ts(&c.CreatedAt), ts(&c.ExpiresAt))
+	}
+}
+
 // GetConsent returns storage.ErrNotFound for unknown or expired consent.
 func (s *Store) GetConsent(ctx context.Context, userID, clientID string, now time.Time) (storage.Consent, error) {
 	var c storage.Consent
-	err := s.queryRow(ctx, s.rdb, func(r scanner) error {
-		return r.Scan(&c.UserID, &c.ClientID, list(&c.Scopes), ts(&c.CreatedAt), ts(&c.ExpiresAt))
-	}, "SELECT "+consentColumns+" FROM consents WHERE user_id = ? AND client_id = ? "+
+	err := s.queryRow(ctx, s.rdb, scanConsent(&c), "SELECT "+consentColumns+" FROM consents WHERE user_id = ? AND client_id = ? "+
 		"AND (expires_at IS NULL OR expires_at > ?)", userID, clientID, micros(now))
 	return c, err
+}
+
+// ListUserConsents returns the user's unexpired consent, ordered by client
+// ID.
+func (s *Store) ListUserConsents(ctx context.Context, userID string, now time.Time) ([]storage.Consent, error) {
+	var consents []storage.Consent
+	var c storage.Consent
+	err := s.queryRows(ctx, s.rdb, func(r scanner) error {
+		if err := scanConsent(&c)(r); err != nil {
+			return err
+		}
+		consents = append(consents, c)
+		return nil
+	}, "SELECT "+consentColumns+" FROM consents WHERE user_id = ? AND (expires_at IS NULL OR expires_at > ?) "+
+		"ORDER BY client_id", userID, micros(now))
+	return consents, err
 }
 
 // DeleteConsent removes consent; removing unknown consent is not an error.

@@ -82,10 +82,11 @@ func (s *Store) SetUserDisabled(ctx context.Context, id string, disabled bool, n
 	return s.writeOne(ctx, "UPDATE users SET disabled = ?, updated_at = ? WHERE id = ?", disabled, micros(now), id)
 }
 
-// DeleteUser removes the user, and with it the user's login sessions and
-// consent, marks the codes of the user's authorization requests used, and
-// revokes the user's grants and their refresh tokens, so nothing issued to
-// the user outlives the account.
+// DeleteUser removes the user, and with it the user's login sessions,
+// consent and factors (passkeys, TOTP authenticator, recovery codes),
+// marks the codes of the user's authorization requests used, and revokes
+// the user's grants and their refresh tokens, so nothing issued to the
+// user outlives the account.
 func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	return s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if err := s.execOne(ctx, tx, "DELETE FROM users WHERE id = ?", id); err != nil {
@@ -99,7 +100,10 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 				return err
 			}
 		}
-		_, err := s.revokeGrantsWhere(ctx, tx, "user_id", id)
+		if _, err := s.deleteFactors(ctx, tx, id); err != nil {
+			return err
+		}
+		_, err := s.revokeGrantsIn(ctx, tx, userScope(id))
 		return err
 	})
 }
