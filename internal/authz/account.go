@@ -54,6 +54,7 @@ type passkeyView struct {
 
 type sessionView struct {
 	ID        string
+	AMR       string // the methods, as ID tokens name them
 	Device    string // the browser and system, as deviceOf reads them
 	UserAgent string
 	Methods   string
@@ -161,7 +162,7 @@ func (s *Server) loadAccount(ctx context.Context, sess storage.LoginSession, u s
 	}
 	for _, l := range sessions {
 		v.Sessions = append(v.Sessions, sessionView{
-			ID: l.ID, Device: deviceOf(l.UserAgent), UserAgent: l.UserAgent, Methods: strings.Join(l.AMR, " "),
+			ID: l.ID, Device: deviceOf(l.UserAgent), UserAgent: l.UserAgent, Methods: methodsOf(l.AMR), AMR: strings.Join(l.AMR, " "),
 			AuthTime: l.AuthTime, CreatedAt: l.CreatedAt, Current: l.ID == sess.ID,
 		})
 	}
@@ -499,4 +500,21 @@ func deviceOf(ua string) string {
 		}
 	}
 	return browser
+}
+
+// methodsOf says in words how a session signed in ("password + code").
+func methodsOf(amr []string) string {
+	names := map[string]string{
+		amrPassword: "password", amrOTP: "code", amrHWK: "passkey", amrSWK: "synced passkey",
+	}
+	var parts []string
+	for _, m := range amr {
+		if n, ok := names[m]; ok {
+			parts = append(parts, n)
+		}
+	}
+	if len(parts) == 0 {
+		return "unknown"
+	}
+	return strings.Join(parts, " + ")
 }

@@ -18,3 +18,20 @@ func TestDeviceOf(t *testing.T) {
 		}
 	}
 }
+
+func TestMethodsOf(t *testing.T) {
+	for _, tc := range []struct {
+		amr  []string
+		want string
+	}{
+		{[]string{"pwd"}, "password"},
+		{[]string{"pwd", "otp", "mfa"}, "password + code"},
+		{[]string{"pwd", "hwk", "mfa"}, "password + passkey"},
+		{[]string{"swk", "mfa"}, "synced passkey"},
+		{nil, "unknown"},
+	} {
+		if got := methodsOf(tc.amr); got != tc.want {
+			t.Errorf("methodsOf(%v) = %q, want %q", tc.amr, got, tc.want)
+		}
+	}
+}

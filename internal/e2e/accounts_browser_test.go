@@ -215,13 +215,13 @@ func (c *chrome) enrolAuthenticator() (*authenticatorApp, []string) {
 	return app, codes
 }
 
-// currentMethods is what the account page says the current session
-// signed in with.
+// currentMethods is how the account page says the current session
+// signed in, as ID tokens name the methods (its data-amr).
 func (c *chrome) currentMethods() string {
 	c.t.Helper()
 	var m string
 	c.eval(`(() => { for (const tr of document.querySelectorAll('#session-list tr')) {
-		if (tr.querySelector('.tag') && tr.cells[0].textContent.includes('this browser')) return tr.cells[2].textContent.trim(); }
+		if (tr.querySelector('.tag') && tr.cells[0].textContent.includes('this browser')) return tr.cells[2].dataset.amr; }
 		return ''; })()`, &m)
 	return m
 }
