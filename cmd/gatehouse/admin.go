@@ -283,11 +283,15 @@ func userResetMFA(ctx context.Context, e env, args []string) error {
 	}
 	return withStore(ctx, &s, func(st *sqlstore.Store) error {
 		n, ended, err := admin.ResetFactors(ctx, st, name, policy)
+		if n > 0 || err == nil {
+			// Audited whenever factors went, even if ending the sessions
+			// then failed.
+			audit := slog.New(slog.NewJSONHandler(e.stderr, nil)).With("logger", "audit")
+			audit.InfoContext(ctx, "second factors reset by an administrator", "event", "mfa_reset", "username", name, "factors_removed", n, "sessions_ended", ended.Sessions)
+		}
 		if err != nil {
 			return err
 		}
-		audit := slog.New(slog.NewJSONHandler(e.stderr, nil)).With("logger", "audit")
-		audit.InfoContext(ctx, "second factors reset by an administrator", "event", "mfa_reset", "username", name, "factors_removed", n, "sessions_ended", ended.Sessions)
 		fmt.Fprintf(e.stdout, "removed %d second factors of %s (passkeys and authenticator app) and their recovery codes\n", n, name)
 		if !keep {
 			printEnded(e.stdout, name, ended)
@@ -345,7 +349,7 @@ func yesNo(b bool) string {
 func clientAdd(ctx context.Context, e env, args []string) error {
 	var s config.Storage
 	var c admin.NewClient
-	var redirects, logoutRedirects, grants, scopes listFlag
+	var redirects, logoutRedirects, grants, scopes, resourceScopes listFlag
 	var jwksFile string
 	var asJSON bool
 	fs := newFlagSet(e, "client add --id ID --name N --redirect-uri URI… [flags]",
@@ -357,7 +361,7 @@ func clientAdd(ctx context.Context, e env, args []string) error {
 		"  gatehouse client add --id myapp --name 'My app' --redirect-uri https://myapp.example.com/callback\n"+
 			"  gatehouse client add --id cli --name 'CLI' --public --redirect-uri http://127.0.0.1/callback\n"+
 			"  gatehouse client add --id batch --name 'Batch job' --grant-types client_credentials --scopes todos:read --json\n"+
-			"  gatehouse client add --id reports-api --name 'Reports API' --grant-types '' --scopes '' --resource-server https://reports.example.com\n"+
+			"  gatehouse client add --id reports-api --name 'Reports API' --grant-types '' --scopes '' --resource-server https://reports.example.com --resource-scopes reports:read,reports:write\n"+
 			"  gatehouse client add --id fastapp --name 'Fast app' --redirect-uri https://fastapp.example.com/callback --id-token-alg ES256\n"+
 			"  gatehouse client add --id keyed --name 'Keyed job' --grant-types client_credentials --scopes todos:read --auth-method private_key_jwt --jwks keyed-jwks.json\n"+
 			"  gatehouse client add --id bank --name 'Bank app' --redirect-uri https://bank.example.com/cb --profile fapi2 --jwks-uri https://bank.example.com/jwks.json")
@@ -369,7 +373,8 @@ func clientAdd(ctx context.Context, e env, args []string) error {
 	fs.BoolVar(&c.Public, "public", false, "a public client (no secret; PKCE only)")
 	fs.Var(&grants, "grant-types", "grant types, comma-separated (default authorization_code,refresh_token)")
 	fs.Var(&scopes, "scopes", "scopes the client may be granted (default openid,profile,email,offline_access)")
-	fs.StringVar(&c.ResourceAudience, "resource-server", "", "make the client a resource server for this `AUDIENCE` (an https URL): it may introspect access tokens whose aud contains it")
+	fs.StringVar(&c.ResourceAudience, "resource-server", "", "make the client a resource server for this `AUDIENCE` (an https URL): clients get tokens for it with resource=AUDIENCE (RFC 8707), and it may introspect access tokens whose aud contains it")
+	fs.Var(&resourceScopes, "resource-scopes", "the scopes a resource server defines, comma-separated (e.g. reports:read,reports:write): clients registered for them get them in tokens for its audience")
 	fs.StringVar(&c.IDTokenAlg, "id-token-alg", "", idTokenAlgHelp())
 	fs.StringVar(&c.AuthMethod, "auth-method", "", authMethodHelp)
 	fs.StringVar(&jwksFile, "jwks", "", jwksHelp)
@@ -386,7 +391,7 @@ func clientAdd(ctx context.Context, e env, args []string) error {
 		return fmt.Errorf("%w: --id is required", errUsage)
 	}
 	c.RedirectURIs, c.PostLogoutRedirectURIs = redirects, logoutRedirects
-	c.GrantTypes, c.Scopes = grants, scopes
+	c.GrantTypes, c.Scopes, c.ResourceScopes = grants, scopes, resourceScopes
 	if jwksFile != "" {
 		jwks, err := readJWKSFile(jwksFile)
 		if err != nil {
@@ -501,8 +506,9 @@ func clientList(ctx context.Context, e env, args []string) error {
 				GrantTypes   []string `json:"grant_types"`
 				Scopes       []string `json:"scopes"`
 				// ResourceAudience is "" for a client that is no resource server.
-				ResourceAudience string `json:"resource_audience"`
-				Disabled         bool   `json:"disabled"`
+				ResourceAudience string   `json:"resource_audience"`
+				ResourceScopes   []string `json:"resource_scopes,omitempty"`
+				Disabled         bool     `json:"disabled"`
 				// IDTokenAlg is RS256 for a client registered with none.
 				IDTokenAlg string `json:"id_token_signed_response_alg"`
 				// AuthMethod is client_secret_basic,client_secret_post for
@@ -516,7 +522,7 @@ func clientList(ctx context.Context, e env, args []string) error {
 			}
 			rows := make([]row, 0, len(clients))
 			for _, c := range clients {
-				rows = append(rows, row{c.ID, c.Name, c.Public, c.RedirectURIs, c.GrantTypes, c.Scopes, c.ResourceAudience, c.Disabled,
+				rows = append(rows, row{c.ID, c.Name, c.Public, c.RedirectURIs, c.GrantTypes, c.Scopes, c.ResourceAudience, c.ResourceScopes, c.Disabled,
 					idTokenAlgShown(c.IDTokenAlg), authMethodShown(c), c.JWKSURI, c.DPoPBound, c.RequirePAR, c.Profile})
 			}
 			return json.NewEncoder(e.stdout).Encode(rows)
@@ -529,11 +535,20 @@ func clientList(ctx context.Context, e env, args []string) error {
 				kind = "public"
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Name, kind, authMethodShown(c), orDash(strings.Join(c.GrantTypes, ",")),
-				orDash(strings.Join(c.Scopes, ",")), orDash(c.ResourceAudience), idTokenAlgShown(c.IDTokenAlg), yesNo(c.Disabled),
+				orDash(strings.Join(c.Scopes, ",")), orDash(resourceShown(c)), idTokenAlgShown(c.IDTokenAlg), yesNo(c.Disabled),
 				orDash(strings.Join(c.RedirectURIs, " ")))
 		}
 		return tw.Flush()
 	})
+}
+
+// resourceShown is what `client list` says a resource server is for: its
+// audience and the scopes it defines.
+func resourceShown(c storage.Client) string {
+	if c.ResourceAudience == "" || len(c.ResourceScopes) == 0 {
+		return c.ResourceAudience
+	}
+	return c.ResourceAudience + " (" + strings.Join(c.ResourceScopes, ",") + ")"
 }
 
 // orDash stands in for an empty column, so the columns stay aligned.
@@ -548,21 +563,25 @@ func clientUpdate(ctx context.Context, e env, args []string) error {
 	var s config.Storage
 	var id, audience, alg string
 	var dpopBound, requirePAR bool
-	fs := newFlagSet(e, "client update --id ID [--resource-server AUDIENCE] [--id-token-alg ALG] [--dpop-bound=true|false] [--require-par=true|false]",
+	var resourceScopes listFlag
+	fs := newFlagSet(e, "client update --id ID [--resource-server AUDIENCE] [--resource-scopes S,…] [--id-token-alg ALG] [--dpop-bound=true|false] [--require-par=true|false]",
 		"Change a client's registration. --resource-server makes it a resource server for AUDIENCE\n"+
-			"(an https URL): it may introspect access tokens whose aud contains it; \"\" stops that.\n"+
+			"(an https URL): clients get tokens for it with resource=AUDIENCE, and it may introspect access\n"+
+			"tokens whose aud contains it; \"\" stops that. --resource-scopes replaces the scopes it defines;\n"+
 			"--id-token-alg sets the algorithm its ID tokens are signed with (\"\" for the default, RS256);\n"+
 			"--dpop-bound=true makes its token requests need a DPoP proof, --dpop-bound=false no longer;\n"+
 			"--require-par=true makes it push its authorization requests to /par first;\n"+
 			"every instance uses it within 5 seconds. The web app reads its own at start: restart it after\n"+
 			"changing the web app's client.",
 		"  gatehouse client update --id reports-api --resource-server https://reports.example.com\n"+
+			"  gatehouse client update --id reports-api --resource-scopes reports:read,reports:write\n"+
 			"  gatehouse client update --id reports-api --resource-server ''\n"+
 			"  gatehouse client update --id myapp --id-token-alg EdDSA\n"+
 			"  gatehouse client update --id myapp --dpop-bound=true")
 	s.RegisterFlags(fs)
 	fs.StringVar(&id, "id", "", "client ID (required)")
 	fs.StringVar(&audience, "resource-server", "", "the `AUDIENCE` the client is a resource server for (\"\" for none)")
+	fs.Var(&resourceScopes, "resource-scopes", "the scopes the resource server defines, comma-separated (replaces them; '' for none)")
 	fs.StringVar(&alg, "id-token-alg", "", idTokenAlgHelp())
 	fs.BoolVar(&dpopBound, "dpop-bound", false, dpopBoundHelp)
 	fs.BoolVar(&requirePAR, "require-par", false, requirePARHelp)
@@ -571,8 +590,8 @@ func clientUpdate(ctx context.Context, e env, args []string) error {
 	}
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	if id == "" || !given["resource-server"] && !given["id-token-alg"] && !given["dpop-bound"] && !given["require-par"] {
-		return fmt.Errorf("%w: --id and --resource-server, --id-token-alg, --dpop-bound or --require-par are required (--resource-server '' makes the client no resource server)", errUsage)
+	if id == "" || !given["resource-server"] && !given["resource-scopes"] && !given["id-token-alg"] && !given["dpop-bound"] && !given["require-par"] {
+		return fmt.Errorf("%w: --id and --resource-server, --resource-scopes, --id-token-alg, --dpop-bound or --require-par are required (--resource-server '' makes the client no resource server)", errUsage)
 	}
 	if given["id-token-alg"] {
 		// Checked before the store is opened, so that a wrong name
@@ -591,6 +610,12 @@ func clientUpdate(ctx context.Context, e env, args []string) error {
 			} else {
 				fmt.Fprintf(e.stdout, "client %s is a resource server for %s\n", id, audience)
 			}
+		}
+		if given["resource-scopes"] {
+			if err := admin.SetResourceScopes(ctx, st, id, resourceScopes, time.Now()); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "resource server %s defines the scopes %s\n", id, orDash(strings.Join(resourceScopes, ",")))
 		}
 		if given["id-token-alg"] {
 			if err := admin.SetIDTokenAlg(ctx, st, id, alg, time.Now()); err != nil {

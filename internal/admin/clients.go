@@ -26,7 +26,12 @@ type NewClient struct {
 	FirstParty             bool
 	// ResourceAudience makes the client a resource server that may
 	// introspect access tokens whose audience contains it (empty: none).
+	// Clients name it as the resource (RFC 8707) to get tokens for it.
 	ResourceAudience string
+	// ResourceScopes are the scopes a resource server defines (e.g.
+	// reports:read): clients registered for them get them in tokens for
+	// its audience.
+	ResourceScopes []string
 	// IDTokenAlg is the algorithm the client's ID tokens are signed with,
 	// one of IDTokenAlgs (empty: RS256).
 	IDTokenAlg string
@@ -72,6 +77,9 @@ func AddClient(ctx context.Context, clients storage.Clients, c NewClient, now ti
 			return storage.Client{}, "", fmt.Errorf("generating a client secret: %w", err)
 		}
 		rec.SecretHash = secret.HashToken(plain)
+	}
+	if err := audienceFree(ctx, clients, rec.ID, rec.ResourceAudience); err != nil {
+		return storage.Client{}, "", err
 	}
 	if err := clients.CreateClient(ctx, rec); err != nil {
 		if errors.Is(err, storage.ErrAlreadyExists) {
@@ -144,6 +152,9 @@ func clientRecord(c NewClient, now time.Time) (storage.Client, error) {
 			return storage.Client{}, errPublicResourceServer
 		}
 	}
+	if err := validateResourceScopes(c.ResourceAudience, c.ResourceScopes); err != nil {
+		return storage.Client{}, err
+	}
 	return storage.Client{
 		ID: c.ID, Name: c.Name, Public: c.Public,
 		RedirectURIs:           slices.Clone(c.RedirectURIs),
@@ -152,6 +163,7 @@ func clientRecord(c NewClient, now time.Time) (storage.Client, error) {
 		Scopes:                 slices.Clone(scopes),
 		FirstParty:             c.FirstParty,
 		ResourceAudience:       c.ResourceAudience,
+		ResourceScopes:         slices.Clone(c.ResourceScopes),
 		IDTokenAlg:             c.IDTokenAlg,
 		AuthMethod:             auth.AuthMethod,
 		JWKS:                   auth.JWKS,
@@ -287,8 +299,66 @@ func SetResourceAudience(ctx context.Context, clients storage.Clients, id, audie
 	if audience != "" && c.Public {
 		return fmt.Errorf("client %q: %w", id, errPublicResourceServer)
 	}
+	if err := audienceFree(ctx, clients, id, audience); err != nil {
+		return err
+	}
 	if err := clients.SetClientResourceAudience(ctx, id, audience, now.UTC()); err != nil {
 		return fmt.Errorf("setting the resource audience of %q: %w", id, err)
+	}
+	return nil
+}
+
+// errAudienceTaken: each resource has one resource server, whose scopes
+// its tokens carry.
+var errAudienceTaken = errors.New("another client is the resource server for this audience")
+
+// audienceFree checks that no client but id is the resource server for
+// audience.
+func audienceFree(ctx context.Context, clients storage.Clients, id, audience string) error {
+	if audience == "" {
+		return nil
+	}
+	other, err := clients.GetResourceServer(ctx, audience)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return nil
+	case err != nil:
+		return fmt.Errorf("looking up the resource server for %s: %w", audience, err)
+	case other.ID != id:
+		return fmt.Errorf("%s: %w (%q)", audience, errAudienceTaken, other.ID)
+	}
+	return nil
+}
+
+// validateResourceScopes checks the scopes a resource server defines:
+// only a resource server defines any, and never an identity scope.
+func validateResourceScopes(audience string, scopes []string) error {
+	if len(scopes) > 0 && audience == "" {
+		return errors.New("only a resource server (--resource-server) defines resource scopes")
+	}
+	for _, sc := range scopes {
+		if err := validateScope(sc); err != nil {
+			return err
+		}
+		if slices.Contains(defaultScopes, sc) {
+			return fmt.Errorf("scope %q is an OpenID Connect scope, not a resource's", sc)
+		}
+	}
+	return nil
+}
+
+// SetResourceScopes sets the scopes resource server id defines: tokens
+// for its audience issued from then on may carry them.
+func SetResourceScopes(ctx context.Context, clients storage.Clients, id string, scopes []string, now time.Time) error {
+	c, err := lookupClient(ctx, clients, id)
+	if err != nil {
+		return err
+	}
+	if err := validateResourceScopes(c.ResourceAudience, scopes); err != nil {
+		return fmt.Errorf("client %q: %w", id, err)
+	}
+	if err := clients.SetClientResourceScopes(ctx, id, scopes, now.UTC()); err != nil {
+		return fmt.Errorf("setting the resource scopes of %q: %w", id, err)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -77,6 +78,9 @@ func TestResourceServers(t *testing.T) {
 	}{
 		{"bad audience", NewClient{ID: "r1", GrantTypes: []string{}, ResourceAudience: "http://reports.example.com"}, "plain http"},
 		{"public", NewClient{ID: "r2", Public: true, RedirectURIs: []string{"http://127.0.0.1/cb"}, ResourceAudience: aud}, "public client"},
+		{"audience taken", NewClient{ID: "r3", GrantTypes: []string{}, ResourceAudience: aud}, "another client is the resource server"},
+		{"resource scopes without a resource", NewClient{ID: "r4", RedirectURIs: []string{"https://app.example.com/cb"}, ResourceScopes: []string{"reports:read"}}, "only a resource server"},
+		{"identity scope as a resource's", NewClient{ID: "r5", GrantTypes: []string{}, ResourceAudience: "https://r5.example.com", ResourceScopes: []string{"openid"}}, "OpenID Connect scope"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, _, err := AddClient(ctx, st, tt.c, now)
@@ -104,6 +108,7 @@ func TestResourceServers(t *testing.T) {
 		{"change", "app", "https://other.example.com/api", "", "https://other.example.com/api"},
 		{"invalid keeps the old one", "app", "https://other.example.com/", "must not end in /", "https://other.example.com/api"},
 		{"clear", "app", "", "", ""},
+		{"taken by another client", "app", aud, "another client is the resource server", ""},
 		{"public", "cli", aud, "public client", ""},
 		{"clearing a public client", "cli", "", "", ""},
 		{"unknown", "nope", aud, "no client", ""},
@@ -277,5 +282,42 @@ func TestEnsureIDTokenAlg(t *testing.T) {
 	}
 	if _, err := EnsureIDTokenAlg(ctx, st, "unset", "HS256", now); err == nil {
 		t.Error("HS256 was accepted")
+	}
+}
+
+func TestSetResourceScopes(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	now := time.Now()
+	if _, _, err := AddClient(ctx, st, NewClient{ID: "reports", GrantTypes: []string{}, Scopes: []string{},
+		ResourceAudience: "https://reports.example.com", ResourceScopes: []string{"reports:read"}}, now); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := AddClient(ctx, st, NewClient{ID: "app", RedirectURIs: []string{"https://app.example.com/cb"}}, now); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []struct {
+		name, id string
+		scopes   []string
+		want     string   // error; "" = none
+		stored   []string // the resource server's scopes afterwards
+	}{
+		{"replace", "reports", []string{"reports:read", "reports:write"}, "", []string{"reports:read", "reports:write"}},
+		{"bad character keeps them", "reports", []string{"reports read\""}, "does not allow", []string{"reports:read", "reports:write"}},
+		{"identity scope", "reports", []string{"email"}, "OpenID Connect scope", []string{"reports:read", "reports:write"}},
+		{"not a resource server", "app", []string{"app:read"}, "only a resource server", nil},
+		{"clear", "reports", []string{}, "", nil},
+		{"unknown", "nope", []string{"x:y"}, "no client", nil},
+	} {
+		err := SetResourceScopes(ctx, st, s.id, s.scopes, now)
+		if s.want == "" && err != nil || s.want != "" && (err == nil || !strings.Contains(err.Error(), s.want)) {
+			t.Fatalf("%s: error = %v, want %q", s.name, err, s.want)
+		}
+		if s.id == "reports" {
+			got, _ := st.GetClient(ctx, "reports")
+			if !slices.Equal(got.ResourceScopes, s.stored) && !(len(got.ResourceScopes) == 0 && len(s.stored) == 0) {
+				t.Fatalf("%s: stored %v, want %v", s.name, got.ResourceScopes, s.stored)
+			}
+		}
 	}
 }

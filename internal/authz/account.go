@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -80,6 +81,7 @@ var accountNotices = map[string]string{
 	"app-revoked":     "The application's access is revoked.",
 	"totp-on":         "The authenticator app is on.",
 	"reauth":          "Sign in again to change how you sign in.",
+	"totp-exists":     "An authenticator app is already on. Turn it off first to set up another.",
 	"last-factor":     "This service requires a second factor: add another before removing this one.",
 }
 
@@ -227,19 +229,25 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	pw := r.PostFormValue("new_password")
-	fail := func(msg string) {
+	fail := func(status int, msg string) {
 		v, err := s.loadAccount(ctx, sess, u)
 		if err != nil {
 			s.log.ErrorContext(ctx, "loading account", "err", err)
 		}
-		s.renderAccount(w, r, http.StatusUnprocessableEntity, v, msg)
+		s.renderAccount(w, r, status, v, msg)
+	}
+	if status, ok := s.checkCurrentPassword(w, r, u); !ok {
+		if status != 0 {
+			fail(status, "The current password is not right.")
+		}
+		return
 	}
 	if pw != r.PostFormValue("confirm_password") {
-		fail("The two new passwords differ.")
+		fail(http.StatusUnprocessableEntity, "The two new passwords differ.")
 		return
 	}
 	if err := password.Validate(pw); err != nil {
-		fail("The new password is not accepted: " + err.Error() + ".")
+		fail(http.StatusUnprocessableEntity, "The new password is not accepted: "+err.Error()+".")
 		return
 	}
 	var hash string
@@ -271,6 +279,43 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/account?done=password", http.StatusSeeOther)
 }
 
+// checkCurrentPassword verifies the current password a password change
+// carries (OWASP ASVS 2.1.6: a session alone, perhaps stolen, does not
+// change it), counted against the sign-in attempts as a sign-in is. It
+// reports false when the change must not go on, with the status to
+// answer with, or 0 when it answered itself.
+func (s *Server) checkCurrentPassword(w http.ResponseWriter, r *http.Request, u storage.User) (int, bool) {
+	ctx := r.Context()
+	pw := r.PostFormValue("current_password")
+	if len(pw) > maxPassword {
+		return http.StatusUnprocessableEntity, false
+	}
+	at, err := s.lockout.reserve(ctx, u.Username, s.clientAddress(r))
+	if err != nil {
+		s.log.ErrorContext(ctx, "counting sign-in attempt", "err", err)
+		s.unavailable(w)
+		return 0, false
+	}
+	if !at.allowed {
+		w.Header().Set("Retry-After", strconv.Itoa(int(s.lockout.policy.Window.Seconds())))
+		s.pages.errorPage(w, http.StatusTooManyRequests, "Too many attempts. Wait a while and try again.")
+		return 0, false
+	}
+	ok, err := s.passwords.check(ctx, &u, pw)
+	if err != nil {
+		s.pages.errorPage(w, http.StatusServiceUnavailable, "The service is busy. Try again shortly.")
+		return 0, false
+	}
+	if !ok {
+		s.audit.InfoContext(ctx, "wrong current password at a password change", "event", "password_change_failed", "user_id", u.ID)
+		return http.StatusUnprocessableEntity, false
+	}
+	if err := s.lockout.succeeded(ctx, at); err != nil {
+		s.log.ErrorContext(ctx, "resetting sign-in attempts", "err", err)
+	}
+	return 0, true
+}
+
 // --- authenticator app and recovery codes ---
 
 func (s *Server) accountTOTPForm(w http.ResponseWriter, r *http.Request) {
@@ -278,20 +323,7 @@ func (s *Server) accountTOTPForm(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	s.renderAccountEnrol(w, r, u, http.StatusOK, "")
-}
-
-func (s *Server) renderAccountEnrol(w http.ResponseWriter, r *http.Request, u storage.User, status int, msg string) {
-	e, err := s.totp.enrol(u.ID, u.Username)
-	if err != nil {
-		s.log.ErrorContext(r.Context(), "enrolling TOTP", "err", err)
-		s.pages.errorPage(w, http.StatusServiceUnavailable, "The service is unavailable. Try again shortly.")
-		return
-	}
-	s.pages.render(w, status, "enrol", pageData{
-		Title: "Set up an authenticator app", Error: msg,
-		CSRF: s.pages.csrfToken(w, r, "account"), TOTP: &e, Action: "/account/totp",
-	})
+	s.renderEnrol(w, r, enrolPage{userID: u.ID, username: u.Username, account: true}, http.StatusOK, "")
 }
 
 func (s *Server) accountTOTPSubmit(w http.ResponseWriter, r *http.Request) {
@@ -303,7 +335,13 @@ func (s *Server) accountTOTPSubmit(w http.ResponseWriter, r *http.Request) {
 	codes, err := s.storeTOTP(ctx, u.ID, r.PostFormValue("secret"), r.PostFormValue("code"))
 	switch {
 	case errors.Is(err, errWrongFirstCode):
-		s.renderAccountEnrol(w, r, u, http.StatusUnprocessableEntity, "That code is not right. Scan the new QR code and try again.")
+		s.renderEnrol(w, r, enrolPage{userID: u.ID, username: u.Username, account: true}, http.StatusUnprocessableEntity,
+			"That code is not right. Scan the new QR code and try again.")
+		return
+	case errors.Is(err, storage.ErrAlreadyExists):
+		// The form sent twice, or an app set up meanwhile: the codes
+		// shown then stay the valid ones.
+		http.Redirect(w, r, "/account?done=totp-exists", http.StatusSeeOther)
 		return
 	case err != nil:
 		s.log.ErrorContext(ctx, "storing TOTP", "err", err)
@@ -369,8 +407,13 @@ func (s *Server) accountRecoveryCodes(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if _, err := s.store.GetTOTP(ctx, u.ID); err != nil {
+	switch _, err := s.store.GetTOTP(ctx, u.ID); {
+	case errors.Is(err, storage.ErrNotFound):
 		http.Redirect(w, r, "/account", http.StatusSeeOther)
+		return
+	case err != nil:
+		s.log.ErrorContext(ctx, "loading TOTP", "err", err)
+		s.unavailable(w)
 		return
 	}
 	codes, hashes, err := s.totp.newRecoveryCodes(u.ID)

@@ -181,18 +181,20 @@ func TestAccount_ChangePassword(t *testing.T) {
 	hash := e.storedHash("u-alice")
 
 	for _, tc := range []struct {
-		name         string
-		new, confirm string
-		want         int
-		wantReauth   bool
-		clockForward time.Duration
+		name                  string
+		current, new, confirm string
+		want                  int
+		wantReauth            bool
+		clockForward          time.Duration
 	}{
-		{name: "confirmation differs", new: newPassword, confirm: newPassword + "!", want: http.StatusUnprocessableEntity},
-		{name: "too short", new: "short", confirm: "short", want: http.StatusUnprocessableEntity},
-		{name: "sign-in too old", new: newPassword, confirm: newPassword, want: http.StatusOK, wantReauth: true, clockForward: reauthWindow + time.Minute},
+		{name: "current password wrong", current: "not the password", new: newPassword, confirm: newPassword, want: http.StatusUnprocessableEntity},
+		{name: "current password missing", new: newPassword, confirm: newPassword, want: http.StatusUnprocessableEntity},
+		{name: "confirmation differs", current: alicePassword, new: newPassword, confirm: newPassword + "!", want: http.StatusUnprocessableEntity},
+		{name: "too short", current: alicePassword, new: "short", confirm: "short", want: http.StatusUnprocessableEntity},
+		{name: "sign-in too old", current: alicePassword, new: newPassword, confirm: newPassword, want: http.StatusOK, wantReauth: true, clockForward: reauthWindow + time.Minute},
 	} {
 		e.clock.Add(tc.clockForward)
-		resp, _ := e.accountPost(a, page, "/account/password", url.Values{"new_password": {tc.new}, "confirm_password": {tc.confirm}})
+		resp, _ := e.accountPost(a, page, "/account/password", url.Values{"current_password": {tc.current}, "new_password": {tc.new}, "confirm_password": {tc.confirm}})
 		if resp.StatusCode != tc.want || atReauth(resp) != tc.wantReauth {
 			t.Errorf("%s: %d at %s, want %d (sent to sign in again: %t)", tc.name, resp.StatusCode, resp.Request.URL, tc.want, tc.wantReauth)
 		}
@@ -202,7 +204,7 @@ func TestAccount_ChangePassword(t *testing.T) {
 	}
 
 	a, page = e.accountPage("alice")
-	resp, _ := e.accountPost(a, page, "/account/password", url.Values{"new_password": {newPassword}, "confirm_password": {newPassword}})
+	resp, _ := e.accountPost(a, page, "/account/password", url.Values{"current_password": {alicePassword}, "new_password": {newPassword}, "confirm_password": {newPassword}})
 	if !atAccount(resp, "password") {
 		t.Fatalf("changing the password: %d at %s", resp.StatusCode, resp.Request.URL)
 	}

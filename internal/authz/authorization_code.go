@@ -64,6 +64,16 @@ func (s *Server) exchangeCode(r *http.Request, client storage.Client, jkt string
 	if err := s.checkUser(ctx, req.UserID); err != nil {
 		return tokenResponse{}, err
 	}
+	target, terr, err := s.storedTarget(ctx, req.Resource)
+	switch {
+	case err != nil:
+		return tokenResponse{}, serverError(err, "loading a resource server")
+	case terr != nil:
+		return tokenResponse{}, terr.tokenError()
+	}
+	if terr := sameTarget(f["resource"], target); terr != nil {
+		return tokenResponse{}, terr.tokenError()
+	}
 
 	idAlg, err := clientIDTokenAlg(client)
 	if err != nil {
@@ -71,7 +81,7 @@ func (s *Server) exchangeCode(r *http.Request, client storage.Client, jkt string
 	}
 	g := grantFor(client)
 	g.id, g.subject, g.scopes, g.authTime, g.amr, g.nonce, g.idAlg = req.ID, req.UserID, req.Scopes, req.AuthTime, req.AMR, req.Nonce, idAlg
-	g.jkt, g.refreshJKT = jkt, refreshBinding(client, "", jkt)
+	g.jkt, g.refreshJKT, g.audience = jkt, refreshBinding(client, "", jkt), target.audience
 	refresh := wantsRefresh(client, req.Scopes)
 	out, err := s.issuer.issue(g, true, code, refresh, time.Time{})
 	if err != nil {

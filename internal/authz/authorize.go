@@ -128,7 +128,15 @@ func (s *Server) authorizationRequest(ctx context.Context, client storage.Client
 	case !pkceChallenge.MatchString(challenge):
 		return pendingRequest{}, &authzError{"invalid_request", "malformed code_challenge"}
 	}
-	scopes := s.scopes.allowed(client, strings.Fields(q.Get("scope")))
+	target, terr, err := s.resolveResource(ctx, q["resource"])
+	switch {
+	case err != nil:
+		s.log.ErrorContext(ctx, "loading a resource server", "err", err)
+		return pendingRequest{}, &authzError{"server_error", ""}
+	case terr != nil:
+		return pendingRequest{}, terr
+	}
+	scopes := s.scopes.allowed(client, target, strings.Fields(q.Get("scope")))
 	if len(scopes) == 0 {
 		return pendingRequest{}, &authzError{"invalid_scope", "no requested scope is allowed for this client"}
 	}
@@ -157,7 +165,7 @@ func (s *Server) authorizationRequest(ctx context.Context, client storage.Client
 		ClientID: client.ID, RedirectURI: redirectURI, State: state, Nonce: q.Get("nonce"),
 		Scopes: scopes, ResponseType: "code", ResponseMode: q.Get("response_mode"),
 		CodeChallenge: challenge, CodeChallengeMethod: method, Prompt: prompt, MaxAge: maxAge,
-		LoginHint: q.Get("login_hint"), DPoPJKT: jkt, CreatedAt: now, ExpiresAt: now.Add(authRequestTTL),
+		LoginHint: q.Get("login_hint"), DPoPJKT: jkt, Resource: target.stored(), CreatedAt: now, ExpiresAt: now.Add(authRequestTTL),
 	}
 	if challenge == "" {
 		req.CodeChallengeMethod = ""

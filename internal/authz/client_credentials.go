@@ -22,17 +22,29 @@ import (
 
 // clientCredentials is the client_credentials grant.
 func (s *Server) clientCredentials(r *http.Request, client storage.Client, jkt string) (tokenResponse, error) {
-	scopes, ok := s.scopes.forClient(client, strings.Fields(r.PostForm.Get("scope")))
+	target, terr, err := s.resolveResource(r.Context(), r.PostForm["resource"])
+	switch {
+	case err != nil:
+		return tokenResponse{}, serverError(err, "loading a resource server")
+	case terr != nil:
+		return tokenResponse{}, terr.tokenError()
+	}
+	scopes, ok := s.scopes.forClient(client, target, strings.Fields(r.PostForm.Get("scope")))
 	if !ok {
 		return tokenResponse{}, oidc.ErrInvalidScope().WithDescription("scope not allowed for this client")
 	}
+	if len(scopes) == 0 {
+		// A token that permits nothing at the resource: the client is
+		// registered for none of its scopes (or asked another resource's).
+		return tokenResponse{}, oidc.ErrInvalidScope().WithDescription("the client may have none of this resource's scopes")
+	}
 	g := grantFor(client)
-	g.subject, g.scopes, g.jkt = bearer.ClientSubject(client.ID), scopes, jkt
+	g.subject, g.scopes, g.jkt, g.audience = bearer.ClientSubject(client.ID), scopes, jkt, target.audience
 	out, err := s.issuer.issue(g, false, "", false, time.Time{})
 	if err != nil {
 		return tokenResponse{}, serverError(err, "issuing access token")
 	}
 	s.audit.InfoContext(r.Context(), "tokens issued", "event", "tokens_issued", "grant_type", "client_credentials",
-		"client_id", client.ID, "scope", scopes)
+		"client_id", client.ID, "scope", scopes, "aud", target.audience)
 	return out.resp, nil
 }

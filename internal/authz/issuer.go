@@ -94,6 +94,17 @@ type tokenGrant struct {
 	// maxAccessTTL caps the access token's lifetime below the server's
 	// (a client's profile); zero: the server's.
 	maxAccessTTL time.Duration
+	// audience is the resource the tokens are for (resources.go); empty:
+	// the built-in API.
+	audience string
+}
+
+// aud is the audience of g's tokens.
+func (i *issuer) aud(g tokenGrant) string {
+	if g.audience != "" {
+		return g.audience
+	}
+	return i.audience
 }
 
 // fapi2AccessTTL is the longest access token lifetime the FAPI 2.0
@@ -179,7 +190,7 @@ func (i *issuer) accessToken(g tokenGrant) (accessToken, error) {
 	}
 	exp := now.Add(ttl)
 	claims := accessClaims{
-		Issuer: i.issuer, Subject: g.subject, Audience: jwt.Audience{i.audience},
+		Issuer: i.issuer, Subject: g.subject, Audience: jwt.Audience{i.aud(g)},
 		ClientID: g.clientID, Scope: strings.Join(g.scopes, " "), ID: jti,
 		IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(exp), Grant: g.id,
 	}
@@ -286,7 +297,7 @@ func (i *issuer) refreshToken(g tokenGrant, familyExpiry time.Time) (string, sto
 	}
 	return tok, storage.RefreshToken{
 		ID: id, TokenHash: secret.HashToken(tok), FamilyID: g.id, ClientID: g.clientID,
-		UserID: g.subject, Scopes: g.scopes, Audience: []string{i.audience},
+		UserID: g.subject, Scopes: g.scopes, Audience: []string{i.aud(g)},
 		AuthTime: g.authTime, AMR: g.amr, DPoPJKT: g.refreshJKT,
 		IdleExpiresAt: minTime(now.Add(i.refreshIdleTTL), familyExpiry), ExpiresAt: familyExpiry, CreatedAt: now,
 	}, nil

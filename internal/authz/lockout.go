@@ -29,6 +29,13 @@ type Lockout struct {
 	Delay        time.Duration // delay per attempt beyond SlowAfter, capped at 2s; default 250ms
 	UserLimit    int           // attempts per username per window; default 10
 	AddressLimit int           // attempts per client address per window; default 100
+	// FactorLimit caps wrong authenticator-app codes per username in
+	// FactorWindow (default 20 in 24h), past which only a recovery code
+	// or a passkey gets in: the per-window limit alone would let someone
+	// with the password guess codes slowly for ever (NIST SP 800-63B
+	// §5.2.2 asks at most 100 consecutive failures).
+	FactorLimit  int
+	FactorWindow time.Duration
 }
 
 func (l Lockout) withDefaults() Lockout {
@@ -43,6 +50,10 @@ func (l Lockout) withDefaults() Lockout {
 	if l.AddressLimit <= 0 {
 		l.AddressLimit = 100
 	}
+	if l.FactorLimit <= 0 {
+		l.FactorLimit = 20
+	}
+	l.FactorWindow = orDuration(l.FactorWindow, 24*time.Hour)
 	return l
 }
 
@@ -158,4 +169,25 @@ func (l *lockout) passwordAccepted(ctx context.Context, a attempt) error {
 // ends the way a successful password does.
 func (l *lockout) resetUser(ctx context.Context, username string) error {
 	return l.store.ResetLoginAttempts(ctx, userAttemptKey(username))
+}
+
+// factorAttemptKey names a username's count of app codes.
+func factorAttemptKey(username string) string {
+	return "factor:" + secret.HashToken(strings.ToLower(username))
+}
+
+// reserveFactor counts an app code's try for username and reports
+// whether the daily cap is passed: the code must not be checked.
+func (l *lockout) reserveFactor(ctx context.Context, username string) (capped bool, err error) {
+	n, err := l.store.AddLoginAttempt(ctx, factorAttemptKey(username), l.now(), l.policy.FactorWindow)
+	if err != nil {
+		return false, fmt.Errorf("counting a second-factor attempt: %w", err)
+	}
+	return n > l.policy.FactorLimit, nil
+}
+
+// factorSucceeded forgets the username's app codes: a right code or a
+// recovery code ends the run of failures.
+func (l *lockout) factorSucceeded(ctx context.Context, username string) error {
+	return l.store.ResetLoginAttempts(ctx, factorAttemptKey(username))
 }

@@ -130,7 +130,8 @@ type rehashStore interface {
 // upgrade replaces u's hash, just verified against pw, by one under the
 // checker's parameters if it was made with others. The store replaces it
 // only if it is unchanged, so a password set since the verification stays.
-// It reports whether the hash was replaced.
+// It reports whether the hash was replaced, and then holds the new one in
+// u.
 func (c *passwordChecker) upgrade(ctx context.Context, st rehashStore, u *storage.User, pw string, now time.Time) (bool, error) {
 	if !password.NeedsRehash(u.PasswordHash, c.params) {
 		return false, nil
@@ -146,6 +147,9 @@ func (c *passwordChecker) upgrade(ctx context.Context, st rehashStore, u *storag
 	replaced, err := st.RehashUserPassword(ctx, u.ID, u.PasswordHash, next, now)
 	if err != nil {
 		return false, fmt.Errorf("storing the rehashed password of %s: %w", u.ID, err)
+	}
+	if replaced {
+		u.PasswordHash = next
 	}
 	return replaced, nil
 }

@@ -76,6 +76,9 @@ type pageData struct {
 	Scopes                                                                []string
 	// Return is the page a sign-in at the role itself goes back to.
 	Return string
+	// Method is the second factor the factor page asks for: "recovery"
+	// for a recovery code, else the authenticator app's code.
+	Method string
 	// Action is where the page's main form posts.
 	Action string
 	// The second-factor pages: which factors the person has, a TOTP

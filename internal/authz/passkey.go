@@ -638,12 +638,6 @@ func (s *Server) passkeyRefused(w http.ResponseWriter, r *http.Request, err erro
 
 // --- a passkey as the second factor ---
 
-// factorSignIn returns the sign-in waiting for a second factor, if any.
-func (s *Server) factorSignIn(r *http.Request) (signInState, bool) {
-	st, ok := s.openSignIn(r)
-	return st, ok && !st.Enrol && !st.Done
-}
-
 // passkeyFactorOptions begins a second factor after a password: any of
 // the person's passkeys.
 func (s *Server) passkeyFactorOptions(w http.ResponseWriter, r *http.Request) {
@@ -655,8 +649,10 @@ func (s *Server) passkeyFactorOptions(w http.ResponseWriter, r *http.Request) {
 		passkeyError(w, http.StatusForbidden, "invalid_request", "the form expired; reload the page")
 		return
 	}
-	st, ok := s.factorSignIn(r)
-	if !ok {
+	// The options need only who signs in; the request the sign-in
+	// continues is checked when the passkey's answer is posted.
+	st, ok := s.openSignIn(r)
+	if !ok || !factorDue(st) {
 		passkeyError(w, http.StatusUnauthorized, "login_required", "this sign-in has expired; sign in again")
 		return
 	}
@@ -690,20 +686,16 @@ func (s *Server) passkeyFactorOptions(w http.ResponseWriter, r *http.Request) {
 // passkeyFactorSubmit proves the second factor with one of the person's
 // passkeys and finishes the sign-in.
 func (s *Server) passkeyFactorSubmit(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
 	if !s.pages.checkCSRF(r, "factor") {
 		s.pages.errorPage(w, http.StatusForbidden, "The form expired. Go back and try again.")
 		return
 	}
-	st, ok := s.factorSignIn(r)
+	st, ok := s.stepSignIn(w, r, factorDue, r.PostFormValue("request"))
 	if !ok {
-		s.pages.errorPage(w, http.StatusBadRequest, "This sign-in has expired. Go back and sign in again.")
 		return
 	}
-	d, err := s.factorPageData(w, r, st)
-	if err != nil {
-		s.log.ErrorContext(ctx, "loading factors", "err", err)
-		s.pages.errorPage(w, http.StatusServiceUnavailable, "The service is unavailable. Try again shortly.")
+	d, ok := s.factorPageData(w, r, st)
+	if !ok {
 		return
 	}
 	if s.passkeys == nil {

@@ -72,6 +72,16 @@ func (s *Server) refresh(r *http.Request, client storage.Client, jkt string) (to
 	if err := s.checkUser(ctx, rec.UserID); err != nil {
 		return tokenResponse{}, err
 	}
+	target, terr, err := s.storedTarget(ctx, grantedResource(rec, s.cfg.Audience))
+	switch {
+	case err != nil:
+		return tokenResponse{}, serverError(err, "loading a resource server")
+	case terr != nil:
+		return tokenResponse{}, terr.tokenError()
+	}
+	if terr := sameTarget(r.PostForm["resource"], target); terr != nil {
+		return tokenResponse{}, terr.tokenError()
+	}
 
 	// The access token carries the asked scopes; the next refresh token
 	// keeps the whole grant's.
@@ -81,7 +91,7 @@ func (s *Server) refresh(r *http.Request, client storage.Client, jkt string) (to
 	}
 	g := grantFor(client)
 	g.id, g.subject, g.scopes, g.authTime, g.amr, g.idAlg = rec.FamilyID, rec.UserID, scopes, rec.AuthTime, rec.AMR, idAlg
-	g.jkt, g.refreshJKT = jkt, refreshBinding(client, rec.DPoPJKT, jkt)
+	g.jkt, g.refreshJKT, g.audience = jkt, refreshBinding(client, rec.DPoPJKT, jkt), target.audience
 	out, err := s.issuer.issue(g, true, "", true, rec.ExpiresAt)
 	if err != nil {
 		return tokenResponse{}, serverError(err, "issuing tokens")
@@ -129,4 +139,14 @@ func (s *Server) refreshReused(ctx context.Context, rec storage.RefreshToken) {
 	}
 	s.audit.WarnContext(ctx, "refresh token reuse detected; grant revoked",
 		"event", "refresh_reuse", "client_id", rec.ClientID, "user_id", rec.UserID, "grant", rec.FamilyID)
+}
+
+// grantedResource is the resource a refresh family's tokens are for, as
+// an authorization request records it: "" for the built-in API (and for a
+// family that names none).
+func grantedResource(rec storage.RefreshToken, builtIn string) string {
+	if len(rec.Audience) == 0 || rec.Audience[0] == builtIn {
+		return ""
+	}
+	return rec.Audience[0]
 }

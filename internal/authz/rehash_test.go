@@ -129,7 +129,8 @@ func (s *failingRehash) RehashUserPassword(ctx context.Context, id, oldHash, new
 
 // TestLogin_RehashKeepsANewerPassword: a password set (an administrator's
 // reset) between a sign-in's verification and its rehash stays: the old
-// password does not come back.
+// password does not come back, and the sign-in it was checked for starts
+// no session (the password changed before it finished).
 func TestLogin_RehashKeepsANewerPassword(t *testing.T) {
 	e := newEnv(t)
 	u := e.addUser("carol", alicePassword, older)
@@ -144,8 +145,11 @@ func TestLogin_RehashKeepsANewerPassword(t *testing.T) {
 		}
 		return hash(pw)
 	}
-	if st := e.signIn("carol", alicePassword); st != http.StatusSeeOther {
-		t.Fatalf("sign-in: %d", st)
+	if st := e.signIn("carol", alicePassword); st != http.StatusBadRequest {
+		t.Fatalf("sign-in across the reset: %d, want 400", st)
+	}
+	if n := e.sessionCount(u.ID); n != 0 {
+		t.Fatalf("%d sessions from the old password", n)
 	}
 	if got := e.storedHash(u.ID); got != reset {
 		t.Fatalf("stored hash = %s, want the reset's %s", got, reset)

@@ -93,10 +93,11 @@ func (s *Server) readRequest(w http.ResponseWriter, r *http.Request, shape error
 }
 
 // checkParams enforces RFC 6749 §3.1 (no repeated parameters) and valid
-// UTF-8 on a parsed form.
+// UTF-8 on a parsed form. resource may repeat (RFC 8707 §2): the
+// endpoints that read it refuse more than one with invalid_target.
 func checkParams(form url.Values) error {
 	for k, vs := range form {
-		if len(vs) > 1 {
+		if len(vs) > 1 && k != "resource" {
 			return errors.New("a parameter is included more than once")
 		}
 		if !utf8.ValidString(k) {

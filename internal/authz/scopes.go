@@ -12,8 +12,7 @@ import (
 // scopePolicy decides which scopes a client is granted (RFC 6749 §3.3) and
 // when it gets a refresh token.
 type scopePolicy struct {
-	all      []string // every scope the server knows
-	resource []string // the resource API's scopes (e.g. todos:read)
+	all []string // the scopes of the built-in API and the identity scopes, for discovery
 }
 
 // identityScopes are the OpenID Connect scopes (OpenID Connect Core §5.4,
@@ -21,32 +20,35 @@ type scopePolicy struct {
 var identityScopes = []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopeOfflineAccess}
 
 func newScopePolicy(resource []string) scopePolicy {
-	return scopePolicy{all: append(slices.Clone(identityScopes), resource...), resource: slices.Clone(resource)}
+	return scopePolicy{all: append(slices.Clone(identityScopes), resource...)}
 }
 
-// allowed keeps the requested scopes that the server knows and the client
-// is registered for, once each, in the order asked.
-func (p scopePolicy) allowed(c storage.Client, requested []string) []string {
+// allowed keeps the requested scopes that the server knows for the
+// target resource (the identity scopes and the resource's own) and the
+// client is registered for, once each, in the order asked.
+func (p scopePolicy) allowed(c storage.Client, t resourceTarget, requested []string) []string {
 	var out []string
 	for _, sc := range requested {
-		if slices.Contains(p.all, sc) && slices.Contains(c.Scopes, sc) && !slices.Contains(out, sc) {
+		known := slices.Contains(identityScopes, sc) || slices.Contains(t.scopes, sc)
+		if known && slices.Contains(c.Scopes, sc) && !slices.Contains(out, sc) {
 			out = append(out, sc)
 		}
 	}
 	return out
 }
 
-// forClient is what a client-credentials token may carry: resource scopes
-// the client is registered for (no person is involved, so never openid or
-// offline_access). With no scope requested, all of them.
-func (p scopePolicy) forClient(c storage.Client, requested []string) ([]string, bool) {
+// forClient is what a client-credentials token for the target may carry:
+// the resource's scopes the client is registered for (no person is
+// involved, so never openid or offline_access). With no scope requested,
+// all of them.
+func (p scopePolicy) forClient(c storage.Client, t resourceTarget, requested []string) ([]string, bool) {
 	if len(requested) == 0 {
-		requested = p.resource
-	} else if len(p.allowed(c, requested)) != len(requested) {
+		requested = t.scopes
+	} else if len(p.allowed(c, t, requested)) != len(requested) {
 		return nil, false
 	}
-	got := p.allowed(c, requested)
-	return slices.DeleteFunc(got, func(sc string) bool { return !slices.Contains(p.resource, sc) }), true
+	got := p.allowed(c, t, requested)
+	return slices.DeleteFunc(got, func(sc string) bool { return !slices.Contains(t.scopes, sc) }), true
 }
 
 // narrowed checks a refresh request's scope (RFC 6749 §6): a narrower set

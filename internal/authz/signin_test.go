@@ -705,7 +705,7 @@ func TestMFA_RequiredEnrolsAtSignIn(t *testing.T) {
 		extra url.Values
 	}{
 		{"RequireMFA", func(c *Config) { c.RequireMFA = true }, nil},
-		{"acr_values=aal2", nil, url.Values{"acr_values": {"aal1 aal2"}}},
+		{"acr_values=aal2", nil, url.Values{"acr_values": {"aal2"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnvDSN(t, storagetest.SQLite(t), tc.tweak)

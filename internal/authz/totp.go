@@ -172,7 +172,7 @@ func (f *totpFactor) checkCode(ctx context.Context, userID, code string, now tim
 	return used, nil
 }
 
-// recoveryAlphabet is base32 without the letters read as digits.
+// recoveryEncoding is base32 without the letters read as digits.
 var recoveryEncoding = base32.NewEncoding("abcdefghjkmnpqrstuvwxyz023456789").WithPadding(base32.NoPadding)
 
 // newRecoveryCodes returns recoveryCodeCount fresh codes, formatted for

@@ -89,6 +89,11 @@ type Client struct {
 	// (RFC 7662 §2.1). Empty for every other client, which may introspect
 	// only tokens issued to itself.
 	ResourceAudience string
+	// ResourceScopes are the scopes a resource server (a client with a
+	// ResourceAudience) defines, such as reports:read: a client may be
+	// granted them in access tokens whose audience is this resource server
+	// (RFC 8707 §2). Empty for every other client.
+	ResourceScopes []string
 	// IDTokenAlg is the JWS algorithm the client's ID tokens are signed
 	// with, its id_token_signed_response_alg (OpenID Connect Dynamic
 	// Client Registration 1.0 §2): RS256, ES256 or EdDSA; empty means
@@ -148,6 +153,17 @@ type Clients interface {
 	// SetClientResourceAudience sets (or, with "", clears) the client's
 	// ResourceAudience; ErrNotFound if no such client.
 	SetClientResourceAudience(ctx context.Context, id, audience string, now time.Time) error
+	// SetClientResourceScopes replaces the client's ResourceScopes (nil or
+	// empty clears them); ErrNotFound if no such client.
+	SetClientResourceScopes(ctx context.Context, id string, scopes []string, now time.Time) error
+	// GetResourceServer returns the client, disabled or not, whose
+	// ResourceAudience is audience, compared byte for byte (no case
+	// folding, no trailing-space or URL normalisation); ErrNotFound if
+	// there is none, or if audience is "" (clients that are no resource
+	// server have that) or not valid UTF-8 (no audience is). Should several
+	// clients share the audience, the oldest (by CreatedAt, then ID) is the
+	// one.
+	GetResourceServer(ctx context.Context, audience string) (Client, error)
 	// SetClientIDTokenAlg sets (or, with "", clears) the client's
 	// IDTokenAlg; ErrNotFound if no such client.
 	SetClientIDTokenAlg(ctx context.Context, id, alg string, now time.Time) error
@@ -222,6 +238,11 @@ type AuthRequest struct {
 	// DPoPJKT is the dpop_jkt the request named (RFC 9449 §10): the
 	// thumbprint of the key whose proof must come with the code's exchange.
 	DPoPJKT string
+
+	// Resource is the resource the request named (RFC 8707 §2): the
+	// audience of the tokens issued from it. Empty means the server's
+	// default audience.
+	Resource string
 
 	// CodeHash is the hash of the authorization code issued for this request.
 	CodeHash  string
@@ -537,6 +558,13 @@ type Factors interface {
 
 	// SetTOTP creates or replaces the user's TOTP authenticator.
 	SetTOTP(ctx context.Context, t TOTP) error
+	// EnrolTOTP stores the user's first TOTP authenticator together with
+	// its recovery codes (replacing any codes left), in one transaction. It
+	// fails with ErrAlreadyExists, changing nothing, if the user has a TOTP
+	// authenticator: a second enrolment (a form sent twice, or a stale one)
+	// never replaces the first. Of concurrent calls for one user exactly one
+	// succeeds.
+	EnrolTOTP(ctx context.Context, t TOTP, recoveryHashes []string, now time.Time) error
 	// GetTOTP returns ErrNotFound if the user has none.
 	GetTOTP(ctx context.Context, userID string) (TOTP, error)
 	// UseTOTPStep moves the user's LastStep to step if step is greater,

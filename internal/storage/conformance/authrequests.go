@@ -27,6 +27,7 @@ func testAuthRequests(t *testing.T, s storage.Store) {
 	full.MaxAge = &maxAge
 	full.LoginHint = "alice"
 	full.DPoPJKT = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"
+	full.Resource = "https://api.example/reports"
 	// Requests are stored once the person has signed in.
 	authTime := at(30 * time.Second)
 	full.UserID, full.AuthTime, full.AMR, full.Done = "u-alice", authTime, []string{"pwd"}, true

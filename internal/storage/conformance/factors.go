@@ -269,6 +269,119 @@ func testUseTOTPStepRace(t *testing.T, s storage.Store) {
 	}
 }
 
+// checkTOTP checks that the user's TOTP authenticator is want.
+func checkTOTP(t *testing.T, s storage.Store, want storage.TOTP, what string) {
+	t.Helper()
+	got, err := s.GetTOTP(ctxFor(t), want.UserID)
+	must(t, err, what+": GetTOTP")
+	checkEqual(t, what+": GetTOTP", got, want)
+}
+
+// checkUseRecoveryCode checks whether the user has an unused code with
+// this hash, by spending it.
+func checkUseRecoveryCode(t *testing.T, s storage.Store, user, hash string, want bool, what string) {
+	t.Helper()
+	ok, err := s.UseRecoveryCode(ctxFor(t), user, hash, at(time.Minute))
+	must(t, err, what+": UseRecoveryCode")
+	if ok != want {
+		t.Errorf("%s: UseRecoveryCode(%q, %q) = %v, want %v", what, user, hash, ok, want)
+	}
+}
+
+// testEnrolTOTP: the first enrolment stores the authenticator and replaces
+// the codes left; a later one, while the user has an authenticator, is
+// ErrAlreadyExists and changes neither; one that fails half-way leaves
+// nothing.
+func testEnrolTOTP(t *testing.T, s storage.Store) {
+	ctx := ctxFor(t)
+	first := storage.TOTP{UserID: "u-alice", Secret: []byte("\x00first\xff"), LastStep: 7, CreatedAt: base}
+	must(t, s.SetRecoveryCodes(ctx, "u-alice", []string{"h-left"}, base), "SetRecoveryCodes")
+	must(t, s.EnrolTOTP(ctx, first, []string{"h1", "h2", "h3"}, at(time.Second)), "EnrolTOTP")
+	checkTOTP(t, s, first, "after EnrolTOTP")
+	checkRecoveryCodes(t, s, "u-alice", 3, "after EnrolTOTP")
+	checkUseRecoveryCode(t, s, "u-alice", "h-left", false, "a code left before EnrolTOTP")
+
+	second := storage.TOTP{UserID: "u-alice", Secret: []byte("second"), CreatedAt: at(time.Hour)}
+	err := s.EnrolTOTP(ctx, second, []string{"h4", "h5"}, at(time.Hour))
+	wantErr(t, err, storage.ErrAlreadyExists, "EnrolTOTP again")
+	checkTOTP(t, s, first, "after EnrolTOTP again")
+	checkRecoveryCodes(t, s, "u-alice", 3, "after EnrolTOTP again")
+	checkUseRecoveryCode(t, s, "u-alice", "h4", false, "a code of the refused enrolment")
+	checkUseRecoveryCode(t, s, "u-alice", "h1", true, "a code of the first enrolment")
+
+	// An authenticator stored by SetTOTP counts as one.
+	bob := storage.TOTP{UserID: "u-bob", Secret: []byte("bob's"), CreatedAt: base}
+	must(t, s.SetTOTP(ctx, bob), "SetTOTP")
+	err = s.EnrolTOTP(ctx, storage.TOTP{UserID: "u-bob", Secret: []byte("x"), CreatedAt: base}, []string{"hb"}, base)
+	wantErr(t, err, storage.ErrAlreadyExists, "EnrolTOTP over SetTOTP")
+	checkTOTP(t, s, bob, "after EnrolTOTP over SetTOTP")
+	checkRecoveryCodes(t, s, "u-bob", 0, "after EnrolTOTP over SetTOTP")
+
+	// Deleting the authenticator makes room for a new enrolment.
+	must(t, s.DeleteTOTP(ctx, "u-alice"), "DeleteTOTP")
+	must(t, s.EnrolTOTP(ctx, second, []string{"h4", "h5"}, at(time.Hour)), "EnrolTOTP after DeleteTOTP")
+	checkTOTP(t, s, second, "after EnrolTOTP after DeleteTOTP")
+	checkRecoveryCodes(t, s, "u-alice", 2, "after EnrolTOTP after DeleteTOTP")
+	checkUseRecoveryCode(t, s, "u-alice", "h2", false, "a code of the deleted enrolment")
+	checkUseRecoveryCode(t, s, "u-alice", "h4", true, "a code of the new enrolment")
+	checkTOTP(t, s, bob, "another user's authenticator")
+
+	// A hash given twice fails the recovery codes after the authenticator
+	// went in: the whole enrolment rolls back, the codes left included.
+	carol := storage.TOTP{UserID: "u-carol", Secret: []byte("carol's"), CreatedAt: base}
+	must(t, s.SetRecoveryCodes(ctx, "u-carol", []string{"h-left"}, base), "SetRecoveryCodes")
+	if err := s.EnrolTOTP(ctx, carol, []string{"h1", "h2", "h1"}, base); err == nil {
+		t.Errorf("EnrolTOTP with a hash twice succeeded, want an error")
+	}
+	_, err = s.GetTOTP(ctx, "u-carol")
+	wantErr(t, err, storage.ErrNotFound, "GetTOTP after a failed EnrolTOTP")
+	checkRecoveryCodes(t, s, "u-carol", 1, "after a failed EnrolTOTP")
+	checkUseRecoveryCode(t, s, "u-carol", "h2", false, "a code of the failed enrolment")
+	must(t, s.EnrolTOTP(ctx, carol, []string{"h1", "h2"}, base), "EnrolTOTP after a failed one")
+	checkTOTP(t, s, carol, "after EnrolTOTP after a failed one")
+	checkRecoveryCodes(t, s, "u-carol", 2, "after EnrolTOTP after a failed one")
+}
+
+// testEnrolTOTPRace: of enrolments of one user racing, one succeeds, and
+// its authenticator and codes are the ones stored.
+func testEnrolTOTPRace(t *testing.T, s storage.Store) {
+	ctx := ctxFor(t)
+	must(t, s.SetRecoveryCodes(ctx, "u-alice", []string{"h-left"}, base), "SetRecoveryCodes")
+	// enrolment returns racer i's authenticator and recovery code hashes.
+	enrolment := func(i int) (storage.TOTP, []string) {
+		tt := storage.TOTP{UserID: "u-alice", Secret: fmt.Appendf(nil, "secret %d", i), LastStep: int64(i),
+			CreatedAt: at(time.Duration(i) * time.Second)}
+		return tt, []string{fmt.Sprint("h", i, "a"), fmt.Sprint("h", i, "b")}
+	}
+	errs := race(Racers, func(i int) error {
+		tt, hashes := enrolment(i)
+		return s.EnrolTOTP(ctx, tt, hashes, base)
+	})
+	winner, wins := -1, 0
+	for i, err := range errs {
+		if err == nil {
+			winner, wins = i, wins+1
+		} else {
+			wantErr(t, err, storage.ErrAlreadyExists, fmt.Sprintf("racing EnrolTOTP: racer %d", i))
+		}
+	}
+	if wins != 1 {
+		t.Fatalf("racing EnrolTOTP: %d of %d racers succeeded, want 1", wins, Racers)
+	}
+	won, hashes := enrolment(winner)
+	checkTOTP(t, s, won, "after racing EnrolTOTP")
+	checkRecoveryCodes(t, s, "u-alice", 2, "after racing EnrolTOTP")
+	checkUseRecoveryCode(t, s, "u-alice", "h-left", false, "a code left before racing EnrolTOTP")
+	for i := range Racers {
+		if i != winner {
+			_, lost := enrolment(i)
+			checkUseRecoveryCode(t, s, "u-alice", lost[0], false, fmt.Sprint("a code of losing racer ", i))
+		}
+	}
+	checkUseRecoveryCode(t, s, "u-alice", hashes[0], true, "a code of the winner")
+	checkRecoveryCodes(t, s, "u-alice", 1, "after using a code of the winner")
+}
+
 // checkRecoveryCodes checks how many of the user's recovery codes are
 // unused.
 func checkRecoveryCodes(t *testing.T, s storage.Store, user string, want int, what string) {

@@ -158,7 +158,8 @@ func testClients(t *testing.T, s storage.Store) {
 	api := storage.Client{
 		ID: "api", Name: "Todo API", SecretHash: "hash-of-api-secret",
 		GrantTypes: []string{"client_credentials"}, ResourceAudience: "https://127.0.0.1:8001",
-		AuthMethod: storage.AuthPrivateKeyJWT, JWKS: `{"keys":[]}`, JWKSURI: "https://api.example/jwks", DPoPBound: true, RequirePAR: true, Profile: storage.ProfileFAPI2,
+		ResourceScopes: []string{"reports:read", "reports:write"}, AuthMethod: storage.AuthPrivateKeyJWT,
+		JWKS: `{"keys":[]}`, JWKSURI: "https://api.example/jwks", DPoPBound: true, RequirePAR: true, Profile: storage.ProfileFAPI2,
 		Disabled: true, CreatedAt: base, UpdatedAt: base,
 	}
 	for _, c := range []storage.Client{webapp, cli, api} {
@@ -176,6 +177,7 @@ func testClients(t *testing.T, s storage.Store) {
 	}
 	wantErr(t, s.SetClientSecret(ctx, "nobody", "x", base), storage.ErrNotFound, "SetClientSecret unknown")
 	wantErr(t, s.SetClientResourceAudience(ctx, "nobody", "x", base), storage.ErrNotFound, "SetClientResourceAudience unknown")
+	wantErr(t, s.SetClientResourceScopes(ctx, "nobody", []string{"x"}, base), storage.ErrNotFound, "SetClientResourceScopes unknown")
 	wantErr(t, s.SetClientIDTokenAlg(ctx, "nobody", "EdDSA", base), storage.ErrNotFound, "SetClientIDTokenAlg unknown")
 	wantErr(t, s.SetClientDisabled(ctx, "nobody", true, base), storage.ErrNotFound, "SetClientDisabled unknown")
 	wantErr(t, s.SetClientDPoPBound(ctx, "nobody", true, base), storage.ErrNotFound, "SetClientDPoPBound unknown")
@@ -211,6 +213,15 @@ func testClients(t *testing.T, s storage.Store) {
 			func(c *storage.Client) { c.ResourceAudience = "https://aud.example" }},
 		{"SetClientResourceAudience again", func(w time.Time) error { return s.SetClientResourceAudience(ctx, cli.ID, "https://aud.example", w) },
 			func(c *storage.Client) {}},
+		{"SetClientResourceScopes", func(w time.Time) error {
+			return s.SetClientResourceScopes(ctx, cli.ID, []string{"reports:read", "reports:write"}, w)
+		}, func(c *storage.Client) { c.ResourceScopes = []string{"reports:read", "reports:write"} }},
+		{"SetClientResourceScopes again", func(w time.Time) error {
+			return s.SetClientResourceScopes(ctx, cli.ID, []string{"reports:read", "reports:write"}, w)
+		}, func(c *storage.Client) {}},
+		{"SetClientResourceScopes to replace them", func(w time.Time) error {
+			return s.SetClientResourceScopes(ctx, cli.ID, []string{"reports:read"}, w)
+		}, func(c *storage.Client) { c.ResourceScopes = []string{"reports:read"} }},
 		{"SetClientIDTokenAlg", func(w time.Time) error { return s.SetClientIDTokenAlg(ctx, cli.ID, "EdDSA", w) },
 			func(c *storage.Client) { c.IDTokenAlg = "EdDSA" }},
 		{"SetClientIDTokenAlg again", func(w time.Time) error { return s.SetClientIDTokenAlg(ctx, cli.ID, "EdDSA", w) },
@@ -225,6 +236,8 @@ func testClients(t *testing.T, s storage.Store) {
 			func(c *storage.Client) { c.Disabled = false }},
 		{"SetClientIDTokenAlg to clear it", func(w time.Time) error { return s.SetClientIDTokenAlg(ctx, cli.ID, "", w) },
 			func(c *storage.Client) { c.IDTokenAlg = "" }},
+		{"SetClientResourceScopes to clear them", func(w time.Time) error { return s.SetClientResourceScopes(ctx, cli.ID, nil, w) },
+			func(c *storage.Client) { c.ResourceScopes = nil }},
 		{"SetClientDPoPBound(true)", func(w time.Time) error { return s.SetClientDPoPBound(ctx, cli.ID, true, w) },
 			func(c *storage.Client) { c.DPoPBound = true }},
 		{"SetClientDPoPBound(true) again", func(w time.Time) error { return s.SetClientDPoPBound(ctx, cli.ID, true, w) },

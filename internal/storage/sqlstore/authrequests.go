@@ -12,7 +12,7 @@ import (
 
 const authRequestColumns = "id, client_id, redirect_uri, state, nonce, scopes, response_type, response_mode, " +
 	"code_challenge, code_challenge_method, prompt, max_age_us, login_hint, user_id, auth_time, amr, done, " +
-	"code_hash, code_used, dpop_jkt, created_at, expires_at"
+	"code_hash, code_used, dpop_jkt, resource, created_at, expires_at"
 
 func scanAuthRequest(a *storage.AuthRequest) func(scanner) error {
 	return func(r scanner) error {
@@ -20,7 +20,7 @@ func scanAuthRequest(a *storage.AuthRequest) func(scanner) error {
 		var codeHash sql.NullString
 		err := r.Scan(&a.ID, &a.ClientID, &a.RedirectURI, &a.State, &a.Nonce, list(&a.Scopes), &a.ResponseType,
 			&a.ResponseMode, &a.CodeChallenge, &a.CodeChallengeMethod, list(&a.Prompt), &maxAge, &a.LoginHint,
-			&a.UserID, ts(&a.AuthTime), list(&a.AMR), &a.Done, &codeHash, &a.CodeUsed, &a.DPoPJKT, ts(&a.CreatedAt), ts(&a.ExpiresAt))
+			&a.UserID, ts(&a.AuthTime), list(&a.AMR), &a.Done, &codeHash, &a.CodeUsed, &a.DPoPJKT, &a.Resource, ts(&a.CreatedAt), ts(&a.ExpiresAt))
 		if err != nil {
 			return err
 		}
@@ -41,10 +41,10 @@ func (s *Store) CreateAuthRequest(ctx context.Context, a storage.AuthRequest) er
 		maxAge = sql.NullInt64{Int64: a.MaxAge.Microseconds(), Valid: true}
 	}
 	_, err := s.write(ctx, "INSERT INTO auth_requests ("+authRequestColumns+") VALUES "+
-		"(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		"(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		a.ID, a.ClientID, a.RedirectURI, a.State, a.Nonce, encodeList(a.Scopes), a.ResponseType, a.ResponseMode,
 		a.CodeChallenge, a.CodeChallengeMethod, encodeList(a.Prompt), maxAge, a.LoginHint, a.UserID,
-		nullMicros(a.AuthTime), encodeList(a.AMR), a.Done, nullString(a.CodeHash), a.CodeUsed, a.DPoPJKT, micros(a.CreatedAt),
+		nullMicros(a.AuthTime), encodeList(a.AMR), a.Done, nullString(a.CodeHash), a.CodeUsed, a.DPoPJKT, a.Resource, micros(a.CreatedAt),
 		micros(a.ExpiresAt))
 	return err
 }

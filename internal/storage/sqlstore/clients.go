@@ -4,27 +4,31 @@ import (
 	"context"
 	"database/sql"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gatehouse-dev/gatehouse/internal/storage"
 )
 
 const clientColumns = "id, name, secret_hash, public, redirect_uris, post_logout_redirect_uris, grant_types, scopes, " +
-	"pkce_optional, first_party, resource_audience, id_token_alg, auth_method, jwks, jwks_uri, dpop_bound, require_par, profile, disabled, created_at, updated_at"
+	"pkce_optional, first_party, resource_audience, resource_scopes, id_token_alg, auth_method, jwks, jwks_uri, " +
+	"dpop_bound, require_par, profile, disabled, created_at, updated_at"
 
 func scanClient(c *storage.Client) func(scanner) error {
 	return func(r scanner) error {
 		return r.Scan(&c.ID, &c.Name, &c.SecretHash, &c.Public, list(&c.RedirectURIs), list(&c.PostLogoutRedirectURIs),
-			list(&c.GrantTypes), list(&c.Scopes), &c.PKCEOptional, &c.FirstParty, &c.ResourceAudience, &c.IDTokenAlg,
-			&c.AuthMethod, &c.JWKS, &c.JWKSURI, &c.DPoPBound, &c.RequirePAR, &c.Profile, &c.Disabled, ts(&c.CreatedAt), ts(&c.UpdatedAt))
+			list(&c.GrantTypes), list(&c.Scopes), &c.PKCEOptional, &c.FirstParty, &c.ResourceAudience, list(&c.ResourceScopes),
+			&c.IDTokenAlg, &c.AuthMethod, &c.JWKS, &c.JWKSURI, &c.DPoPBound, &c.RequirePAR, &c.Profile, &c.Disabled,
+			ts(&c.CreatedAt), ts(&c.UpdatedAt))
 	}
 }
 
 // CreateClient fails with storage.ErrAlreadyExists if the ID is taken.
 func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
-	_, err := s.write(ctx, "INSERT INTO clients ("+clientColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	_, err := s.write(ctx, "INSERT INTO clients ("+clientColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		c.ID, c.Name, c.SecretHash, c.Public, encodeList(c.RedirectURIs), encodeList(c.PostLogoutRedirectURIs),
-		encodeList(c.GrantTypes), encodeList(c.Scopes), c.PKCEOptional, c.FirstParty, c.ResourceAudience, c.IDTokenAlg,
-		c.AuthMethod, c.JWKS, c.JWKSURI, c.DPoPBound, c.RequirePAR, c.Profile, c.Disabled, micros(c.CreatedAt), micros(c.UpdatedAt))
+		encodeList(c.GrantTypes), encodeList(c.Scopes), c.PKCEOptional, c.FirstParty, c.ResourceAudience, encodeList(c.ResourceScopes),
+		c.IDTokenAlg, c.AuthMethod, c.JWKS, c.JWKSURI, c.DPoPBound, c.RequirePAR, c.Profile, c.Disabled,
+		micros(c.CreatedAt), micros(c.UpdatedAt))
 	return err
 }
 
@@ -80,6 +84,44 @@ func (s *Store) SetClientSecret(ctx context.Context, id, secretHash string, now 
 func (s *Store) SetClientResourceAudience(ctx context.Context, id, audience string, now time.Time) error {
 	return s.writeOne(ctx, "UPDATE clients SET resource_audience = ?, updated_at = ? WHERE id = ?",
 		audience, micros(now), id)
+}
+
+// SetClientResourceScopes replaces the scopes the client, as a resource
+// server, defines.
+func (s *Store) SetClientResourceScopes(ctx context.Context, id string, scopes []string, now time.Time) error {
+	return s.writeOne(ctx, "UPDATE clients SET resource_scopes = ?, updated_at = ? WHERE id = ?",
+		encodeList(scopes), micros(now), id)
+}
+
+// GetResourceServer returns the oldest client whose resource audience is
+// exactly audience. MySQL's PAD SPACE collation also matches audiences
+// that differ in trailing spaces, so the query may return more than the
+// exact match, oldest first; the first exact one is the answer. (Filtering
+// here rather than comparing as binary in SQL keeps the index usable.)
+// An audience that is not UTF-8 is not looked up: PostgreSQL would refuse
+// it with an error where the other dialects find nothing.
+func (s *Store) GetResourceServer(ctx context.Context, audience string) (storage.Client, error) {
+	if audience == "" || !utf8.ValidString(audience) {
+		return storage.Client{}, storage.ErrNotFound
+	}
+	var found *storage.Client
+	err := s.queryRows(ctx, s.rdb, func(r scanner) error {
+		var c storage.Client
+		if err := scanClient(&c)(r); err != nil {
+			return err
+		}
+		if found == nil && c.ResourceAudience == audience {
+			found = &c
+		}
+		return nil
+	}, "SELECT "+clientColumns+" FROM clients WHERE resource_audience = ? ORDER BY created_at, id", audience)
+	switch {
+	case err != nil:
+		return storage.Client{}, err
+	case found == nil:
+		return storage.Client{}, storage.ErrNotFound
+	}
+	return *found, nil
 }
 
 // SetClientIDTokenAlg sets (or, with "", clears) the algorithm the

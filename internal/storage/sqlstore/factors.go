@@ -95,15 +95,39 @@ func (s *Store) DeletePasskey(ctx context.Context, userID string, id []byte) err
 	return s.writeOne(ctx, "DELETE FROM passkeys WHERE id_hash = ? AND user_id = ?", passkeyKey(id), userID)
 }
 
+// insertTOTP inserts a TOTP authenticator; its arguments are totpArgs.
+const insertTOTP = "INSERT INTO totp_authenticators (user_id, secret, last_step, created_at) VALUES (?, ?, ?, ?)"
+
+// totpArgs returns the arguments of insertTOTP for t.
+func totpArgs(t storage.TOTP) []any {
+	return []any{t.UserID, nonNil(t.Secret), t.LastStep, micros(t.CreatedAt)}
+}
+
 // SetTOTP creates or replaces the user's TOTP authenticator.
 func (s *Store) SetTOTP(ctx context.Context, t storage.TOTP) error {
-	_, err := s.write(ctx, "INSERT INTO totp_authenticators (user_id, secret, last_step, created_at) VALUES (?, ?, ?, ?)"+
+	_, err := s.write(ctx, insertTOTP+
 		s.d.upsert("user_id",
 			"secret = "+s.d.excluded("secret"),
 			"last_step = "+s.d.excluded("last_step"),
 			"created_at = "+s.d.excluded("created_at")),
-		t.UserID, nonNil(t.Secret), t.LastStep, micros(t.CreatedAt))
+		totpArgs(t)...)
 	return err
+}
+
+// EnrolTOTP stores the user's first TOTP authenticator and replaces their
+// recovery codes by these hashes, in one transaction. The authenticator
+// goes in by a plain INSERT, which the primary key on user_id refuses when
+// the user has one (storage.ErrAlreadyExists, and the transaction rolls
+// back). Of concurrent calls for one user the database lets the first
+// INSERT through and holds the others until it commits; they then conflict
+// with its row.
+func (s *Store) EnrolTOTP(ctx context.Context, t storage.TOTP, recoveryHashes []string, now time.Time) error {
+	return s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if _, err := s.exec(ctx, tx, insertTOTP, totpArgs(t)...); err != nil {
+			return err
+		}
+		return s.replaceRecoveryCodes(ctx, tx, t.UserID, recoveryHashes, now)
+	})
 }
 
 // GetTOTP returns the user's TOTP authenticator; storage.ErrNotFound if the
@@ -146,17 +170,24 @@ func (s *Store) DeleteTOTP(ctx context.Context, userID string) error {
 // storage.ErrAlreadyExists, and the codes stay as they were.
 func (s *Store) SetRecoveryCodes(ctx context.Context, userID string, hashes []string, now time.Time) error {
 	return s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		if _, err := s.exec(ctx, tx, "DELETE FROM recovery_codes WHERE user_id = ?", userID); err != nil {
+		return s.replaceRecoveryCodes(ctx, tx, userID, hashes, now)
+	})
+}
+
+// replaceRecoveryCodes replaces, on tx, the user's recovery codes by these
+// hashes. A hash given twice is storage.ErrAlreadyExists, and the caller
+// must then roll tx back: the old codes are gone by then.
+func (s *Store) replaceRecoveryCodes(ctx context.Context, tx *sql.Tx, userID string, hashes []string, now time.Time) error {
+	if _, err := s.exec(ctx, tx, "DELETE FROM recovery_codes WHERE user_id = ?", userID); err != nil {
+		return err
+	}
+	for _, h := range hashes {
+		if _, err := s.exec(ctx, tx, "INSERT INTO recovery_codes (user_id, code_hash, created_at) VALUES (?, ?, ?)",
+			userID, h, micros(now)); err != nil {
 			return err
 		}
-		for _, h := range hashes {
-			if _, err := s.exec(ctx, tx, "INSERT INTO recovery_codes (user_id, code_hash, created_at) VALUES (?, ?, ?)",
-				userID, h, micros(now)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // UseRecoveryCode spends the user's unused code with this hash by one

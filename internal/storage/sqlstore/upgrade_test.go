@@ -22,8 +22,9 @@ var gooseDialects = map[string]goose.Dialect{
 
 // TestMigrateFromVersion1: a database at schema version 1 that holds data
 // upgrades in place. Users and clients read back enabled, with no resource
-// audience and no ID token algorithm (RS256); an authorization request whose code was used reads back
-// unchanged; each refresh family becomes a grant (revoked when all its
+// audience or scopes and no ID token algorithm (RS256); an authorization
+// request whose code was used reads back unchanged, for the default
+// audience; each refresh family becomes a grant (revoked when all its
 // tokens are), so its live token can still be rotated, and revoking the
 // grant reaches it; an access token that was revoked is on the revoked list,
 // one that was not is not. The down migrations keep the data too.
@@ -88,16 +89,18 @@ func TestMigrateFromVersion1(t *testing.T) {
 				if err != nil {
 					t.Fatalf("%s: GetAuthRequestByCode: %v", when, err)
 				}
-				if got.ID != "ar-old" || got.UserID != "u-alice" || !got.Done || !got.CodeUsed {
-					t.Errorf("%s: request %+v, want ar-old of u-alice, done, used", when, got)
+				if got.ID != "ar-old" || got.UserID != "u-alice" || !got.Done || !got.CodeUsed || got.Resource != "" {
+					t.Errorf("%s: request %+v, want ar-old of u-alice, done, used, for the default audience", when, got)
 				}
 				u, err := s.GetUser(ctx, "u-alice")
 				if err != nil || u.Username != "alice" || u.PasswordHash != "$argon2id$x" || u.Disabled {
 					t.Errorf("%s: GetUser = %+v, %v; want alice, enabled", when, u, err)
 				}
 				c, err := s.GetClient(ctx, "webapp")
-				if err != nil || c.Name != "Web app" || !c.FirstParty || c.ResourceAudience != "" || c.Disabled || c.IDTokenAlg != "" {
-					t.Errorf("%s: GetClient = %+v, %v; want the web app, enabled, without a resource audience or an ID token algorithm", when, c, err)
+				if err != nil || c.Name != "Web app" || !c.FirstParty || c.ResourceAudience != "" || len(c.ResourceScopes) != 0 ||
+					c.Disabled || c.IDTokenAlg != "" {
+					t.Errorf("%s: GetClient = %+v, %v; want the web app, enabled, without a resource audience, resource scopes or an ID token algorithm",
+						when, c, err)
 				}
 			}
 			if err := s.Migrate(ctx); err != nil {
