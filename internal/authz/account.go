@@ -120,7 +120,7 @@ func (s *Server) accountPage(w http.ResponseWriter, r *http.Request) {
 	v, err := s.loadAccount(r.Context(), sess, u)
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "loading account", "err", err, "user_id", u.ID)
-		s.pages.errorPage(w, http.StatusServiceUnavailable, "The service is unavailable. Try again shortly.")
+		s.unavailable(w)
 		return
 	}
 	v.Notice = accountNotices[r.URL.Query().Get("done")]
@@ -260,7 +260,7 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {
 	now := s.now()
 	if err := s.store.SetUserPassword(ctx, u.ID, hash, now); err != nil {
 		s.log.ErrorContext(ctx, "setting a password", "err", err)
-		s.pages.errorPage(w, http.StatusServiceUnavailable, "The service is unavailable. Try again shortly.")
+		s.unavailable(w)
 		return
 	}
 	// The password is changed: what follows must happen even if the
@@ -345,7 +345,7 @@ func (s *Server) accountTOTPSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	case err != nil:
 		s.log.ErrorContext(ctx, "storing TOTP", "err", err)
-		s.pages.errorPage(w, http.StatusServiceUnavailable, "The service is unavailable. Try again shortly.")
+		s.unavailable(w)
 		return
 	}
 	s.pages.render(w, http.StatusOK, "codes", pageData{Title: "Save your recovery codes", Codes: codes})
@@ -379,7 +379,7 @@ func (s *Server) accountTOTPDelete(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := s.store.DeleteTOTP(ctx, u.ID); err != nil {
 		s.log.ErrorContext(ctx, "removing TOTP", "err", err)
-		s.pages.errorPage(w, http.StatusServiceUnavailable, "The service is unavailable. Try again shortly.")
+		s.unavailable(w)
 		return
 	}
 	s.audit.InfoContext(ctx, "authenticator app removed", "event", "totp_removed", "user_id", u.ID)
@@ -392,7 +392,7 @@ func (s *Server) mayRemoveFactor(w http.ResponseWriter, r *http.Request, userID 
 	ok, err := s.removeFactorAllowed(r.Context(), userID)
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "loading factors", "err", err)
-		s.pages.errorPage(w, http.StatusServiceUnavailable, "The service is unavailable. Try again shortly.")
+		s.unavailable(w)
 		return false
 	}
 	if !ok {
@@ -422,7 +422,7 @@ func (s *Server) accountRecoveryCodes(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		s.log.ErrorContext(ctx, "replacing recovery codes", "err", err)
-		s.pages.errorPage(w, http.StatusServiceUnavailable, "The service is unavailable. Try again shortly.")
+		s.unavailable(w)
 		return
 	}
 	s.audit.InfoContext(ctx, "recovery codes replaced", "event", "recovery_codes_replaced", "user_id", u.ID)
@@ -451,7 +451,7 @@ func (s *Server) accountPasskeyDelete(w http.ResponseWriter, r *http.Request) {
 		return
 	case err != nil:
 		s.log.ErrorContext(ctx, "removing a passkey", "err", err)
-		s.pages.errorPage(w, http.StatusServiceUnavailable, "The service is unavailable. Try again shortly.")
+		s.unavailable(w)
 		return
 	}
 	s.audit.InfoContext(ctx, "passkey removed", "event", "passkey_removed", "user_id", u.ID, "credential", r.PostFormValue("id"))
@@ -472,7 +472,7 @@ func (s *Server) accountSessionEnd(w http.ResponseWriter, r *http.Request) {
 	sessions, err := s.store.ListUserLoginSessions(ctx, u.ID, s.now())
 	if err != nil {
 		s.log.ErrorContext(ctx, "listing sessions", "err", err)
-		s.pages.errorPage(w, http.StatusServiceUnavailable, "The service is unavailable. Try again shortly.")
+		s.unavailable(w)
 		return
 	}
 	// Only the person's own sessions: an ID from anywhere else is ignored.
@@ -482,7 +482,7 @@ func (s *Server) accountSessionEnd(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := s.store.DeleteLoginSession(ctx, id); err != nil {
 		s.log.ErrorContext(ctx, "ending a session", "err", err)
-		s.pages.errorPage(w, http.StatusServiceUnavailable, "The service is unavailable. Try again shortly.")
+		s.unavailable(w)
 		return
 	}
 	s.audit.InfoContext(ctx, "session signed out from the account page", "event", "session_ended", "user_id", u.ID, "current", id == sess.ID)
@@ -513,7 +513,7 @@ func (s *Server) accountAppRevoke(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		s.log.ErrorContext(ctx, "revoking an application", "err", err)
-		s.pages.errorPage(w, http.StatusServiceUnavailable, "The service is unavailable. Try again shortly.")
+		s.unavailable(w)
 		return
 	}
 	s.audit.InfoContext(ctx, "application access revoked", "event", "app_revoked", "user_id", u.ID, "client_id", clientID, "grants_revoked", n)

@@ -182,7 +182,7 @@ func (s *Server) loginPending(w http.ResponseWriter, r *http.Request, sealed str
 		s.pages.errorPage(w, http.StatusBadRequest, "The application that sent you here is not registered.")
 		return req, client, false
 	case err != nil:
-		s.pages.errorPage(w, http.StatusServiceUnavailable, "The service is unavailable. Try again shortly.")
+		s.unavailable(w)
 		return req, client, false
 	}
 	return req, client, true
@@ -236,7 +236,7 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	at, err := s.lockout.reserve(ctx, username, addr)
 	if err != nil {
 		s.log.ErrorContext(ctx, "counting sign-in attempt", "err", err)
-		s.pages.errorPage(w, http.StatusServiceUnavailable, "The service is unavailable. Try again shortly.")
+		s.unavailable(w)
 		return
 	}
 	if !at.allowed {
@@ -253,7 +253,7 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		user = &u
 	case !errors.Is(err, storage.ErrNotFound):
 		s.log.ErrorContext(ctx, "loading user", "err", err)
-		s.pages.errorPage(w, http.StatusServiceUnavailable, "The service is unavailable. Try again shortly.")
+		s.unavailable(w)
 		return
 	}
 	ok, err = s.passwords.check(ctx, user, pw)

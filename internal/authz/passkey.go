@@ -407,6 +407,30 @@ func (s *Server) passkeysOff(w http.ResponseWriter) bool {
 	return true
 }
 
+// passkeyUser loads a person and their passkeys for a ceremony's options;
+// a person unknown or disabled is answered with status, code and desc.
+// It answers the request itself and reports false when it cannot go on.
+func (s *Server) passkeyUser(w http.ResponseWriter, r *http.Request, userID string, status int, code, desc string) (passkeyUser, bool) {
+	ctx := r.Context()
+	u, err := s.store.GetUser(ctx, userID)
+	switch {
+	case err != nil && !errors.Is(err, storage.ErrNotFound):
+		s.log.ErrorContext(ctx, "loading user", "err", err)
+		passkeyError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "")
+		return passkeyUser{}, false
+	case err != nil, u.Disabled:
+		passkeyError(w, status, code, desc)
+		return passkeyUser{}, false
+	}
+	pu, err := s.passkeys.loadUser(ctx, u)
+	if err != nil {
+		s.log.ErrorContext(ctx, "loading passkeys", "err", err)
+		passkeyError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "")
+		return passkeyUser{}, false
+	}
+	return pu, true
+}
+
 // answerOptions seals sd for kind and answers the options.
 func (s *Server) answerOptions(w http.ResponseWriter, r *http.Request, kind ceremonyKind, bound string, options any, sd *webauthn.SessionData) {
 	if err := s.passkeys.seal(w, kind, bound, sd); err != nil {
@@ -436,21 +460,14 @@ func (s *Server) passkeyRegisterOptions(w http.ResponseWriter, r *http.Request) 
 		passkeyError(w, http.StatusUnauthorized, "login_required", "sign in again to add a passkey")
 		return
 	}
-	u, err := s.store.GetUser(ctx, sess.UserID)
-	if err != nil || u.Disabled {
-		passkeyError(w, http.StatusUnauthorized, "login_required", "sign in again to add a passkey")
-		return
-	}
-	pu, err := s.passkeys.loadUser(ctx, u)
-	if err != nil {
-		s.log.ErrorContext(ctx, "loading passkeys", "err", err)
-		passkeyError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "")
+	pu, ok := s.passkeyUser(w, r, sess.UserID, http.StatusUnauthorized, "login_required", "sign in again to add a passkey")
+	if !ok {
 		return
 	}
 	exclude := webauthn.Credentials(pu.WebAuthnCredentials()).CredentialDescriptors()
 	creation, sd, err := s.passkeys.wa.BeginRegistration(pu, webauthn.WithExclusions(exclude))
 	if err != nil {
-		s.log.ErrorContext(ctx, "beginning a passkey registration", "err", err, "user_id", u.ID)
+		s.log.ErrorContext(ctx, "beginning a passkey registration", "err", err, "user_id", pu.user.ID)
 		passkeyError(w, http.StatusInternalServerError, "server_error", "")
 		return
 	}
@@ -483,7 +500,7 @@ func (s *Server) passkeyRegisterSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	case err != nil:
 		s.log.ErrorContext(ctx, "adding a passkey", "err", err)
-		s.pages.errorPage(w, http.StatusServiceUnavailable, "The service is unavailable. Try again shortly.")
+		s.unavailable(w)
 		return
 	}
 	s.audit.InfoContext(ctx, "passkey added", "event", "passkey_added", "user_id", u.ID,
@@ -596,7 +613,7 @@ func (s *Server) passkeyLoginSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	id, err := newID(s.now())
 	if err != nil {
-		s.pages.errorPage(w, http.StatusServiceUnavailable, "The service is unavailable. Try again shortly.")
+		s.unavailable(w)
 		return
 	}
 	s.finishSignIn(w, r, signInState{
@@ -623,7 +640,7 @@ func (s *Server) passkeyRefused(w http.ResponseWriter, r *http.Request, err erro
 	ctx := r.Context()
 	if !errors.Is(err, errPasskeyRefused) {
 		s.log.ErrorContext(ctx, "verifying a passkey", "err", err)
-		s.pages.errorPage(w, http.StatusServiceUnavailable, "The service is unavailable. Try again shortly.")
+		s.unavailable(w)
 		return false
 	}
 	if errors.Is(err, errCloneSuspected) {
@@ -656,15 +673,8 @@ func (s *Server) passkeyFactorOptions(w http.ResponseWriter, r *http.Request) {
 		passkeyError(w, http.StatusUnauthorized, "login_required", "this sign-in has expired; sign in again")
 		return
 	}
-	u, err := s.store.GetUser(ctx, st.UserID)
-	if err != nil || u.Disabled {
-		passkeyError(w, http.StatusForbidden, "access_denied", "this account cannot sign in")
-		return
-	}
-	pu, err := s.passkeys.loadUser(ctx, u)
-	if err != nil {
-		s.log.ErrorContext(ctx, "loading passkeys", "err", err)
-		passkeyError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "")
+	pu, ok := s.passkeyUser(w, r, st.UserID, http.StatusForbidden, "access_denied", "this account cannot sign in")
+	if !ok {
 		return
 	}
 	if len(pu.keys) == 0 {
@@ -673,7 +683,7 @@ func (s *Server) passkeyFactorOptions(w http.ResponseWriter, r *http.Request) {
 	}
 	assertion, sd, err := s.passkeys.wa.BeginLogin(pu)
 	if err != nil {
-		s.log.ErrorContext(ctx, "beginning a passkey second factor", "err", err, "user_id", u.ID)
+		s.log.ErrorContext(ctx, "beginning a passkey second factor", "err", err, "user_id", pu.user.ID)
 		passkeyError(w, http.StatusInternalServerError, "server_error", "")
 		return
 	}
@@ -686,15 +696,7 @@ func (s *Server) passkeyFactorOptions(w http.ResponseWriter, r *http.Request) {
 // passkeyFactorSubmit proves the second factor with one of the person's
 // passkeys and finishes the sign-in.
 func (s *Server) passkeyFactorSubmit(w http.ResponseWriter, r *http.Request) {
-	if !s.pages.checkCSRF(r, "factor") {
-		s.pages.errorPage(w, http.StatusForbidden, "The form expired. Go back and try again.")
-		return
-	}
-	st, ok := s.stepSignIn(w, r, factorDue, r.PostFormValue("request"))
-	if !ok {
-		return
-	}
-	d, ok := s.factorPageData(w, r, st)
+	st, d, ok := s.factorPost(w, r)
 	if !ok {
 		return
 	}

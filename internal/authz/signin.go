@@ -215,7 +215,7 @@ func (s *Server) afterPassword(w http.ResponseWriter, r *http.Request, u storage
 	factors, err := s.factorsOf(ctx, u.ID)
 	if err != nil {
 		s.log.ErrorContext(ctx, "loading factors", "err", err, "user_id", u.ID)
-		s.pages.errorPage(w, http.StatusServiceUnavailable, "The service is unavailable. Try again shortly.")
+		s.unavailable(w)
 		return
 	}
 	id, err := newID(s.now())
@@ -244,7 +244,7 @@ func (s *Server) afterPassword(w http.ResponseWriter, r *http.Request, u storage
 	}
 	if err := s.sealSignIn(w, st); err != nil {
 		s.log.ErrorContext(ctx, "continuing sign-in", "err", err)
-		s.pages.errorPage(w, http.StatusServiceUnavailable, "The service is unavailable. Try again shortly.")
+		s.unavailable(w)
 		return
 	}
 	s.audit.InfoContext(ctx, "password accepted, second factor due", "event", "login_password_ok", "user_id", u.ID, "enrol", st.Enrol)
@@ -379,21 +379,29 @@ func (s *Server) factorForm(w http.ResponseWriter, r *http.Request) {
 	s.pages.render(w, http.StatusOK, "factor", d)
 }
 
+// factorPost opens a form posted at the second-factor step (a code or a
+// passkey): its CSRF token, the sign-in and the page to answer with. It
+// answers the request itself and reports false when it cannot go on.
+func (s *Server) factorPost(w http.ResponseWriter, r *http.Request) (signInState, pageData, bool) {
+	if !s.pages.checkCSRF(r, "factor") {
+		s.pages.errorPage(w, http.StatusForbidden, "The form expired. Go back and try again.")
+		return signInState{}, pageData{}, false
+	}
+	st, ok := s.stepSignIn(w, r, factorDue, r.PostFormValue("request"))
+	if !ok {
+		return st, pageData{}, false
+	}
+	d, ok := s.factorPageData(w, r, st)
+	return st, d, ok
+}
+
 // factorSubmit checks a code from the authenticator app or a recovery
 // code. Each try counts against the person's sign-in attempts as a
 // password would, so codes cannot be guessed faster than passwords, and
 // wrong app codes against a daily cap (lockout.go).
 func (s *Server) factorSubmit(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if !s.pages.checkCSRF(r, "factor") {
-		s.pages.errorPage(w, http.StatusForbidden, "The form expired. Go back and try again.")
-		return
-	}
-	st, ok := s.stepSignIn(w, r, factorDue, r.PostFormValue("request"))
-	if !ok {
-		return
-	}
-	d, ok := s.factorPageData(w, r, st)
+	st, d, ok := s.factorPost(w, r)
 	if !ok {
 		return
 	}

@@ -1,12 +1,14 @@
 package authz
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/storage"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/storagetest"
 )
 
@@ -189,4 +191,25 @@ func TestMFA_ACRValuesArePreferences(t *testing.T) {
 		t.Fatalf("after the password: %d at %s, want a code", resp.StatusCode, resp.Request.URL)
 	}
 	wantAuthn(t, e.webappClaims(resp, verifier), ACRSingleFactor, amrPassword)
+}
+
+// failingFactors is a store whose factor look-ups fail.
+type failingFactors struct{ storage.Store }
+
+func (failingFactors) GetTOTP(context.Context, string) (storage.TOTP, error) {
+	return storage.TOTP{}, errInjected
+}
+
+// TestSignIn_StoreFailureIs503: a sign-in whose factors cannot be read
+// answers 503 and starts no session.
+func TestSignIn_StoreFailureIs503(t *testing.T) {
+	e := newEnvDSN(t, storagetest.SQLite(t), func(c *Config) { roomyLockout(c); c.Store = failingFactors{c.Store} })
+	c := e.browser()
+	resp, _ := e.signInAtAccount(c, "alice")
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("sign-in with the store failing: %d, want 503", resp.StatusCode)
+	}
+	if n := e.sessionCount("u-alice"); n != 0 {
+		t.Fatalf("%d sessions", n)
+	}
 }
