@@ -1,10 +1,14 @@
 package bearer
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"mime"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -215,7 +219,9 @@ func WriteError(w http.ResponseWriter, _ *http.Request, e *Error) {
 	}
 	h.Set("Content-Type", "application/json")
 	w.WriteHeader(e.Status)
-	_ = json.NewEncoder(w).Encode(body)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // descriptions such as "Bearer <token>" stay readable
+	_ = enc.Encode(body)
 }
 
 // Option configures Authenticate, Middleware and RequireScope.
@@ -315,10 +321,14 @@ type Credentials struct {
 }
 
 // TokenFromRequest returns the token of an Authorization header of the
-// Bearer scheme. RFC 6750 §2.1: the scheme is case-insensitive; this package
-// does not accept tokens in the body or the query string (§2.2, §2.3),
-// which leak into logs. A request with another scheme, DPoP included, gets
-// the error of a request without a token.
+// Bearer scheme. RFC 6750 §2.1: the scheme is case-insensitive. A request
+// with another scheme, DPoP included, gets the error of a request without a
+// token. Tokens in the query string or a form body (§2.2, §2.3) leak into
+// logs and are refused (RFC 9700 §4.3.2) with 400 invalid_request, which
+// tells the client where to send the token: an access_token parameter in
+// the query string always; one in a form body when the request has no
+// token in its Authorization header (only then is the body read, and it is
+// put back for whoever reads it next).
 func TokenFromRequest(r *http.Request) (string, *Error) {
 	c, e := credentials(r, false)
 	return c.Token, e
@@ -340,9 +350,12 @@ func credentials(r *http.Request, withDPoP bool) (Credentials, *Error) {
 	if withDPoP {
 		noToken.Description = "an access token is required"
 	}
+	if r.URL.Query().Has(tokenParam) {
+		return Credentials{}, tokenInRequest("the URL")
+	}
 	h := r.Header.Values("Authorization")
 	if len(h) == 0 {
-		return Credentials{}, noToken
+		return Credentials{}, noTokenOrInBody(r, noToken)
 	}
 	if len(h) > 1 {
 		return Credentials{}, &Error{Status: http.StatusBadRequest, Code: "invalid_request", Description: "more than one Authorization header"}
@@ -354,7 +367,7 @@ func credentials(r *http.Request, withDPoP bool) (Credentials, *Error) {
 	case withDPoP && strings.EqualFold(scheme, SchemeDPoP):
 		scheme = SchemeDPoP
 	default:
-		return Credentials{}, noToken
+		return Credentials{}, noTokenOrInBody(r, noToken)
 	}
 	token = strings.TrimSpace(token)
 	if !ok || token == "" || strings.ContainsAny(token, " \t") {
@@ -362,6 +375,47 @@ func credentials(r *http.Request, withDPoP bool) (Credentials, *Error) {
 			Description: "the Authorization header must be: " + scheme + " <token>"}
 	}
 	return Credentials{Scheme: scheme, Token: token}, nil
+}
+
+// tokenParam is the parameter RFC 6750 §2.2 and §2.3 send a token in.
+const tokenParam = "access_token"
+
+// maxFormPeek bounds the form body read for a token parameter: a token
+// fits in it many times over, and a larger body is not looked at.
+const maxFormPeek = 64 << 10
+
+// tokenInRequest refuses a token sent in where (the URL, the request body)
+// rather than in the Authorization header.
+func tokenInRequest(where string) *Error {
+	return &Error{Status: http.StatusBadRequest, Code: "invalid_request",
+		Description: "access tokens in " + where + " are refused: send the token in the Authorization header"}
+}
+
+// noTokenOrInBody is the answer to r, which has no token in its
+// Authorization header: tokenInRequest if its form body (of at most
+// maxFormPeek bytes) has a token parameter, noToken otherwise. The body it
+// reads is put back in r.
+func noTokenOrInBody(r *http.Request, noToken *Error) *Error {
+	if r.Body == nil || r.Body == http.NoBody {
+		return noToken
+	}
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/x-www-form-urlencoded" {
+		return noToken
+	}
+	head, err := io.ReadAll(io.LimitReader(r.Body, maxFormPeek+1))
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(head), r.Body), r.Body}
+	if err != nil || len(head) > maxFormPeek {
+		return noToken
+	}
+	form, _ := url.ParseQuery(string(head)) // the pairs that parse
+	if form.Has(tokenParam) {
+		return tokenInRequest("the request body")
+	}
+	return noToken
 }
 
 // Authenticate takes the token from r and verifies it: a bearer token, and

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -50,7 +51,7 @@ func TestJWTVerifier(t *testing.T) {
 		{"valid", is.Sign(t, "at+jwt", claims(nil)), true},
 		{"application/at+jwt", is.Sign(t, "application/at+jwt", claims(nil)), true},
 		{"audience in list", is.Sign(t, "at+jwt", claims(func(c map[string]any) { c["aud"] = []string{"x", is.Audience} })), true},
-		{"within leeway", is.Sign(t, "at+jwt", claims(func(c map[string]any) { c["exp"] = now.Add(-10 * time.Second).Unix() })), true},
+		{"within leeway", is.Sign(t, "at+jwt", claims(func(c map[string]any) { c["exp"] = now.Add(-2 * time.Second).Unix() })), true},
 		{"typ JWT (an ID token)", is.Sign(t, "JWT", claims(nil)), false},
 		{"no typ", is.Sign(t, "", claims(nil)), false},
 		{"wrong issuer", is.Sign(t, "at+jwt", claims(func(c map[string]any) { c["iss"] = "https://evil" })), false},
@@ -79,6 +80,50 @@ func TestJWTVerifier(t *testing.T) {
 				t.Errorf("Verify = %v, want ErrInvalidToken", err)
 			}
 		})
+	}
+}
+
+// TestJWTLeeway: a token is accepted until exp plus the leeway, which is
+// small by default (introspection calls the token inactive at exp) and
+// configurable up to 5 minutes.
+func TestJWTLeeway(t *testing.T) {
+	is := bearertest.New(t, "https://api.example")
+	now := time.Now()
+	tests := []struct {
+		name    string
+		leeway  time.Duration
+		expired time.Duration // how long ago the token expired
+		ok      bool
+	}{
+		{"default, expired 10 s ago", 0, 10 * time.Second, false},
+		{"default, expired 3 s ago", 0, 3 * time.Second, true},
+		{"30 s, expired 10 s ago", 30 * time.Second, 10 * time.Second, true},
+		{"30 s, expired 40 s ago", 30 * time.Second, 40 * time.Second, false},
+		{"1 s, expired 3 s ago", time.Second, 3 * time.Second, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			v, err := bearer.NewJWTVerifier(context.Background(), bearer.JWTConfig{
+				Issuer: is.URL, Audience: is.Audience, Leeway: tc.leeway, Now: func() time.Time { return now },
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tok := is.Sign(t, "at+jwt", map[string]any{"iss": is.URL, "aud": is.Audience, "sub": "alice",
+				"iat": now.Add(-time.Minute).Unix(), "exp": now.Add(-tc.expired).Unix()})
+			_, err = v.Verify(context.Background(), tok)
+			switch {
+			case tc.ok && err != nil:
+				t.Errorf("Verify: %v, want the token accepted", err)
+			case !tc.ok && !errors.Is(err, bearer.ErrInvalidToken):
+				t.Errorf("Verify: %v, want ErrInvalidToken", err)
+			}
+		})
+	}
+	for _, bad := range []time.Duration{-time.Second, 5*time.Minute + time.Second} {
+		if _, err := bearer.NewJWTVerifier(context.Background(), bearer.JWTConfig{Issuer: is.URL, Audience: is.Audience, Leeway: bad}); err == nil {
+			t.Errorf("leeway %v accepted, want an error", bad)
+		}
 	}
 }
 
@@ -179,7 +224,8 @@ func TestMiddleware(t *testing.T) {
 	}{
 		// RFC 6750 §3.1: no token (or another scheme), no error information.
 		{"no token", "", "", 401, `Bearer`},
-		{"token in query is ignored", "", "?access_token=" + is.Token(t, "alice", "todos:write"), 401, `Bearer`},
+		{"token in query", "", "?access_token=" + is.Token(t, "alice", "todos:write"), 400,
+			`Bearer error="invalid_request", error_description="access tokens in the URL are refused: send the token in the Authorization header"`},
 		{"basic auth", "Basic YTpi", "", 401, `Bearer`},
 		{"bearer without token", "Bearer ", "", 401, `Bearer error="invalid_token", error_description="the Authorization header must be: Bearer <token>"`},
 		{"bad token", "Bearer nope", "", 401, `Bearer error="invalid_token", error_description="the access token is invalid or expired"`},
@@ -204,6 +250,99 @@ func TestMiddleware(t *testing.T) {
 				t.Errorf("body = %q", w.Body)
 			}
 		})
+	}
+}
+
+// TestTokenOutsideHeaderRefused: an access_token parameter in the query
+// string, or in a form body without an Authorization header, is refused
+// with 400 invalid_request saying where the token goes (RFC 9700 §4.3.2),
+// never accepted; the handler sees a form body that was looked at whole.
+func TestTokenOutsideHeaderRefused(t *testing.T) {
+	is := bearertest.New(t, "aud")
+	v := newVerifier(t, is)
+	tok := is.Token(t, "alice", "todos:write")
+	h := bearer.Middleware(v)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		w.Write(b)
+	}))
+	const form = "application/x-www-form-urlencoded"
+	big := "pad=" + strings.Repeat("x", 70<<10) + "&access_token=" + tok
+	tests := []struct {
+		name, method, target, ctype, body, header string
+		status                                    int
+		desc                                      string // the error_description; "" for none
+	}{
+		{"query", "GET", "/?access_token=" + tok, "", "", "", 400, "access tokens in the URL are refused: send the token in the Authorization header"},
+		{"empty query parameter", "GET", "/?access_token=", "", "", "", 400, "access tokens in the URL are refused: send the token in the Authorization header"},
+		{"query besides the header", "GET", "/?a=1&access_token=" + tok, "", "", "Bearer " + tok, 400, "access tokens in the URL are refused: send the token in the Authorization header"},
+		{"form body", "POST", "/", form, "a=1&access_token=" + tok, "", 400, "access tokens in the request body are refused: send the token in the Authorization header"},
+		{"form body, charset", "POST", "/", form + "; charset=utf-8", "access_token=" + tok, "", 400, "access tokens in the request body are refused: send the token in the Authorization header"},
+		{"form body, other scheme", "POST", "/", form, "access_token=" + tok, "Basic YTpi", 400, "access tokens in the request body are refused: send the token in the Authorization header"},
+		{"form body without a token", "POST", "/", form, "a=1", "", 401, ""},
+		{"form body too large to look at", "POST", "/", form, big, "", 401, ""},
+		{"JSON body", "POST", "/", "application/json", `{"access_token":"` + tok + `"}`, "", 401, ""},
+		{"form body besides the header", "POST", "/", form, "a=1&access_token=x", "Bearer " + tok, 200, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest(tc.method, tc.target, strings.NewReader(tc.body))
+			if tc.ctype != "" {
+				r.Header.Set("Content-Type", tc.ctype)
+			}
+			if tc.header != "" {
+				r.Header.Set("Authorization", tc.header)
+			}
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			if w.Code != tc.status {
+				t.Fatalf("status = %d, want %d (%s)", w.Code, tc.status, w.Body)
+			}
+			switch {
+			case tc.status == 200:
+				if w.Body.String() != tc.body {
+					t.Errorf("the handler read %q, want the whole body %q", w.Body, tc.body)
+				}
+			case tc.desc == "":
+				if got := w.Header().Get("WWW-Authenticate"); got != "Bearer" {
+					t.Errorf("WWW-Authenticate = %q, want the bare challenge", got)
+				}
+			default:
+				var body map[string]string
+				if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil || body["error"] != "invalid_request" || body["error_description"] != tc.desc {
+					t.Errorf("body = %s (%v), want invalid_request: %s", w.Body, err, tc.desc)
+				}
+				want := `Bearer error="invalid_request", error_description="` + tc.desc + `"`
+				if got := w.Header().Get("WWW-Authenticate"); got != want {
+					t.Errorf("WWW-Authenticate = %q, want %q", got, want)
+				}
+			}
+		})
+	}
+	t.Run("a form body looked at is put back", func(t *testing.T) {
+		body := "a=1&b=2"
+		r := httptest.NewRequest("POST", "/", strings.NewReader(body))
+		r.Header.Set("Content-Type", form)
+		if _, e := bearer.TokenFromRequest(r); e == nil || e.Code != "" {
+			t.Fatalf("TokenFromRequest = %v, want the error of no token", e)
+		}
+		if b, _ := io.ReadAll(r.Body); string(b) != body {
+			t.Errorf("body after TokenFromRequest = %q, want %q", b, body)
+		}
+	})
+}
+
+// TestWriteErrorBodyNotHTMLEscaped: the JSON body of an error keeps <, >
+// and & as they are, so that "Bearer <token>" reads as written.
+func TestWriteErrorBodyNotHTMLEscaped(t *testing.T) {
+	for _, e := range []*bearer.Error{
+		{Status: 401, Code: "invalid_token", Description: "the Authorization header must be: Bearer <token>"},
+		{Status: 400, Code: "invalid_request", Description: "a & b <c>"},
+	} {
+		w := httptest.NewRecorder()
+		bearer.WriteError(w, httptest.NewRequest("GET", "/", nil), e)
+		if !strings.Contains(w.Body.String(), `"error_description":"`+e.Description+`"`) {
+			t.Errorf("body = %s, want the description %q as is", w.Body, e.Description)
+		}
 	}
 }
 
@@ -345,7 +484,7 @@ func TestJWTVerifierCache(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer func(saved time.Time) { now = saved }(now)
-		now = now.Add(time.Minute + 29*time.Second) // within the 30 s leeway
+		now = now.Add(time.Minute + bearer.DefaultLeeway - time.Second) // within the leeway
 		if _, err := v.Verify(ctx, tok); err != nil {
 			t.Fatalf("within leeway: %v", err)
 		}

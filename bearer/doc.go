@@ -17,9 +17,11 @@
 // # Protecting handlers
 //
 // [Middleware] takes the token from the Authorization header only (RFC 6750
-// §2.1; never the query string), verifies it and puts the [Claims] in the
-// request context; a request without a valid token gets 401 and never
-// reaches the handler. Under it, [RequireScope] rejects requests whose token
+// §2.1), verifies it and puts the [Claims] in the request context; a
+// request without a valid token gets 401 and never reaches the handler. A
+// token sent as an access_token parameter, in the query string or a form
+// body, is refused with 400 invalid_request, which tells the client to use
+// the header (RFC 9700 §4.3.2). Under it, [RequireScope] rejects requests whose token
 // lacks a scope (403), and [CheckScope] makes the same test inside a handler
 // that chooses the scope per request:
 //

@@ -37,7 +37,10 @@ type JWTConfig struct {
 	// verifications that need it, so that none of them can cancel it, and
 	// is bounded by this client's Timeout (10 seconds when it has none).
 	HTTPClient *http.Client
-	// Leeway tolerated on exp, nbf and iat (default 30s, at most 5 minutes).
+	// Leeway is the clock skew tolerated on exp, nbf and iat (default
+	// DefaultLeeway, at most 5 minutes): a token is accepted until exp plus
+	// Leeway, while the issuer's introspection already calls it inactive
+	// at exp, so keep it small.
 	Leeway time.Duration
 	// MinRefetchInterval is the floor between two JWKS fetches caused by
 	// unknown key IDs (default 30s), so forged tokens cannot make us hammer
@@ -104,6 +107,9 @@ type flight struct {
 	err  error         // the fetch's error; read only after done is closed
 }
 
+// DefaultLeeway is JWTConfig.Leeway's default.
+const DefaultLeeway = 5 * time.Second
+
 // defaultJWTCacheSize is JWTConfig.CacheSize's default: a few megabytes.
 const defaultJWTCacheSize = 10000
 
@@ -139,7 +145,7 @@ func NewJWTVerifier(ctx context.Context, cfg JWTConfig) (*JWTVerifier, error) {
 		cfg.HTTPClient = &http.Client{Timeout: defaultFetchTimeout}
 	}
 	if cfg.Leeway == 0 {
-		cfg.Leeway = 30 * time.Second
+		cfg.Leeway = DefaultLeeway
 	}
 	if cfg.Leeway < 0 || cfg.Leeway > 5*time.Minute {
 		return nil, fmt.Errorf("bearer: leeway %v out of range (0–5m)", cfg.Leeway)

@@ -125,6 +125,9 @@ func userAdd(ctx context.Context, e env, args []string) error {
 	u.Password = pw
 	return withStore(ctx, &s, func(st *sqlstore.Store) error {
 		rec, err := admin.AddUser(ctx, st, u, time.Now())
+		if errors.Is(err, storage.ErrAlreadyExists) {
+			return fmt.Errorf("user %q exists; use gatehouse user set-password --username %s --password-stdin for a new password", u.Username, u.Username)
+		}
 		if err != nil {
 			return err
 		}
@@ -401,6 +404,9 @@ func clientAdd(ctx context.Context, e env, args []string) error {
 	}
 	return withStore(ctx, &s, func(st *sqlstore.Store) error {
 		rec, plain, err := admin.AddClient(ctx, st, c, time.Now())
+		if errors.Is(err, storage.ErrAlreadyExists) {
+			return fmt.Errorf("client %q exists; use gatehouse client rotate-secret --id %s for a new secret, or client update to change it", c.ID, c.ID)
+		}
 		if err != nil {
 			return err
 		}

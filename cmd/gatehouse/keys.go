@@ -106,11 +106,8 @@ func parseWithKID(fs *flag.FlagSet, e env, args []string) (string, error) {
 			return a, nil
 		}
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return "", err // the flag package has printed the usage
-		}
-		return "", fmt.Errorf("%w: %v", errUsage, err)
+	if err := parseArgs(fs, args); err != nil {
+		return "", err
 	}
 	rest := fs.Args()
 	if len(rest) == 0 || strings.HasPrefix(rest[0], "-") || rest[0] == "" {

@@ -56,7 +56,7 @@ func main() {
 }
 
 // run executes one command line and returns the exit code. Every failure is
-// one line on stderr.
+// one line on stderr; a mistake in the flags has a second, the way to help.
 func run(ctx context.Context, args []string, e env) int {
 	cmds := commands()
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
@@ -72,9 +72,13 @@ func run(ctx context.Context, args []string, e env) int {
 		return 2
 	}
 	err := c.run(ctx, e, args[1:])
+	var fe *flagError
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0
+	case errors.As(err, &fe):
+		fmt.Fprintf(e.stderr, "gatehouse %s: %s\nRun 'gatehouse %s --help' for usage.\n", fe.cmd, oneLine(fe.Error()), fe.cmd)
+		return 2
 	case errors.Is(err, errUsage):
 		fmt.Fprintf(e.stderr, "gatehouse %s: %s\n", args[0], strings.TrimPrefix(err.Error(), "usage: "))
 		return 2

@@ -122,7 +122,7 @@ func (w *wiring) api(ctx context.Context) (role, error) {
 	default:
 		v, err := bearer.NewJWTVerifier(ctx, bearer.JWTConfig{
 			Issuer: c.IssuerURL(), Audience: c.APIPublicURL(), HTTPClient: w.client,
-			MaxKeyAge: c.JWKSMaxAge,
+			MaxKeyAge: c.JWKSMaxAge, Leeway: c.JWTLeeway,
 		})
 		if err != nil {
 			return role{}, err

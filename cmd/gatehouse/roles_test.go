@@ -161,3 +161,41 @@ func TestAPIRoleDPoPNonces(t *testing.T) {
 		t.Fatalf("newDPoPNonces without --dpop-nonces: %v, %v", n, err)
 	}
 }
+
+// TestAPIRoleJWTLeeway: the API role accepts a JWT until its exp plus
+// --jwt-leeway: a token expired 10 s ago is refused with the default
+// leeway (5 s) and accepted with --jwt-leeway 30s.
+func TestAPIRoleJWTLeeway(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name   string
+		flags  []string
+		status int
+	}{
+		{"default leeway", nil, http.StatusUnauthorized},
+		{"--jwt-leeway 30s", []string{"--jwt-leeway", "30s"}, http.StatusOK},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w, is := apiRoleWiring(t, tc.flags...)
+			r, err := w.api(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := httptest.NewServer(r.server.Handler)
+			defer srv.Close()
+			now := time.Now()
+			tok := is.Sign(t, "at+jwt", map[string]any{"iss": is.URL, "aud": apiURL, "sub": "alice", "scope": "todos:read",
+				"iat": now.Add(-time.Minute).Unix(), "exp": now.Add(-10 * time.Second).Unix()})
+			req, _ := http.NewRequest("GET", srv.URL+"/api/todos", nil)
+			req.Header.Set("Authorization", "Bearer "+tok)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.status {
+				t.Errorf("a token expired 10 s ago: %d, want %d", resp.StatusCode, tc.status)
+			}
+		})
+	}
+}

@@ -261,9 +261,9 @@ func printBanner(w io.Writer, c *config.Serve, caFiles []string, seeded seedOutc
 	}
 	switch {
 	case seeded.password != "":
-		fmt.Fprintf(w, "Demo login: username %q, password %q (shown once; change it with gatehouse user set-password)\n", seeded.username, seeded.password)
+		fmt.Fprintf(w, "Demo login: username %q, password %q (shown once; change it with: gatehouse user set-password --username %s --password-stdin)\n", seeded.username, seeded.password, seeded.username)
 	case seeded.username != "":
-		fmt.Fprintf(w, "Demo login: username %q (its password was shown at first start; reset it with gatehouse user set-password --username %s --password-stdin)\n", seeded.username, seeded.username)
+		fmt.Fprintf(w, "Demo login: username %q (its password was shown at first start; reset it with: gatehouse user set-password --username %s --password-stdin)\n", seeded.username, seeded.username)
 	}
 	fmt.Fprintln(w, "Press Ctrl-C to stop.")
 }

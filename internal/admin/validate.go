@@ -119,6 +119,10 @@ func ValidateJWKSURI(raw string) error {
 	return nil
 }
 
+// redirectURIRule states the rule ValidateRedirectURI holds a web
+// redirect URI to, so that a refused one says what would be accepted.
+const redirectURIRule = "a redirect URI must be absolute, have no fragment, and use https (plain http only on a loopback host: 127.0.0.1, [::1] or localhost)"
+
 // ValidateRedirectURI checks a redirect URI for registration: absolute, no
 // fragment (RFC 6749 §3.1.2), and https unless the host is a loopback address
 // (RFC 9700 §2.1, RFC 8252 §7.3). Private-use schemes of native apps
@@ -130,9 +134,9 @@ func ValidateRedirectURI(raw string) error {
 	}
 	switch {
 	case !u.IsAbs():
-		return fmt.Errorf("redirect URI %q must be absolute", raw)
+		return fmt.Errorf("redirect URI %q is relative; %s", raw, redirectURIRule)
 	case u.Fragment != "" || strings.Contains(raw, "#"):
-		return fmt.Errorf("redirect URI %q must not have a fragment", raw)
+		return fmt.Errorf("redirect URI %q has a fragment; %s", raw, redirectURIRule)
 	case u.User != nil:
 		return fmt.Errorf("redirect URI %q must not carry user information", raw)
 	}
@@ -143,7 +147,7 @@ func ValidateRedirectURI(raw string) error {
 		}
 	case "http":
 		if !isLoopbackHost(u.Hostname()) {
-			return fmt.Errorf("redirect URI %q uses plain http: only loopback addresses (127.0.0.1, [::1], localhost) may", raw)
+			return fmt.Errorf("redirect URI %q uses plain http on a host that is not loopback; %s", raw, redirectURIRule)
 		}
 	case "javascript", "data", "file", "vbscript":
 		return fmt.Errorf("redirect URI %q has a forbidden scheme", raw)
@@ -176,7 +180,7 @@ func ValidateResourceAudience(raw string) error {
 	case u.Scheme != "https" && u.Scheme != "http":
 		return fmt.Errorf("resource audience %q must be an https URL", raw)
 	case u.Scheme == "http" && !isLoopbackHost(u.Hostname()):
-		return fmt.Errorf("resource audience %q uses plain http: only loopback addresses (127.0.0.1, [::1], localhost) may", raw)
+		return fmt.Errorf("resource audience %q uses plain http, which only loopback addresses (127.0.0.1, [::1], localhost) may use: use https", raw)
 	case u.User != nil:
 		return fmt.Errorf("resource audience %q must not carry user information", raw)
 	case u.RawQuery != "" || u.ForceQuery:

@@ -347,7 +347,7 @@ func testErrors(e *env) {
 		{"owner not settable", "POST", "/api/todos", e.alice, `{"title":"x","owner":"bob"}`, nil, 422},
 		{"no token", "GET", "/api/todos", "", "", nil, 401},
 		{"bad token", "GET", "/api/todos", "garbage", "", nil, 401},
-		{"token in query", "GET", "/api/todos?access_token=" + e.alice, "", "", nil, 401},
+		{"token in query", "GET", "/api/todos?access_token=" + e.alice, "", "", nil, 400},
 		{"read-only token writes", "POST", "/api/todos", e.reader, `{"title":"x"}`, nil, 403},
 	}
 	for _, tc := range tests {
@@ -365,6 +365,12 @@ func testErrors(e *env) {
 			case 401:
 				if !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Bearer") {
 					t.Errorf("WWW-Authenticate = %q", r.header.Get("WWW-Authenticate"))
+				}
+			case 400:
+				// Refused, never accepted: a token in the URL is named as
+				// such in the challenge.
+				if strings.Contains(tc.path, "access_token=") && !strings.Contains(r.header.Get("WWW-Authenticate"), `error="invalid_request"`) {
+					t.Errorf("WWW-Authenticate = %q, want invalid_request", r.header.Get("WWW-Authenticate"))
 				}
 			case 403:
 				if got := strings.Join(r.header.Values("WWW-Authenticate"), ", "); !strings.Contains(got, `error="insufficient_scope"`) || !strings.Contains(got, `scope="todos:write"`) {

@@ -16,11 +16,28 @@ const (
 	msgNotAllowed = "The method is not allowed for the requested URL."
 )
 
+// writeJSON answers v, a document or a list of them, as JSON, with <, >
+// and & in strings escaped as encoding/json does by default.
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	encodeJSON(w, status, v, true)
+}
+
+// writeErrorJSON answers an error envelope as JSON with <, > and & as they
+// are, so that a message such as "Bearer <token>" reads as written; the
+// answer is application/json with nosniff, which no browser renders as
+// HTML.
+func writeErrorJSON(w http.ResponseWriter, status int, v any) {
+	encodeJSON(w, status, v, false)
+}
+
+func encodeJSON(w http.ResponseWriter, status int, v any, escapeHTML bool) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(escapeHTML)
+	_ = enc.Encode(v)
 }
 
 // retryAfter is the Retry-After, in seconds, sent with a 503 (RFC 9110
@@ -34,7 +51,7 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 	if status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
 		w.Header().Set("Retry-After", retryAfter)
 	}
-	writeJSON(w, status, map[string]any{
+	writeErrorJSON(w, status, map[string]any{
 		"_status": "ERR",
 		"_error":  map[string]any{"code": status, "message": msg},
 	})
@@ -52,7 +69,7 @@ func writeIssues(w http.ResponseWriter, issues map[string]string, items []map[st
 	} else {
 		body["_issues"] = issues
 	}
-	writeJSON(w, http.StatusUnprocessableEntity, body)
+	writeErrorJSON(w, http.StatusUnprocessableEntity, body)
 }
 
 func countErr(items []map[string]any) int {

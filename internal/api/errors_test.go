@@ -20,6 +20,10 @@ func TestWriteBearerError(t *testing.T) {
 	basic := httptest.NewRequest(http.MethodGet, "/api/todos", nil)
 	basic.Header.Set("Authorization", "Basic YTpi")
 	_, otherScheme := bearer.Authenticate(basic, nil)
+	empty := httptest.NewRequest(http.MethodGet, "/api/todos", nil)
+	empty.Header.Set("Authorization", "Bearer ")
+	_, malformed := bearer.Authenticate(empty, nil)
+	_, inURL := bearer.Authenticate(httptest.NewRequest(http.MethodGet, "/api/todos?access_token=x", nil), nil)
 	tests := []struct {
 		name      string
 		e         *bearer.Error
@@ -31,6 +35,12 @@ func TestWriteBearerError(t *testing.T) {
 			"Please provide proper credentials: a bearer token is required"},
 		{"another authentication scheme", otherScheme, http.StatusUnauthorized, "Bearer",
 			"Please provide proper credentials: a bearer token is required"},
+		{"malformed Authorization header", malformed, http.StatusUnauthorized,
+			`Bearer error="invalid_token", error_description="the Authorization header must be: Bearer <token>"`,
+			"Please provide proper credentials: the Authorization header must be: Bearer <token>"},
+		{"token in the URL", inURL, http.StatusBadRequest,
+			`Bearer error="invalid_request", error_description="access tokens in the URL are refused: send the token in the Authorization header"`,
+			"access tokens in the URL are refused: send the token in the Authorization header"},
 		{"invalid token", &bearer.Error{Status: http.StatusUnauthorized, Code: "invalid_token", Description: "the access token is invalid or expired"},
 			http.StatusUnauthorized, `Bearer error="invalid_token", error_description="the access token is invalid or expired"`,
 			"Please provide proper credentials: the access token is invalid or expired"},
@@ -52,6 +62,10 @@ func TestWriteBearerError(t *testing.T) {
 			}
 			if got := strings.Join(w.Header().Values("WWW-Authenticate"), ", "); got != tc.challenge {
 				t.Errorf("WWW-Authenticate = %q, want %q", got, tc.challenge)
+			}
+			// <, > and & as they are, not as \u003c escapes.
+			if !strings.Contains(w.Body.String(), `"message":"`+tc.message+`"`) {
+				t.Errorf("body = %s, want the message %q as is", w.Body, tc.message)
 			}
 			var body map[string]json.RawMessage
 			if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil {

@@ -308,6 +308,16 @@ func malformed(t *testing.T, e *hostileEnv) {
 		{name: "duplicate max_results", method: "GET", path: "/api/todos?max_results=1&max_results=2", want: 400},
 		{name: "duplicate projection", method: "GET", path: `/api/todos?projection={"title":1}&projection={"done":1}`, want: 400},
 		{name: "bad where", method: "GET", path: `/api/todos?where={"title":{"$where":"1"}}`, want: 400},
+		// A malformed parameter is named in the message.
+		{name: "where cut short", method: "GET", path: "/api/todos?where=" + url.QueryEscape(`{"done":`), want: 400, msg: "where: malformed JSON"},
+		{name: "where of an unknown field", method: "GET", path: "/api/todos?where=" + url.QueryEscape(`{"nope":1}`), want: 400, msg: `where: unknown field "nope"`},
+		{name: "Python where cut short", method: "GET", path: "/api/todos?where=" + url.QueryEscape(`done ==`), want: 400, msg: "where: "},
+		{name: "where not an object", method: "GET", path: "/api/todos?where=" + url.QueryEscape(`{"done":true} x`), want: 400, msg: "where: malformed JSON"},
+		{name: "sort with an unterminated string", method: "GET", path: "/api/todos?sort=" + url.QueryEscape(`[("title, 1)]`), want: 400, msg: "sort: unterminated string"},
+		{name: "projection cut short", method: "GET", path: "/api/todos?projection=" + url.QueryEscape(`{"title":`), want: 400, msg: "projection: malformed JSON"},
+		{name: "projection on item cut short", method: "GET", path: item + "?projection=" + url.QueryEscape(`{"title":`), want: 400, msg: "projection: malformed JSON"},
+		{name: "max_results not a number", method: "GET", path: "/api/todos?max_results=x", want: 400, msg: "max_results must be a positive integer"},
+		{name: "page not a number", method: "GET", path: "/api/todos?page=x", want: 400, msg: "page must be a positive integer"},
 		// The store's limit on a filter's terms (query.MaxTerms) is the
 		// parser's: past it a 400 naming it, not the store's refusal.
 		{name: "where of 199 terms under $or", method: "GET", path: "/api/todos?where=" + orTags(199), want: 200},
@@ -335,7 +345,11 @@ func malformed(t *testing.T, e *hostileEnv) {
 		{name: "bad projection on item", method: "GET", path: item + `?projection={"title":2}`, want: 400},
 		// Header injection and token placement.
 		{name: "two Authorization headers", method: "GET", path: "/api/todos", header: map[string]string{"Authorization": "Bearer " + aliceToken, "X-Second": "1"}, want: 400},
-		{name: "token in query", method: "GET", path: "/api/todos?access_token=" + aliceToken, token: "-", want: 401},
+		// A token outside the Authorization header is refused, and the
+		// answer says where it goes (RFC 9700 §4.3.2).
+		{name: "token in query", method: "GET", path: "/api/todos?access_token=" + aliceToken, token: "-", want: 400, msg: "access tokens in the URL are refused: send the token in the Authorization header"},
+		{name: "token in query besides the header", method: "GET", path: "/api/todos?access_token=" + aliceToken, want: 400, msg: "access tokens in the URL are refused"},
+		{name: "token in a form body", method: "POST", path: "/api/todos", ctype: "application/x-www-form-urlencoded", body: "title=x&access_token=" + aliceToken, token: "-", want: 400, msg: "access tokens in the request body are refused"},
 		{name: "CRLF in token", method: "GET", path: "/api/todos", header: map[string]string{"Authorization": "Bearer " + aliceToken + "\r\nX-Injected: 1"}, want: 401},
 		{name: "Basic scheme", method: "GET", path: "/api/todos", header: map[string]string{"Authorization": "Basic YTpi"}, want: 401},
 		{name: "token with spaces", method: "GET", path: "/api/todos", header: map[string]string{"Authorization": "Bearer a b"}, want: 401},

@@ -138,6 +138,7 @@ type Serve struct {
 	KeyRotation        time.Duration
 	KeyReload          time.Duration
 	JWKSMaxAge         time.Duration
+	JWTLeeway          time.Duration
 	JanitorInterval    time.Duration
 	ShutdownTimeout    time.Duration
 	RequestTimeout     time.Duration
@@ -184,9 +185,10 @@ func (s *Serve) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&s.AccessTokenTTL, "access-token-ttl", 5*time.Minute, "access token lifetime")
 	fs.DurationVar(&s.RefreshIdleTTL, "refresh-idle-ttl", 24*time.Hour, "refresh tokens expire after this long unused")
 	fs.DurationVar(&s.RefreshAbsoluteTTL, "refresh-absolute-ttl", 30*24*time.Hour, "refresh tokens expire this long after sign-in, used or not")
-	fs.DurationVar(&s.KeyRotation, "key-rotation", 0, "rotate signing keys this often (0: only with `gatehouse keys rotate`)")
+	fs.DurationVar(&s.KeyRotation, "key-rotation", 0, "rotate signing keys this often (0: only when gatehouse keys rotate is run)")
 	fs.DurationVar(&s.KeyReload, "key-reload", time.Minute, "reload signing keys from the database this often, picking up keys other instances created (under 10m)")
 	fs.DurationVar(&s.JWKSMaxAge, "jwks-max-age", 5*time.Minute, "with --token-check=jwt, the API refetches the authorization server's JWKS once it is this old, so a withdrawn key stops verifying within it (at most 5m)")
+	fs.DurationVar(&s.JWTLeeway, "jwt-leeway", 5*time.Second, "with --token-check=jwt, the clock skew the API tolerates on a token's exp, nbf and iat: it accepts a token until its exp plus this leeway, while introspection already calls it inactive (at most 5m; keep it small)")
 	fs.DurationVar(&s.JanitorInterval, "janitor-interval", time.Minute, "delete expired tokens, requests and sessions this often")
 	fs.DurationVar(&s.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "how long in-flight requests may take to finish on shutdown")
 	fs.DurationVar(&s.RequestTimeout, "request-timeout", 10*time.Second, "deadline of each request's work (database queries, calls to other roles); past it the request answers 503")
@@ -422,6 +424,7 @@ func (s *Serve) Validate() error {
 		{"--refresh-absolute-ttl", s.RefreshAbsoluteTTL}, {"--shutdown-timeout", s.ShutdownTimeout},
 		{"--key-reload", s.KeyReload}, {"--janitor-interval", s.JanitorInterval},
 		{"--request-timeout", s.RequestTimeout}, {"--jwks-max-age", s.JWKSMaxAge},
+		{"--jwt-leeway", s.JWTLeeway},
 	} {
 		if d.value <= 0 {
 			return fmt.Errorf("%s must be positive, got %s", d.flag, d.value)
@@ -435,6 +438,9 @@ func (s *Serve) Validate() error {
 	}
 	if s.JWKSMaxAge > 5*time.Minute { // bearer.JWTConfig.MaxKeyAge's bound
 		return fmt.Errorf("--jwks-max-age must be at most 5m, got %s", s.JWKSMaxAge)
+	}
+	if s.JWTLeeway > 5*time.Minute { // bearer.JWTConfig.Leeway's bound
+		return fmt.Errorf("--jwt-leeway must be at most 5m, got %s", s.JWTLeeway)
 	}
 	if s.RefreshIdleTTL > s.RefreshAbsoluteTTL {
 		return errors.New("--refresh-idle-ttl must not exceed --refresh-absolute-ttl")
@@ -473,8 +479,76 @@ func ApplyEnv(fs *flag.FlagSet, lookup func(string) (string, bool)) error {
 			return
 		}
 		if e := fs.Set(f.Name, v); e != nil {
-			err = fmt.Errorf("%s: %v", name, e)
+			if isDuration(f) {
+				e = fmt.Errorf("invalid value %q: %w", v, ErrDurationSyntax)
+			}
+			err = fmt.Errorf("%s: %w", name, e)
 		}
 	})
 	return err
+}
+
+// ErrDurationSyntax answers a bad value of a duration flag. The flag
+// package's own answer, "parse error", does not say what a duration is.
+var ErrDurationSyntax = errors.New("use a duration such as 5m, 90s or 1h")
+
+// Parse is fs.Parse with two differences a person at a terminal notices: a
+// bad value of a duration flag is answered with ErrDurationSyntax, and
+// fs.Usage is called for -h and -help only, not after a mistake, so that the
+// caller can answer a mistake in one line. Parse restores fs.Usage and the
+// flags' values before it returns.
+func Parse(fs *flag.FlagSet, args []string) error {
+	usage := fs.Usage
+	fs.Usage = func() {}
+	err := parseExplained(fs, args)
+	fs.Usage = usage
+	if errors.Is(err, flag.ErrHelp) {
+		if usage == nil {
+			fmt.Fprintf(fs.Output(), "Usage of %s:\n", fs.Name())
+			fs.PrintDefaults()
+		} else {
+			usage()
+		}
+	}
+	return err
+}
+
+// parseExplained parses args with every duration flag's value wrapped in a
+// durationValue while it runs: the wrapping is undone after, since fs's
+// usage names a flag's type ("duration") from the flag package's own value.
+func parseExplained(fs *flag.FlagSet, args []string) error {
+	var durations []*flag.Flag
+	fs.VisitAll(func(f *flag.Flag) {
+		if isDuration(f) {
+			f.Value = durationValue{f.Value}
+			durations = append(durations, f)
+		}
+	})
+	defer func() {
+		for _, f := range durations {
+			f.Value = f.Value.(durationValue).Value
+		}
+	}()
+	return fs.Parse(args)
+}
+
+// durationValue is a duration flag's value whose Set says, of a bad value,
+// what a duration looks like.
+type durationValue struct{ flag.Value }
+
+func (d durationValue) Set(v string) error {
+	if err := d.Value.Set(v); err != nil {
+		return ErrDurationSyntax
+	}
+	return nil
+}
+
+// isDuration reports whether f holds a time.Duration.
+func isDuration(f *flag.Flag) bool {
+	g, ok := f.Value.(flag.Getter)
+	if !ok {
+		return false
+	}
+	_, ok = g.Get().(time.Duration)
+	return ok
 }

@@ -1,7 +1,9 @@
 package config
 
 import (
+	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"math"
 	"strings"
@@ -15,7 +17,7 @@ func parse(t *testing.T, args []string, env map[string]string) (*Serve, error) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	s.RegisterFlags(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := Parse(fs, args); err != nil {
 		return nil, err
 	}
 	if err := ApplyEnv(fs, func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err != nil {
@@ -51,6 +53,36 @@ func TestDefaults(t *testing.T) {
 	}
 	if s.JWKSMaxAge != 5*time.Minute {
 		t.Errorf("JWKS max age = %s, want 5m", s.JWKSMaxAge)
+	}
+	if s.JWTLeeway != 5*time.Second {
+		t.Errorf("JWT leeway = %s, want 5s", s.JWTLeeway)
+	}
+}
+
+// TestJWTLeeway: --jwt-leeway (or GATEHOUSE_JWT_LEEWAY) sets the API's
+// leeway on a JWT's exp, nbf and iat.
+func TestJWTLeeway(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want time.Duration
+	}{
+		{"default", nil, nil, 5 * time.Second},
+		{"flag", []string{"--jwt-leeway", "30s"}, nil, 30 * time.Second},
+		{"environment", nil, map[string]string{"GATEHOUSE_JWT_LEEWAY": "1s"}, time.Second},
+		{"the bound", []string{"--jwt-leeway", "5m"}, nil, 5 * time.Minute},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := parse(t, tt.args, tt.env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.JWTLeeway != tt.want {
+				t.Errorf("JWTLeeway = %s, want %s", s.JWTLeeway, tt.want)
+			}
+		})
 	}
 }
 
@@ -121,6 +153,8 @@ func TestValidateErrors(t *testing.T) {
 		{"slow key reload", nil, map[string]string{"GATEHOUSE_KEY_RELOAD": "10m"}, "--key-reload must be under 10m"},
 		{"zero jwks max age", []string{"--jwks-max-age", "0s"}, nil, "--jwks-max-age must be positive"},
 		{"slow jwks max age", nil, map[string]string{"GATEHOUSE_JWKS_MAX_AGE": "6m"}, "--jwks-max-age must be at most 5m"},
+		{"zero jwt leeway", []string{"--jwt-leeway", "0s"}, nil, "--jwt-leeway must be positive"},
+		{"long jwt leeway", nil, map[string]string{"GATEHOUSE_JWT_LEEWAY": "5m1s"}, "--jwt-leeway must be at most 5m"},
 		{"zero janitor interval", nil, map[string]string{"GATEHOUSE_JANITOR_INTERVAL": "0s"}, "--janitor-interval must be positive"},
 		{"negative janitor interval", []string{"--janitor-interval", "-1m"}, nil, "--janitor-interval must be positive"},
 		{"idle over absolute", []string{"--refresh-idle-ttl", "48h", "--refresh-absolute-ttl", "24h"}, nil, "must not exceed"},
@@ -239,4 +273,91 @@ func TestMemoryLimit(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDurationErrors checks that a bad duration, on the command line or in
+// the environment, says what a duration looks like, for every duration flag.
+func TestDurationErrors(t *testing.T) {
+	var durations []string
+	var s Serve
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	s.RegisterFlags(fs)
+	fs.VisitAll(func(f *flag.Flag) {
+		if isDuration(f) {
+			durations = append(durations, f.Name)
+		}
+	})
+	if len(durations) < 9 {
+		t.Fatalf("found the duration flags %v, want at least 9", durations)
+	}
+	for _, name := range durations {
+		for _, v := range []string{"5", "5 minutes", "soon"} {
+			_, err := parse(t, []string{"--" + name, v}, nil)
+			want := fmt.Sprintf("invalid value %q for flag -%s: use a duration such as 5m, 90s or 1h", v, name)
+			if err == nil || err.Error() != want {
+				t.Errorf("--%s %q: error %v, want %q", name, v, err, want)
+			}
+			_, err = parse(t, nil, map[string]string{EnvName(name): v})
+			want = fmt.Sprintf("%s: invalid value %q: use a duration such as 5m, 90s or 1h", EnvName(name), v)
+			if err == nil || err.Error() != want || !errors.Is(err, ErrDurationSyntax) {
+				t.Errorf("%s=%q: error %v, want %q", EnvName(name), v, err, want)
+			}
+		}
+	}
+}
+
+// TestParseUsage checks that Parse calls fs.Usage for -help only, and that
+// the usage it prints names a duration flag's type, as flag's own does.
+func TestParseUsage(t *testing.T) {
+	tests := []struct {
+		args      []string
+		wantUsage bool
+	}{
+		{[]string{"--nope"}, false},
+		{[]string{"--access-token-ttl", "5"}, false},
+		{[]string{"--access-token-ttl"}, false},
+		{[]string{"-h"}, true},
+		{[]string{"--help"}, true},
+		{[]string{"--access-token-ttl", "1m"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			var s Serve
+			fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+			fs.SetOutput(io.Discard)
+			s.RegisterFlags(fs)
+			var usage string
+			fs.Usage = func() {
+				var b strings.Builder
+				fs.SetOutput(&b)
+				fs.PrintDefaults()
+				usage = b.String()
+			}
+			_ = Parse(fs, tt.args)
+			if (usage != "") != tt.wantUsage {
+				t.Fatalf("usage printed: %v, want %v", usage != "", tt.wantUsage)
+			}
+			if tt.wantUsage && !strings.Contains(usage, "  -access-token-ttl duration\n") {
+				t.Errorf("usage does not name -access-token-ttl's type:\n%s", usage)
+			}
+			if name, _ := flag.UnquoteUsage(fs.Lookup("access-token-ttl")); name != "duration" {
+				t.Errorf("after Parse, -access-token-ttl's value is a %q, want duration", name)
+			}
+		})
+	}
+}
+
+// TestValueNames checks what usage shows after each flag's name: the flag
+// package takes the first `quoted` word of a flag's usage as the name of its
+// value, so a usage that quotes a command line shows the command instead.
+func TestValueNames(t *testing.T) {
+	var s Serve
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	s.RegisterFlags(fs)
+	fs.VisitAll(func(f *flag.Flag) {
+		name, _ := flag.UnquoteUsage(f)
+		if strings.Contains(name, " ") || strings.HasPrefix(name, "gatehouse") {
+			t.Errorf("-%s shows %q as its value", f.Name, name)
+		}
+	})
 }

@@ -1,6 +1,7 @@
 package securitytest
 
 import (
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -11,8 +12,10 @@ import (
 // TestChecklist_NoTokensInURLs: authorization responses carry only code,
 // state and iss (OAuth 2.1 §4.1.2, no fragment: no implicit grant); the web
 // app never puts an access or refresh token in a URL or a page (RFC 9700
-// §4.3.2); the API ignores access_token in the query string and the body
-// (RFC 6750 §2.2, §2.3; RFC 9700 §4.3.2 and point 11 of the checklist).
+// §4.3.2); the API refuses access_token in the query string and the body
+// with 400 invalid_request, never accepting it, and says to send the token
+// in the Authorization header (RFC 6750 §2.2, §2.3; RFC 9700 §4.3.2 and
+// point 11 of the checklist).
 //
 // The ID token does travel in a URL once: as id_token_hint on the redirect
 // to the end_session_endpoint at sign-out (OpenID Connect RP-Initiated
@@ -86,19 +89,24 @@ func TestChecklist_NoTokensInURLs(t *testing.T) {
 	if st, _, _ := s.apiGet("/todos", at); st != 200 {
 		t.Fatalf("API with the token in the header: %d", st)
 	}
-	if st, hdr, _ := s.apiGet("/todos?access_token="+url.QueryEscape(at), ""); st != 401 || hdr.Get("WWW-Authenticate") == "" {
-		t.Errorf("API with the token in the query: %d, want 401 with a challenge", st)
+	refused := func(what string, st int, hdr http.Header, body string) {
+		t.Helper()
+		if st != http.StatusBadRequest || !strings.Contains(hdr.Get("WWW-Authenticate"), `error="invalid_request"`) ||
+			strings.Contains(body, "_items") || !strings.Contains(body, "send the token in the Authorization header") {
+			t.Errorf("API with the token in %s: %d %q %.200s, want 400 invalid_request saying to use the header", what, st, hdr.Get("WWW-Authenticate"), body)
+		}
 	}
+	st, hdr, body := s.apiGet("/todos?access_token="+url.QueryEscape(at), "")
+	refused("the query", st, hdr, body)
 	req, _ := http.NewRequest(http.MethodGet, s.apiURL+"/todos", strings.NewReader(url.Values{"access_token": {at}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	res, err := s.client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
+	raw, _ := io.ReadAll(res.Body)
 	res.Body.Close()
-	if res.StatusCode != 401 {
-		t.Errorf("API with the token in a form body: %d, want 401", res.StatusCode)
-	}
+	refused("a form body", res.StatusCode, res.Header, string(raw))
 }
 
 // TestChecklist_ClickjackingHeaders: every HTML page of the authorization

@@ -107,8 +107,8 @@ func TestChecklist_NoSecretsInLogs(t *testing.T) {
 			t.Errorf("API with a bad token: %d, or the token echoed in %q / %q", st, body, hdr.Get("WWW-Authenticate"))
 		}
 	}
-	if st, _, _ := s.apiGet("/todos?access_token="+url.QueryEscape(cc.AccessToken), ""); st != 401 {
-		t.Errorf("API with the token in the query: %d", st)
+	if st, _, body := s.apiGet("/todos?access_token="+url.QueryEscape(cc.AccessToken), ""); st != 400 || strings.Contains(body, cc.AccessToken) {
+		t.Errorf("API with the token in the query: %d %.200s, want 400 without the token echoed", st, body)
 	}
 
 	logs := s.logs.String()

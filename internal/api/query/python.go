@@ -38,12 +38,12 @@ func lex(s string) ([]token, error) {
 	var toks []token
 	for i := 0; i < len(s); {
 		if len(toks) > maxTokens {
-			return nil, errorf("query has more than %d tokens", maxTokens)
+			return nil, errorf("more than %d tokens", maxTokens)
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
 		switch {
 		case r == utf8.RuneError && size == 1:
-			return nil, errorf("query is not valid UTF-8")
+			return nil, errorf("not valid UTF-8")
 		case unicode.IsSpace(r):
 			i += size
 		case r == '_' || unicode.IsLetter(r):
@@ -160,7 +160,7 @@ func (p *parser) or() (docquery.Expr, error) {
 	p.depth++
 	defer func() { p.depth-- }()
 	if p.depth > maxDepth {
-		return nil, errorf("where is nested more than %d deep", maxDepth)
+		return nil, errorf("nested more than %d deep", maxDepth)
 	}
 	var list docquery.Or
 	for {

@@ -61,7 +61,7 @@ func ParseWhere(s string, sch Schema) (docquery.Expr, error) {
 		e, err = parsePython(s, sch)
 	}
 	if err != nil {
-		return nil, err
+		return nil, errorf("where: %v", err) // the message names the parameter
 	}
 	if terms(e) > MaxTerms {
 		return nil, errorf("where has more than %d terms (comparisons, and/or groups): narrow the query", MaxTerms)
@@ -109,14 +109,14 @@ func parseMongo(s string, sch Schema) (docquery.Expr, error) {
 	}
 	obj, ok := v.(map[string]any)
 	if !ok {
-		return nil, errorf("where must be a JSON object")
+		return nil, errorf("not a JSON object")
 	}
 	return mongoObject(obj, sch, 0)
 }
 
 func mongoObject(obj map[string]any, sch Schema, depth int) (docquery.Expr, error) {
 	if depth > maxDepth {
-		return nil, errorf("where is nested more than %d deep", maxDepth)
+		return nil, errorf("nested more than %d deep", maxDepth)
 	}
 	keys := sortedKeys(obj)
 	var and docquery.And
@@ -367,7 +367,7 @@ func ParseSort(s string, sch Schema) ([]docquery.SortKey, error) {
 func parsePythonSort(s string) ([]docquery.SortKey, error) {
 	toks, err := lex(s)
 	if err != nil {
-		return nil, err
+		return nil, errorf("sort: %v", err)
 	}
 	p := &parser{toks: toks}
 	bad := errorf(`sort must look like [("field", 1), ("other", -1)]`)
@@ -440,7 +440,7 @@ func ParseProjection(s string, sch Schema, extra ...string) (Projection, error) 
 	}
 	v, err := decodeJSON(s)
 	if err != nil {
-		return Projection{}, err
+		return Projection{}, errorf("projection: %v", err)
 	}
 	obj, ok := v.(map[string]any)
 	if !ok {

@@ -86,9 +86,52 @@ func TestParseWhereErrors(t *testing.T) {
 		`done = False`, `done ==`, `nope == 1`, `(done == True`, `title == "x`, `done == False; DROP TABLE x`,
 		`title == x`, `done == True and`, `title in "a"`, "title == '\xff'", `{"_id":1}`, `{"done":{"$exists":1}}`,
 	} {
-		if e, err := query.ParseWhere(in, todos); err == nil {
+		e, err := query.ParseWhere(in, todos)
+		switch {
+		case err == nil:
 			t.Errorf("ParseWhere(%q) = %#v, want an error", in, e)
+		case !strings.HasPrefix(err.Error(), "where"):
+			t.Errorf("ParseWhere(%q): %q does not name the parameter", in, err)
 		}
+	}
+}
+
+// TestParseSortAndProjectionErrors: every refusal names its parameter.
+func TestParseSortAndProjectionErrors(t *testing.T) {
+	tests := []struct {
+		param, in string
+	}{
+		{"sort", `nope`},
+		{"sort", `tags`},
+		{"sort", `title,title`},
+		{"sort", `[("title, 1)]`},
+		{"sort", `[("title", 1)`},
+		{"sort", `[("title", 2)]`},
+		{"sort", `[("title", 1)] ?`},
+		{"sort", "[(\"title\", 1)] \u00e9\xff"},
+		{"projection", `{"title":`},
+		{"projection", `{"title":1} x`},
+		{"projection", `[1]`},
+		{"projection", `{"nope":1}`},
+		{"projection", `{"title":2}`},
+		{"projection", `{"title":1,"done":0}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.param+" "+tc.in, func(t *testing.T) {
+			var err error
+			if tc.param == "sort" {
+				_, err = query.ParseSort(tc.in, todos)
+			} else {
+				_, err = query.ParseProjection(tc.in, todos)
+			}
+			var qe *query.Error
+			switch {
+			case !errors.As(err, &qe):
+				t.Fatalf("error %v, want a *query.Error", err)
+			case !strings.Contains(" "+err.Error()+" ", " "+tc.param+" ") && !strings.HasPrefix(err.Error(), tc.param+":"):
+				t.Errorf("%q does not name the parameter %s", err, tc.param)
+			}
+		})
 	}
 }
 
