@@ -819,24 +819,11 @@ func TestPasskey_SecondFactor(t *testing.T) {
 	t.Run("no sign-in in progress", func(t *testing.T) {
 		c := e.browser()
 		e.get(c, e.ts.URL+"/login")
-		tok := e.csrfFor(c, "factor")
+		tok := e.formToken(c, "factor")
 		if st, o := e.options(c, "/login/factor/passkey/options", tok); st != http.StatusUnauthorized || o.Error != "login_required" {
 			t.Errorf("options without a sign-in: %d %q", st, o.Error)
 		}
 	})
-}
-
-// csrfFor is the CSRF token of purpose for browser c, which must hold a
-// CSRF cookie: what a form of that purpose would carry.
-func (e *env) csrfFor(c *http.Client, purpose string) string {
-	e.t.Helper()
-	for _, ck := range c.Jar.Cookies(mustURL(e.t, e.ts.URL)) {
-		if ck.Name == e.srv.pages.csrf {
-			return e.srv.pages.mac(ck.Value, purpose)
-		}
-	}
-	e.t.Fatal("no CSRF cookie")
-	return ""
 }
 
 // TestPasskey_RegistrationNeedsRecentSignIn: adding a passkey needs a
@@ -867,7 +854,7 @@ func TestPasskey_RegistrationNeedsRecentSignIn(t *testing.T) {
 	// Without any session.
 	b := e.browser()
 	e.get(b, e.ts.URL+"/login")
-	if st, o := e.options(b, "/account/passkeys/options", e.csrfFor(b, "account")); st != http.StatusUnauthorized || o.Error != "login_required" {
+	if st, o := e.options(b, "/account/passkeys/options", e.formToken(b, "account")); st != http.StatusUnauthorized || o.Error != "login_required" {
 		t.Errorf("options without a session: %d %q", st, o.Error)
 	}
 }
@@ -919,7 +906,7 @@ func TestPasskey_CSRF(t *testing.T) {
 	c := e.browser()
 	e.aliceAtAccount(c)
 	for _, path := range []string{"/account/passkeys/options", "/login/passkey/options", "/login/factor/passkey/options"} {
-		for _, tok := range []string{"", e.csrfFor(c, "consent")} {
+		for _, tok := range []string{"", e.formToken(c, "consent")} {
 			if st, o := e.options(c, path, tok); st != http.StatusForbidden || o.Error == "" {
 				t.Errorf("%s with token %q: %d %q, want 403", path, tok, st, o.Error)
 			}
@@ -1060,7 +1047,7 @@ func TestPasskey_FactorOnlyWhileFactorDue(t *testing.T) {
 				t.Fatal(err)
 			}
 			c.Jar.SetCookies(mustURL(t, e.ts.URL), rec.Result().Cookies())
-			tok := e.csrfFor(c, "factor")
+			tok := e.formToken(c, "factor")
 			if st, o := e.options(c, "/login/factor/passkey/options", tok); st != http.StatusUnauthorized {
 				t.Errorf("options: %d %q, want 401", st, o.Error)
 			}
