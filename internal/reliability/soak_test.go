@@ -253,8 +253,8 @@ func (s *soak) refreshOne(ctx context.Context) error {
 	return nil
 }
 
-// apiToken returns a client-credentials access token, renewed every 30 s
-// (it lives a minute).
+// apiToken returns a client-credentials access token, renewed at half
+// its lifetime (soakAccessTTL), well before it expires.
 func (s *soak) apiToken(ctx context.Context) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -262,7 +262,7 @@ func (s *soak) apiToken(ctx context.Context) (string, error) {
 		c := s.in.robot()
 		s.robot = &c
 	}
-	if s.api == "" || time.Since(s.apiAt) > 30*time.Second {
+	if s.api == "" || time.Since(s.apiAt) > soakAccessTTL/2 {
 		tk, _, err := clientCredentials(ctx, s.in.client, s.in.authz, *s.robot)
 		if err != nil {
 			return "", err
