@@ -26,8 +26,6 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/authz"
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
-	"github.com/gatehouse-dev/gatehouse/internal/storage/sqlstore"
-	"github.com/gatehouse-dev/gatehouse/internal/storage/storagetest"
 )
 
 // localAuthz is the authorization server alone, over plain HTTP at
@@ -48,15 +46,7 @@ func startLocalAuthz(t *testing.T, lockout authz.Lockout) *localAuthz {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	st, err := sqlstore.Open(ctx, storagetest.SQLite(t), sqlstore.Options{Migrate: true})
-	if err != nil {
-		t.Fatalf("opening store: %v", err)
-	}
-	t.Cleanup(func() { st.Close() })
-	key, err := secret.New()
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, key := openStore(ctx, t)
 
 	cb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")

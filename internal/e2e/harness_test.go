@@ -92,11 +92,10 @@ func (l *logBuffer) events(name string) []map[string]any {
 	return out
 }
 
-func startStack(t *testing.T, o options) *stack {
+// openStore opens a new migrated SQLite store, closed when the test ends,
+// and makes a server secret.
+func openStore(ctx context.Context, t *testing.T) (*sqlstore.Store, *secret.Key) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-
 	st, err := sqlstore.Open(ctx, storagetest.SQLite(t), sqlstore.Options{Migrate: true})
 	if err != nil {
 		t.Fatalf("opening store: %v", err)
@@ -106,6 +105,15 @@ func startStack(t *testing.T, o options) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return st, key
+}
+
+func startStack(t *testing.T, o options) *stack {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+
+	st, key := openStore(ctx, t)
 
 	// Listeners first, so every role knows the others' URLs before it starts.
 	s := &stack{t: t, store: st, key: key, audit: &logBuffer{}}
