@@ -23,7 +23,8 @@ const (
 // IsUnavailable reports whether err means the database cannot answer now:
 // it cannot be reached (refused, reset, a dead connection, a network
 // timeout, a connection that ended in the middle of an answer, which pgx
-// reports as io.ErrUnexpectedEOF), it is shutting down or out of
+// reports as io.ErrUnexpectedEOF, or a connection pgx already closed after
+// such a failure, pgconn.ErrConnClosed), it is shutting down or out of
 // connections, SQLite stayed locked beyond its busy timeout, or the
 // caller's deadline ran out while waiting for it (context.DeadlineExceeded,
 // as when a request's deadline ends a query the database never answered).
@@ -36,7 +37,7 @@ func IsUnavailable(err error) bool {
 		return false
 	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, driver.ErrBadConn) || errors.Is(err, mysql.ErrInvalidConn) ||
+		errors.Is(err, driver.ErrBadConn) || errors.Is(err, mysql.ErrInvalidConn) || errors.Is(err, pgconn.ErrConnClosed) ||
 		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) {
 		return true
 	}

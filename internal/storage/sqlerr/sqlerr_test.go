@@ -33,6 +33,7 @@ func TestIsUnavailable(t *testing.T) {
 		{"refused", &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}, true},
 		{"reset", fmt.Errorf("read: %w", syscall.ECONNRESET), true},
 		{"connection closed mid-answer (pgx)", fmt.Errorf("docstore: find: %w", io.ErrUnexpectedEOF), true},
+		{"connection pgx already closed", fmt.Errorf("docstore: insert: %w", pgconn.ErrConnClosed), true},
 		{"network timeout", &net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}, true},
 		{"pg connection exception", &pgconn.PgError{Code: "08006"}, true},
 		{"pg shutting down", &pgconn.PgError{Code: "57P01"}, true},
@@ -68,5 +69,29 @@ func TestIsUnavailable_ConnectRefusedByServer(t *testing.T) {
 	}
 	if sqlerr.IsUnavailable(err) {
 		t.Errorf("IsUnavailable(%v) = true, want false (SQLSTATE %s)", err, pgErr.Code)
+	}
+}
+
+// TestIsUnavailable_ClosedConnection: a statement on a connection pgx has
+// already closed (as after the database reset it in the middle of a
+// transaction, before COMMIT) fails with pgx's own "conn closed" error,
+// which is an outage like the reset that caused it.
+func TestIsUnavailable_ClosedConnection(t *testing.T) {
+	conn, err := pgconn.Connect(t.Context(), "postgres://postgres@127.0.0.1:5432/test?sslmode=disable&connect_timeout=3")
+	if err != nil {
+		if os.Getenv("GATEHOUSE_REQUIRE_DBS") != "" {
+			t.Fatalf("PostgreSQL: %v", err)
+		}
+		t.Skipf("PostgreSQL does not answer on 127.0.0.1:5432: %v", err)
+	}
+	if err := conn.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	_, err = conn.Exec(t.Context(), "COMMIT").ReadAll()
+	if err == nil {
+		t.Fatal("COMMIT on a closed connection succeeded")
+	}
+	if !sqlerr.IsUnavailable(err) {
+		t.Errorf("IsUnavailable(%v) = false, want true", err)
 	}
 }
