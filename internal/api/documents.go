@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"slices"
@@ -21,6 +22,7 @@ import (
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
 
+	"github.com/gatehouse-dev/gatehouse/bearer"
 	"github.com/gatehouse-dev/gatehouse/internal/api/query"
 	"github.com/gatehouse-dev/gatehouse/internal/api/resource"
 	"github.com/gatehouse-dev/gatehouse/internal/storage"
@@ -31,11 +33,16 @@ import (
 // maxBulk bounds the documents of one bulk POST.
 const maxBulk = 1000
 
+// maxPage bounds the page parameter, so that an offset stays reasonable.
+const maxPage = 1_000_000
+
 // handler serves one request on one resource for one owner.
 type handler struct {
 	s     *Server
 	res   *resource.Resource
 	owner string
+	// claims are the caller's token's; nil for a public method.
+	claims *bearer.Claims
 	// principal is the caller the query limits count by; release gives
 	// back its turn once the request has taken one (querylimits.go).
 	principal string
@@ -52,11 +59,11 @@ func (h *handler) storeError(w http.ResponseWriter, r *http.Request, err error) 
 	case errors.Is(err, storage.ErrPreconditionFailed):
 		writeError(w, http.StatusPreconditionFailed, msgStaleETag)
 	case errors.Is(err, storage.ErrAlreadyExists):
-		issues := map[string]string{}
+		is := issues{}
 		for _, u := range h.res.Unique {
-			issues[u] = "value is not unique"
+			is[u] = "value is not unique"
 		}
-		writeIssues(w, issues, nil)
+		writeIssues(w, is, nil)
 	case errors.Is(err, docstore.ErrTooManyElements):
 		writeError(w, http.StatusUnprocessableEntity, fmt.Sprintf(
 			"A document's array fields hold at most %d distinct items in all", docstore.MaxElements))
@@ -107,12 +114,17 @@ func (h *handler) render(d docstore.Document, p query.Projection, full bool) (ma
 			out[k] = v
 		}
 	}
+	for _, f := range h.res.Fields {
+		if v, ok := out[f.Name].(json.RawMessage); ok && f.Type == docquery.DateTime {
+			out[f.Name] = h.s.renderDate(v)
+		}
+	}
 	if h.res.OwnerField != "" && p.Keep(h.res.OwnerField) {
 		out[h.res.OwnerField] = d.Owner
 	}
 	out["_id"] = d.ID
-	out["_created"] = httpDate(d.Created)
-	out["_updated"] = httpDate(d.Updated)
+	out["_created"] = h.s.formatDate(d.Created)
+	out["_updated"] = h.s.formatDate(d.Updated)
 	out["_etag"] = d.ETag
 	links := map[string]any{"self": map[string]string{"href": h.res.URL + "/" + d.ID, "title": h.res.ItemTitle}}
 	if full {
@@ -144,7 +156,7 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	for _, p := range []string{"where", "sort", "projection", "max_results", "page"} {
+	for _, p := range []string{"where", "sort", "projection", "max_results", "page", "embedded"} {
 		if len(q[p]) > 1 {
 			writeError(w, http.StatusBadRequest, p+" given more than once")
 			return
@@ -169,23 +181,23 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, err)
 		return
 	}
+	rels, ok := h.parseEmbedded(w, r, q.Get("embedded"))
+	if !ok {
+		return
+	}
+	// As Eve, a max_results or page that is not a positive integer gets
+	// the default, and max_results is clamped to PAGINATION_LIMIT.
 	maxResults := h.res.Pagination.Default
-	if v := q.Get("max_results"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			writeError(w, http.StatusBadRequest, "max_results must be a positive integer")
-			return
-		}
-		// Eve clamps max_results to PAGINATION_LIMIT silently.
+	if n, err := strconv.Atoi(q.Get("max_results")); err == nil && n >= 1 {
 		maxResults = min(n, h.res.Pagination.Limit)
 	}
 	page := 1
-	if v := q.Get("page"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1_000_000 {
-			writeError(w, http.StatusBadRequest, "page must be a positive integer")
-			return
-		}
+	n, err := strconv.Atoi(q.Get("page"))
+	if n > maxPage || (errors.Is(err, strconv.ErrRange) && n > 0) {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("page must be at most %d", maxPage))
+		return
+	}
+	if err == nil && n >= 1 {
 		page = n
 	}
 	ctx := r.Context()
@@ -210,17 +222,29 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	emb, err := h.lookupEmbedded(ctx, rels, docs)
+	if err != nil {
+		h.storeError(w, r, err)
+		return
+	}
 	// The store is done with: the turn goes back before the answer is
 	// written, so that a slow reader does not hold it.
 	h.done()
 	items := []map[string]any{}
+	var newest time.Time
 	for _, d := range docs {
 		it, err := h.render(d, proj, false)
+		if err == nil {
+			err = emb.apply(it, d)
+		}
 		if err != nil {
 			h.storeError(w, r, err)
 			return
 		}
 		items = append(items, it)
+		if d.Updated.After(newest) {
+			newest = d.Updated
+		}
 	}
 	link := func(p int, title string) map[string]string {
 		v := url.Values{}
@@ -234,8 +258,12 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 		return map[string]string{"href": h.res.URL + "?" + v.Encode(), "title": title}
 	}
 	last := max(1, (total+maxResults-1)/maxResults)
+	self := h.res.URL
+	if r.URL.RawQuery != "" {
+		self += "?" + r.URL.RawQuery // Eve's self link repeats the query
+	}
 	links := map[string]any{
-		"self":   map[string]string{"href": h.res.URL, "title": h.res.Name},
+		"self":   map[string]string{"href": self, "title": h.res.Name},
 		"parent": map[string]string{"href": "/", "title": "home"},
 	}
 	if page < last {
@@ -245,6 +273,11 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 	if page > 1 {
 		links["prev"] = link(page-1, "previous page")
 	}
+	w.Header().Set("X-Total-Count", strconv.Itoa(total))
+	if len(docs) > 0 {
+		w.Header().Set("Last-Modified", httpDate(newest))
+	}
+	h.setCache(w)
 	writeJSON(w, http.StatusOK, map[string]any{
 		"_items": items,
 		"_meta":  map[string]any{"page": page, "max_results": maxResults, "total": total},
@@ -268,21 +301,43 @@ func (h *handler) count(r *http.Request, where string, filter docquery.Expr) (in
 	})
 }
 
-// readBody checks the content type and size and decodes JSON.
+// readBody checks the content type and size and decodes the body: JSON, or
+// a form (application/x-www-form-urlencoded or multipart/form-data) whose
+// fields are string values, a field given more than once a list of them,
+// as Eve reads forms (no coercion: a boolean or integer property refuses
+// the string "true" or "1").
 func (h *handler) readBody(w http.ResponseWriter, r *http.Request) (any, bool) {
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-		writeError(w, http.StatusUnsupportedMediaType, "The request body must be application/json")
+	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	isJSON := err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
+	if !isJSON && (err != nil || (mt != "application/x-www-form-urlencoded" && mt != "multipart/form-data")) {
+		// Eve answers 400 for a missing or unknown content type.
+		writeError(w, http.StatusBadRequest, "Unknown or no Content-type header supplied")
 		return nil, false
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.s.cfg.Resources.MaxBodyBytes))
-	if err != nil {
+	tooLarge := func(err error) bool {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("The request body is larger than %d bytes", mbe.Limit))
+			return true
+		}
+		return false
+	}
+	limited := http.MaxBytesReader(w, r.Body, h.s.cfg.Resources.MaxBodyBytes)
+	if mt == "multipart/form-data" {
+		form, err := readMultipart(limited, params["boundary"])
+		if err != nil {
+			if !tooLarge(err) {
+				writeError(w, http.StatusBadRequest, "Cannot read the multipart/form-data body: "+err.Error())
+			}
 			return nil, false
 		}
-		writeError(w, http.StatusBadRequest, "Cannot read the request body")
+		return formDocument(w, form, "No multipart/form-data supplied")
+	}
+	body, err := io.ReadAll(limited)
+	if err != nil {
+		if !tooLarge(err) {
+			writeError(w, http.StatusBadRequest, "Cannot read the request body")
+		}
 		return nil, false
 	}
 	// RFC 8259 §8.1: JSON text is UTF-8. encoding/json would replace invalid
@@ -290,6 +345,14 @@ func (h *handler) readBody(w http.ResponseWriter, r *http.Request) (any, bool) {
 	if !utf8.Valid(body) {
 		writeError(w, http.StatusBadRequest, "The request body is not valid UTF-8")
 		return nil, false
+	}
+	if !isJSON {
+		form, err := url.ParseQuery(string(body))
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "The form-urlencoded body is malformed")
+			return nil, false
+		}
+		return formDocument(w, form, "No form-urlencoded data supplied")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
@@ -305,20 +368,84 @@ func (h *handler) readBody(w http.ResponseWriter, r *http.Request) (any, bool) {
 	return v, true
 }
 
+// readMultipart reads the fields of a multipart/form-data body; file parts
+// are refused (the API has no media fields).
+func readMultipart(body io.Reader, boundary string) (url.Values, error) {
+	if boundary == "" {
+		return nil, errors.New("no boundary")
+	}
+	mr := multipart.NewReader(body, boundary)
+	form := url.Values{}
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			return form, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if part.FileName() != "" {
+			return nil, fmt.Errorf("the part %q is a file: files are not accepted", part.FormName())
+		}
+		v, err := io.ReadAll(part)
+		if err != nil {
+			return nil, err
+		}
+		if !utf8.Valid(v) {
+			return nil, fmt.Errorf("the part %q is not valid UTF-8", part.FormName())
+		}
+		form.Add(part.FormName(), string(v))
+	}
+}
+
+// formDocument turns form fields into a document as Eve does: one value is
+// a string, several a list of strings.
+func formDocument(w http.ResponseWriter, form url.Values, empty string) (any, bool) {
+	if len(form) == 0 {
+		writeError(w, http.StatusBadRequest, empty)
+		return nil, false
+	}
+	doc := map[string]any{}
+	for k, vals := range form {
+		if !utf8.ValidString(k) {
+			writeError(w, http.StatusBadRequest, "The form is not valid UTF-8")
+			return nil, false
+		}
+		if len(vals) == 1 {
+			doc[k] = vals[0]
+			continue
+		}
+		list := make([]any, len(vals))
+		for i, v := range vals {
+			list[i] = v
+		}
+		doc[k] = list
+	}
+	return doc, true
+}
+
+// metaFields are ignored in a document from the client: a client may send
+// back what it read (_id is checked apart).
 var metaFields = []string{"_id", "_created", "_updated", "_etag", "_links", "_status"}
 
-// prepare checks one document from the client and returns its stored form,
-// or the issues found. Meta fields the client echoes back are ignored; the
-// owner field cannot be set (only echoed with the caller's own value).
-func (h *handler) prepare(doc map[string]any, withDefaults bool) (map[string]any, map[string]string) {
-	issues := map[string]string{}
+// prepare checks one document and returns its stored form, or the issues
+// found. client is what the client sent (doc itself, or a PATCH's patch):
+// it may not set read-only properties (their defaults still apply). Meta
+// fields the client echoes back are ignored; the owner field cannot be
+// set (only echoed with the caller's own value).
+// Date-time properties are read in RFC 1123 or RFC 3339 and stored in UTC
+// with fixed precision (docquery.NormalizeTime), so that they sort and
+// compare as times on every database.
+func (h *handler) prepare(doc, client map[string]any, withDefaults bool) (map[string]any, issues) {
+	is := issues{}
+	h.readOnlyIssues(client, is)
 	out := map[string]any{}
 	for k, v := range doc {
 		switch {
 		case slices.Contains(metaFields, k):
 		case h.res.OwnerField != "" && k == h.res.OwnerField:
 			if s, _ := v.(string); s != h.owner {
-				issues[k] = "field is read-only"
+				is[k] = "field is read-only"
 			}
 		default:
 			out[k] = v
@@ -331,65 +458,65 @@ func (h *handler) prepare(doc map[string]any, withDefaults bool) (map[string]any
 			}
 		}
 	}
+	for _, f := range h.res.Fields {
+		v, ok := out[f.Name]
+		if !ok || v == nil || f.Type != docquery.DateTime {
+			continue
+		}
+		s, _ := v.(string)
+		t, err := query.ParseTime(s)
+		if err != nil {
+			is[f.Name] = "must be of datetime type"
+			delete(out, f.Name) // one issue for the field, not the schema's too
+			continue
+		}
+		out[f.Name] = docquery.NormalizeTime(t)
+	}
 	if err := h.res.Schema.Validate(any(out)); err != nil {
 		var ve *jsonschema.ValidationError
 		if errors.As(err, &ve) {
-			collectIssues(ve, issues)
+			collectIssues(ve, is)
 		} else {
-			issues["_schema"] = err.Error()
+			is.add(nil, err.Error())
 		}
 	}
-	if len(issues) > 0 {
-		return nil, issues
-	}
-	// Date-times are stored in UTC with fixed precision so that they sort
-	// and compare as times on every database.
-	for _, f := range h.res.Fields {
-		if s, ok := out[f.Name].(string); ok && f.Type == docquery.DateTime {
-			if t, err := query.ParseTime(s); err == nil {
-				out[f.Name] = docquery.NormalizeTime(t)
-			}
-		}
+	if len(is) > 0 {
+		return nil, is
 	}
 	return out, nil
 }
 
 var printer = message.NewPrinter(language.English)
 
-// collectIssues turns validation errors into Eve's {"field": "message"}.
-func collectIssues(ve *jsonschema.ValidationError, issues map[string]string) {
+// collectIssues turns validation errors into Eve's _issues, worded as
+// Cerberus words them.
+func collectIssues(ve *jsonschema.ValidationError, is issues) {
 	if len(ve.Causes) > 0 {
 		for _, c := range ve.Causes {
-			collectIssues(c, issues)
+			collectIssues(c, is)
 		}
 		return
 	}
-	field := strings.Join(ve.InstanceLocation, ".")
+	path := ve.InstanceLocation
 	switch k := ve.ErrorKind.(type) {
 	case *kind.Required:
 		for _, m := range k.Missing {
-			issues[join(field, m)] = "required field"
+			is.add(append(slices.Clone(path), m), "required field")
 		}
 		return
 	case *kind.AdditionalProperties:
 		for _, p := range k.Properties {
-			issues[join(field, p)] = "unknown field"
+			is.add(append(slices.Clone(path), p), "unknown field")
 		}
 		return
 	}
-	if field == "" {
-		field = "_schema"
-	}
-	if _, ok := issues[field]; !ok {
-		issues[field] = ve.ErrorKind.LocalizedString(printer)
-	}
+	is.add(path, cerberusMessage(ve.ErrorKind, ve.ErrorKind.LocalizedString(printer)))
 }
 
-func join(a, b string) string {
-	if a == "" {
-		return b
-	}
-	return a + "." + b
+// newDoc is a document of a write and the answer for it.
+type newDoc struct {
+	doc    docstore.Document
+	chosen bool // the client chose its _id
 }
 
 func (h *handler) create(w http.ResponseWriter, r *http.Request) {
@@ -418,24 +545,35 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := h.s.cfg.Now().UTC().Truncate(time.Second)
-	docs := make([]docstore.Document, 0, len(raw))
+	docs := make([]newDoc, 0, len(raw))
 	results := make([]map[string]any, 0, len(raw))
 	failed := false
-	var firstIssues map[string]string
+	// cleans are the valid documents, at ats in results.
+	var cleans []map[string]any
+	var ats []int
 	for _, item := range raw {
 		obj, ok := item.(map[string]any)
 		if !ok {
 			failed = true
-			results = append(results, map[string]any{"_status": "ERR", "_issues": map[string]string{"_schema": "not a JSON object"}})
+			results = append(results, map[string]any{"_status": "ERR", "_issues": issues{"_schema": "not a JSON object"}})
 			continue
 		}
-		clean, issues := h.prepare(obj, true)
-		if issues != nil {
-			failed = true
-			if firstIssues == nil {
-				firstIssues = issues
+		clean, is := h.prepare(obj, obj, true)
+		// A client-chosen _id is kept when it has the store's shape.
+		id, chosen := docstore.NewID(), false
+		if v, ok := obj["_id"]; ok {
+			if s, _ := v.(string); validID(s) {
+				id, chosen = s, true
+			} else {
+				if is == nil {
+					is = issues{}
+				}
+				is["_id"] = "must be of objectid type"
 			}
-			results = append(results, map[string]any{"_status": "ERR", "_issues": issues})
+		}
+		if is != nil {
+			failed = true
+			results = append(results, map[string]any{"_status": "ERR", "_issues": is})
 			continue
 		}
 		data, err := json.Marshal(clean)
@@ -443,38 +581,113 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusBadRequest, "Cannot encode the document")
 			return
 		}
-		d := docstore.Document{ID: docstore.NewID(), Owner: h.owner, Created: now, Updated: now, ETag: docstore.NewETag(), Data: data}
-		docs = append(docs, d)
+		d := docstore.Document{ID: id, Owner: h.owner, Created: now, Updated: now, ETag: docstore.NewETag(), Data: data}
+		docs = append(docs, newDoc{doc: d, chosen: chosen})
+		cleans = append(cleans, clean)
+		ats = append(ats, len(results))
 		results = append(results, map[string]any{"_status": "OK"})
+	}
+	// The references of every valid document are checked, together.
+	found, err := h.relationIssues(r.Context(), cleans, nil)
+	if err != nil {
+		h.storeError(w, r, err)
+		return
+	}
+	for i, is := range found {
+		if is != nil {
+			failed = true
+			results[ats[i]] = map[string]any{"_status": "ERR", "_issues": is}
+		}
 	}
 	if failed {
 		// One invalid document rejects the whole batch (Eve's bulk insert).
 		if bulk {
 			writeIssues(w, nil, results)
 		} else {
-			writeIssues(w, firstIssues, nil)
+			writeIssues(w, results[0]["_issues"].(issues), nil)
 		}
 		return
 	}
-	err := exec(r.Context(), h, func(ctx context.Context) error { return h.s.cfg.Store.Insert(ctx, h.res.Name, docs) })
+	seen := map[string]bool{}
+	for i, d := range docs {
+		if seen[d.doc.ID] {
+			writeError(w, http.StatusConflict, fmt.Sprintf("Duplicate key error at index: %d: the _id %s is given twice", i, d.doc.ID))
+			return
+		}
+		seen[d.doc.ID] = true
+	}
+	h.insert(w, r, docs, bulk, false)
+}
+
+// insert stores new documents and answers 201 with their meta fields and
+// the first one's Location. A client-chosen _id that is taken answers 409
+// (Eve's answer to a duplicate key), or 404 for a PUT's upsert (the id is
+// another owner's document, which the caller cannot see).
+func (h *handler) insert(w http.ResponseWriter, r *http.Request, docs []newDoc, bulk, upsert bool) {
+	batch := make([]docstore.Document, len(docs))
+	for i, d := range docs {
+		batch[i] = d.doc
+	}
+	err := exec(r.Context(), h, func(ctx context.Context) error { return h.s.cfg.Store.Insert(ctx, h.res.Name, batch) })
 	h.s.counts.written(h.res.Name, h.owner)
+	if errors.Is(err, storage.ErrAlreadyExists) {
+		if i, ok := h.takenID(r.Context(), docs); ok {
+			if upsert {
+				writeError(w, http.StatusNotFound, msgNotFound)
+				return
+			}
+			writeError(w, http.StatusConflict, fmt.Sprintf("Duplicate key error at index: %d: a document with the _id %s exists", i, docs[i].doc.ID))
+			return
+		}
+	}
 	if err != nil {
 		h.storeError(w, r, err)
 		return
 	}
-	for i, d := range docs {
-		results[i] = map[string]any{
-			"_status": "OK", "_id": d.ID, "_etag": d.ETag,
-			"_created": httpDate(d.Created), "_updated": httpDate(d.Updated),
-			"_links": map[string]any{"self": map[string]string{"href": h.res.URL + "/" + d.ID, "title": h.res.ItemTitle}},
-		}
+	results := make([]map[string]any, len(batch))
+	for i, d := range batch {
+		results[i] = h.written(d)
 	}
-	w.Header().Set("Location", h.s.cfg.PublicURL+Prefix+"/"+h.res.URL+"/"+docs[0].ID)
+	w.Header().Set("Location", h.s.cfg.PublicURL+Prefix+"/"+h.res.URL+"/"+batch[0].ID)
+	if upsert {
+		w.Header().Set("ETag", quoteETag(batch[0].ETag))
+		w.Header().Set("Last-Modified", httpDate(batch[0].Updated))
+	}
 	if bulk {
 		writeJSON(w, http.StatusCreated, map[string]any{"_status": "OK", "_items": results})
 		return
 	}
 	writeJSON(w, http.StatusCreated, results[0])
+}
+
+// written is the answer for a stored document: its meta fields.
+func (h *handler) written(d docstore.Document) map[string]any {
+	return map[string]any{
+		"_status": "OK", "_id": d.ID, "_etag": d.ETag,
+		"_created": h.s.formatDate(d.Created), "_updated": h.s.formatDate(d.Updated),
+		"_links": map[string]any{"self": map[string]string{"href": h.res.URL + "/" + d.ID, "title": h.res.ItemTitle}},
+	}
+}
+
+// takenID tells, after an insert refused as a duplicate, whether a
+// client-chosen _id was the duplicate, and the index of the first such
+// document. It is, when one is the caller's document, or when the
+// resource has no unique fields (then only an id can collide, maybe with
+// another owner's document).
+func (h *handler) takenID(ctx context.Context, docs []newDoc) (int, bool) {
+	first := -1
+	for i, d := range docs {
+		if !d.chosen {
+			continue
+		}
+		if first < 0 {
+			first = i
+		}
+		if _, err := h.getDoc(ctx, d.doc.ID); err == nil {
+			return i, true
+		}
+	}
+	return first, first >= 0 && len(h.res.Unique) == 0
 }
 
 func quoteETag(e string) string { return `"` + e + `"` }
@@ -512,13 +725,19 @@ func (h *handler) get(w http.ResponseWriter, r *http.Request, id string) {
 	if !ok {
 		return
 	}
-	if len(q["projection"]) > 1 {
-		writeError(w, http.StatusBadRequest, "projection given more than once")
-		return
+	for _, p := range []string{"projection", "embedded"} {
+		if len(q[p]) > 1 {
+			writeError(w, http.StatusBadRequest, p+" given more than once")
+			return
+		}
 	}
 	proj, err := query.ParseProjection(q.Get("projection"), h.res, h.res.OwnerField)
 	if err != nil {
 		badRequest(w, err)
+		return
+	}
+	rels, ok := h.parseEmbedded(w, r, q.Get("embedded"))
+	if !ok {
 		return
 	}
 	w.Header().Set("ETag", quoteETag(d.ETag))
@@ -535,12 +754,21 @@ func (h *handler) get(w http.ResponseWriter, r *http.Request, id string) {
 			return
 		}
 	}
-	h.done() // as in list
-	out, err := h.render(d, proj, true)
+	emb, err := h.lookupEmbedded(r.Context(), rels, []docstore.Document{d})
 	if err != nil {
 		h.storeError(w, r, err)
 		return
 	}
+	h.done() // as in list
+	out, err := h.render(d, proj, true)
+	if err == nil {
+		err = emb.apply(out, d)
+	}
+	if err != nil {
+		h.storeError(w, r, err)
+		return
+	}
+	h.setCache(w)
 	writeJSON(w, http.StatusOK, out)
 }
 
@@ -556,10 +784,6 @@ func ifMatch(w http.ResponseWriter, r *http.Request) (string, bool) {
 }
 
 func (h *handler) update(w http.ResponseWriter, r *http.Request, id string, patch bool) {
-	etag, ok := ifMatch(w, r)
-	if !ok {
-		return
-	}
 	body, ok := h.readBody(w, r)
 	if !ok {
 		return
@@ -571,12 +795,25 @@ func (h *handler) update(w http.ResponseWriter, r *http.Request, id string, patc
 	}
 	ctx := r.Context()
 	cur, err := h.getDoc(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) && !patch && h.s.upsertOnPut() {
+		h.upsert(w, r, id, obj)
+		return
+	}
 	if err != nil {
 		h.storeError(w, r, err)
 		return
 	}
+	// As Eve, If-Match is asked for once the document is known to exist.
+	etag, ok := ifMatch(w, r)
+	if !ok {
+		return
+	}
 	if etag != cur.ETag && etag != "*" {
 		writeError(w, http.StatusPreconditionFailed, msgStaleETag)
+		return
+	}
+	if v, ok := obj["_id"]; ok && v != cur.ID {
+		writeUpdateIssues(w, issues{"_id": "field is read-only"})
 		return
 	}
 	doc := obj
@@ -593,9 +830,21 @@ func (h *handler) update(w http.ResponseWriter, r *http.Request, id string, patc
 		}
 		doc = old
 	}
-	clean, issues := h.prepare(doc, !patch)
-	if issues != nil {
-		writeIssues(w, issues, nil)
+	clean, is := h.prepare(doc, obj, !patch)
+	if is == nil {
+		var only map[string]any
+		if patch {
+			only = obj
+		}
+		var found []issues
+		if found, err = h.relationIssues(ctx, []map[string]any{clean}, only); err != nil {
+			h.storeError(w, r, err)
+			return
+		}
+		is = found[0]
+	}
+	if is != nil {
+		writeUpdateIssues(w, is)
 		return
 	}
 	data, err := json.Marshal(clean)
@@ -614,11 +863,45 @@ func (h *handler) update(w http.ResponseWriter, r *http.Request, id string, patc
 		return
 	}
 	w.Header().Set("ETag", quoteETag(next.ETag))
-	writeJSON(w, http.StatusOK, map[string]any{
-		"_status": "OK", "_id": next.ID, "_etag": next.ETag,
-		"_created": httpDate(next.Created), "_updated": httpDate(next.Updated),
-		"_links": map[string]any{"self": map[string]string{"href": h.res.URL + "/" + next.ID, "title": h.res.ItemTitle}},
-	})
+	if !patch {
+		w.Header().Set("Last-Modified", httpDate(next.Updated))
+	}
+	writeJSON(w, http.StatusOK, h.written(next))
+}
+
+// upsert creates the document a PUT names when it does not exist (Eve's
+// UPSERT_ON_PUT): the URL's id (of the store's shape, else 404), owned by
+// the caller, answered as a POST is.
+func (h *handler) upsert(w http.ResponseWriter, r *http.Request, id string, obj map[string]any) {
+	if !validID(id) {
+		writeError(w, http.StatusNotFound, msgNotFound)
+		return
+	}
+	if v, ok := obj["_id"]; ok && v != id {
+		writeIssues(w, issues{"_id": "field is read-only"}, nil)
+		return
+	}
+	clean, is := h.prepare(obj, obj, true)
+	if is == nil {
+		found, err := h.relationIssues(r.Context(), []map[string]any{clean}, nil)
+		if err != nil {
+			h.storeError(w, r, err)
+			return
+		}
+		is = found[0]
+	}
+	if is != nil {
+		writeIssues(w, is, nil)
+		return
+	}
+	data, err := json.Marshal(clean)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "Cannot encode the document")
+		return
+	}
+	now := h.s.cfg.Now().UTC().Truncate(time.Second)
+	d := docstore.Document{ID: id, Owner: h.owner, Created: now, Updated: now, ETag: docstore.NewETag(), Data: data}
+	h.insert(w, r, []newDoc{{doc: d, chosen: true}}, false, true)
 }
 
 func (h *handler) delete(w http.ResponseWriter, r *http.Request, id string) {

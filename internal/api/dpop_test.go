@@ -233,10 +233,10 @@ resources:
 	}{
 		{"with DPoP", &dpop.Checker{Replays: dpop.NewMemoryReplays()},
 			"Authorization, Content-Type, If-Match, If-None-Match, DPoP",
-			"ETag, Location, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, WWW-Authenticate, DPoP-Nonce"},
+			"ETag, Location, Last-Modified, X-Total-Count, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, WWW-Authenticate, DPoP-Nonce"},
 		{"without", nil,
 			"Authorization, Content-Type, If-Match, If-None-Match",
-			"ETag, Location, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset"},
+			"ETag, Location, Last-Modified, X-Total-Count, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -32,7 +32,9 @@ func writeErrorJSON(w http.ResponseWriter, status int, v any) {
 
 func encodeJSON(w http.ResponseWriter, status int, v any, escapeHTML bool) {
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
+	if w.Header().Get("Cache-Control") == "" {
+		w.Header().Set("Cache-Control", "no-store")
+	}
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
@@ -57,8 +59,9 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 	})
 }
 
-// writeIssues answers 422 with Eve's _issues.
-func writeIssues(w http.ResponseWriter, issues map[string]string, items []map[string]any) {
+// writeIssues answers a POST's 422 with Eve's _issues (or a bulk POST's
+// _items) and _error.
+func writeIssues(w http.ResponseWriter, is issues, items []map[string]any) {
 	body := map[string]any{
 		"_status": "ERR",
 		"_error": map[string]any{"code": http.StatusUnprocessableEntity,
@@ -67,9 +70,15 @@ func writeIssues(w http.ResponseWriter, issues map[string]string, items []map[st
 	if items != nil {
 		body["_items"] = items
 	} else {
-		body["_issues"] = issues
+		body["_issues"] = is
 	}
 	writeErrorJSON(w, http.StatusUnprocessableEntity, body)
+}
+
+// writeUpdateIssues answers a PATCH's or PUT's 422 as Eve does: _issues
+// without _error.
+func writeUpdateIssues(w http.ResponseWriter, is issues) {
+	writeErrorJSON(w, http.StatusUnprocessableEntity, map[string]any{"_status": "ERR", "_issues": is})
 }
 
 func countErr(items []map[string]any) int {

@@ -146,6 +146,9 @@ func (a answer) eveError() string {
 	if a.body["_status"] != "ERR" {
 		return fmt.Sprintf("body %q is not Eve's error envelope", a.raw)
 	}
+	if a.status == 422 && a.body["_error"] == nil && a.body["_issues"] != nil {
+		return "" // a PATCH's or PUT's validation failure, without _error as in Eve
+	}
 	e, _ := a.body["_error"].(map[string]any)
 	if code, _ := e["code"].(float64); int(code) != a.status {
 		return fmt.Sprintf("_error.code %v differs from the status %d", e["code"], a.status)
@@ -268,11 +271,15 @@ func malformed(t *testing.T, e *hostileEnv) {
 		// Bodies: size, content type, encoding, nesting, shape.
 		{name: "huge body", method: "POST", path: "/api/todos", ctype: jsonCT, body: huge, want: 413},
 		{name: "huge PATCH", method: "PATCH", path: item, ctype: jsonCT, body: huge, header: map[string]string{"If-Match": d.ETag}, want: 413},
-		{name: "no content type", method: "POST", path: "/api/todos", body: `{"title":"x"}`, want: 415},
-		{name: "form content type", method: "POST", path: "/api/todos", ctype: "application/x-www-form-urlencoded", body: "title=x", want: 415},
-		{name: "text/plain", method: "POST", path: "/api/todos", ctype: "text/plain", body: `{"title":"x"}`, want: 415},
-		{name: "malformed content type", method: "POST", path: "/api/todos", ctype: "application/json; charset", body: `{"title":"x"}`, want: 415},
-		{name: "PATCH form", method: "PATCH", path: item, ctype: "multipart/form-data; boundary=x", body: "--x--", header: map[string]string{"If-Match": d.ETag}, want: 415},
+		// Eve answers 400 to a missing or unknown content type, and reads
+		// forms without coercing their strings.
+		{name: "no content type", method: "POST", path: "/api/todos", body: `{"title":"x"}`, want: 400, msg: "Unknown or no Content-type"},
+		{name: "form with a string for a boolean", method: "POST", path: "/api/todos", ctype: "application/x-www-form-urlencoded", body: "title=x&done=true", want: 422},
+		{name: "empty form", method: "POST", path: "/api/todos", ctype: "application/x-www-form-urlencoded", body: "", want: 400, msg: "No form-urlencoded data supplied"},
+		{name: "form file", method: "POST", path: "/api/todos", ctype: "multipart/form-data; boundary=x", body: "--x\r\nContent-Disposition: form-data; name=\"title\"; filename=\"a.txt\"\r\n\r\nx\r\n--x--\r\n", want: 400, msg: "files are not accepted"},
+		{name: "text/plain", method: "POST", path: "/api/todos", ctype: "text/plain", body: `{"title":"x"}`, want: 400},
+		{name: "malformed content type", method: "POST", path: "/api/todos", ctype: "application/json; charset", body: `{"title":"x"}`, want: 400},
+		{name: "PATCH empty form", method: "PATCH", path: item, ctype: "multipart/form-data; boundary=x", body: "--x--", header: map[string]string{"If-Match": d.ETag}, want: 400, msg: "No multipart/form-data supplied"},
 		{name: "invalid UTF-8", method: "POST", path: "/api/todos", ctype: jsonCT, body: badUTF8, want: 0},
 		{name: "invalid UTF-8 key", method: "POST", path: "/api/todos", ctype: jsonCT, body: "{\"title\":\"x\",\"\xff\":1}", want: 0},
 		{name: "invalid UTF-8 PATCH", method: "PATCH", path: item, ctype: jsonCT, body: badUTF8, header: map[string]string{"If-Match": d.ETag}, want: 0},
@@ -316,8 +323,6 @@ func malformed(t *testing.T, e *hostileEnv) {
 		{name: "sort with an unterminated string", method: "GET", path: "/api/todos?sort=" + url.QueryEscape(`[("title, 1)]`), want: 400, msg: "sort: unterminated string"},
 		{name: "projection cut short", method: "GET", path: "/api/todos?projection=" + url.QueryEscape(`{"title":`), want: 400, msg: "projection: malformed JSON"},
 		{name: "projection on item cut short", method: "GET", path: item + "?projection=" + url.QueryEscape(`{"title":`), want: 400, msg: "projection: malformed JSON"},
-		{name: "max_results not a number", method: "GET", path: "/api/todos?max_results=x", want: 400, msg: "max_results must be a positive integer"},
-		{name: "page not a number", method: "GET", path: "/api/todos?page=x", want: 400, msg: "page must be a positive integer"},
 		// The store's limit on a filter's terms (query.MaxTerms) is the
 		// parser's: past it a 400 naming it, not the store's refusal.
 		{name: "where of 199 terms under $or", method: "GET", path: "/api/todos?where=" + orTags(199), want: 200},
@@ -338,9 +343,7 @@ func malformed(t *testing.T, e *hostileEnv) {
 		{name: "bad escape in query", method: "GET", path: "/api/todos?where=%zz", want: 400},
 		{name: "semicolon in item query", method: "GET", path: item + "?projection=x;y", want: 400},
 		{name: "duplicate projection on item", method: "GET", path: item + `?projection={"title":1}&projection={"done":1}`, want: 400},
-		{name: "bad page", method: "GET", path: "/api/todos?page=-1", want: 400},
 		{name: "huge page", method: "GET", path: "/api/todos?page=99999999999999999999", want: 400},
-		{name: "bad max_results", method: "GET", path: "/api/todos?max_results=0x10", want: 400},
 		{name: "invalid UTF-8 where", method: "GET", path: "/api/todos?where=%7B%22title%22:%22%FF%22%7D", want: 0},
 		{name: "bad projection on item", method: "GET", path: item + `?projection={"title":2}`, want: 400},
 		// Header injection and token placement.
@@ -398,7 +401,8 @@ func malformed(t *testing.T, e *hostileEnv) {
 			if c.want != 0 && a.status != c.want {
 				t.Fatalf("%s %.200s: %d, want %d: %.300s", c.method, c.path, a.status, c.want, a.raw)
 			}
-			if msg, _ := a.body["_error"].(map[string]any)["message"].(string); !strings.Contains(msg, c.msg) {
+			errBody, _ := a.body["_error"].(map[string]any)
+			if msg, _ := errBody["message"].(string); !strings.Contains(msg, c.msg) {
 				t.Errorf("message %q does not say %q", msg, c.msg)
 			}
 			if a.status == 405 && a.header.Get("Allow") == "" {

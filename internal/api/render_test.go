@@ -15,7 +15,7 @@ import (
 // keep every digit (a decode into float64 and back would round
 // 9007199254740993 to …992), and a projection still drops fields.
 func TestRenderKeepsStoredValues(t *testing.T) {
-	h := &handler{res: &resource.Resource{Name: "todos", URL: "todos", ItemTitle: "todo"}}
+	h := &handler{s: &Server{cfg: Config{Resources: &resource.Set{}}}, res: &resource.Resource{Name: "todos", URL: "todos", ItemTitle: "todo"}}
 	d := docstore.Document{ID: "d1", Owner: "alice", Created: time.Unix(0, 0), Updated: time.Unix(0, 0), ETag: "e1",
 		Data: json.RawMessage(`{"big":9007199254740993,"title":"x","tags":["a",{"b":1.50}]}`)}
 	tests := []struct {

@@ -191,11 +191,19 @@ func (s *Server) static(w http.ResponseWriter, r *http.Request, allowed []string
 		h(w, r)
 	case "OPTIONS":
 		w.Header().Set("Allow", "GET, HEAD, OPTIONS")
-		w.WriteHeader(http.StatusOK)
+		optionsAnswer(w)
 	default:
 		w.Header().Set("Allow", strings.Join(allowed, ", "))
 		writeError(w, http.StatusMethodNotAllowed, msgNotAllowed)
 	}
+}
+
+// optionsAnswer answers OPTIONS as Eve (Flask) does: 200, an empty body
+// of type text/html, and the Allow header set by the caller.
+func optionsAnswer(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(http.StatusOK)
 }
 
 // home is Eve's home endpoint.
@@ -221,12 +229,15 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Access-Control-Allow-Origin", origin)
 	headers := []string{"Authorization", "Content-Type", "If-Match", "If-None-Match"}
-	expose := []string{"ETag", "Location", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"}
+	expose := []string{"ETag", "Location", "Last-Modified", "X-Total-Count", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"}
 	if s.cfg.DPoP != nil {
 		// A browser client sends its proofs, and reads the challenges and
 		// nonces of the refusals (RFC 9449 §7.1, §9).
 		headers = append(headers, dpop.HeaderProof)
 		expose = append(expose, "WWW-Authenticate", dpop.HeaderNonce)
+	}
+	if s.cfg.Resources.Wire.AllowOverrideHTTPMethod {
+		headers = append(headers, "X-HTTP-Method-Override")
 	}
 	headers = append(headers, c.AllowedHeaders...)
 	h.Set("Access-Control-Allow-Headers", strings.Join(headers, ", "))
@@ -242,13 +253,17 @@ func (s *Server) resource(w http.ResponseWriter, r *http.Request, res *resource.
 	if id != "" {
 		methods, public = res.ItemMethods, res.PublicItemMethods
 	}
-	method := r.Method
+	method, err := s.effectiveMethod(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
 	if method == "HEAD" {
 		method = "GET"
 	}
 	if method == "OPTIONS" {
 		w.Header().Set("Allow", allowHeader(methods))
-		w.WriteHeader(http.StatusOK)
+		optionsAnswer(w)
 		return
 	}
 	if !slices.Contains(methods, method) {
@@ -259,8 +274,10 @@ func (s *Server) resource(w http.ResponseWriter, r *http.Request, res *resource.
 	owner := ""
 	// The principal the rate limits and query limits count by.
 	principal := "ip:" + httpserver.ClientNetwork(s.cfg.TrustedProxies.ClientIP(r))
+	var claims *bearer.Claims
 	if !slices.Contains(public, method) {
-		claims, e := bearer.Authenticate(r, s.cfg.Verifier, s.auth...)
+		var e *bearer.Error
+		claims, e = bearer.Authenticate(r, s.cfg.Verifier, s.auth...)
 		if e != nil {
 			writeBearerError(w, r, e)
 			return
@@ -269,9 +286,7 @@ func (s *Server) resource(w http.ResponseWriter, r *http.Request, res *resource.
 		if method == "GET" {
 			scope = res.ReadScope()
 		}
-		if !claims.HasScope(scope) {
-			writeBearerError(w, r, &bearer.Error{Status: http.StatusForbidden, Code: "insufficient_scope",
-				Description: "the access token lacks the scope " + scope, Scope: scope, Scheme: claims.Scheme(), Schemes: []string{claims.Scheme()}})
+		if !hasScope(w, r, claims, scope) {
 			return
 		}
 		if res.OwnerField != "" {
@@ -283,7 +298,7 @@ func (s *Server) resource(w http.ResponseWriter, r *http.Request, res *resource.
 		writeError(w, http.StatusTooManyRequests, "Rate limit exceeded")
 		return
 	}
-	h := &handler{s: s, res: res, owner: owner, principal: principal}
+	h := &handler{s: s, res: res, owner: owner, claims: claims, principal: principal}
 	defer h.done()
 	switch {
 	case id == "" && method == "GET":
@@ -297,4 +312,25 @@ func (s *Server) resource(w http.ResponseWriter, r *http.Request, res *resource.
 	case method == "DELETE":
 		h.delete(w, r, id)
 	}
+}
+
+// hasScope tells whether claims grant scope, answering 403
+// insufficient_scope (RFC 6750 §3.1) when they do not.
+func hasScope(w http.ResponseWriter, r *http.Request, claims *bearer.Claims, scope string) bool {
+	if claims.HasScope(scope) {
+		return true
+	}
+	writeBearerError(w, r, &bearer.Error{Status: http.StatusForbidden, Code: "insufficient_scope",
+		Description: "the access token lacks the scope " + scope, Scope: scope, Scheme: claims.Scheme(), Schemes: []string{claims.Scheme()}})
+	return false
+}
+
+// byName returns the resource named name.
+func (s *Server) byName(name string) (*resource.Resource, bool) {
+	for _, r := range s.cfg.Resources.Resources {
+		if r.Name == name {
+			return r, true
+		}
+	}
+	return nil, false
 }

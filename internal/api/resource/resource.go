@@ -6,11 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,6 +34,29 @@ type Set struct {
 	RateLimit    map[string]RateLimit // by HTTP method; missing: unlimited
 	MaxBodyBytes int64
 	QueryLimits  QueryLimits
+	// Wire are Eve's global settings of the wire format.
+	Wire Wire
+}
+
+// Wire are Eve's global settings that shape requests and answers.
+type Wire struct {
+	// DateFormat is Eve's DATE_FORMAT: "rfc1123" (empty: the default,
+	// "Tue, 01 Dec 2026 10:00:00 GMT") or "rfc3339"; dates are read in
+	// either form.
+	DateFormat string `yaml:"date_format"`
+	// AllowOverrideHTTPMethod is Eve's ALLOW_OVERRIDE_HTTP_METHOD: a POST
+	// with X-HTTP-Method-Override is served as that method.
+	AllowOverrideHTTPMethod bool `yaml:"allow_override_http_method"`
+	// UpsertOnPut is Eve's UPSERT_ON_PUT (nil: true): a PUT to a missing
+	// id creates the document.
+	UpsertOnPut *bool `yaml:"upsert_on_put"`
+}
+
+// Cache is a resource's Eve cache_control and cache_expires: the
+// Cache-Control and Expires (seconds from now) of its GET answers.
+type Cache struct {
+	Control string `yaml:"cache_control"`
+	Expires int    `yaml:"cache_expires"`
 }
 
 // QueryLimits bound the database work of one principal: the client and
@@ -92,6 +118,7 @@ type Resource struct {
 	OwnerField  string
 	Unique      []string
 	DefaultSort string
+	Cache       Cache
 	Pagination  Pagination
 	// Fields are the top-level schema properties queries may name.
 	Fields []docquery.Field
@@ -102,6 +129,11 @@ type Resource struct {
 	// Schema validates documents; SchemaDoc is its JSON form (for OpenAPI).
 	Schema    *jsonschema.Schema
 	SchemaDoc map[string]any
+	// ReadOnly are the properties clients may not write (Eve's readonly,
+	// JSON Schema's readOnly), dotted for fields of nested objects; sorted.
+	ReadOnly []string
+	// Relations are an Eve schema's data_relation rules (eveschema.go).
+	Relations []Relation
 }
 
 type fileResource struct {
@@ -119,6 +151,7 @@ type fileResource struct {
 	// CompoundIndexes are Eve's mongo_indexes: name → fields, "-field"
 	// for a descending key.
 	CompoundIndexes map[string][]string `yaml:"compound_indexes"`
+	Cache           Cache               `yaml:",inline"`
 	Schema          map[string]any      `yaml:"schema"`
 }
 
@@ -127,6 +160,7 @@ type file struct {
 	RateLimit    map[string]RateLimit    `yaml:"rate_limit"`
 	MaxBodyBytes int64                   `yaml:"max_body_bytes"`
 	QueryLimits  fileQueryLimits         `yaml:"query_limits"`
+	Wire         Wire                    `yaml:",inline"`
 	Resources    map[string]fileResource `yaml:"resources"`
 }
 
@@ -166,61 +200,78 @@ var (
 
 // Parse reads a resource file's content; name is used in error messages.
 func Parse(b []byte, name string) (*Set, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(b, &root); err != nil {
+		return nil, syntaxError(b, name, err)
+	}
+	loc := locator{name: name, root: &root}
+	keys := &keyChecker{loc: loc, seen: map[*yaml.Node]bool{}}
+	if err := keys.check(&root, reflect.TypeFor[file](), nil); err != nil {
+		return nil, err
+	}
 	var f file
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
-	if err := dec.Decode(&f); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
+		return nil, keys.decodeError(err)
 	}
-	fail := func(format string, args ...any) error {
-		return fmt.Errorf("%s: "+format, append([]any{name}, args...)...)
+	// fail reports a mistake at the key at path.
+	fail := func(path []string, format string, args ...any) error {
+		return loc.errorf(path, format, args...)
 	}
 	s := &Set{CORS: f.CORS, RateLimit: map[string]RateLimit{}, MaxBodyBytes: f.MaxBodyBytes}
 	if s.MaxBodyBytes == 0 {
 		s.MaxBodyBytes = 1 << 20
 	}
 	if s.MaxBodyBytes < 0 {
-		return nil, fail("max_body_bytes must be positive")
+		return nil, fail([]string{"max_body_bytes"}, "max_body_bytes must be positive")
 	}
 	if s.CORS.MaxAge == 0 {
 		s.CORS.MaxAge = 21600
 	}
-	for _, o := range s.CORS.AllowedOrigins {
+	for i, o := range s.CORS.AllowedOrigins {
 		if o != "*" && !strings.HasPrefix(o, "https://") && !strings.HasPrefix(o, "http://") {
-			return nil, fail("cors.allowed_origins: %q is not an origin (scheme://host[:port]) or *", o)
+			return nil, fail([]string{"cors", "allowed_origins", strconv.Itoa(i)}, "cors.allowed_origins: %q is not an origin (scheme://host[:port]) or *", o)
 		}
 	}
-	for m, l := range f.RateLimit {
-		m = strings.ToUpper(m)
+	for key, l := range f.RateLimit {
+		m := strings.ToUpper(key)
 		if !slices.Contains(methods, m) {
-			return nil, fail("rate_limit: unknown method %q", m)
+			return nil, fail([]string{"rate_limit", key}, "rate_limit: unknown method %q; the methods are %s", m, strings.Join(methods, ", "))
 		}
 		if l.Requests < 1 || l.Window <= 0 {
-			return nil, fail("rate_limit.%s: requests and window must be positive", m)
+			return nil, fail([]string{"rate_limit", key}, "rate_limit.%s: requests and window must be positive", m)
 		}
 		s.RateLimit[m] = l
 	}
 	ql, err := queryLimits(f.QueryLimits)
 	if err != nil {
-		return nil, fail("query_limits: %v", err)
+		return nil, fail([]string{"query_limits"}, "query_limits: %v", err)
 	}
 	s.QueryLimits = ql
+	s.Wire = f.Wire
+	if d := s.Wire.DateFormat; d != "" && d != "rfc1123" && d != "rfc3339" {
+		return nil, fail([]string{"date_format"}, "date_format: %q is not rfc1123 or rfc3339", d)
+	}
 	if len(f.Resources) == 0 {
-		return nil, fail("no resources declared")
+		return nil, fail([]string{"resources"}, "no resources declared")
 	}
 	urls := map[string]string{}
 	for rn, fr := range f.Resources {
 		r, err := buildResource(rn, fr)
 		if err != nil {
-			return nil, fmt.Errorf("%s: resource %q: %w", name, rn, err)
+			return nil, loc.resourceError(rn, err)
 		}
 		if other, ok := urls[r.URL]; ok {
-			return nil, fail("resources %q and %q share the URL %q", other, rn, r.URL)
+			return nil, fail([]string{"resources", rn, "url"}, "resources %q and %q share the URL %q", other, rn, r.URL)
 		}
 		urls[r.URL] = rn
 		s.Resources = append(s.Resources, r)
 	}
 	sort.Slice(s.Resources, func(i, j int) bool { return s.Resources[i].Name < s.Resources[j].Name })
+	if err := checkRelations(s.Resources); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
 	return s, nil
 }
 
@@ -283,43 +334,51 @@ func buildResource(name string, fr fileResource) (*Resource, error) {
 		r.URL = name
 	}
 	if !urlRE.MatchString(r.URL) || slices.Contains(reserved, r.URL) {
-		return nil, fmt.Errorf("url %q must match %s and not be one of %v", r.URL, urlRE, reserved)
+		return nil, at(fmt.Errorf("url %q must match %s and not be one of %v", r.URL, urlRE, reserved), "url")
 	}
 	if r.ItemTitle == "" {
 		r.ItemTitle = strings.TrimSuffix(name, "s")
 	}
 	var err error
 	if r.ResourceMethods, err = methodList("resource_methods", fr.ResourceMethods, []string{"GET"}, []string{"GET", "POST"}); err != nil {
-		return nil, err
+		return nil, at(err, "resource_methods")
 	}
 	if r.ItemMethods, err = methodList("item_methods", fr.ItemMethods, []string{"GET"}, []string{"GET", "PATCH", "PUT", "DELETE"}); err != nil {
-		return nil, err
+		return nil, at(err, "item_methods")
 	}
 	if r.PublicMethods, err = methodList("public_methods", fr.PublicMethods, nil, r.ResourceMethods); err != nil {
-		return nil, err
+		return nil, at(err, "public_methods")
 	}
 	if r.PublicItemMethods, err = methodList("public_item_methods", fr.PublicItemMethods, nil, r.ItemMethods); err != nil {
-		return nil, err
+		return nil, at(err, "public_item_methods")
 	}
 	if r.OwnerField != "" && (len(r.PublicMethods) > 0 || len(r.PublicItemMethods) > 0) {
-		return nil, errors.New("public methods need a resource without owner_field: an anonymous caller owns nothing")
+		return nil, at(errors.New("public methods need a resource without owner_field: an anonymous caller owns nothing"), "owner_field")
+	}
+	r.Cache = fr.Cache
+	if r.Cache.Expires < 0 {
+		return nil, at(errors.New("cache_expires must not be negative"), "cache_expires")
 	}
 	r.Pagination = Pagination{Default: 25, Limit: 50}
 	if fr.Pagination != nil {
 		r.Pagination = *fr.Pagination
 	}
 	if r.Pagination.Default < 1 || r.Pagination.Limit < r.Pagination.Default {
-		return nil, fmt.Errorf("pagination: need 1 <= default (%d) <= limit (%d)", r.Pagination.Default, r.Pagination.Limit)
+		return nil, at(fmt.Errorf("pagination: need 1 <= default (%d) <= limit (%d)", r.Pagination.Default, r.Pagination.Limit), "pagination")
 	}
-	if err := r.loadSchema(fr.Schema); err != nil {
-		return nil, err
+	schema, err := r.prepareSchema(fr.Schema)
+	if err != nil {
+		return nil, at(err, "schema")
+	}
+	if err := r.loadSchema(schema); err != nil {
+		return nil, at(err, "schema")
 	}
 	if r.OwnerField != "" {
 		if !docquery.ValidFieldName(r.OwnerField) {
-			return nil, fmt.Errorf("owner_field %q is not a valid field name", r.OwnerField)
+			return nil, at(fmt.Errorf("owner_field %q is not a valid field name", r.OwnerField), "owner_field")
 		}
 		if _, ok := r.field(r.OwnerField); ok {
-			return nil, fmt.Errorf("owner_field %q must not be a schema property: the server sets it", r.OwnerField)
+			return nil, at(fmt.Errorf("owner_field %q must not be a schema property: the server sets it", r.OwnerField), "owner_field")
 		}
 	}
 	indexed := map[string]bool{}
@@ -331,10 +390,10 @@ func buildResource(name string, fr fileResource) (*Resource, error) {
 		for _, n := range *fr.Indexes {
 			f, ok := r.field(n)
 			if !ok {
-				return nil, fmt.Errorf("indexes: %q is not a schema property", n)
+				return nil, at(fmt.Errorf("indexes: %q is not a schema property", n), "indexes")
 			}
 			if f.Type == docquery.Array {
-				return nil, fmt.Errorf("indexes: array field %q cannot be indexed", n)
+				return nil, at(fmt.Errorf("indexes: array field %q cannot be indexed", n), "indexes")
 			}
 			indexed[n] = true
 		}
@@ -343,10 +402,10 @@ func buildResource(name string, fr fileResource) (*Resource, error) {
 		r.Fields[i].Indexed = indexed[r.Fields[i].Name]
 	}
 	if r.Indexes, err = r.compoundIndexes(fr.CompoundIndexes); err != nil {
-		return nil, err
+		return nil, at(err, "compound_indexes")
 	}
 	if err := docstore.CheckCollection(r.Collection()); err != nil {
-		return nil, err
+		return nil, at(err, "unique")
 	}
 	return r, nil
 }
@@ -428,7 +487,7 @@ func (r *Resource) loadSchema(doc map[string]any) error {
 		return fmt.Errorf("schema: %w", err)
 	}
 	if r.Schema, err = c.Compile(loc); err != nil {
-		return fmt.Errorf("schema: %w", err)
+		return schemaError(err, r.SchemaDoc)
 	}
 	props, _ := r.SchemaDoc["properties"].(map[string]any)
 	r.Defaults = map[string]any{}
@@ -440,7 +499,7 @@ func (r *Resource) loadSchema(doc map[string]any) error {
 	for _, n := range names {
 		p, _ := props[n].(map[string]any)
 		if !docquery.ValidFieldName(n) {
-			return fmt.Errorf("schema: property %q: names must be letters, digits and _ (at most 32, not starting with _)", n)
+			return at(fmt.Errorf("schema: property %q: names must be letters, digits and _ (at most 32, not starting with _)", n), "schema", "properties", n)
 		}
 		if d, ok := p["default"]; ok {
 			r.Defaults[n] = d
