@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -24,6 +25,13 @@ import (
 func openStore(ctx context.Context, s *config.Storage) (*sqlstore.Store, error) {
 	if err := s.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if s.DB == "" {
+		// The embedded default lives in the data directory, which the
+		// first command run on a fresh clone creates, as serve does.
+		if err := os.MkdirAll(s.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("creating the data directory: %w", err)
+		}
 	}
 	st, err := sqlstore.Open(ctx, s.DSN(), sqlstore.Options{Migrate: true, MaxOpenConns: s.MaxOpenConns, SQLiteCacheKiB: s.SQLiteCacheMiB << 10})
 	if err != nil {
@@ -44,7 +52,7 @@ func withStore(ctx context.Context, s *config.Storage, f func(st *sqlstore.Store
 
 func runMigrate(ctx context.Context, e env, args []string) error {
 	var s config.Storage
-	fs := newFlagSet(e, "migrate [flags]", "Apply the embedded database migrations and exit. `serve` does this at start too;\nrun it alone before starting several instances, or to check a database.",
+	fs := newFlagSet(e, "migrate [flags]", "Apply the embedded database migrations and exit. gatehouse serve does this at start too;\nrun it alone before starting several instances, or to check a database.",
 		"  gatehouse migrate\n  gatehouse migrate --db postgres://gatehouse@db.internal/gatehouse")
 	s.RegisterFlags(fs)
 	if err := parse(fs, e, args); err != nil {
@@ -307,7 +315,7 @@ func userDisable(ctx context.Context, e env, args []string) error {
 	return userTarget("user disable --username U",
 		"Disable a user: they can no longer sign in, their login sessions are deleted and their grants\n"+
 			"revoked (refresh tokens stop working, access tokens stop being active at introspection).\n"+
-			"`user enable` lets them sign in again; what was revoked stays revoked.",
+			"gatehouse user enable lets them sign in again; what was revoked stays revoked.",
 		"  gatehouse user disable --username alice",
 		func(ctx context.Context, st *sqlstore.Store, name string, out io.Writer) error {
 			ended, err := admin.DisableUser(ctx, st, name, time.Now())
@@ -405,7 +413,8 @@ func clientAdd(ctx context.Context, e env, args []string) error {
 	return withStore(ctx, &s, func(st *sqlstore.Store) error {
 		rec, plain, err := admin.AddClient(ctx, st, c, time.Now())
 		if errors.Is(err, storage.ErrAlreadyExists) {
-			return fmt.Errorf("client %q exists; use gatehouse client rotate-secret --id %s for a new secret, or client update to change it", c.ID, c.ID)
+			return fmt.Errorf("client %q exists: change it with gatehouse client update --id %s (its scopes, redirect URIs and more), "+
+				"give it a new secret with gatehouse client rotate-secret --id %s, or remove it first with gatehouse client remove --id %s", c.ID, c.ID, c.ID, c.ID)
 		}
 		if err != nil {
 			return err
@@ -492,7 +501,8 @@ func idTokenAlgShown(alg string) string {
 func clientList(ctx context.Context, e env, args []string) error {
 	var s config.Storage
 	var asJSON bool
-	fs := newFlagSet(e, "client list [--json]", "List registered clients (never their secrets).", "  gatehouse client list")
+	fs := newFlagSet(e, "client list [--json]", "List registered clients (never their secrets). A long list of scopes is cut in the table,\nending in \"… +N\" for the N not shown; --json shows every field in full.",
+		"  gatehouse client list\n  gatehouse client list --json")
 	s.RegisterFlags(fs)
 	fs.BoolVar(&asJSON, "json", false, "print JSON")
 	if err := parse(fs, e, args); err != nil {
@@ -541,11 +551,33 @@ func clientList(ctx context.Context, e env, args []string) error {
 				kind = "public"
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Name, kind, authMethodShown(c), orDash(strings.Join(c.GrantTypes, ",")),
-				orDash(strings.Join(c.Scopes, ",")), orDash(resourceShown(c)), idTokenAlgShown(c.IDTokenAlg), yesNo(c.Disabled),
+				scopesShown(c.Scopes), orDash(resourceShown(c)), idTokenAlgShown(c.IDTokenAlg), yesNo(c.Disabled),
 				orDash(strings.Join(c.RedirectURIs, " ")))
 		}
 		return tw.Flush()
 	})
+}
+
+// maxScopesShown bounds the SCOPES column of `client list`, so that the
+// table stays readable: a longer list is cut after a whole scope and says
+// how many more there are (--json lists them all).
+const maxScopesShown = 48
+
+// scopesShown is a client's scopes as `client list` shows them.
+func scopesShown(scopes []string) string {
+	all := strings.Join(scopes, ",")
+	if len(all) <= maxScopesShown {
+		return orDash(all)
+	}
+	shown := 1 // a first scope too long for the column is shown whole
+	for n := 2; n < len(scopes); n++ {
+		more := fmt.Sprintf(",… +%d", len(scopes)-n)
+		if len(strings.Join(scopes[:n], ","))+len(more) > maxScopesShown {
+			break
+		}
+		shown = n
+	}
+	return strings.Join(scopes[:shown], ",") + fmt.Sprintf(",… +%d", len(scopes)-shown)
 }
 
 // resourceShown is what `client list` says a resource server is for: its
@@ -569,23 +601,32 @@ func clientUpdate(ctx context.Context, e env, args []string) error {
 	var s config.Storage
 	var id, audience, alg string
 	var dpopBound, requirePAR bool
-	var resourceScopes listFlag
-	fs := newFlagSet(e, "client update --id ID [--resource-server AUDIENCE] [--resource-scopes S,…] [--id-token-alg ALG] [--dpop-bound=true|false] [--require-par=true|false]",
-		"Change a client's registration. --resource-server makes it a resource server for AUDIENCE\n"+
-			"(an https URL): clients get tokens for it with resource=AUDIENCE, and it may introspect access\n"+
-			"tokens whose aud contains it; \"\" stops that. --resource-scopes replaces the scopes it defines;\n"+
+	var scopes, redirects, resourceScopes listFlag
+	fs := newFlagSet(e, "client update --id ID [--scopes S,…] [--redirect-uris URI,…] [--resource-server AUDIENCE] [--resource-scopes S,…] [--id-token-alg ALG] [--dpop-bound=true|false] [--require-par=true|false]",
+		"Change a client's registration; each flag given replaces that setting, the others stay.\n"+
+			"--scopes replaces the scopes the client may be granted and --redirect-uris its redirect URIs\n"+
+			"(a client using authorization_code needs at least one of each; client_credentials a scope).\n"+
+			"Tokens already issued keep the scopes they carry, and so do the access tokens their refresh\n"+
+			"tokens get (a refresh keeps its grant's scopes); new requests are held to the new scopes.\n"+
+			"--resource-server makes it a resource server for AUDIENCE (an https URL): clients get tokens\n"+
+			"for it with resource=AUDIENCE, and it may introspect access tokens whose aud contains it; \"\"\n"+
+			"stops that. --resource-scopes replaces the scopes it defines;\n"+
 			"--id-token-alg sets the algorithm its ID tokens are signed with (\"\" for the default, RS256);\n"+
 			"--dpop-bound=true makes its token requests need a DPoP proof, --dpop-bound=false no longer;\n"+
 			"--require-par=true makes it push its authorization requests to /par first;\n"+
 			"every instance uses it within 5 seconds. The web app reads its own at start: restart it after\n"+
 			"changing the web app's client.",
-		"  gatehouse client update --id reports-api --resource-server https://reports.example.com\n"+
+		"  gatehouse client update --id myapp --scopes openid,profile,email,offline_access,notes:read\n"+
+			"  gatehouse client update --id myapp --redirect-uris https://myapp.example.com/callback,https://myapp.example.com/cb2\n"+
+			"  gatehouse client update --id reports-api --resource-server https://reports.example.com\n"+
 			"  gatehouse client update --id reports-api --resource-scopes reports:read,reports:write\n"+
 			"  gatehouse client update --id reports-api --resource-server ''\n"+
 			"  gatehouse client update --id myapp --id-token-alg EdDSA\n"+
 			"  gatehouse client update --id myapp --dpop-bound=true")
 	s.RegisterFlags(fs)
 	fs.StringVar(&id, "id", "", "client ID (required)")
+	fs.Var(&scopes, "scopes", "the scopes the client may be granted, comma-separated (replaces them)")
+	fs.Var(&redirects, "redirect-uris", "the client's redirect URIs, exact, comma-separated or repeated (replaces them)")
 	fs.StringVar(&audience, "resource-server", "", "the `AUDIENCE` the client is a resource server for (\"\" for none)")
 	fs.Var(&resourceScopes, "resource-scopes", "the scopes the resource server defines, comma-separated (replaces them; '' for none)")
 	fs.StringVar(&alg, "id-token-alg", "", idTokenAlgHelp())
@@ -596,17 +637,55 @@ func clientUpdate(ctx context.Context, e env, args []string) error {
 	}
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	if id == "" || !given["resource-server"] && !given["resource-scopes"] && !given["id-token-alg"] && !given["dpop-bound"] && !given["require-par"] {
-		return fmt.Errorf("%w: --id and --resource-server, --resource-scopes, --id-token-alg, --dpop-bound or --require-par are required (--resource-server '' makes the client no resource server)", errUsage)
+	changes := []string{"scopes", "redirect-uris", "resource-server", "resource-scopes", "id-token-alg", "dpop-bound", "require-par"}
+	if id == "" || !slices.ContainsFunc(changes, func(f string) bool { return given[f] }) {
+		return fmt.Errorf("%w: --id and at least one of --%s are required (--resource-server '' makes the client no resource server)", errUsage, strings.Join(changes, ", --"))
+	}
+	// Checked before the store is opened, so that a wrong value changes
+	// nothing (the other flags included).
+	if given["scopes"] {
+		if err := admin.ValidateScopes(scopes); err != nil {
+			return fmt.Errorf("--scopes: %w", err)
+		}
+	}
+	if given["redirect-uris"] {
+		for _, u := range redirects {
+			if err := admin.ValidateRedirectURI(u); err != nil {
+				return fmt.Errorf("--redirect-uris: %w", err)
+			}
+		}
 	}
 	if given["id-token-alg"] {
-		// Checked before the store is opened, so that a wrong name
-		// changes nothing (--resource-server included).
 		if err := admin.ValidateIDTokenAlg(alg); err != nil {
 			return fmt.Errorf("--id-token-alg: %w", err)
 		}
 	}
 	return withStore(ctx, &s, func(st *sqlstore.Store) error {
+		if given["scopes"] {
+			change, err := admin.SetClientScopes(ctx, st, id, scopes, time.Now())
+			if err != nil {
+				return err
+			}
+			if len(change.Stored) == 0 {
+				fmt.Fprintf(e.stdout, "client %s may be granted no scopes%s\n", id, changeShown(change))
+			} else {
+				fmt.Fprintf(e.stdout, "client %s may be granted the scopes %s%s\n", id, strings.Join(change.Stored, ","), changeShown(change))
+			}
+			if len(change.Removed) > 0 {
+				fmt.Fprintln(e.stdout, "tokens already issued keep the scopes they carry, and so do refreshes of them")
+			}
+		}
+		if given["redirect-uris"] {
+			change, err := admin.SetClientRedirectURIs(ctx, st, id, redirects, time.Now())
+			if err != nil {
+				return err
+			}
+			if len(change.Stored) == 0 {
+				fmt.Fprintf(e.stdout, "client %s has no redirect URIs%s\n", id, changeShown(change))
+			} else {
+				fmt.Fprintf(e.stdout, "client %s redirects to %s%s\n", id, strings.Join(change.Stored, " "), changeShown(change))
+			}
+		}
 		if given["resource-server"] {
 			if err := admin.SetResourceAudience(ctx, st, id, audience, time.Now()); err != nil {
 				return err
@@ -653,6 +732,22 @@ func clientUpdate(ctx context.Context, e env, args []string) error {
 	})
 }
 
+// changeShown is what an update changed in a list, as `client update`
+// prints it after the list: " (added …; removed …)" or " (unchanged)".
+func changeShown(c admin.Change) string {
+	var parts []string
+	if len(c.Added) > 0 {
+		parts = append(parts, "added "+strings.Join(c.Added, " "))
+	}
+	if len(c.Removed) > 0 {
+		parts = append(parts, "removed "+strings.Join(c.Removed, " "))
+	}
+	if len(parts) == 0 {
+		return " (unchanged)"
+	}
+	return " (" + strings.Join(parts, "; ") + ")"
+}
+
 func clientDisable(ctx context.Context, e env, args []string) error {
 	return clientSetDisabled(ctx, e, args, true)
 }
@@ -664,7 +759,7 @@ func clientEnable(ctx context.Context, e env, args []string) error {
 func clientSetDisabled(ctx context.Context, e env, args []string, disabled bool) error {
 	verb, synopsis := "enable", "Let a disabled client authenticate again."
 	if disabled {
-		verb, synopsis = "disable", "Disable a client: it can no longer authenticate, and the tokens issued to it are no longer\nactive. `client enable` undoes it."
+		verb, synopsis = "disable", "Disable a client: it can no longer authenticate, and the tokens issued to it are no longer\nactive. gatehouse client enable undoes it."
 	}
 	return clientTarget("client "+verb+" --id ID", synopsis, "  gatehouse client "+verb+" --id myapp",
 		func(ctx context.Context, st *sqlstore.Store, id string, out io.Writer) error {

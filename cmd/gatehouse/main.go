@@ -36,13 +36,15 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"serve":   {"run the authorization server, the API and the web app", runServe},
-		"migrate": {"apply database migrations and exit", runMigrate},
-		"seed":    {"create the demo user, the built-in clients and demo todos (idempotent)", runSeed},
-		"user":    {"add, list, remove users and set their passwords", runUser},
-		"client":  {"add, list, remove OAuth clients, rotate their secrets, set how they authenticate", runClient},
-		"keys":    {"list, rotate and retire the signing keys", runKeys},
-		"dpop":    {"make a DPoP key and proofs, to use DPoP-bound tokens from curl", runDPoP},
+		"serve":     {"run the authorization server, the API and the web app", runServe},
+		"migrate":   {"apply database migrations and exit", runMigrate},
+		"seed":      {"create the demo user, the built-in clients and demo todos (idempotent)", runSeed},
+		"user":      {"add, list, remove users and set their passwords", runUser},
+		"client":    {"add, list, remove OAuth clients, rotate their secrets, set how they authenticate", runClient},
+		"keys":      {"list, rotate and retire the signing keys", runKeys},
+		"dpop":      {"make a DPoP key and proofs, to use DPoP-bound tokens from curl", runDPoP},
+		"resources": {"print the built-in resource file, check a resource file", runResources},
+		"token":     {"sign in through your browser and print your access token, for curl", runToken},
 	}
 }
 
@@ -98,7 +100,7 @@ func usage(w io.Writer, cmds map[string]command) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-8s %s\n", n, cmds[n].summary)
+		fmt.Fprintf(w, "  %-9s %s\n", n, cmds[n].summary)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Run gatehouse COMMAND --help for a command's flags and examples.")

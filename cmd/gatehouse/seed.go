@@ -74,7 +74,8 @@ func runSeed(ctx context.Context, e env, args []string) error {
 // (as installations seeded before there was a choice are), the one the
 // seed registers it with, admin.WebappIDTokenAlg; one set explicitly is
 // kept. The web app reads the algorithm from the registration when it
-// starts, after this.
+// starts, after this. An installation with the demo user gets the CLI's
+// public client (admin.EnsureCLIClient) when it has none.
 func seedOnFirstStart(ctx context.Context, c *config.Serve, st *sqlstore.Store, docs *docstore.Store, res *resource.Set, lookup func(string) (string, bool)) (seedOutcome, error) {
 	clients, err := st.ListClients(ctx)
 	if err != nil {
@@ -90,6 +91,9 @@ func seedOnFirstStart(ctx context.Context, c *config.Serve, st *sqlstore.Store, 
 		return seedOutcome{}, fmt.Errorf("the web app's client: %w", err)
 	}
 	if _, err := st.GetUserByUsername(ctx, admin.DemoUsername); err == nil {
+		if _, err := admin.EnsureCLIClient(ctx, st, res.Scopes(), time.Now()); err != nil {
+			return seedOutcome{}, fmt.Errorf("the CLI's client: %w", err)
+		}
 		return seedOutcome{username: admin.DemoUsername}, nil
 	} else if !errors.Is(err, storage.ErrNotFound) {
 		return seedOutcome{}, fmt.Errorf("reading users: %w", err)
@@ -114,11 +118,30 @@ func seed(ctx context.Context, c *config.Serve, st *sqlstore.Store, docs *docsto
 	return seedOutcome{username: admin.DemoUsername, password: r.DemoPassword}, nil
 }
 
+// loadResources reads the resource file of --resources, or the built-in
+// one without it.
 func loadResources(c *config.Serve) (*resource.Set, error) {
 	if c.Resources == "" {
 		return resource.Default()
 	}
 	return resource.LoadResources(c.Resources)
+}
+
+// checkWebappResources refuses, when serve runs the web app, resources the
+// web app cannot work with: a resource file replaces the built-in todos
+// resource, and the web app lists and edits the person's todos there.
+func checkWebappResources(c *config.Serve, res *resource.Set) error {
+	if !c.Runs(config.RoleWebapp) {
+		return nil
+	}
+	if err := res.CheckWebapp(); err != nil {
+		return fmt.Errorf("the web app cannot run with the resource file %s: %v. "+
+			"A resource file replaces the built-in todos resource, which the web app shows and edits: "+
+			"keep a todos resource in %s (`gatehouse resources default` prints the built-in file to start from; "+
+			"`gatehouse resources check %s` checks the result), or run without the web app: --roles authz,api",
+			c.Resources, err, c.Resources, c.Resources)
+	}
+	return nil
 }
 
 // openDocuments opens the API's document store and makes sure every declared

@@ -62,6 +62,13 @@ func runServe(ctx context.Context, e env, args []string) error {
 	if c.InsecureHTTP {
 		logger.Warn("!!! --insecure-http: serving PLAIN HTTP. Tokens, passwords and cookies cross the network unencrypted unless a TLS-terminating proxy sits in front. Never expose these ports directly.")
 	}
+	res, err := loadResources(&c)
+	if err != nil {
+		return err
+	}
+	if err := checkWebappResources(&c, res); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return fmt.Errorf("creating the data directory: %w", err)
 	}
@@ -76,10 +83,6 @@ func runServe(ctx context.Context, e env, args []string) error {
 	}
 	defer st.Close()
 
-	res, err := loadResources(&c)
-	if err != nil {
-		return err
-	}
 	docs, err := openDocuments(ctx, st, res)
 	if err != nil {
 		return err
@@ -259,11 +262,8 @@ func printBanner(w io.Writer, c *config.Serve, caFiles []string, seeded seedOutc
 	if !c.InsecureHTTP && c.TLSCert == "" && len(caFiles) > 0 {
 		fmt.Fprintf(w, "Local CA certificate (trust it in your browser or pass it to curl --cacert): %s\n", caFiles[0])
 	}
-	switch {
-	case seeded.password != "":
-		fmt.Fprintf(w, "Demo login: username %q, password %q (shown once; change it with: gatehouse user set-password --username %s --password-stdin)\n", seeded.username, seeded.password, seeded.username)
-	case seeded.username != "":
-		fmt.Fprintf(w, "Demo login: username %q (its password was shown at first start; reset it with: gatehouse user set-password --username %s --password-stdin)\n", seeded.username, seeded.username)
+	if line := demoLogin(&c.Storage, seeded); line != "" {
+		fmt.Fprintln(w, line)
 	}
 	fmt.Fprintln(w, "Press Ctrl-C to stop.")
 }

@@ -280,6 +280,106 @@ func SetClientAuthentication(ctx context.Context, clients storage.Clients, id, m
 	return plain, nil
 }
 
+// Change is what replacing a list in a client's registration did: the
+// list as stored (without repeats), the entries it added and the ones it
+// removed, each in the order given.
+type Change struct {
+	Stored, Added, Removed []string
+}
+
+// diff is the change from before to after.
+func diff(before, after []string) Change {
+	c := Change{Stored: after}
+	for _, v := range after {
+		if !slices.Contains(before, v) {
+			c.Added = append(c.Added, v)
+		}
+	}
+	for _, v := range before {
+		if !slices.Contains(after, v) {
+			c.Removed = append(c.Removed, v)
+		}
+	}
+	return c
+}
+
+// dedupe is l without repeats, in the order first given, and never nil:
+// the replaced list is what was given, even if that is none.
+func dedupe(l []string) []string {
+	out := []string{}
+	for _, v := range l {
+		if !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// ValidateScopes checks scopes a client may be granted: each a scope
+// token (RFC 6749 §3.3).
+func ValidateScopes(scopes []string) error {
+	for _, sc := range scopes {
+		if err := validateScope(sc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SetClientScopes replaces the scopes client id may be granted, and
+// returns what changed. A client using authorization_code or
+// client_credentials needs at least one, or each of its requests would be
+// refused with invalid_scope. Requests from then on are held to the new
+// scopes, on every instance within 5 seconds (the authorization server
+// caches clients that long); tokens issued before keep theirs, and so do
+// the access tokens their refresh tokens get, since a refresh keeps its
+// grant's scopes.
+func SetClientScopes(ctx context.Context, clients storage.Clients, id string, scopes []string, now time.Time) (Change, error) {
+	scopes = dedupe(scopes)
+	if err := ValidateScopes(scopes); err != nil {
+		return Change{}, err
+	}
+	c, err := lookupClient(ctx, clients, id)
+	if err != nil {
+		return Change{}, err
+	}
+	if len(scopes) == 0 {
+		for _, g := range []string{"authorization_code", "client_credentials"} {
+			if slices.Contains(c.GrantTypes, g) {
+				return Change{}, fmt.Errorf("client %q uses %s: it needs at least one scope, or every request it makes is refused (invalid_scope)", id, g)
+			}
+		}
+	}
+	if err := clients.SetClientScopes(ctx, id, scopes, now.UTC()); err != nil {
+		return Change{}, fmt.Errorf("setting the scopes of %q: %w", id, err)
+	}
+	return diff(c.Scopes, scopes), nil
+}
+
+// SetClientRedirectURIs replaces the redirect URIs of client id, each
+// checked as AddClient does, and returns what changed. A client using
+// authorization_code needs at least one. Authorization requests from then
+// on are held to the new URIs, on every instance within 5 seconds.
+func SetClientRedirectURIs(ctx context.Context, clients storage.Clients, id string, uris []string, now time.Time) (Change, error) {
+	uris = dedupe(uris)
+	for _, u := range uris {
+		if err := ValidateRedirectURI(u); err != nil {
+			return Change{}, err
+		}
+	}
+	c, err := lookupClient(ctx, clients, id)
+	if err != nil {
+		return Change{}, err
+	}
+	if len(uris) == 0 && slices.Contains(c.GrantTypes, "authorization_code") {
+		return Change{}, fmt.Errorf("client %q uses authorization_code: it needs at least one redirect URI", id)
+	}
+	if err := clients.SetClientRedirectURIs(ctx, id, uris, now.UTC()); err != nil {
+		return Change{}, fmt.Errorf("setting the redirect URIs of %q: %w", id, err)
+	}
+	return diff(c.RedirectURIs, uris), nil
+}
+
 // errPublicResourceServer: introspection takes client authentication
 // (RFC 7662 §2.1), which a public client cannot give.
 var errPublicResourceServer = errors.New("a public client cannot be a resource server: introspection needs client authentication, and a public client has no secret")

@@ -321,3 +321,108 @@ func TestSetResourceScopes(t *testing.T) {
 		}
 	}
 }
+
+// TestSetClientScopes: the scopes a client may be granted are replaced
+// (repeats dropped), the change is reported, and a refused value changes
+// nothing: a malformed scope, none for a client whose grants need one, an
+// unknown client.
+func TestSetClientScopes(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	now := time.Now()
+	for _, c := range []NewClient{
+		{ID: "app", RedirectURIs: []string{"https://app.example.com/cb"}},
+		{ID: "batch", GrantTypes: []string{"client_credentials"}, Scopes: []string{"todos:read"}},
+		{ID: "refresher", GrantTypes: []string{"refresh_token"}, Scopes: []string{"openid"}},
+		{ID: "reports", GrantTypes: []string{}, Scopes: []string{}, ResourceAudience: "https://reports.example.com"},
+	} {
+		if _, _, err := AddClient(ctx, st, c, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, s := range []struct {
+		name, id string
+		scopes   []string
+		want     string // error; "" = none
+		change   Change
+		stored   []string // the client's scopes afterwards
+	}{
+		{"add and remove", "app", []string{"openid", "profile", "notes:read", "openid"}, "",
+			Change{Added: []string{"notes:read"}, Removed: []string{"email", "offline_access"}}, []string{"openid", "profile", "notes:read"}},
+		{"the same again", "app", []string{"openid", "profile", "notes:read"}, "", Change{}, []string{"openid", "profile", "notes:read"}},
+		{"a malformed scope", "app", []string{"openid", "notes\"read"}, "does not allow", Change{}, []string{"openid", "profile", "notes:read"}},
+		{"none for authorization_code", "app", []string{}, `client "app" uses authorization_code: it needs at least one scope`, Change{}, []string{"openid", "profile", "notes:read"}},
+		{"none for client_credentials", "batch", nil, `client "batch" uses client_credentials: it needs at least one scope`, Change{}, []string{"todos:read"}},
+		{"replace a job's", "batch", []string{"todos:read", "todos:write"}, "", Change{Added: []string{"todos:write"}}, []string{"todos:read", "todos:write"}},
+		{"none for refresh_token alone", "refresher", []string{}, "", Change{Removed: []string{"openid"}}, []string{}},
+		{"a resource server", "reports", []string{"openid"}, "", Change{Added: []string{"openid"}}, []string{"openid"}},
+		{"unknown client", "nope", []string{"openid"}, `no client "nope"`, Change{}, nil},
+	} {
+		t.Run(s.name, func(t *testing.T) {
+			change, err := SetClientScopes(ctx, st, s.id, s.scopes, now)
+			if s.want == "" && err != nil || s.want != "" && (err == nil || !strings.Contains(err.Error(), s.want)) {
+				t.Fatalf("error = %v, want %q", err, s.want)
+			}
+			if !slices.Equal(change.Added, s.change.Added) || !slices.Equal(change.Removed, s.change.Removed) {
+				t.Errorf("change %+v, want %+v", change, s.change)
+			}
+			if s.stored == nil {
+				return
+			}
+			got, err := st.GetClient(ctx, s.id)
+			if err != nil || !slices.Equal(got.Scopes, s.stored) {
+				t.Errorf("stored %q (%v), want %q", got.Scopes, err, s.stored)
+			}
+		})
+	}
+}
+
+// TestSetClientRedirectURIs: a client's redirect URIs are replaced, each
+// held to the rule of registration, and a refused value changes nothing.
+func TestSetClientRedirectURIs(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	now := time.Now()
+	for _, c := range []NewClient{
+		{ID: "app", RedirectURIs: []string{"https://app.example.com/cb"}},
+		{ID: "batch", GrantTypes: []string{"client_credentials"}, Scopes: []string{"todos:read"}},
+	} {
+		if _, _, err := AddClient(ctx, st, c, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, s := range []struct {
+		name, id string
+		uris     []string
+		want     string // error; "" = none
+		change   Change
+		stored   []string
+	}{
+		{"add one", "app", []string{"https://app.example.com/cb", "http://127.0.0.1:9000/cb"}, "",
+			Change{Added: []string{"http://127.0.0.1:9000/cb"}}, []string{"https://app.example.com/cb", "http://127.0.0.1:9000/cb"}},
+		{"replace", "app", []string{"https://app2.example.com/cb", "https://app2.example.com/cb"}, "",
+			Change{Added: []string{"https://app2.example.com/cb"}, Removed: []string{"https://app.example.com/cb", "http://127.0.0.1:9000/cb"}},
+			[]string{"https://app2.example.com/cb"}},
+		{"plain http", "app", []string{"http://app.example.com/cb"}, "plain http on a host that is not loopback", Change{}, []string{"https://app2.example.com/cb"}},
+		{"none for authorization_code", "app", []string{}, `client "app" uses authorization_code: it needs at least one redirect URI`, Change{}, []string{"https://app2.example.com/cb"}},
+		{"none for a job", "batch", []string{}, "", Change{}, []string{}},
+		{"unknown client", "nope", []string{"https://x.example.com/cb"}, `no client "nope"`, Change{}, nil},
+	} {
+		t.Run(s.name, func(t *testing.T) {
+			change, err := SetClientRedirectURIs(ctx, st, s.id, s.uris, now)
+			if s.want == "" && err != nil || s.want != "" && (err == nil || !strings.Contains(err.Error(), s.want)) {
+				t.Fatalf("error = %v, want %q", err, s.want)
+			}
+			if !slices.Equal(change.Added, s.change.Added) || !slices.Equal(change.Removed, s.change.Removed) {
+				t.Errorf("change %+v, want %+v", change, s.change)
+			}
+			if s.stored == nil {
+				return
+			}
+			got, err := st.GetClient(ctx, s.id)
+			if err != nil || !slices.Equal(got.RedirectURIs, s.stored) {
+				t.Errorf("stored %q (%v), want %q", got.RedirectURIs, err, s.stored)
+			}
+		})
+	}
+}

@@ -18,6 +18,7 @@ const (
 	DemoUsername   = "demo"
 	WebappClientID = "gatehouse-webapp"
 	APIClientID    = "gatehouse-api"
+	CLIClientID    = "gatehouse-cli"
 )
 
 // WebappIDTokenAlg is the ID token algorithm the built-in web app's client
@@ -45,7 +46,10 @@ type SeedResult struct {
 	// shown once and stored nowhere but as a hash.
 	DemoPassword string
 	CreatedUser  bool
-	Clients      []string // built-in clients created or given a new secret now
+	Clients      []string // built-in confidential clients created or given a new secret now
+	// CLIClient is set when the CLI's public client (CLIClientID) was
+	// registered now.
+	CLIClient bool
 }
 
 // SeedStore is what Seed needs of the store.
@@ -57,7 +61,8 @@ type SeedStore interface {
 // Seed creates the demo setup: the built-in web app's and API's client
 // registrations (their secrets written to files only the server can read;
 // the API's a resource server for o.APIURL, so it may introspect the access
-// tokens meant for the API), a demo user, and a few todos for it. It is
+// tokens meant for the API), the CLI's public client (EnsureCLIClient), a
+// demo user, and a few todos for it. It is
 // idempotent: what exists is left as it is, except that a built-in client
 // whose secret file is missing gets a new secret, the API's client, if it
 // is not a resource server yet, becomes one, and the web app's client, if
@@ -90,8 +95,13 @@ func Seed(ctx context.Context, st SeedStore, o SeedOptions) (SeedResult, error) 
 			res.Clients = append(res.Clients, c.ID)
 		}
 	}
+	made, err := EnsureCLIClient(ctx, st, o.ResourceScopes, o.Now)
+	if err != nil {
+		return res, err
+	}
+	res.CLIClient = made
 
-	_, err := st.GetUserByUsername(ctx, DemoUsername)
+	_, err = st.GetUserByUsername(ctx, DemoUsername)
 	if err == nil {
 		return res, nil
 	}
@@ -121,6 +131,37 @@ func Seed(ctx context.Context, st SeedStore, o SeedOptions) (SeedResult, error) 
 		}
 	}
 	return res, nil
+}
+
+// EnsureCLIClient registers the public client `gatehouse token` signs
+// people in with, CLIClientID, unless a client with that ID exists: one
+// that does is kept as it is, since an operator may have changed or
+// disabled it. The client has no secret (a program on the person's
+// computer cannot keep one); it redeems its codes with PKCE and receives
+// them on a loopback redirect, whose port the authorization server lets
+// vary (RFC 8252 §7.3). It may ask for the identity scopes and
+// resourceScopes, the API's. It reports whether it registered the client.
+func EnsureCLIClient(ctx context.Context, clients storage.Clients, resourceScopes []string, now time.Time) (bool, error) {
+	switch _, err := clients.GetClient(ctx, CLIClientID); {
+	case err == nil:
+		return false, nil
+	case !errors.Is(err, storage.ErrNotFound):
+		return false, fmt.Errorf("looking up client %q: %w", CLIClientID, err)
+	}
+	c := NewClient{
+		ID: CLIClientID, Name: "Gatehouse CLI", Public: true,
+		RedirectURIs: []string{"http://127.0.0.1/callback"},
+		GrantTypes:   []string{"authorization_code", "refresh_token"},
+		Scopes:       append([]string{"openid", "profile", "offline_access"}, resourceScopes...),
+	}
+	switch _, _, err := AddClient(ctx, clients, c, now); {
+	case errors.Is(err, storage.ErrAlreadyExists):
+		// Another instance starting on the same database registered it.
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return true, nil
 }
 
 // ensureClient registers c unless it exists, and (re)writes its secret file

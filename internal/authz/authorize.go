@@ -136,9 +136,10 @@ func (s *Server) authorizationRequest(ctx context.Context, client storage.Client
 	case terr != nil:
 		return pendingRequest{}, terr
 	}
-	scopes := s.scopes.allowed(client, target, strings.Fields(q.Get("scope")))
+	requested := strings.Fields(q.Get("scope"))
+	scopes := s.scopes.allowed(client, target, requested)
 	if len(scopes) == 0 {
-		return pendingRequest{}, &authzError{"invalid_scope", "no requested scope is allowed for this client"}
+		return pendingRequest{}, &authzError{"invalid_scope", authorizeScopeRefusal(requested, target)}
 	}
 	prompt := strings.Fields(q.Get("prompt"))
 	if slices.Contains(prompt, "none") && len(prompt) > 1 {

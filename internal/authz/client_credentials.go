@@ -29,13 +29,23 @@ func (s *Server) clientCredentials(r *http.Request, client storage.Client, jkt s
 	case terr != nil:
 		return tokenResponse{}, terr.tokenError()
 	}
-	scopes, ok := s.scopes.forClient(client, target, strings.Fields(r.PostForm.Get("scope")))
-	if !ok {
-		return tokenResponse{}, oidc.ErrInvalidScope().WithDescription("scope not allowed for this client")
-	}
-	if len(scopes) == 0 {
+	requested := strings.Fields(r.PostForm.Get("scope"))
+	scopes, ok := s.scopes.forClient(client, target, requested)
+	if !ok || len(scopes) == 0 {
+		// Refused, naming what the client asked for and what it may have
+		// (it authenticated: its own registration is no secret to it).
+		allowed, _ := s.scopes.forClient(client, target, nil)
+		switch {
+		case !ok:
+			refused := refusedScopes(requested, s.scopes.allowed(client, target, requested))
+			return tokenResponse{}, oidc.ErrInvalidScope().WithDescription("%s", clientScopeRefusal(refused, allowed, target, false))
+		case len(requested) > 0:
+			// Identity scopes only: a token with no person in it does
+			// not carry them.
+			return tokenResponse{}, oidc.ErrInvalidScope().WithDescription("%s", clientScopeRefusal(refusedScopes(requested, nil), allowed, target, true))
+		}
 		// A token that permits nothing at the resource: the client is
-		// registered for none of its scopes (or asked another resource's).
+		// registered for none of its scopes.
 		return tokenResponse{}, oidc.ErrInvalidScope().WithDescription("the client may have none of this resource's scopes")
 	}
 	g := grantFor(client)

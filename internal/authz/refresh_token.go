@@ -65,9 +65,10 @@ func (s *Server) refresh(r *http.Request, client storage.Client, jkt string) (to
 		// that a thief's try does not cost the client its token.
 		return tokenResponse{}, errDPoPKey("the refresh token")
 	}
-	scopes, ok := narrowed(rec.Scopes, strings.Fields(r.PostForm.Get("scope")))
+	requested := strings.Fields(r.PostForm.Get("scope"))
+	scopes, ok := narrowed(rec.Scopes, requested)
 	if !ok {
-		return tokenResponse{}, oidc.ErrInvalidScope().WithDescription("scope exceeds the original grant")
+		return tokenResponse{}, oidc.ErrInvalidScope().WithDescription("%s", refreshScopeRefusal(refusedScopes(requested, rec.Scopes), rec.Scopes))
 	}
 	if err := s.checkUser(ctx, rec.UserID); err != nil {
 		return tokenResponse{}, err

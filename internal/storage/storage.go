@@ -150,6 +150,12 @@ type Clients interface {
 	ListClients(ctx context.Context) ([]Client, error)
 	// SetClientSecret replaces the secret hash; ErrNotFound if no such client.
 	SetClientSecret(ctx context.Context, id, secretHash string, now time.Time) error
+	// SetClientScopes replaces the client's Scopes, the scopes it may be
+	// granted (nil or empty: none); ErrNotFound if no such client.
+	SetClientScopes(ctx context.Context, id string, scopes []string, now time.Time) error
+	// SetClientRedirectURIs replaces the client's RedirectURIs (nil or
+	// empty: none); ErrNotFound if no such client.
+	SetClientRedirectURIs(ctx context.Context, id string, uris []string, now time.Time) error
 	// SetClientResourceAudience sets (or, with "", clears) the client's
 	// ResourceAudience; ErrNotFound if no such client.
 	SetClientResourceAudience(ctx context.Context, id, audience string, now time.Time) error

@@ -178,6 +178,8 @@ func testClients(t *testing.T, s storage.Store) {
 	wantErr(t, s.SetClientSecret(ctx, "nobody", "x", base), storage.ErrNotFound, "SetClientSecret unknown")
 	wantErr(t, s.SetClientResourceAudience(ctx, "nobody", "x", base), storage.ErrNotFound, "SetClientResourceAudience unknown")
 	wantErr(t, s.SetClientResourceScopes(ctx, "nobody", []string{"x"}, base), storage.ErrNotFound, "SetClientResourceScopes unknown")
+	wantErr(t, s.SetClientScopes(ctx, "nobody", []string{"openid"}, base), storage.ErrNotFound, "SetClientScopes unknown")
+	wantErr(t, s.SetClientRedirectURIs(ctx, "nobody", []string{"https://rp.example/cb"}, base), storage.ErrNotFound, "SetClientRedirectURIs unknown")
 	wantErr(t, s.SetClientIDTokenAlg(ctx, "nobody", "EdDSA", base), storage.ErrNotFound, "SetClientIDTokenAlg unknown")
 	wantErr(t, s.SetClientDisabled(ctx, "nobody", true, base), storage.ErrNotFound, "SetClientDisabled unknown")
 	wantErr(t, s.SetClientDPoPBound(ctx, "nobody", true, base), storage.ErrNotFound, "SetClientDPoPBound unknown")
@@ -222,6 +224,24 @@ func testClients(t *testing.T, s storage.Store) {
 		{"SetClientResourceScopes to replace them", func(w time.Time) error {
 			return s.SetClientResourceScopes(ctx, cli.ID, []string{"reports:read"}, w)
 		}, func(c *storage.Client) { c.ResourceScopes = []string{"reports:read"} }},
+		{"SetClientScopes", func(w time.Time) error { return s.SetClientScopes(ctx, cli.ID, []string{"openid", "notes:read"}, w) },
+			func(c *storage.Client) { c.Scopes = []string{"openid", "notes:read"} }},
+		{"SetClientScopes again", func(w time.Time) error { return s.SetClientScopes(ctx, cli.ID, []string{"openid", "notes:read"}, w) },
+			func(c *storage.Client) {}},
+		{"SetClientScopes to none", func(w time.Time) error { return s.SetClientScopes(ctx, cli.ID, []string{}, w) },
+			func(c *storage.Client) { c.Scopes = []string{} }},
+		{"SetClientScopes to nil", func(w time.Time) error { return s.SetClientScopes(ctx, cli.ID, nil, w) },
+			func(c *storage.Client) { c.Scopes = nil }},
+		{"SetClientScopes back", func(w time.Time) error { return s.SetClientScopes(ctx, cli.ID, []string{"openid"}, w) },
+			func(c *storage.Client) { c.Scopes = []string{"openid"} }},
+		{"SetClientRedirectURIs", func(w time.Time) error {
+			return s.SetClientRedirectURIs(ctx, cli.ID, []string{"http://127.0.0.1/cb", "com.example.cli:/cb"}, w)
+		}, func(c *storage.Client) { c.RedirectURIs = []string{"http://127.0.0.1/cb", "com.example.cli:/cb"} }},
+		{"SetClientRedirectURIs again", func(w time.Time) error {
+			return s.SetClientRedirectURIs(ctx, cli.ID, []string{"http://127.0.0.1/cb", "com.example.cli:/cb"}, w)
+		}, func(c *storage.Client) {}},
+		{"SetClientRedirectURIs to none", func(w time.Time) error { return s.SetClientRedirectURIs(ctx, cli.ID, []string{}, w) },
+			func(c *storage.Client) { c.RedirectURIs = []string{} }},
 		{"SetClientIDTokenAlg", func(w time.Time) error { return s.SetClientIDTokenAlg(ctx, cli.ID, "EdDSA", w) },
 			func(c *storage.Client) { c.IDTokenAlg = "EdDSA" }},
 		{"SetClientIDTokenAlg again", func(w time.Time) error { return s.SetClientIDTokenAlg(ctx, cli.ID, "EdDSA", w) },

@@ -86,6 +86,18 @@ func (s *Store) SetClientResourceAudience(ctx context.Context, id, audience stri
 		audience, micros(now), id)
 }
 
+// SetClientScopes replaces the scopes the client may be granted.
+func (s *Store) SetClientScopes(ctx context.Context, id string, scopes []string, now time.Time) error {
+	return s.writeOne(ctx, "UPDATE clients SET scopes = ?, updated_at = ? WHERE id = ?",
+		encodeList(scopes), micros(now), id)
+}
+
+// SetClientRedirectURIs replaces the client's redirect URIs.
+func (s *Store) SetClientRedirectURIs(ctx context.Context, id string, uris []string, now time.Time) error {
+	return s.writeOne(ctx, "UPDATE clients SET redirect_uris = ?, updated_at = ? WHERE id = ?",
+		encodeList(uris), micros(now), id)
+}
+
 // SetClientResourceScopes replaces the scopes the client, as a resource
 // server, defines.
 func (s *Store) SetClientResourceScopes(ctx context.Context, id string, scopes []string, now time.Time) error {
