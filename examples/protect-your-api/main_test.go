@@ -229,7 +229,7 @@ func (c tokenClaims) audience() []string {
 	return nil
 }
 
-// TestProtectYourAPI runs the README's walk: a real gatehouse serve, the
+// TestProtectYourAPI runs the walk of docs/protect-your-api.md: a real gatehouse serve, the
 // resource server and a client registered with the gatehouse commands, and
 // this example's binary, with its default audience, trusting the local CA.
 func TestProtectYourAPI(t *testing.T) {
