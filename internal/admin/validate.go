@@ -3,12 +3,13 @@ package admin
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"regexp"
 	"slices"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/gatehouse-dev/gatehouse/internal/loopback"
 
 	"github.com/gatehouse-dev/gatehouse/internal/clientkeys"
 	"github.com/gatehouse-dev/gatehouse/internal/storage"
@@ -146,7 +147,7 @@ func ValidateRedirectURI(raw string) error {
 			return fmt.Errorf("redirect URI %q has no host", raw)
 		}
 	case "http":
-		if !isLoopbackHost(u.Hostname()) {
+		if !loopback.Host(u.Hostname()) {
 			return fmt.Errorf("redirect URI %q uses plain http on a host that is not loopback; %s", raw, redirectURIRule)
 		}
 	case "javascript", "data", "file", "vbscript":
@@ -179,7 +180,7 @@ func ValidateResourceAudience(raw string) error {
 		return fmt.Errorf("resource audience %q must be an absolute URL with a host, such as https://api.example.com", raw)
 	case u.Scheme != "https" && u.Scheme != "http":
 		return fmt.Errorf("resource audience %q must be an https URL", raw)
-	case u.Scheme == "http" && !isLoopbackHost(u.Hostname()):
+	case u.Scheme == "http" && !loopback.Host(u.Hostname()):
 		return fmt.Errorf("resource audience %q uses plain http, which only loopback addresses (127.0.0.1, [::1], localhost) may use: use https", raw)
 	case u.User != nil:
 		return fmt.Errorf("resource audience %q must not carry user information", raw)
@@ -191,14 +192,6 @@ func ValidateResourceAudience(raw string) error {
 		return fmt.Errorf("resource audience %q must not end in /: access tokens carry the API's URL without one (%s)", raw, strings.TrimRight(raw, "/"))
 	}
 	return nil
-}
-
-func isLoopbackHost(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 func validateUsername(u string) error {

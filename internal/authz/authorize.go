@@ -3,7 +3,6 @@ package authz
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -11,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/internal/loopback"
 
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
 	"github.com/gatehouse-dev/gatehouse/internal/storage"
@@ -204,12 +205,12 @@ func registeredURI(registered []string, public bool, uri string) bool {
 		return false
 	}
 	u, err := url.Parse(uri)
-	if err != nil || u.Scheme != "http" || !isLoopbackIP(u.Hostname()) || u.User != nil || u.Fragment != "" || strings.Contains(uri, "#") {
+	if err != nil || u.Scheme != "http" || !loopback.IP(u.Hostname()) || u.User != nil || u.Fragment != "" || strings.Contains(uri, "#") {
 		return false
 	}
 	for _, reg := range registered {
 		ru, err := url.Parse(reg)
-		if err != nil || ru.Scheme != "http" || !isLoopbackIP(ru.Hostname()) {
+		if err != nil || ru.Scheme != "http" || !loopback.IP(ru.Hostname()) {
 			continue
 		}
 		if ru.Hostname() == u.Hostname() && ru.EscapedPath() == u.EscapedPath() && ru.RawQuery == u.RawQuery {
@@ -217,13 +218,6 @@ func registeredURI(registered []string, public bool, uri string) bool {
 		}
 	}
 	return false
-}
-
-// isLoopbackIP: RFC 8252 §8.3 recommends the loopback IP literal over
-// "localhost".
-func isLoopbackIP(host string) bool {
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // advance moves an authorization request on: sign-in, then consent, then

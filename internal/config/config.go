@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/loopback"
+
 	"github.com/gatehouse-dev/gatehouse/internal/httpserver"
 )
 
@@ -386,7 +388,7 @@ func (s *Serve) Validate() error {
 		if err != nil {
 			return fmt.Errorf("--debug-addr: %q is not host:port", s.DebugAddr)
 		}
-		if !isLoopback(host) {
+		if !loopback.Host(host) {
 			return fmt.Errorf("--debug-addr: %q must be a loopback address (127.0.0.1, ::1 or localhost)", s.DebugAddr)
 		}
 	}
@@ -400,7 +402,7 @@ func (s *Serve) Validate() error {
 		if err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" || p.RawQuery != "" || p.Fragment != "" {
 			return fmt.Errorf("%s: %q is not an absolute http(s) URL without query or fragment", u.flag, u.value)
 		}
-		if p.Scheme == "http" && !isLoopback(p.Hostname()) {
+		if p.Scheme == "http" && !loopback.Host(p.Hostname()) {
 			return fmt.Errorf("%s: %q must use https (plain http is allowed for loopback addresses only)", u.flag, u.value)
 		}
 	}
@@ -446,14 +448,6 @@ func (s *Serve) Validate() error {
 		return errors.New("--refresh-idle-ttl must not exceed --refresh-absolute-ttl")
 	}
 	return nil
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // EnvName returns the environment variable that stands for a flag:
