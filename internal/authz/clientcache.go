@@ -2,11 +2,11 @@ package authz
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 
 	"github.com/gatehouse-dev/gatehouse/internal/storage"
 	"github.com/gatehouse-dev/gatehouse/ttlcache"
@@ -34,10 +34,15 @@ const clientCacheTTL = 5 * time.Second
 // (misses are not), so an unknown ID cannot fill it.
 const clientCacheSweepAt = 1024
 
+// clientLoadTimeout bounds one shared read of a client. The read runs
+// apart from the requests waiting for it (none of them may cancel it for
+// the others); each waiter still stops waiting when its own request ends.
+const clientLoadTimeout = 10 * time.Second
+
 // clientCache caches clients by ID for clientCacheTTL. A client that is not
 // found, and any error, is not cached: an unknown ID costs a read each time
 // (and an unknown ID cannot fill the cache). Concurrent misses for the same
-// ID share one read.
+// ID share one read (singleflight).
 //
 // The clients it returns are copies; callers may keep them.
 type clientCache struct {
@@ -46,87 +51,62 @@ type clientCache struct {
 	ttl  time.Duration
 
 	entries *ttlcache.Cache[string, storage.Client]
-
-	mu       sync.Mutex // guards inflight
-	inflight map[string]*clientLoad
-}
-
-// clientLoad is a read in progress; done is closed when c and err are set.
-type clientLoad struct {
-	done chan struct{}
-	c    storage.Client
-	err  error
+	reads   singleflight.Group
 }
 
 func newClientCache(load func(context.Context, string) (storage.Client, error), now func() time.Time, ttl time.Duration) *clientCache {
 	return &clientCache{
 		load: load, now: now, ttl: ttl,
-		entries:  ttlcache.New[string, storage.Client](clientCacheSweepAt),
-		inflight: map[string]*clientLoad{},
+		entries: ttlcache.New[string, storage.Client](clientCacheSweepAt),
 	}
 }
 
 // get returns the client with the given ID, from the cache while its entry
-// is fresh, otherwise from the store. A waiter whose own context ends stops
-// waiting; a waiter whose shared read failed only because the reading
-// request's context ended reads again itself.
+// is fresh, otherwise from the store through the read it shares with every
+// concurrent miss for that ID. A caller whose context ends stops waiting
+// (storage.ErrUnavailable wrapping the context's error: a 503); the read
+// goes on for the others.
 func (cc *clientCache) get(ctx context.Context, id string) (storage.Client, error) {
-	for {
-		if c, _, ok := cc.entries.Get(id, cc.now()); ok {
-			return cloneClient(c), nil
+	if c, _, ok := cc.entries.Get(id, cc.now()); ok {
+		return cloneClient(c), nil
+	}
+	readCtx := context.WithoutCancel(ctx)
+	done := cc.reads.DoChan(id, func() (any, error) { return cc.fill(readCtx, id) })
+	select {
+	case r := <-done:
+		if r.Err != nil {
+			return storage.Client{}, r.Err
 		}
-		cc.mu.Lock()
-		// Looked up again under mu: a read that ended since the look-up
-		// above cached its client before leaving inflight.
-		c, gen, ok := cc.entries.Get(id, cc.now())
-		if ok {
-			cc.mu.Unlock()
-			return cloneClient(c), nil
-		}
-		if l, ok := cc.inflight[id]; ok {
-			cc.mu.Unlock()
-			select {
-			case <-l.done:
-			case <-ctx.Done():
-				return storage.Client{}, fmt.Errorf("%w: waiting for client %q: %w", storage.ErrUnavailable, id, ctx.Err())
-			}
-			if l.err != nil && isContextErr(l.err) && ctx.Err() == nil {
-				continue // the reader's request ended, not ours
-			}
-			return cloneClient(l.c), l.err
-		}
-		l := &clientLoad{done: make(chan struct{})}
-		cc.inflight[id] = l
-		cc.mu.Unlock()
-
-		cc.fill(ctx, id, l, gen)
-		return cloneClient(l.c), l.err
+		return cloneClient(r.Val.(storage.Client)), nil
+	case <-ctx.Done():
+		return storage.Client{}, fmt.Errorf("%w: waiting for client %q: %w", storage.ErrUnavailable, id, ctx.Err())
 	}
 }
 
-// fill reads the client, publishes the result to the waiters and caches a
-// client that was found. The entry's lifetime starts when the read starts,
-// so a slow read cannot stretch how long a changed client stays cached.
-func (cc *clientCache) fill(ctx context.Context, id string, l *clientLoad, gen ttlcache.Gen) {
+// fill reads the client and caches it when it was found. The entry's
+// lifetime starts when the read starts, so a slow read cannot stretch how
+// long a changed client stays cached. A panic in the read becomes an error:
+// DoChan runs fill on a goroutine of its own, where a panic would end the
+// process.
+func (cc *clientCache) fill(ctx context.Context, id string) (c storage.Client, err error) {
+	ctx, cancel := context.WithTimeout(ctx, clientLoadTimeout)
+	defer cancel()
 	start := cc.now()
+	_, gen, _ := cc.entries.Get(id, start)
 	defer func() {
-		cc.mu.Lock()
-		if l.err == nil {
-			cc.entries.Put(id, l.c, start.Add(cc.ttl), cc.now(), gen)
+		if p := recover(); p != nil {
+			c, err = storage.Client{}, fmt.Errorf("authz: loading client %q panicked: %v", id, p)
 		}
-		delete(cc.inflight, id)
-		cc.mu.Unlock()
-		close(l.done)
 	}()
-	l.err = errors.New("authz: loading client panicked") // replaced unless load panics
-	l.c, l.err = cc.load(ctx, id)
-	if l.err == nil && l.c.ID != id { // defence in depth: only the exact ID is cached
-		l.c, l.err = storage.Client{}, fmt.Errorf("client %q: %w", id, storage.ErrNotFound)
+	c, err = cc.load(ctx, id)
+	if err == nil && c.ID != id { // defence in depth: only the exact ID is cached
+		return storage.Client{}, fmt.Errorf("client %q: %w", id, storage.ErrNotFound)
 	}
-}
-
-func isContextErr(err error) bool {
-	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+	if err != nil {
+		return storage.Client{}, err
+	}
+	cc.entries.Put(id, c, start.Add(cc.ttl), cc.now(), gen)
+	return c, nil
 }
 
 // cloneClient copies the slices of c, so that no caller can change what

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -244,8 +245,8 @@ func TestClientCache_ConcurrentMissesReadOnce(t *testing.T) {
 	})
 }
 
-// TestClientCache_WaiterContext: a waiter whose request ends stops waiting;
-// a waiter whose reader's request ended reads the client itself.
+// TestClientCache_WaiterContext: a caller whose request ends stops
+// waiting with a 503; the shared read goes on and serves the others.
 func TestClientCache_WaiterContext(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		g := &gatedLoader{release: make(chan struct{})}
@@ -257,19 +258,20 @@ func TestClientCache_WaiterContext(t *testing.T) {
 		}
 		cc := newClientCache(g.load, time.Now, clientCacheTTL)
 
-		readerCtx, cancelReader := context.WithCancel(context.Background())
-		readerErr := make(chan error, 1)
-		go func() { _, err := cc.get(readerCtx, "app"); readerErr <- err }()
+		firstCtx, cancelFirst := context.WithCancel(context.Background())
+		firstErr := make(chan error, 1)
+		go func() { _, err := cc.get(firstCtx, "app"); firstErr <- err }()
 		synctest.Wait()
 
-		// A waiter whose own request has ended returns at once.
+		// A caller whose own request has ended returns at once.
 		gone, cancel := context.WithCancel(context.Background())
 		cancel()
 		if _, err := cc.get(gone, "app"); !errors.Is(err, context.Canceled) || !errors.Is(err, storage.ErrUnavailable) {
-			t.Fatalf("ended waiter: %v, want storage.ErrUnavailable (a 503) wrapping context.Canceled", err)
+			t.Fatalf("ended caller: %v, want storage.ErrUnavailable (a 503) wrapping context.Canceled", err)
 		}
 
-		// A live waiter outlives its reader's cancelled request.
+		// A live caller is served by the read the first caller started,
+		// although the first caller's request ends before it completes.
 		waiter := make(chan error, 1)
 		go func() {
 			c, err := cc.get(context.Background(), "app")
@@ -279,19 +281,27 @@ func TestClientCache_WaiterContext(t *testing.T) {
 			waiter <- err
 		}()
 		synctest.Wait()
-		cancelReader()
-		if err := <-readerErr; !errors.Is(err, context.Canceled) {
-			t.Fatalf("reader: %v, want context.Canceled", err)
+		cancelFirst()
+		if err := <-firstErr; !errors.Is(err, context.Canceled) || !errors.Is(err, storage.ErrUnavailable) {
+			t.Fatalf("first caller: %v, want storage.ErrUnavailable wrapping context.Canceled", err)
 		}
-		synctest.Wait() // the waiter now reads itself
 		close(g.release)
 		if err := <-waiter; err != nil {
 			t.Fatalf("waiter: %v", err)
 		}
-		if got := g.reads.Load(); got != 2 {
-			t.Fatalf("%d reads, want 2 (the cancelled one and the waiter's own)", got)
+		if got := g.reads.Load(); got != 1 {
+			t.Fatalf("%d reads, want 1: an ended request does not cancel the shared read", got)
 		}
 	})
+}
+
+// TestClientCache_LoadPanics: a panic in the shared read is an error for
+// its callers, not the end of the process.
+func TestClientCache_LoadPanics(t *testing.T) {
+	cc := newClientCache(func(context.Context, string) (storage.Client, error) { panic("boom") }, time.Now, clientCacheTTL)
+	if _, err := cc.get(context.Background(), "app"); err == nil || !strings.Contains(err.Error(), "panicked") {
+		t.Fatalf("get: %v, want an error saying the read panicked", err)
+	}
 }
 
 // TestClientCache_Race: lookups of a few clients from many goroutines while
