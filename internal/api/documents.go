@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"mime/multipart"
 	"net/http"
@@ -67,6 +68,13 @@ func (h *handler) storeError(w http.ResponseWriter, r *http.Request, err error) 
 	case errors.Is(err, docstore.ErrTooManyElements):
 		writeError(w, http.StatusUnprocessableEntity, fmt.Sprintf(
 			"A document's array fields hold at most %d distinct items in all", docstore.MaxElements))
+	case errors.Is(err, errTooManyReferences):
+		status := http.StatusUnprocessableEntity // a write's documents
+		if r.Method == http.MethodGet {
+			status = http.StatusBadRequest // a page to embed into
+		}
+		writeError(w, status, fmt.Sprintf(
+			"A request refers to at most %d documents through one relation: send fewer documents, or ask for a smaller page (max_results)", maxReferences))
 	case errors.Is(err, docquery.ErrTooComplex):
 		// The filter's form was accepted, but the store bounds its cost.
 		writeError(w, http.StatusBadRequest, "The where is too complex: it needs too many look-ups of array fields; combine values of one field with $in or $nin")
@@ -110,7 +118,7 @@ func (h *handler) render(d docstore.Document, p query.Projection, full bool) (ma
 	}
 	out := map[string]any{}
 	for k, v := range fields {
-		if p.Keep(k) {
+		if p.Keep(k) && h.keep(k) {
 			out[k] = v
 		}
 	}
@@ -119,19 +127,20 @@ func (h *handler) render(d docstore.Document, p query.Projection, full bool) (ma
 			out[f.Name] = h.s.renderDate(v)
 		}
 	}
-	if h.res.OwnerField != "" && p.Keep(h.res.OwnerField) {
+	if h.res.OwnerField != "" && p.Keep(h.res.OwnerField) && h.keep(h.res.OwnerField) {
 		out[h.res.OwnerField] = d.Owner
 	}
 	out["_id"] = d.ID
 	out["_created"] = h.s.formatDate(d.Created)
 	out["_updated"] = h.s.formatDate(d.Updated)
 	out["_etag"] = d.ETag
+	h.stateFields(out, d)
 	links := map[string]any{"self": map[string]string{"href": h.res.URL + "/" + d.ID, "title": h.res.ItemTitle}}
 	if full {
 		links["parent"] = map[string]string{"href": "/", "title": "home"}
-		links["collection"] = map[string]string{"href": h.res.URL, "title": h.res.Name}
+		links["collection"] = map[string]string{"href": h.res.URL, "title": h.res.Title()}
 	}
-	out["_links"] = links
+	h.setLinks(out, links)
 	return out, nil
 }
 
@@ -167,6 +176,7 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, err)
 		return
 	}
+	filter = h.readFilter(filter)
 	sortSpec := q.Get("sort")
 	if sortSpec == "" {
 		sortSpec = h.res.DefaultSort
@@ -200,12 +210,16 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 	if err == nil && n >= 1 {
 		page = n
 	}
+	if h.res.NoPagination {
+		maxResults, page = maxUnpaginated, 1
+	}
 	ctx := r.Context()
 	offset := (page - 1) * maxResults
+	withDeleted := h.showDeleted(q)
 	docs, err := run(ctx, h, func(ctx context.Context) ([]docstore.Document, error) {
-		return h.s.cfg.Store.Find(ctx, h.res.Name, h.owner, docquery.Query{
+		return h.find(ctx, docquery.Query{
 			Filter: filter, Sort: sortKeys, Limit: maxResults, Offset: offset,
-		})
+		}, withDeleted)
 	})
 	if err != nil {
 		h.storeError(w, r, err)
@@ -217,7 +231,7 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 	// one past the first, needs the count.
 	total := offset + len(docs)
 	if len(docs) == maxResults || (len(docs) == 0 && page > 1) {
-		if total, err = h.count(r, q.Get("where"), filter); err != nil {
+		if total, err = h.count(r, q.Get("where"), filter, withDeleted); err != nil {
 			h.storeError(w, r, err)
 			return
 		}
@@ -263,10 +277,10 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 		self += "?" + r.URL.RawQuery // Eve's self link repeats the query
 	}
 	links := map[string]any{
-		"self":   map[string]string{"href": self, "title": h.res.Name},
+		"self":   map[string]string{"href": self, "title": h.res.Title()},
 		"parent": map[string]string{"href": "/", "title": "home"},
 	}
-	if page < last {
+	if page < last && !h.res.NoPagination {
 		links["next"] = link(page+1, "next page")
 		links["last"] = link(last, "last page")
 	}
@@ -278,25 +292,26 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Last-Modified", httpDate(newest))
 	}
 	h.setCache(w)
-	writeJSON(w, http.StatusOK, map[string]any{
-		"_items": items,
-		"_meta":  map[string]any{"page": page, "max_results": maxResults, "total": total},
-		"_links": links,
-	})
+	body := map[string]any{"_items": items}
+	if !h.res.NoPagination {
+		body["_meta"] = map[string]any{"page": page, "max_results": maxResults, "total": total}
+	}
+	h.setLinks(body, links)
+	writeJSON(w, http.StatusOK, body)
 }
 
 // count returns the number of the owner's documents matching filter (the
 // parsed where), from the cache of recent totals when it has it, or from
 // a count of it already in progress (countCache.total).
-func (h *handler) count(r *http.Request, where string, filter docquery.Expr) (int, error) {
-	k := countKey{resource: h.res.Name, owner: h.owner, where: where}
+func (h *handler) count(r *http.Request, where string, filter docquery.Expr, withDeleted bool) (int, error) {
+	k := countKey{resource: h.res.Name, owner: h.owner, where: countWhere(where, withDeleted)}
 	now := h.s.cfg.Now()
 	if total, ok, _ := h.s.counts.get(k, now); ok {
 		return total, nil
 	}
 	return run(r.Context(), h, func(ctx context.Context) (int, error) {
 		return h.s.counts.total(ctx, k, now, func() (int, error) {
-			return h.s.cfg.Store.Count(ctx, h.res.Name, h.owner, filter)
+			return h.countDocs(ctx, filter, withDeleted)
 		})
 	})
 }
@@ -426,7 +441,7 @@ func formDocument(w http.ResponseWriter, form url.Values, empty string) (any, bo
 
 // metaFields are ignored in a document from the client: a client may send
 // back what it read (_id is checked apart).
-var metaFields = []string{"_id", "_created", "_updated", "_etag", "_links", "_status"}
+var metaFields = []string{"_id", "_created", "_updated", "_etag", "_links", "_status", "_deleted", "_version", "_latest_version"}
 
 // prepare checks one document and returns its stored form, or the issues
 // found. client is what the client sent (doc itself, or a PATCH's patch):
@@ -662,11 +677,13 @@ func (h *handler) insert(w http.ResponseWriter, r *http.Request, docs []newDoc, 
 
 // written is the answer for a stored document: its meta fields.
 func (h *handler) written(d docstore.Document) map[string]any {
-	return map[string]any{
+	out := map[string]any{
 		"_status": "OK", "_id": d.ID, "_etag": d.ETag,
 		"_created": h.s.formatDate(d.Created), "_updated": h.s.formatDate(d.Updated),
-		"_links": map[string]any{"self": map[string]string{"href": h.res.URL + "/" + d.ID, "title": h.res.ItemTitle}},
 	}
+	h.setLinks(out, map[string]any{"self": map[string]string{"href": h.res.URL + "/" + d.ID, "title": h.res.ItemTitle}})
+	h.stateFields(out, d)
+	return h.wholeWritten(out, d)
 }
 
 // takenID tells, after an insert refused as a duplicate, whether a
@@ -708,8 +725,12 @@ func etagMatches(header, etag string) bool {
 	return false
 }
 
-// getDoc reads one of the owner's documents.
+// getDoc reads one of the owner's documents (one the datasource filter
+// matches).
 func (h *handler) getDoc(ctx context.Context, id string) (docstore.Document, error) {
+	if h.res.Filter != nil {
+		return h.filteredDoc(ctx, id)
+	}
 	return run(ctx, h, func(ctx context.Context) (docstore.Document, error) {
 		return h.s.cfg.Store.Get(ctx, h.res.Name, h.owner, id)
 	})
@@ -740,6 +761,10 @@ func (h *handler) get(w http.ResponseWriter, r *http.Request, id string) {
 	if !ok {
 		return
 	}
+	if h.res.Versioning && q.Has(versionParam) {
+		h.getVersion(w, r, d, q, proj)
+		return
+	}
 	w.Header().Set("ETag", quoteETag(d.ETag))
 	w.Header().Set("Last-Modified", httpDate(d.Updated))
 	// RFC 9110 §13.1.2: If-None-Match takes precedence over If-Modified-Since.
@@ -753,6 +778,11 @@ func (h *handler) get(w http.ResponseWriter, r *http.Request, id string) {
 			w.WriteHeader(http.StatusNotModified)
 			return
 		}
+	}
+	if d.Deleted {
+		h.done()
+		h.deletedAnswer(w, r, d, proj)
+		return
 	}
 	emb, err := h.lookupEmbedded(r.Context(), rels, []docstore.Document{d})
 	if err != nil {
@@ -803,6 +833,11 @@ func (h *handler) update(w http.ResponseWriter, r *http.Request, id string, patc
 		h.storeError(w, r, err)
 		return
 	}
+	if cur.Deleted && patch {
+		// Eve: a soft-deleted document cannot be patched (a PUT restores it).
+		writeError(w, http.StatusNotFound, msgNotFound)
+		return
+	}
 	// As Eve, If-Match is asked for once the document is known to exist.
 	etag, ok := ifMatch(w, r)
 	if !ok {
@@ -816,20 +851,23 @@ func (h *handler) update(w http.ResponseWriter, r *http.Request, id string, patc
 		writeUpdateIssues(w, issues{"_id": "field is read-only"})
 		return
 	}
-	doc := obj
-	if patch {
-		var old map[string]any
-		dec := json.NewDecoder(bytes.NewReader(cur.Data))
-		dec.UseNumber()
-		if err := dec.Decode(&old); err != nil {
-			h.storeError(w, r, err)
-			return
-		}
-		for k, v := range obj {
-			old[k] = v
-		}
-		doc = old
+	var old map[string]any
+	dec := json.NewDecoder(bytes.NewReader(cur.Data))
+	dec.UseNumber()
+	if err := dec.Decode(&old); err != nil {
+		h.storeError(w, r, err)
+		return
 	}
+	doc := maps.Clone(obj)
+	if patch {
+		doc = maps.Clone(old)
+		for k, v := range obj {
+			doc[k] = v
+		}
+	}
+	// A read-only value stays what it is, whatever the write replaces
+	// around it (a PUT, or a PATCH of the object that holds it).
+	keepReadOnly(doc, old, h.res.ReadOnly)
 	clean, is := h.prepare(doc, obj, !patch)
 	if is == nil {
 		var only map[string]any
@@ -853,7 +891,8 @@ func (h *handler) update(w http.ResponseWriter, r *http.Request, id string, patc
 		return
 	}
 	now := h.s.cfg.Now().UTC().Truncate(time.Second)
-	next := docstore.Document{ID: cur.ID, Owner: h.owner, Created: cur.Created, Updated: now, ETag: docstore.NewETag(), Data: data}
+	next := docstore.Document{ID: cur.ID, Owner: h.owner, Created: cur.Created, Updated: now, ETag: docstore.NewETag(), Data: data,
+		Version: docstore.NextVersion(cur.Version)}
 	// The swap compares with the stored tag, so a concurrent writer between
 	// Get and Replace makes this a 412.
 	err = exec(ctx, h, func(ctx context.Context) error { return h.s.cfg.Store.Replace(ctx, h.res.Name, next, cur.ETag) })
@@ -909,13 +948,20 @@ func (h *handler) delete(w http.ResponseWriter, r *http.Request, id string) {
 	if !ok {
 		return
 	}
-	if etag == "*" {
+	if h.res.SoftDelete {
+		h.softDelete(w, r, id, etag)
+		return
+	}
+	if etag == "*" || h.res.Filter != nil {
+		// A document outside the datasource filter is not found.
 		d, err := h.getDoc(r.Context(), id)
 		if err != nil {
 			h.storeError(w, r, err)
 			return
 		}
-		etag = d.ETag
+		if etag == "*" {
+			etag = d.ETag
+		}
 	}
 	err := exec(r.Context(), h, func(ctx context.Context) error { return h.s.cfg.Store.Delete(ctx, h.res.Name, h.owner, id, etag) })
 	h.s.counts.written(h.res.Name, h.owner)

@@ -123,6 +123,11 @@ func openAPI(set *resource.Set, publicURL string) map[string]any {
 					"responses": map[string]any{"200": map[string]any{"description": "The document", "content": map[string]any{"application/json": map[string]any{"schema": ref}},
 						"headers": map[string]any{"ETag": header("the entity tag", "string"), "Last-Modified": dateHeader}},
 						"304": map[string]any{"description": "Not modified"}, "404": errResp}}
+				if l := r.Lookup; l != nil {
+					// OpenAPI cannot tell two templates of one path apart.
+					get["description"] = "The id may also be a value of " + l.Field + " (additional_lookup, matching " +
+						strings.TrimSuffix(strings.TrimPrefix(l.Match.String(), "^(?:"), ")$") + "): the document with that " + l.Field + "."
+				}
 				if itemParams != nil {
 					get["parameters"] = itemParams
 					get["responses"].(map[string]any)["400"] = errResp
@@ -153,6 +158,7 @@ func openAPI(set *resource.Set, publicURL string) map[string]any {
 		paths["/"+r.URL] = coll
 		paths["/"+r.URL+"/{id}"] = item
 	}
+	stateDocs(set, paths, schemas)
 	return map[string]any{
 		"openapi":    "3.1.0",
 		"info":       map[string]any{"title": "Gatehouse API", "version": "1"},

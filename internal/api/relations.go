@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"net/http"
 	"slices"
@@ -28,6 +29,16 @@ import (
 // lookupBatch bounds the values of one look-up query (the document store
 // takes at most 200 values in an $in).
 const lookupBatch = 200
+
+// maxReferences bounds the references one request looks up through one
+// relation (a write's documents, or a page to embed into): each batch of
+// lookupBatch is a query, so a large body or page of references must not
+// turn into hundreds of them.
+const maxReferences = 1000
+
+// errTooManyReferences: a request refers to more than maxReferences
+// documents through one relation.
+var errTooManyReferences = fmt.Errorf("more than %d references through one relation", maxReferences)
 
 // lookupRows bounds the documents one look-up query reads when the
 // referenced field is not _id (several documents may share a value).
@@ -53,6 +64,43 @@ func (h *handler) readOnlyIssues(client map[string]any, is issues) {
 		if present {
 			is.add(segs, "field is read-only")
 		}
+	}
+}
+
+// keepReadOnly copies the stored values of the read-only dotted paths from
+// old into doc, creating the objects on the way in doc where they are
+// missing; a path old does not hold is left as doc has it (a default may
+// fill it). Objects of doc on the way are copied before they are changed:
+// they may be the client's.
+func keepReadOnly(doc, old map[string]any, paths []string) {
+	for _, p := range paths {
+		segs := strings.Split(p, ".")
+		var v any = old
+		for _, s := range segs {
+			m, ok := v.(map[string]any)
+			if !ok {
+				v = nil
+				break
+			}
+			if v, ok = m[s]; !ok {
+				break
+			}
+		}
+		if v == nil {
+			continue // not stored (or stored as null): nothing to keep
+		}
+		dst := doc
+		for _, s := range segs[:len(segs)-1] {
+			next, ok := dst[s].(map[string]any)
+			if ok {
+				next = maps.Clone(next)
+			} else {
+				next = map[string]any{}
+			}
+			dst[s] = next
+			dst = next
+		}
+		dst[segs[len(segs)-1]] = v
 	}
 }
 
@@ -260,6 +308,9 @@ func (h *handler) relationIssues(ctx context.Context, docs []map[string]any, onl
 		if len(refs) == 0 {
 			continue
 		}
+		if len(refs) > maxReferences {
+			return nil, fmt.Errorf("%s: %w", rel.Path, errTooManyReferences)
+		}
 		target, found, err := h.related(ctx, rel, refs)
 		if err != nil {
 			return nil, err
@@ -291,6 +342,10 @@ func (h *handler) parseEmbedded(w http.ResponseWriter, r *http.Request, param st
 	param = strings.TrimSpace(param)
 	if param == "" {
 		return nil, true
+	}
+	if h.res.NoEmbedding {
+		writeError(w, http.StatusBadRequest, "Embedding is disabled for "+h.res.Name+" (embedding: false)")
+		return nil, false
 	}
 	unparsable := func(why string) ([]resource.Relation, bool) {
 		writeError(w, http.StatusBadRequest, "Unable to parse `"+embedParam+"` clause: "+why)
@@ -328,7 +383,7 @@ func (h *handler) parseEmbedded(w http.ResponseWriter, r *http.Request, param st
 			return nil, false
 		}
 		target, ok := h.s.byName(rel.Resource)
-		if !ok || !h.mayRead(w, r, target) {
+		if !ok || !h.mayRead(w, r, name, target) {
 			if !ok {
 				writeError(w, http.StatusInternalServerError, "Internal server error")
 			}
@@ -340,12 +395,18 @@ func (h *handler) parseEmbedded(w http.ResponseWriter, r *http.Request, param st
 }
 
 // mayRead tells whether the caller may read target's documents to embed
-// them: with a token that has target's read scope, or, on a public
-// request, when target's GET is public too (otherwise the request's token
-// is authenticated as target's GET would). It answers the refusal itself.
-func (h *handler) mayRead(w http.ResponseWriter, r *http.Request, target *resource.Resource) bool {
+// them, as a GET of each of them would: target must serve its documents
+// (GET among its item methods), and the caller needs a token with target's
+// read scope or, on a public request, target's item GET must be public too
+// (otherwise the request's token is authenticated as target's GET would).
+// It answers the refusal itself.
+func (h *handler) mayRead(w http.ResponseWriter, r *http.Request, name string, target *resource.Resource) bool {
+	if !slices.Contains(target.ItemMethods, http.MethodGet) {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("Field '%s' is not embeddable: resource '%s' does not serve its documents", name, target.Name))
+		return false
+	}
 	if h.claims == nil {
-		if slices.Contains(target.PublicMethods, http.MethodGet) {
+		if slices.Contains(target.PublicItemMethods, http.MethodGet) {
 			return true
 		}
 		claims, e := bearer.Authenticate(r, h.s.cfg.Verifier, h.s.auth...)
@@ -387,6 +448,9 @@ func (h *handler) lookupEmbedded(ctx context.Context, rels []resource.Relation, 
 				return nil, err
 			}
 			refs = references(v, nil, nil, i, refs)
+		}
+		if len(refs) > maxReferences {
+			return nil, fmt.Errorf("%s: %w", rel.Path, errTooManyReferences)
 		}
 		target, found, err := h.related(ctx, rel, refs)
 		if err != nil {

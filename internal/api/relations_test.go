@@ -21,8 +21,9 @@ import (
 )
 
 // relationsYAML declares Eve schemas with readonly and data_relation
-// rules: pets refer to people by _id (friend, friends: embeddable) and by
-// code (vet: not embeddable); notes, public to read, refer to people.
+// rules: pets refer to people by _id (friend, friends: embeddable), by
+// code (vet: not embeddable) and to drops, which take documents but serve
+// none (drop); notes, public to read, refer to people.
 const relationsYAML = `
 resources:
   people:
@@ -47,6 +48,13 @@ resources:
       friend: {type: objectid, nullable: true, data_relation: {resource: people, embeddable: true}}
       friends: {type: list, schema: {type: objectid, data_relation: {resource: people, embeddable: true}}}
       vet: {type: string, data_relation: {resource: people, field: code}}
+      drop: {type: objectid, data_relation: {resource: drops, embeddable: true}}
+  drops:
+    resource_methods: [POST]
+    item_methods: [DELETE]
+    owner_field: owner
+    schema:
+      secret: {type: string}
   notes:
     resource_methods: [GET, POST]
     public_methods: [GET]
@@ -100,7 +108,7 @@ func newRelEnv(t *testing.T, b storagetest.Backend) *relEnv {
 	}
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
-	all := []string{"people:read", "people:write", "pets:read", "pets:write", "notes:read", "notes:write"}
+	all := []string{"people:read", "people:write", "pets:read", "pets:write", "notes:read", "notes:write", "drops:read", "drops:write"}
 	return &relEnv{env: &env{t: t, srv: srv, issuer: is,
 		alice: is.Token(t, "alice", all...),
 		bob:   is.Token(t, "bob", all...)},
@@ -367,6 +375,7 @@ func TestEmbedded(t *testing.T) {
 				{"not an object", "/api/pets/" + p1 + "?embedded=" + q(`[1]`), e.alice, 400, "`embedded`"},
 				{"bad value", "/api/pets?embedded=" + q(`{"friend":2}`), e.alice, 400, "`embedded`"},
 				{"twice", "/api/pets?embedded=" + q(`{"friend":1}`) + "&embedded=" + q(`{"friend":1}`), e.alice, 400, "embedded given more than once"},
+				{"target serves no documents", "/api/pets?embedded=" + q(`{"drop":1}`), e.alice, 400, "resource 'drops' does not serve its documents"},
 				{"no read scope of the target", "/api/pets?embedded=" + q(`{"friend":1}`), e.noRead, 403, "people:read"},
 				{"item, no read scope", "/api/pets/" + p1 + "?embedded=" + q(`{"friend":1}`), e.noRead, 403, "people:read"},
 				{"public list, no token", "/api/notes?embedded=" + q(`{"author":1}`), "", 401, ""},
@@ -428,6 +437,57 @@ func TestEmbeddedOpenAPI(t *testing.T) {
 	for _, tt := range tests {
 		if got := hasEmbedded(paths[tt.path].(map[string]any)["get"]); got != tt.want {
 			t.Errorf("%s GET mentions embedded: %v, want %v", tt.path, got, tt.want)
+		}
+	}
+}
+
+// TestTooManyReferences: one request looks up at most maxReferences
+// documents through one relation, written or embedded.
+func TestTooManyReferences(t *testing.T) {
+	e := newRelEnv(t, storagetest.Backends()[0])
+	const maxReferences = 1000 // the API's bound
+	ids := make([]string, maxReferences+1)
+	for i := range ids {
+		ids[i] = docstore.NewID()
+	}
+	body := `{"name":"many","friends":["` + strings.Join(ids, `","`) + `"]}`
+	r := e.do("POST", "/api/pets", e.alice, body)
+	e.want(r, 422)
+	if msg, _ := e.body(r, "_error", "message").(string); !strings.Contains(msg, "at most 1000 documents through one relation") {
+		t.Errorf("POST: %s", r.raw)
+	}
+	body = `{"name":"fewer","friends":["` + strings.Join(ids[:maxReferences], `","`) + `"]}`
+	r = e.do("POST", "/api/pets", e.alice, body)
+	e.want(r, 422) // none of them exists: the ordinary issues, one per reference
+	if iss, _ := r.body["_issues"].(map[string]any); len(iss) == 0 {
+		t.Errorf("POST with %d references: %s", maxReferences, r.raw)
+	}
+}
+
+// TestReadOnlyValuesStay: a write that replaces what holds a read-only
+// value (a PUT of the whole document, a PATCH of the object around it)
+// keeps the stored value.
+func TestReadOnlyValuesStay(t *testing.T) {
+	e := newRelEnv(t, storagetest.Backends()[0])
+	stored := docstore.Document{ID: docstore.NewID(), Owner: "alice", Created: time.Now(), Updated: time.Now(),
+		ETag: docstore.NewETag(), Data: json.RawMessage(`{"name":"ann","secret":"kept","meta":{"rank":7,"note":"a"}}`)}
+	if err := e.store.Insert(context.Background(), "people", []docstore.Document{stored}); err != nil {
+		t.Fatal(err)
+	}
+	path := "/api/people/" + stored.ID
+	etag := stored.ETag
+	for _, w := range []struct{ method, body string }{
+		{"PATCH", `{"meta":{"note":"b"}}`},
+		{"PUT", `{"name":"ann"}`},
+		{"PATCH", `{"meta":{}}`},
+	} {
+		r := e.do(w.method, path, e.alice, w.body, "If-Match", etag)
+		e.want(r, 200)
+		etag, _ = r.body["_etag"].(string)
+		got := e.do("GET", path, e.alice, "")
+		meta, _ := got.body["meta"].(map[string]any)
+		if got.body["secret"] != "kept" || meta["rank"] != float64(7) {
+			t.Errorf("after %s %s: %s", w.method, w.body, got.raw)
 		}
 	}
 }

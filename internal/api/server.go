@@ -31,6 +31,12 @@ type Store interface {
 	Count(ctx context.Context, collection, owner string, filter docquery.Expr) (int, error)
 	Replace(ctx context.Context, collection string, d docstore.Document, ifETag string) error
 	Delete(ctx context.Context, collection, owner, id, ifETag string) error
+	// Soft delete and versioning (softdelete.go, versions.go).
+	FindWithDeleted(ctx context.Context, collection, owner string, q docquery.Query) ([]docstore.Document, error)
+	CountWithDeleted(ctx context.Context, collection, owner string, filter docquery.Expr) (int, error)
+	GetVersion(ctx context.Context, collection, owner, id string, version int) (docstore.Document, error)
+	FindVersions(ctx context.Context, collection, owner, id string, limit, offset int) ([]docstore.Document, error)
+	CountVersions(ctx context.Context, collection, owner, id string) (int, error)
 }
 
 var _ Store = (*docstore.Store)(nil)
@@ -154,8 +160,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.cors(w, r)
 	switch {
 	case len(parts) == 0:
+		httpserver.SetRoute(r, Prefix)
 		s.static(w, r, []string{"GET", "HEAD", "OPTIONS"}, s.home)
 	case len(parts) == 1 && parts[0] == "openapi.json":
+		httpserver.SetRoute(r, Prefix+"/openapi.json")
 		s.static(w, r, []string{"GET", "HEAD", "OPTIONS"}, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
 			w.Write(s.openapi) //nolint:errcheck // the client went away
@@ -166,9 +174,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusNotFound, msgNotFound)
 			return
 		}
+		// The route names the resource (declared, so a bounded set for
+		// metrics), never the document's ID.
 		if len(parts) == 1 {
+			httpserver.SetRoute(r, Prefix+"/"+res.URL)
 			s.resource(w, r, res, "")
 		} else {
+			httpserver.SetRoute(r, Prefix+"/"+res.URL+"/{id}")
 			s.resource(w, r, res, parts[1])
 		}
 	default:
@@ -210,7 +222,11 @@ func optionsAnswer(w http.ResponseWriter) {
 func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 	var child []map[string]string
 	for _, res := range s.cfg.Resources.Resources {
-		child = append(child, map[string]string{"href": res.URL, "title": res.Name})
+		child = append(child, map[string]string{"href": res.URL, "title": res.Title()})
+	}
+	if h := s.cfg.Resources.Wire.HATEOAS; h != nil && !*h {
+		writeJSON(w, http.StatusOK, map[string]any{}) // Eve's HATEOAS = False
+		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"_links": map[string]any{"child": child}})
 }
@@ -250,8 +266,19 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) {
 // resource routes a collection (id == "") or item request.
 func (s *Server) resource(w http.ResponseWriter, r *http.Request, res *resource.Resource, id string) {
 	methods, public := res.ResourceMethods, res.PublicMethods
+	lookup := false
 	if id != "" {
 		methods, public = res.ItemMethods, res.PublicItemMethods
+		// The item URL takes ids item_url matches; the additional lookup
+		// URL (lookup.go) is read-only.
+		var ok bool
+		if lookup, ok = res.Route(id); !ok {
+			writeError(w, http.StatusNotFound, msgNotFound)
+			return
+		}
+		if lookup {
+			methods, public = lookupMethods(methods, public)
+		}
 	}
 	method, err := s.effectiveMethod(r)
 	if err != nil {
@@ -305,6 +332,8 @@ func (s *Server) resource(w http.ResponseWriter, r *http.Request, res *resource.
 		h.list(w, r)
 	case id == "" && method == "POST":
 		h.create(w, r)
+	case lookup:
+		h.lookup(w, r, id)
 	case method == "GET":
 		h.get(w, r, id)
 	case method == "PATCH" || method == "PUT":

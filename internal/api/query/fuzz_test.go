@@ -24,7 +24,7 @@ var fuzzCollection = docstore.Collection{Name: "todos", Fields: []docquery.Field
 // keywords and functions, its column names, and the declared field names.
 var allowedWords = func() map[string]bool {
 	m := map[string]bool{}
-	for _, w := range strings.Fields(`SELECT id owner created updated etag data FROM doc_todos WHERE AND OR NOT IN
+	for _, w := range strings.Fields(`SELECT id owner created updated etag data deleted version FROM doc_todos WHERE AND OR NOT IN
 		IS NULL ORDER BY ASC DESC NULLS FIRST LAST LIMIT OFFSET COUNT TRUE FALSE json_extract json_type
 		json_each value EXISTS COALESCE jsonb_typeof CAST AS jsonb COLLATE C JSON_CONTAINS JSON_CONTAINS_PATH
 		JSON_TYPE JSON_EXTRACT one null g_title g_done g_due g_prio docelem_todos field unnest ARRAY VALUES CROSS JOIN LATERAL DISTINCT m v e

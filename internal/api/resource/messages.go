@@ -388,6 +388,8 @@ func goKind(t string) string {
 		return "a duration such as 1m or 500ms"
 	case t == "string":
 		return "a string"
+	case t == "bool":
+		return "true or false"
 	case strings.HasPrefix(t, "[]"):
 		return "a list"
 	case strings.HasPrefix(t, "map[") || strings.HasPrefix(t, "resource."):

@@ -35,12 +35,14 @@ func TestMessages(t *testing.T) {
 			`resources.yaml:9: resource "notes", schema property "body": minLength: minimum: got -1, want 0`},
 		{"resource key misspelt", notes + "    owner_feild: owner\n    schema: {type: object}\n",
 			`resources.yaml:4: resource "notes": unknown key "owner_feild" (did you mean "owner_field"?); valid keys: ` +
-				`cache_control, cache_expires, compound_indexes, default_sort, indexes, item_methods, item_title, owner_field, pagination, public_item_methods, public_methods, resource_methods, schema, unique, url`},
+				`additional_lookup, allow_unknown, auth_field, bandwidth_saver, cache_control, cache_expires, compound_indexes, datasource, default_sort, embedding, hateoas, indexes, item_methods, item_title, item_url, ` +
+				`mongo_indexes, owner_field, pagination, public_item_methods, public_methods, resource_methods, resource_title, schema, soft_delete, unique, url, versioning`},
 		{"resource key unlike any", notes + "    colour: red\n    schema: {type: object}\n",
 			`resources.yaml:4: resource "notes": unknown key "colour"; valid keys: ` +
-				`cache_control, cache_expires, compound_indexes, default_sort, indexes, item_methods, item_title, owner_field, pagination, public_item_methods, public_methods, resource_methods, schema, unique, url`},
+				`additional_lookup, allow_unknown, auth_field, bandwidth_saver, cache_control, cache_expires, compound_indexes, datasource, default_sort, embedding, hateoas, indexes, item_methods, item_title, item_url, ` +
+				`mongo_indexes, owner_field, pagination, public_item_methods, public_methods, resource_methods, resource_title, schema, soft_delete, unique, url, versioning`},
 		{"top-level key misspelt", "resorces:\n  notes: {schema: {type: object}}\n",
-			`resources.yaml:1: unknown key "resorces" (did you mean "resources"?); valid keys: allow_override_http_method, cors, date_format, max_body_bytes, query_limits, rate_limit, resources, upsert_on_put`},
+			`resources.yaml:1: unknown key "resorces" (did you mean "resources"?); valid keys: allow_override_http_method, allow_unknown, bandwidth_saver, cors, date_format, hateoas, max_body_bytes, query_limits, rate_limit, resources, soft_delete, upsert_on_put`},
 		{"pagination key misspelt", notes + "    pagination:\n      default: 10\n      limt: 20\n    schema: {type: object}\n",
 			`resources.yaml:6: resource "notes", pagination: unknown key "limt" (did you mean "limit"?); valid keys: default, limit`},
 		{"cors key misspelt", "cors:\n  allowed_origin: ['*']\n" + notes + "    schema: {type: object}\n",
@@ -50,7 +52,7 @@ func TestMessages(t *testing.T) {
 		{"query limit key misspelt", "query_limits:\n  concurency: 2\n" + notes + "    schema: {type: object}\n",
 			`resources.yaml:2: query_limits: unknown key "concurency" (did you mean "concurrency"?); valid keys: concurrency, timeout, wait`},
 		{"key misspelt through a merge", "base: &b {url: n}\n" + notes,
-			`resources.yaml:1: unknown key "base"; valid keys: allow_override_http_method, cors, date_format, max_body_bytes, query_limits, rate_limit, resources, upsert_on_put`},
+			`resources.yaml:1: unknown key "base"; valid keys: allow_override_http_method, allow_unknown, bandwidth_saver, cors, date_format, hateoas, max_body_bytes, query_limits, rate_limit, resources, soft_delete, upsert_on_put`},
 		{"wrong type", notes + "    pagination: {default: many, limit: 50}\n    schema: {type: object}\n",
 			`resources.yaml:4: resource "notes", pagination.default: "many" is a string, want a whole number`},
 		{"bad duration", "rate_limit:\n  GET: {requests: 5, window: 1x}\n" + notes + "    schema: {type: object}\n",

@@ -50,6 +50,15 @@ type Wire struct {
 	// UpsertOnPut is Eve's UPSERT_ON_PUT (nil: true): a PUT to a missing
 	// id creates the document.
 	UpsertOnPut *bool `yaml:"upsert_on_put"`
+	// AllowUnknown, HATEOAS and BandwidthSaver are Eve's ALLOW_UNKNOWN,
+	// HATEOAS and BANDWIDTH_SAVER: the defaults of the resource settings
+	// of the same names (settings.go).
+	AllowUnknown   *bool `yaml:"allow_unknown"`
+	HATEOAS        *bool `yaml:"hateoas"`
+	BandwidthSaver *bool `yaml:"bandwidth_saver"`
+	// SoftDelete is Eve's SOFT_DELETE: the default of the resources'
+	// soft_delete (state.go).
+	SoftDelete bool `yaml:"soft_delete"`
 }
 
 // Cache is a resource's Eve cache_control and cache_expires: the
@@ -134,25 +143,43 @@ type Resource struct {
 	ReadOnly []string
 	// Relations are an Eve schema's data_relation rules (eveschema.go).
 	Relations []Relation
+	// Settings are Eve's other resource settings (settings.go).
+	Settings
+	// State are the soft_delete and versioning settings (state.go).
+	State
 }
 
 type fileResource struct {
-	URL               string      `yaml:"url"`
-	ItemTitle         string      `yaml:"item_title"`
-	ResourceMethods   []string    `yaml:"resource_methods"`
-	ItemMethods       []string    `yaml:"item_methods"`
-	PublicMethods     []string    `yaml:"public_methods"`
-	PublicItemMethods []string    `yaml:"public_item_methods"`
-	OwnerField        string      `yaml:"owner_field"`
-	Unique            []string    `yaml:"unique"`
-	DefaultSort       string      `yaml:"default_sort"`
-	Pagination        *Pagination `yaml:"pagination"`
-	Indexes           *[]string   `yaml:"indexes"`
+	URL               string          `yaml:"url"`
+	ItemTitle         string          `yaml:"item_title"`
+	ResourceMethods   []string        `yaml:"resource_methods"`
+	ItemMethods       []string        `yaml:"item_methods"`
+	PublicMethods     []string        `yaml:"public_methods"`
+	PublicItemMethods []string        `yaml:"public_item_methods"`
+	OwnerField        string          `yaml:"owner_field"`
+	Unique            []string        `yaml:"unique"`
+	DefaultSort       string          `yaml:"default_sort"`
+	Pagination        *filePagination `yaml:"pagination"`
+	Indexes           *[]string       `yaml:"indexes"`
 	// CompoundIndexes are Eve's mongo_indexes: name → fields, "-field"
 	// for a descending key.
 	CompoundIndexes map[string][]string `yaml:"compound_indexes"`
-	Cache           Cache               `yaml:",inline"`
-	Schema          map[string]any      `yaml:"schema"`
+	// Eve's settings of settings.go; auth_field and mongo_indexes are
+	// Eve's names for owner_field and compound_indexes.
+	AuthField        string           `yaml:"auth_field"`
+	MongoIndexes     map[string][]any `yaml:"mongo_indexes"`
+	AdditionalLookup *fileLookup      `yaml:"additional_lookup"`
+	Datasource       *fileDatasource  `yaml:"datasource"`
+	AllowUnknown     *bool            `yaml:"allow_unknown"`
+	ItemURL          string           `yaml:"item_url"`
+	ResourceTitle    string           `yaml:"resource_title"`
+	HATEOAS          *bool            `yaml:"hateoas"`
+	BandwidthSaver   *bool            `yaml:"bandwidth_saver"`
+	Embedding        *bool            `yaml:"embedding"`
+	SoftDelete       *bool            `yaml:"soft_delete"`
+	Versioning       bool             `yaml:"versioning"`
+	Cache            Cache            `yaml:",inline"`
+	Schema           map[string]any   `yaml:"schema"`
 }
 
 type file struct {
@@ -258,7 +285,7 @@ func Parse(b []byte, name string) (*Set, error) {
 	}
 	urls := map[string]string{}
 	for rn, fr := range f.Resources {
-		r, err := buildResource(rn, fr)
+		r, err := buildResource(rn, fr, f.Wire)
 		if err != nil {
 			return nil, loc.resourceError(rn, err)
 		}
@@ -325,9 +352,12 @@ func methodList(field string, in []string, def []string, allowed []string) ([]st
 	return out, nil
 }
 
-func buildResource(name string, fr fileResource) (*Resource, error) {
+func buildResource(name string, fr fileResource, wire Wire) (*Resource, error) {
 	if !nameRE.MatchString(name) {
 		return nil, fmt.Errorf("the name must match %s", nameRE)
+	}
+	if err := fr.resolveAliases(); err != nil {
+		return nil, err
 	}
 	r := &Resource{Name: name, URL: fr.URL, ItemTitle: fr.ItemTitle, OwnerField: fr.OwnerField, Unique: fr.Unique, DefaultSort: fr.DefaultSort}
 	if r.URL == "" {
@@ -360,8 +390,8 @@ func buildResource(name string, fr fileResource) (*Resource, error) {
 		return nil, at(errors.New("cache_expires must not be negative"), "cache_expires")
 	}
 	r.Pagination = Pagination{Default: 25, Limit: 50}
-	if fr.Pagination != nil {
-		r.Pagination = *fr.Pagination
+	if fr.Pagination != nil && fr.Pagination.set {
+		r.Pagination = fr.Pagination.Pagination
 	}
 	if r.Pagination.Default < 1 || r.Pagination.Limit < r.Pagination.Default {
 		return nil, at(fmt.Errorf("pagination: need 1 <= default (%d) <= limit (%d)", r.Pagination.Default, r.Pagination.Limit), "pagination")
@@ -369,6 +399,9 @@ func buildResource(name string, fr fileResource) (*Resource, error) {
 	schema, err := r.prepareSchema(fr.Schema)
 	if err != nil {
 		return nil, at(err, "schema")
+	}
+	if schema, err = r.applyAllowUnknown(schema, fr.Schema, fr.AllowUnknown, wire.AllowUnknown); err != nil {
+		return nil, err
 	}
 	if err := r.loadSchema(schema); err != nil {
 		return nil, at(err, "schema")
@@ -404,8 +437,12 @@ func buildResource(name string, fr fileResource) (*Resource, error) {
 	if r.Indexes, err = r.compoundIndexes(fr.CompoundIndexes); err != nil {
 		return nil, at(err, "compound_indexes")
 	}
+	r.applyState(fr, wire)
 	if err := docstore.CheckCollection(r.Collection()); err != nil {
 		return nil, at(err, "unique")
+	}
+	if err := r.applySettings(fr, wire); err != nil {
+		return nil, err
 	}
 	return r, nil
 }
@@ -548,7 +585,8 @@ func (r *Resource) Collection() docstore.Collection {
 	for i := range ix {
 		ix[i].Keys = slices.Clone(ix[i].Keys)
 	}
-	return docstore.Collection{Name: r.Name, Fields: slices.Clone(r.Fields), Unique: slices.Clone(r.Unique), Indexes: ix}
+	return docstore.Collection{Name: r.Name, Fields: slices.Clone(r.Fields), Unique: slices.Clone(r.Unique), Indexes: ix,
+		SoftDelete: r.SoftDelete, Versioning: r.Versioning}
 }
 
 // ReadScope and WriteScope are the scopes a token needs (issue 4: GET needs

@@ -45,6 +45,19 @@ func (s *Set) CheckWebapp() error {
 	if r.OwnerField == "" {
 		problems = append(problems, "it has no owner_field, so every person would see everyone's todos")
 	}
+	// The web app pages with _meta and the next and prev links, and shows
+	// each todo's title and done.
+	if r.NoPagination {
+		problems = append(problems, "it has pagination: false, the web app reads pages")
+	}
+	if r.NoHATEOAS {
+		problems = append(problems, "it has hateoas: false, the web app follows the next and prev links")
+	}
+	for _, f := range []string{"title", "done"} {
+		if !r.Projection.Keep(f) {
+			problems = append(problems, fmt.Sprintf("datasource.projection hides %q", f))
+		}
+	}
 	props, _ := r.SchemaDoc["properties"].(map[string]any)
 	for _, want := range []struct {
 		name string

@@ -28,6 +28,10 @@ func TestCheckWebapp(t *testing.T) {
 			`resource "todos" does not fit the web app: the schema refuses the web app's todo {title: "Buy milk"}: missing property 'priority'`},
 		{"no done", "resources:\n" + todos + "    schema: {type: object, additionalProperties: false, properties: {title: {type: string}}}\n",
 			`resource "todos" does not fit the web app: the schema refuses the web app's todo {done: true, title: "Buy milk"}: additional properties 'done' not allowed`},
+		{"answers without pages, links or titles", "resources:\n" + todos + "    pagination: false\n    hateoas: false\n    datasource: {projection: {title: 0}}\n" +
+			"    schema: {type: object, properties: {title: {type: string}}}\n",
+			`resource "todos" does not fit the web app: it has pagination: false, the web app reads pages; ` +
+				`it has hateoas: false, the web app follows the next and prev links; datasource.projection hides "title"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

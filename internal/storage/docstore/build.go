@@ -35,6 +35,8 @@ type builder struct {
 	// lookups counts the side-table look-ups of the filter (elemIn): see
 	// maxLookups.
 	lookups int
+	// live skips soft-deleted documents.
+	live bool
 }
 
 func (b *builder) arg(v any) string {
@@ -448,6 +450,9 @@ func (b *builder) topFilter(filter docquery.Expr) error {
 	}
 	driver := slices.IndexFunc(conj, b.drives)
 	b.sb.WriteString(b.d.ownerCond(b.arg(b.owner), driver >= 0) + " AND ")
+	if b.live {
+		b.sb.WriteString("deleted = 0 AND ")
+	}
 	switch {
 	case isAnd:
 		b.nodes++ // the And, as where counts it
@@ -679,12 +684,14 @@ func BuildFind(dialectName string, c Collection, owner string, q docquery.Query)
 	if err != nil {
 		return "", nil, err
 	}
-	return buildFind(d, &c, owner, q)
+	return buildFind(d, &c, owner, q, false)
 }
 
-func buildFind(d dialect, c *Collection, owner string, q docquery.Query) (string, []any, error) {
-	b := &builder{d: d, c: c, owner: owner}
-	b.sb.WriteString("SELECT id, owner, created, updated, etag, data FROM " + c.table() + " WHERE ")
+// buildFind builds Find's query; in a soft-delete collection, it skips the
+// deleted documents unless withDeleted.
+func buildFind(d dialect, c *Collection, owner string, q docquery.Query, withDeleted bool) (string, []any, error) {
+	b := &builder{d: d, c: c, owner: owner, live: c.SoftDelete && !withDeleted}
+	b.sb.WriteString("SELECT " + docColumns + " FROM " + c.table() + " WHERE ")
 	if err := b.top(q.Filter); err != nil {
 		return "", nil, err
 	}
@@ -715,11 +722,11 @@ func BuildCount(dialectName string, c Collection, owner string, filter docquery.
 	if err != nil {
 		return "", nil, err
 	}
-	return buildCount(d, &c, owner, filter)
+	return buildCount(d, &c, owner, filter, false)
 }
 
-func buildCount(d dialect, c *Collection, owner string, filter docquery.Expr) (string, []any, error) {
-	b := &builder{d: d, c: c, owner: owner}
+func buildCount(d dialect, c *Collection, owner string, filter docquery.Expr, withDeleted bool) (string, []any, error) {
+	b := &builder{d: d, c: c, owner: owner, live: c.SoftDelete && !withDeleted}
 	b.sb.WriteString("SELECT COUNT(*) FROM " + c.table() + " WHERE ")
 	if err := b.top(filter); err != nil {
 		return "", nil, err

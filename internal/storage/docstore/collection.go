@@ -23,6 +23,13 @@ type Collection struct {
 	// queries that filter on the first keys with equality and sort on the
 	// next ones (MongoDB's compound indexes, Eve's mongo_indexes).
 	Indexes []Index
+	// SoftDelete marks deleted documents instead of removing them (Eve's
+	// soft_delete): Find and Count skip them, unique values ignore them,
+	// Get still returns them (Document.Deleted).
+	SoftDelete bool
+	// Versioning keeps a copy of every written state of a document in the
+	// collection's versions table ("docver_<Name>", versions.go).
+	Versioning bool
 }
 
 // Index is a named compound index.

@@ -250,18 +250,25 @@ func (mysqlDialect) trueSQL() string                          { return "1" }
 
 // mysqlColumn is the definition of a field's generated column.
 func mysqlColumn(f docquery.Field) string {
+	typ, expr := mysqlColumnParts(f)
+	return typ + " AS (" + expr + ") VIRTUAL"
+}
+
+// mysqlColumnParts are the type and the expression of a field's generated
+// column.
+func mysqlColumnParts(f docquery.Field) (typ, expr string) {
 	p := jsonPath(f)
 	switch f.Type {
 	case docquery.Boolean:
 		// MariaDB's JSON_VALUE gives 1/0 for booleans and MySQL's true/false;
 		// the text of JSON_EXTRACT is true/false on both.
-		return "TINYINT AS (CASE CAST(JSON_EXTRACT(data, " + p + ") AS CHAR) WHEN 'true' THEN 1 WHEN 'false' THEN 0 END) VIRTUAL"
+		return "TINYINT", "CASE CAST(JSON_EXTRACT(data, " + p + ") AS CHAR) WHEN 'true' THEN 1 WHEN 'false' THEN 0 END"
 	case docquery.Number:
-		return "DOUBLE AS (CAST(JSON_VALUE(data, " + p + ") AS DOUBLE)) VIRTUAL"
+		return "DOUBLE", "CAST(JSON_VALUE(data, " + p + ") AS DOUBLE)"
 	}
 	// Longer strings are compared on their first 512 characters, the most
 	// an InnoDB index key allows next to the owner and the id.
-	return "VARCHAR(512) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin AS (LEFT(JSON_VALUE(data, " + p + "), 512)) VIRTUAL"
+	return "VARCHAR(512) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin", "LEFT(JSON_VALUE(data, " + p + "), 512)"
 }
 
 // elemSubquery is id IN (the owner's documents with one of set's

@@ -65,7 +65,9 @@ func ddl(d dialect, c *Collection) []string {
 	created INTEGER NOT NULL,
 	updated INTEGER NOT NULL,
 	etag TEXT NOT NULL,
-	data TEXT NOT NULL
+	data TEXT NOT NULL,
+	deleted INTEGER NOT NULL DEFAULT 0,
+	version INTEGER NOT NULL DEFAULT 0
 )`)
 	case "postgres":
 		stmts = append(stmts, "CREATE TABLE IF NOT EXISTS "+t+` (
@@ -74,8 +76,14 @@ func ddl(d dialect, c *Collection) []string {
 	created BIGINT NOT NULL,
 	updated BIGINT NOT NULL,
 	etag TEXT NOT NULL,
-	data JSONB NOT NULL
+	data JSONB NOT NULL,
+	deleted INTEGER NOT NULL DEFAULT 0,
+	version INTEGER NOT NULL DEFAULT 0
 )`)
+		// Tables created before the state columns.
+		for _, col := range stateColumns {
+			stmts = append(stmts, "ALTER TABLE "+t+" ADD COLUMN IF NOT EXISTS "+col.name+" "+col.postgres)
+		}
 	}
 	for _, m := range []string{"created", "updated"} {
 		stmts = append(stmts, "CREATE INDEX IF NOT EXISTS "+indexName(c, "m", m)+" ON "+t+" (owner, "+m+", id)")
@@ -88,10 +96,17 @@ func ddl(d dialect, c *Collection) []string {
 	for _, ix := range c.Indexes {
 		stmts = append(stmts, "CREATE INDEX IF NOT EXISTS "+indexName(c, "c", ix.Name)+" ON "+t+" ("+indexColumns(d, c, ix.Keys)+")")
 	}
+	keep, drop := uniqueKinds(c)
+	where := ""
+	if c.SoftDelete {
+		where = " WHERE deleted = 0"
+	}
 	for _, u := range c.Unique {
 		f, _ := c.field(u)
-		stmts = append(stmts, "CREATE UNIQUE INDEX IF NOT EXISTS "+indexName(c, "u", f.Name)+" ON "+t+" (owner, "+d.expr(f)+")")
+		stmts = append(stmts, "CREATE UNIQUE INDEX IF NOT EXISTS "+indexName(c, keep, f.Name)+" ON "+t+" (owner, "+d.expr(f)+")"+where,
+			"DROP INDEX IF EXISTS "+indexName(c, drop, f.Name))
 	}
+	stmts = append(stmts, versionDDL(d, c)...)
 	return append(stmts, elemDDL(d, c)...)
 }
 
@@ -303,10 +318,17 @@ func (s *Store) fillElems(ctx context.Context, q querier, c *Collection, fields 
 func (s *Store) ensure(ctx context.Context, c *Collection) error {
 	switch s.d.name() {
 	case "sqlite":
-		// One writer at a time: the statements cannot race.
-		for _, stmt := range ddl(s.d, c) {
+		// One writer at a time: the statements cannot race. The first
+		// creates the table; the state columns are added to a table
+		// created without them before the indexes that use them.
+		for i, stmt := range ddl(s.d, c) {
 			if _, err := s.db.ExecContext(ctx, stmt); err != nil {
 				return fmt.Errorf("docstore: %s: %w", c.Name, err)
+			}
+			if i == 0 {
+				if err := addStateColumns(ctx, s.db, c); err != nil {
+					return err
+				}
 			}
 		}
 		return s.syncElemsTx(ctx, s.db.BeginTx, c)
@@ -372,6 +394,8 @@ func (s *Store) ensureMySQL(ctx context.Context, c *Collection) (err error) {
 	updated BIGINT NOT NULL,
 	etag VARCHAR(64) NOT NULL,
 	data LONGTEXT NOT NULL,
+	deleted TINYINT NOT NULL DEFAULT 0,
+	version INT NOT NULL DEFAULT 0,
 	INDEX ` + indexName(c, "m", "created") + ` (owner, created, id),
 	INDEX ` + indexName(c, "m", "updated") + ` (owner, updated, id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`); err != nil {
@@ -386,6 +410,15 @@ func (s *Store) ensureMySQL(ctx context.Context, c *Collection) (err error) {
 	}
 	const colQ = "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND COLUMN_NAME = ?"
 	const idxQ = "SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND INDEX_NAME = ?"
+	for _, col := range stateColumns {
+		if ok, err := has(colQ, col.name); err != nil {
+			return err
+		} else if !ok {
+			if err := exec("ALTER TABLE " + t + " ADD COLUMN " + col.name + " " + col.mysql); err != nil {
+				return err
+			}
+		}
+	}
 	for _, f := range c.Fields {
 		if f.Type == docquery.Array {
 			continue
@@ -421,15 +454,41 @@ func (s *Store) ensureMySQL(ctx context.Context, c *Collection) (err error) {
 			}
 		}
 	}
+	keep, drop := uniqueKinds(c)
 	for _, u := range c.Unique {
 		f, _ := c.field(u)
-		name := indexName(c, "u", f.Name)
+		col := s.d.expr(f)
+		if c.SoftDelete {
+			col = mysqlLiveColumn(f.Name)
+			if ok, err := has(colQ, col); err != nil {
+				return err
+			} else if !ok {
+				typ, expr := mysqlColumnParts(f)
+				if err := exec("ALTER TABLE " + t + " ADD COLUMN " + col + " " + typ + " AS (CASE WHEN deleted = 0 THEN " + expr + " END) VIRTUAL"); err != nil {
+					return err
+				}
+			}
+		}
+		name := indexName(c, keep, f.Name)
 		if ok, err := has(idxQ, name); err != nil {
 			return err
 		} else if !ok {
-			if err := exec("CREATE UNIQUE INDEX " + name + " ON " + t + " (owner, " + s.d.expr(f) + ")"); err != nil {
+			if err := exec("CREATE UNIQUE INDEX " + name + " ON " + t + " (owner, " + col + ")"); err != nil {
 				return err
 			}
+		}
+		name = indexName(c, drop, f.Name)
+		if ok, err := has(idxQ, name); err != nil {
+			return err
+		} else if ok {
+			if err := exec("DROP INDEX " + name + " ON " + t); err != nil {
+				return err
+			}
+		}
+	}
+	for _, stmt := range versionDDL(s.d, c) {
+		if err := exec(stmt); err != nil {
+			return err
 		}
 	}
 	for _, stmt := range elemDDL(s.d, c) {

@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/storage/docquery"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/sqlerr"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/stmtcache"
+	"github.com/gatehouse-dev/gatehouse/internal/telemetry"
 )
 
 // Document is one stored document.
@@ -30,6 +31,12 @@ type Document struct {
 	ETag    string
 	// Data is the document's fields as a JSON object, without meta fields.
 	Data json.RawMessage
+	// Deleted is set on a soft-deleted document (Collection.SoftDelete).
+	Deleted bool
+	// Version is the document's version in a versioned collection: 1 when
+	// inserted, one more at each Replace; 0 for a document written before
+	// the collection was versioned (and in unversioned collections).
+	Version int
 }
 
 // Store keeps documents in one database.
@@ -87,7 +94,9 @@ const queryShapes = 64
 // query runs a read through the statement c keeps for it, or unprepared
 // when c has no room (or preparing failed: the same error then comes from
 // running it).
-func (s *Store) query(ctx context.Context, c *stmtcache.Cache, query string, args ...any) (*sql.Rows, error) {
+func (s *Store) query(ctx context.Context, c *stmtcache.Cache, query string, args ...any) (rows *sql.Rows, err error) {
+	ctx, end := telemetry.StartDB(ctx, s.d.name(), query) // a span in a traced request
+	defer func() { end(err) }()
 	if st, _ := c.Stmt(ctx, query); st != nil {
 		return st.QueryContext(ctx, args...)
 	}
@@ -95,7 +104,9 @@ func (s *Store) query(ctx context.Context, c *stmtcache.Cache, query string, arg
 }
 
 // queryRow is query for a single row.
-func (s *Store) queryRow(ctx context.Context, c *stmtcache.Cache, query string, args ...any) *sql.Row {
+func (s *Store) queryRow(ctx context.Context, c *stmtcache.Cache, query string, args ...any) (row *sql.Row) {
+	ctx, end := telemetry.StartDB(ctx, s.d.name(), query) // a span in a traced request
+	defer func() { end(row.Err()) }()
 	if st, _ := c.Stmt(ctx, query); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
@@ -113,7 +124,9 @@ type execer interface {
 // is one, else in a transaction of its own if atomic, else on the pool. fn
 // returns its errors wrapped already and runs its statements with the ctx
 // it is given; failures to begin or commit are wrapped here, as op's.
-func (s *Store) write(ctx context.Context, op string, atomic bool, fn func(ctx context.Context, q execer) error) error {
+func (s *Store) write(ctx context.Context, op string, atomic bool, fn func(ctx context.Context, q execer) error) (err error) {
+	ctx, end := telemetry.StartDBOperation(ctx, s.d.name(), op) // a span in a traced request
+	defer func() { end(err) }()
 	if s.tx == nil && !atomic {
 		return fn(ctx, s.db)
 	}
@@ -122,7 +135,6 @@ func (s *Store) write(ctx context.Context, op string, atomic bool, fn func(ctx c
 		fnErr = fn(ctx, tx)
 		return fnErr
 	}
-	var err error
 	if s.tx != nil {
 		err = s.tx.WriteTx(ctx, run)
 	} else {
@@ -190,7 +202,8 @@ func randomHex(n int) string {
 // Insert stores docs atomically: either all are stored or none is. A
 // document whose ID or unique field is taken fails with
 // storage.ErrAlreadyExists. The elements of its array fields go to the
-// side table in the same transaction.
+// side table in the same transaction, and in a versioned collection its
+// version 1 (Version is ignored: it is 1 there, else 0).
 func (s *Store) Insert(ctx context.Context, collection string, docs []Document) error {
 	c, err := s.collection(collection)
 	if err != nil {
@@ -208,9 +221,13 @@ func (s *Store) Insert(ctx context.Context, collection string, docs []Document) 
 			}
 		}
 	}
-	b := &builder{d: s.d, c: c}
-	q := "INSERT INTO " + c.table() + " (id, owner, created, updated, etag, data) VALUES (" +
-		strings.Join([]string{b.d.placeholder(1), b.d.placeholder(2), b.d.placeholder(3), b.d.placeholder(4), b.d.placeholder(5), b.d.placeholder(6)}, ", ") + ")"
+	p := s.d.placeholder
+	q := "INSERT INTO " + c.table() + " (id, owner, created, updated, etag, data, deleted, version) VALUES (" +
+		strings.Join([]string{p(1), p(2), p(3), p(4), p(5), p(6), p(7), p(8)}, ", ") + ")"
+	version := 0
+	if c.Versioning {
+		version = 1
+	}
 	return s.write(ctx, "insert", true, func(ctx context.Context, tx execer) error {
 		stmt, err := tx.PrepareContext(ctx, q)
 		if err != nil {
@@ -218,8 +235,17 @@ func (s *Store) Insert(ctx context.Context, collection string, docs []Document) 
 		}
 		defer stmt.Close()
 		for _, d := range docs {
-			if _, err := stmt.ExecContext(ctx, d.ID, d.Owner, d.Created.UnixMicro(), d.Updated.UnixMicro(), d.ETag, string(d.Data)); err != nil {
+			if _, err := stmt.ExecContext(ctx, d.ID, d.Owner, d.Created.UnixMicro(), d.Updated.UnixMicro(), d.ETag, string(d.Data),
+				boolInt(d.Deleted), version); err != nil {
 				return s.wrap("insert", err)
+			}
+		}
+		if c.Versioning {
+			for _, d := range docs {
+				d.Version = version
+				if err := s.insertVersion(ctx, tx, c, d); err != nil {
+					return err
+				}
 			}
 		}
 		return s.insertElems(ctx, tx, c, rows, false)
@@ -227,13 +253,14 @@ func (s *Store) Insert(ctx context.Context, collection string, docs []Document) 
 }
 
 // Get returns the owner's document with the given ID, or storage.ErrNotFound
-// (also when it belongs to someone else).
+// (also when it belongs to someone else). A soft-deleted document is
+// returned, with Deleted set.
 func (s *Store) Get(ctx context.Context, collection, owner, id string) (Document, error) {
 	c, err := s.collection(collection)
 	if err != nil {
 		return Document{}, err
 	}
-	q := "SELECT id, owner, created, updated, etag, data FROM " + c.table() +
+	q := "SELECT " + docColumns + " FROM " + c.table() +
 		" WHERE id = " + s.d.placeholder(1) + " AND owner = " + s.d.placeholder(2)
 	d, err := scanDoc(s.queryRow(ctx, s.stmts, q, id, owner))
 	if errors.Is(err, sql.ErrNoRows) {
@@ -247,28 +274,43 @@ func (s *Store) Get(ctx context.Context, collection, owner, id string) (Document
 
 type scanner interface{ Scan(dest ...any) error }
 
+// docColumns are the columns scanDoc reads, in its order.
+const docColumns = "id, owner, created, updated, etag, data, deleted, version"
+
 func scanDoc(r scanner) (Document, error) {
 	var (
 		d                Document
 		created, updated int64
 		data             []byte
+		deleted          int
 	)
-	if err := r.Scan(&d.ID, &d.Owner, &created, &updated, &d.ETag, &data); err != nil {
+	if err := r.Scan(&d.ID, &d.Owner, &created, &updated, &d.ETag, &data, &deleted, &d.Version); err != nil {
 		return Document{}, err
 	}
 	d.Created = time.UnixMicro(created).UTC()
 	d.Updated = time.UnixMicro(updated).UTC()
 	d.Data = json.RawMessage(data)
+	d.Deleted = deleted != 0
 	return d, nil
 }
 
-// Find returns the owner's documents matching q.
+// Find returns the owner's documents matching q, but for soft-deleted ones.
 func (s *Store) Find(ctx context.Context, collection, owner string, q docquery.Query) ([]Document, error) {
+	return s.find(ctx, collection, owner, q, false)
+}
+
+// FindWithDeleted is Find with the soft-deleted documents too (Eve's
+// ?show_deleted).
+func (s *Store) FindWithDeleted(ctx context.Context, collection, owner string, q docquery.Query) ([]Document, error) {
+	return s.find(ctx, collection, owner, q, true)
+}
+
+func (s *Store) find(ctx context.Context, collection, owner string, q docquery.Query, withDeleted bool) ([]Document, error) {
 	c, err := s.collection(collection)
 	if err != nil {
 		return nil, err
 	}
-	stmt, args, err := buildFind(s.d, c, owner, q)
+	stmt, args, err := buildFind(s.d, c, owner, q, withDeleted)
 	if err != nil {
 		return nil, err
 	}
@@ -291,13 +333,23 @@ func (s *Store) Find(ctx context.Context, collection, owner string, q docquery.Q
 	return docs, nil
 }
 
-// Count returns how many of the owner's documents match filter.
+// Count returns how many of the owner's documents match filter, but for
+// soft-deleted ones.
 func (s *Store) Count(ctx context.Context, collection, owner string, filter docquery.Expr) (int, error) {
+	return s.count(ctx, collection, owner, filter, false)
+}
+
+// CountWithDeleted is Count with the soft-deleted documents too.
+func (s *Store) CountWithDeleted(ctx context.Context, collection, owner string, filter docquery.Expr) (int, error) {
+	return s.count(ctx, collection, owner, filter, true)
+}
+
+func (s *Store) count(ctx context.Context, collection, owner string, filter docquery.Expr, withDeleted bool) (int, error) {
 	c, err := s.collection(collection)
 	if err != nil {
 		return 0, err
 	}
-	stmt, args, err := buildCount(s.d, c, owner, filter)
+	stmt, args, err := buildCount(s.d, c, owner, filter, withDeleted)
 	if err != nil {
 		return 0, err
 	}
@@ -310,9 +362,12 @@ func (s *Store) Count(ctx context.Context, collection, owner string, filter docq
 
 // Replace stores d (identified by d.ID and d.Owner) in place of the stored
 // document, if the stored document's entity tag is ifETag: a compare-and-swap.
-// It sets Updated, ETag and Data; Created is kept. A stale ifETag is
+// It sets Updated, ETag, Data and Deleted; Created is kept. A stale ifETag is
 // storage.ErrPreconditionFailed; a missing document (or another owner's)
-// storage.ErrNotFound.
+// storage.ErrNotFound. In a versioned collection the stored version goes up
+// by one (NextVersion; d.Version is ignored) and the new state is copied to
+// the versions table in the same transaction, after the stored state as
+// version 1 when the document predates versioning.
 func (s *Store) Replace(ctx context.Context, collection string, d Document, ifETag string) error {
 	c, err := s.collection(collection)
 	if err != nil {
@@ -326,29 +381,64 @@ func (s *Store) Replace(ctx context.Context, collection string, d Document, ifET
 		}
 	}
 	p := s.d.placeholder
-	q := "UPDATE " + c.table() + " SET updated = " + p(1) + ", etag = " + p(2) + ", data = " + p(3) +
-		" WHERE id = " + p(4) + " AND owner = " + p(5) + " AND etag = " + p(6)
-	return s.write(ctx, "replace", len(arrays) > 0, func(ctx context.Context, db execer) error {
+	q := "UPDATE " + c.table() + " SET updated = " + p(1) + ", etag = " + p(2) + ", data = " + p(3) + ", deleted = " + p(4)
+	n := 5
+	if c.Versioning {
+		q += ", version = " + p(5)
+		n++
+	}
+	q += " WHERE id = " + p(n) + " AND owner = " + p(n+1) + " AND etag = " + p(n+2)
+	lock := len(arrays) > 0 || c.Versioning
+	return s.write(ctx, "replace", lock, func(ctx context.Context, db execer) error {
 		var (
 			prev    []elem
 			corrupt bool
+			old     lockedDoc
+			version int
 		)
-		if len(arrays) > 0 {
+		if lock {
 			// The stored document, locked until commit, tells which rows
-			// of the side table are its: only those change.
-			data, err := s.lockData(ctx, db, c, d.ID, d.Owner, ifETag)
-			if err != nil {
+			// of the side table are its (only those change) and its
+			// version.
+			var err error
+			if old, err = s.lockDoc(ctx, db, c, d.ID, d.Owner, ifETag); err != nil {
 				return err
 			}
-			prev, err = elems(data, arrays)
-			corrupt = err != nil
+			if len(arrays) > 0 {
+				prev, err = elems(old.Data, arrays)
+				corrupt = err != nil
+			}
 		}
-		res, err := db.ExecContext(ctx, q, d.Updated.UnixMicro(), d.ETag, string(d.Data), d.ID, d.Owner, ifETag)
+		if c.Versioning {
+			if old.Version == 0 {
+				// Written before versioning: its state becomes version 1.
+				old.Version = 1
+				if err := s.insertVersion(ctx, db, c, old.Document); err != nil {
+					return err
+				}
+			}
+			version = NextVersion(old.Version)
+		}
+		args := []any{d.Updated.UnixMicro(), d.ETag, string(d.Data), boolInt(d.Deleted)}
+		if c.Versioning {
+			args = append(args, version)
+		}
+		res, err := db.ExecContext(ctx, q, append(args, d.ID, d.Owner, ifETag)...)
 		if err != nil {
 			return s.wrap("replace", err)
 		}
 		if err := s.checkSwap(ctx, db, c, res, d.ID, d.Owner); err != nil {
 			return err
+		}
+		if c.Versioning {
+			v := d
+			v.Created, v.Version = old.Created, version
+			if err := s.insertVersion(ctx, db, c, v); err != nil {
+				return err
+			}
+		}
+		if len(arrays) == 0 {
+			return nil
 		}
 		if corrupt {
 			if err := s.deleteDocElems(ctx, db, c, d.ID); err != nil {
@@ -370,32 +460,32 @@ func (s *Store) Replace(ctx context.Context, collection string, d Document, ifET
 	})
 }
 
-// lockData reads the data of the owner's document for a compare-and-swap,
-// locking its row until the transaction ends (SQLite has one writer and no
-// row locks), with the errors of Replace.
-func (s *Store) lockData(ctx context.Context, db execer, c *Collection, id, owner, ifETag string) ([]byte, error) {
-	q := "SELECT etag, data FROM " + c.table() + " WHERE id = " + s.d.placeholder(1) + " AND owner = " + s.d.placeholder(2)
+// lockedDoc is a stored document read for a compare-and-swap.
+type lockedDoc struct{ Document }
+
+// lockDoc reads the owner's document for a compare-and-swap, locking its
+// row until the transaction ends (SQLite has one writer and no row locks),
+// with the errors of Replace.
+func (s *Store) lockDoc(ctx context.Context, db execer, c *Collection, id, owner, ifETag string) (lockedDoc, error) {
+	q := "SELECT " + docColumns + " FROM " + c.table() + " WHERE id = " + s.d.placeholder(1) + " AND owner = " + s.d.placeholder(2)
 	if s.d.name() != "sqlite" {
 		q += " FOR UPDATE"
 	}
-	var (
-		etag string
-		data []byte
-	)
-	err := db.QueryRowContext(ctx, q, id, owner).Scan(&etag, &data)
+	d, err := scanDoc(db.QueryRowContext(ctx, q, id, owner))
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return nil, storage.ErrNotFound
+		return lockedDoc{}, storage.ErrNotFound
 	case err != nil:
-		return nil, s.wrap("lookup", err)
-	case etag != ifETag:
-		return nil, storage.ErrPreconditionFailed
+		return lockedDoc{}, s.wrap("lookup", err)
+	case d.ETag != ifETag:
+		return lockedDoc{}, storage.ErrPreconditionFailed
 	}
-	return data, nil
+	return lockedDoc{d}, nil
 }
 
 // Delete removes the owner's document if its entity tag is ifETag, with the
-// errors of Replace, and its rows of the side table.
+// errors of Replace, its rows of the side table and, in a versioned
+// collection, its versions.
 func (s *Store) Delete(ctx context.Context, collection, owner, id, ifETag string) error {
 	c, err := s.collection(collection)
 	if err != nil {
@@ -404,17 +494,17 @@ func (s *Store) Delete(ctx context.Context, collection, owner, id, ifETag string
 	arrays := c.arrayFields()
 	p := s.d.placeholder
 	q := "DELETE FROM " + c.table() + " WHERE id = " + p(1) + " AND owner = " + p(2) + " AND etag = " + p(3)
-	return s.write(ctx, "delete", len(arrays) > 0, func(ctx context.Context, db execer) error {
+	return s.write(ctx, "delete", len(arrays) > 0 || c.Versioning, func(ctx context.Context, db execer) error {
 		var (
 			prev    []elem
 			corrupt bool
 		)
 		if len(arrays) > 0 {
-			data, err := s.lockData(ctx, db, c, id, owner, ifETag)
+			old, err := s.lockDoc(ctx, db, c, id, owner, ifETag)
 			if err != nil {
 				return err
 			}
-			prev, err = elems(data, arrays)
+			prev, err = elems(old.Data, arrays)
 			corrupt = err != nil
 		}
 		res, err := db.ExecContext(ctx, q, id, owner, ifETag)
@@ -423,6 +513,11 @@ func (s *Store) Delete(ctx context.Context, collection, owner, id, ifETag string
 		}
 		if err := s.checkSwap(ctx, db, c, res, id, owner); err != nil {
 			return err
+		}
+		if c.Versioning {
+			if err := s.deleteVersions(ctx, db, c, id, owner); err != nil {
+				return err
+			}
 		}
 		if corrupt {
 			return s.deleteDocElems(ctx, db, c, id)
