@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -23,6 +24,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/dpop"
 	"github.com/gatehouse-dev/gatehouse/internal/admin"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/storage"
 	"github.com/gatehouse-dev/gatehouse/internal/tlsconf"
 )
 
@@ -556,5 +558,51 @@ func TestResetMFAIsAudited(t *testing.T) {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("stderr %q lacks %s", stderr, want)
 		}
+	}
+}
+
+// TestStartKeepsTheCLIClientRemoved: an operator who removed the CLI's
+// client keeps it removed across restarts; gatehouse seed brings it back.
+func TestStartKeepsTheCLIClientRemoved(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	env := map[string]string{"GATEHOUSE_DEMO_PASSWORD": "a demo password"}
+	if code, _, stderr := gatehouse(t, ctx, "", env, "seed", "--data-dir", dir); code != 0 {
+		t.Fatalf("seed: %s", stderr)
+	}
+	if code, _, stderr := gatehouse(t, ctx, "", env, "client", "remove", "--data-dir", dir, "--id", admin.CLIClientID); code != 0 {
+		t.Fatalf("client remove: %s", stderr)
+	}
+	var c config.Serve
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	c.RegisterFlags(fs)
+	if err := fs.Parse([]string{"--data-dir", dir}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := openStore(ctx, &c.Storage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := loadResources(&c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := seedOnFirstStart(ctx, &c, st, nil, res, func(string) (string, bool) { return "", false }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.GetClient(ctx, admin.CLIClientID); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("after a start: GetClient(%s) = %v, want not found: a start registered the removed client again", admin.CLIClientID, err)
+	}
+	st.Close()
+	if code, _, stderr := gatehouse(t, ctx, "", env, "seed", "--data-dir", dir); code != 0 {
+		t.Fatalf("seed again: %s", stderr)
+	}
+	st, err = openStore(ctx, &c.Storage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.GetClient(ctx, admin.CLIClientID); err != nil {
+		t.Fatalf("after gatehouse seed: %v", err)
 	}
 }

@@ -113,7 +113,7 @@ func TestResourcesCommands(t *testing.T) {
 			"Scopes to give clients: notes:read notes:write\n" +
 			`The web app cannot run with it: no "todos" resource (the file declares notes). Keep a todos resource (gatehouse resources default prints it), or serve without the web app: --roles authz,api` + "\n", ""},
 		{[]string{"check", bad}, 1, "", "gatehouse resources: " + bad + `:3: resource "notes": unknown key "owner_feild" (did you mean "owner_field"?); valid keys: ` +
-			"cache_control, cache_expires, compound_indexes, default_sort, indexes, item_methods, item_title, owner_field, pagination, public_item_methods, public_methods, resource_methods, schema, unique, url\n"},
+			"additional_lookup, allow_unknown, auth_field, bandwidth_saver, cache_control, cache_expires, compound_indexes, datasource, default_sort, embedding, hateoas, indexes, item_methods, item_title, item_url, mongo_indexes, owner_field, pagination, public_item_methods, public_methods, resource_methods, resource_title, schema, soft_delete, unique, url, versioning\n"},
 		{[]string{"check"}, 2, "", "gatehouse resources: name one resource file: resources check FILE\n"},
 	}
 	for _, tc := range tests {

@@ -90,10 +90,9 @@ func seedOnFirstStart(ctx context.Context, c *config.Serve, st *sqlstore.Store, 
 	if _, err := admin.EnsureIDTokenAlg(ctx, st, c.WebappClientID, admin.WebappIDTokenAlg, time.Now()); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return seedOutcome{}, fmt.Errorf("the web app's client: %w", err)
 	}
+	// The CLI's client is not registered again here: an operator may have
+	// removed it. gatehouse seed registers it on an installation without it.
 	if _, err := st.GetUserByUsername(ctx, admin.DemoUsername); err == nil {
-		if _, err := admin.EnsureCLIClient(ctx, st, res.Scopes(), time.Now()); err != nil {
-			return seedOutcome{}, fmt.Errorf("the CLI's client: %w", err)
-		}
 		return seedOutcome{username: admin.DemoUsername}, nil
 	} else if !errors.Is(err, storage.ErrNotFound) {
 		return seedOutcome{}, fmt.Errorf("reading users: %w", err)

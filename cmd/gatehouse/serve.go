@@ -15,11 +15,13 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/httpserver"
 	"github.com/gatehouse-dev/gatehouse/internal/logbuf"
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
+	"github.com/gatehouse-dev/gatehouse/internal/telemetry"
 	"github.com/gatehouse-dev/gatehouse/internal/tlsconf"
 )
 
@@ -52,10 +54,23 @@ func runServe(ctx context.Context, e env, args []string) error {
 	// serve returns.
 	logOut := logbuf.New(e.stderr, 0, 0)
 	defer logOut.Close()
-	logger, err := newLogger(logOut, &c.Storage)
+	// Traces go to the OTLP endpoint of the OTEL_* variables, if any; the
+	// spans still buffered are sent once the servers have stopped.
+	tel, err := telemetry.New(ctx, e.lookup)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	logger, err := newLogger(logOut, &c.Storage, tel)
 	if err != nil {
 		return err
 	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), traceFlushTimeout)
+		defer cancel()
+		if err := tel.Shutdown(sctx); err != nil {
+			logger.Warn("traces not all sent", "err", err)
+		}
+	}()
 	if limit, ok := c.GoMemoryLimit(e.lookup); ok {
 		e.setMemoryLimit(limit)
 	}
@@ -100,6 +115,7 @@ func runServe(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
+	client.Transport = tel.Transport(client.Transport)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -120,7 +136,7 @@ func runServe(ctx context.Context, e env, args []string) error {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 		r.server.Name, r.server.TLS = name, serverTLS
-		r.server.Handler = withOperations(name, r.server.Handler, st.Ping, logger, metrics, c.RequestTimeout, c.TrustedProxies)
+		r.server.Handler = withOperations(name, r.server.Handler, st.Ping, logger, metrics, tel, c.RequestTimeout, c.TrustedProxies)
 		roles = append(roles, r)
 	}
 	servers := make([]httpserver.Server, 0, len(roles)+1)
@@ -158,8 +174,10 @@ func runServe(ctx context.Context, e env, args []string) error {
 // withOperations adds /healthz and /readyz and the cross-cutting middleware
 // every role shares, outermost first; requestTimeout is each request's
 // deadline (--request-timeout), proxies the reverse proxies the access log
-// takes the client's address from (--trusted-proxies).
-func withOperations(role string, h http.Handler, ping func(context.Context) error, logger *slog.Logger, m *httpserver.Metrics, requestTimeout time.Duration, proxies httpserver.TrustedProxies) http.Handler {
+// takes the client's address from (--trusted-proxies). With tracing on, the
+// request's span is outermost, so the access log line and everything the
+// handler does belong to it.
+func withOperations(role string, h http.Handler, ping func(context.Context) error, logger *slog.Logger, m *httpserver.Metrics, tel *telemetry.Tracing, requestTimeout time.Duration, proxies httpserver.TrustedProxies) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/", h)
 	httpserver.Health(mux, func(ctx context.Context) error {
@@ -169,7 +187,12 @@ func withOperations(role string, h http.Handler, ping func(context.Context) erro
 		return nil
 	})
 	access := logger.With("role", role)
+	var tp trace.TracerProvider // nil: no spans, no cost
+	if tel.Enabled() {
+		tp = tel.TracerProvider()
+	}
 	return httpserver.Chain(mux,
+		func(next http.Handler) http.Handler { return httpserver.Trace(tp, tel.Propagator(), role, next) },
 		func(next http.Handler) http.Handler { return m.Wrap(role, next) },
 		httpserver.RequestID,
 		func(next http.Handler) http.Handler { return httpserver.AccessLog(access, proxies, next) },
@@ -182,16 +205,22 @@ func withOperations(role string, h http.Handler, ping func(context.Context) erro
 // maxBody bounds every request body; the API may set a lower limit of its own.
 const maxBody = 4 << 20
 
-func newLogger(w io.Writer, s *config.Storage) (*slog.Logger, error) {
+// traceFlushTimeout bounds sending the buffered spans at shutdown.
+const traceFlushTimeout = 5 * time.Second
+
+// newLogger is the log of --log-level and --log-format; with tracing on,
+// the lines of a traced request carry its trace_id and span_id.
+func newLogger(w io.Writer, s *config.Storage, tel *telemetry.Tracing) (*slog.Logger, error) {
 	level, err := s.Level()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errUsage, err)
 	}
 	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
 	if s.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		h = slog.NewJSONHandler(w, opts)
 	}
-	return slog.New(slog.NewTextHandler(w, opts)), nil
+	return slog.New(tel.LogHandler(h)), nil
 }
 
 // loadSecret takes the server secret from GATEHOUSE_SECRET or its file. Only

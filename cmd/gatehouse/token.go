@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/admin"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/loopback"
 	"github.com/gatehouse-dev/gatehouse/internal/tlsconf"
 	"github.com/gatehouse-dev/gatehouse/internal/tokencli"
 )
@@ -31,8 +33,9 @@ func runToken(ctx context.Context, e env, args []string) error {
 	fs := newFlagSet(e, "token [flags]",
 		"Sign in through your browser and print an access token for the API, alone on standard output\n"+
 			"(the address to open goes to standard error). It runs the authorization code flow with PKCE of\n"+
-			"the public client gatehouse-cli, which `serve` registers, on a loopback redirect\n"+
-			"(http://127.0.0.1:<free port>/callback). The local CA in <data-dir>/tls is trusted when it is there.",
+			"the public client gatehouse-cli, which gatehouse serve registers, on a loopback redirect\n"+
+			"(http://127.0.0.1:<free port>/callback). For an issuer on this machine (or with --data-dir), the\n"+
+			"local CA in <data-dir>/tls is trusted when it is there.",
 		"  TOKEN=$(gatehouse token)\n"+
 			"  curl -sS https://127.0.0.1:8001/api/todos -H \"Authorization: Bearer $TOKEN\" --cacert gatehouse-data/tls/local-ca.pem\n"+
 			"  gatehouse token --no-browser --json --scopes \"openid todos:read\"\n"+
@@ -53,11 +56,13 @@ func runToken(ctx context.Context, e env, args []string) error {
 	}
 	o.Scopes = strings.FieldsFunc(scopes, func(r rune) bool { return r == ' ' || r == ',' })
 	caFiles := []string{caFile}
-	localCA := filepath.Join(dataDir, "tls", tlsconf.CACertFile)
-	if _, err := os.Stat(localCA); err == nil {
-		caFiles = append(caFiles, localCA)
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("the local CA: %w", err)
+	if trustLocalCA(o.Issuer, dataDirGiven(fs)) {
+		localCA := filepath.Join(dataDir, "tls", tlsconf.CACertFile)
+		if _, err := os.Stat(localCA); err == nil {
+			caFiles = append(caFiles, localCA)
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("the local CA: %w", err)
+		}
 	}
 	hc, err := tlsconf.HTTPClient(30*time.Second, caFiles...)
 	if err != nil {
@@ -95,4 +100,21 @@ func defaultIssuer() string {
 	var c config.Serve
 	c.RegisterFlags(flag.NewFlagSet("serve", flag.ContinueOnError))
 	return c.IssuerURL()
+}
+
+// dataDirGiven reports whether --data-dir was on the command line.
+func dataDirGiven(fs *flag.FlagSet) bool {
+	var given bool
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "data-dir" })
+	return given
+}
+
+// trustLocalCA says whether the data directory's local CA is trusted for
+// the issuer: for an issuer on this machine, or when --data-dir names the
+// directory. The local CA vouches for loopback addresses only (it is
+// name-constrained); trusting a file found in the working directory for a
+// remote issuer would let whoever wrote it vouch for that issuer.
+func trustLocalCA(issuer string, dataDirGiven bool) bool {
+	u, err := url.Parse(issuer)
+	return dataDirGiven || err == nil && loopback.Host(u.Hostname())
 }

@@ -90,3 +90,23 @@ func TestTokenTrustsTheLocalCA(t *testing.T) {
 		}
 	}
 }
+
+func TestTrustLocalCA(t *testing.T) {
+	tests := []struct {
+		issuer       string
+		dataDirGiven bool
+		want         bool
+	}{
+		{"https://127.0.0.1:8000", false, true},
+		{"https://localhost:8000", false, true},
+		{"https://[::1]:8000", false, true},
+		{"https://auth.example.com", false, false},
+		{"https://auth.example.com", true, true},
+		{"://bad", false, false},
+	}
+	for _, tt := range tests {
+		if got := trustLocalCA(tt.issuer, tt.dataDirGiven); got != tt.want {
+			t.Errorf("trustLocalCA(%q, %v) = %v, want %v", tt.issuer, tt.dataDirGiven, got, tt.want)
+		}
+	}
+}

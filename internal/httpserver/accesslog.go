@@ -43,7 +43,7 @@ func AccessLog(logger *slog.Logger, proxies TrustedProxies, next http.Handler) h
 				slog.String("client", proxies.ClientIP(r)),
 			)
 		}()
-		next.ServeHTTP(rec, r)
+		serveCopy(next, rec, r, r)
 	})
 }
 

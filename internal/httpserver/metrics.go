@@ -57,7 +57,7 @@ func (m *Metrics) Wrap(role string, next http.Handler) http.Handler {
 			m.requests.WithLabelValues(values...).Inc()
 			m.duration.WithLabelValues(values...).Observe(time.Since(start).Seconds())
 		}()
-		next.ServeHTTP(rec, r)
+		serveCopy(next, rec, r, r)
 	})
 }
 

@@ -564,3 +564,42 @@ func TestDeadline(t *testing.T) {
 		}
 	})
 }
+
+type copyKey struct{}
+
+// TestRouteFromInside: a role that serves a copy of the request the
+// middlewares never see (as a session manager does), or that routes
+// requests itself, still names the route for Metrics: the innermost one.
+func TestRouteFromInside(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := httpserver.NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner := http.NewServeMux()
+	inner.HandleFunc("POST /todos/{id}/toggle", func(w http.ResponseWriter, r *http.Request) {})
+	copying := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		httpserver.RecordRoute(inner).ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), copyKey{}, 1)))
+	})
+	outer := http.NewServeMux()
+	outer.Handle("/", copying)
+	outer.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		httpserver.SetRoute(r, "/api/todos/{id}")
+		httpserver.SetRoute(r, "/api/ignored") // the first route recorded wins
+	})
+	h := m.Wrap("webapp", httpserver.RequestID(outer))
+	for _, target := range []struct{ method, path string }{
+		{"POST", "/todos/1/toggle"}, {"POST", "/todos/2/toggle"}, {"GET", "/api/todos/3"},
+	} {
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(target.method, target.path, nil))
+	}
+	want := `
+# HELP gatehouse_http_requests_total HTTP requests served, by role, route pattern, method and status code.
+# TYPE gatehouse_http_requests_total counter
+gatehouse_http_requests_total{code="200",method="GET",role="webapp",route="/api/todos/{id}"} 1
+gatehouse_http_requests_total{code="200",method="POST",role="webapp",route="POST /todos/{id}/toggle"} 2
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "gatehouse_http_requests_total"); err != nil {
+		t.Error(err)
+	}
+}

@@ -58,11 +58,16 @@ func (r *recorder) Status() int {
 }
 
 // serveCopy serves r2, a shallow copy of r made by a middleware, and copies
-// the route pattern the ServeMux recorded on r2 back to r, so that Metrics
-// and AccessLog further out still see it.
+// the route back to r, so that Metrics, AccessLog and Trace further out
+// still see it: the route a handler further in recorded (SetRoute,
+// RecordRoute), or else the pattern the ServeMux recorded on r2.
 func serveCopy(next http.Handler, w http.ResponseWriter, r, r2 *http.Request) {
+	r2, h := withRouteHolder(r2)
 	defer func() {
-		if r.Pattern == "" {
+		switch {
+		case h.pattern != "":
+			r.Pattern = h.pattern
+		case r.Pattern == "":
 			r.Pattern = r2.Pattern
 		}
 	}()

@@ -256,7 +256,7 @@ func (s *Server) routes(issuer, public *url.URL) http.Handler {
 
 	root := http.NewServeMux()
 	root.Handle("GET /static/", http.StripPrefix("/static/", staticHandler()))
-	root.Handle("/", cop.Handler(s.sessions.LoadAndSave(app)))
+	root.Handle("/", cop.Handler(s.sessions.LoadAndSave(httpserver.RecordRoute(app))))
 
 	authzOrigin := issuer.Scheme + "://" + issuer.Host
 	return securityHeaders(root, authzOrigin, !insecure && httpserver.HSTSHost(public.Host))

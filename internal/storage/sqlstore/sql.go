@@ -10,6 +10,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/storage"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/groupcommit"
+	"github.com/gatehouse-dev/gatehouse/internal/telemetry"
 )
 
 // querier is what both a pool and a transaction offer.
@@ -53,14 +54,19 @@ func (s *Store) prepared(ctx context.Context, q querier, query string) *sql.Stmt
 	return st
 }
 
-// exec runs a statement on q.
+// exec runs a statement on q, in a span of its own in a traced request
+// (as queryRow and queryRows do).
 func (s *Store) exec(ctx context.Context, q querier, query string, args ...any) (sql.Result, error) {
 	query = s.d.rebind(query)
+	ctx, end := telemetry.StartDB(ctx, s.d.name, query)
+	var res sql.Result
+	var err error
 	if st := s.prepared(ctx, q, query); st != nil {
-		res, err := st.ExecContext(ctx, args...)
-		return res, s.d.mapErr(err)
+		res, err = st.ExecContext(ctx, args...)
+	} else {
+		res, err = q.ExecContext(ctx, query, args...)
 	}
-	res, err := q.ExecContext(ctx, query, args...)
+	end(err)
 	return res, s.d.mapErr(err)
 }
 
@@ -83,17 +89,23 @@ func (s *Store) execOne(ctx context.Context, q querier, query string, args ...an
 // queryRow runs a single-row query on q and scans it with scan.
 func (s *Store) queryRow(ctx context.Context, q querier, scan func(scanner) error, query string, args ...any) error {
 	query = s.d.rebind(query)
+	ctx, end := telemetry.StartDB(ctx, s.d.name, query)
+	var err error
 	if st := s.prepared(ctx, q, query); st != nil {
-		return s.d.mapErr(scan(st.QueryRowContext(ctx, args...)))
+		err = scan(st.QueryRowContext(ctx, args...))
+	} else {
+		err = scan(q.QueryRowContext(ctx, query, args...))
 	}
-	return s.d.mapErr(scan(q.QueryRowContext(ctx, query, args...)))
+	end(err)
+	return s.d.mapErr(err)
 }
 
 // queryRows runs a query on q and scans each row with scan.
-func (s *Store) queryRows(ctx context.Context, q querier, scan func(scanner) error, query string, args ...any) error {
+func (s *Store) queryRows(ctx context.Context, q querier, scan func(scanner) error, query string, args ...any) (err error) {
 	query = s.d.rebind(query)
+	ctx, end := telemetry.StartDB(ctx, s.d.name, query)
+	defer func() { end(err) }()
 	var rows *sql.Rows
-	var err error
 	if st := s.prepared(ctx, q, query); st != nil {
 		rows, err = st.QueryContext(ctx, args...)
 	} else {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/storage/migrations"
+	"github.com/gatehouse-dev/gatehouse/internal/telemetry"
 )
 
 // WebSessions keeps the web app's sessions (github.com/alexedwards/scs/v2)
@@ -90,7 +91,10 @@ func webSessionQueriesFor(dialect string) webSessionQueries {
 // FindCtx returns the data of an unexpired session; found is false when
 // there is none.
 func (w *WebSessions) FindCtx(ctx context.Context, token string) (b []byte, found bool, err error) {
-	err = w.s.rdb.QueryRowContext(ctx, w.s.d.rebind(w.q.find), token).Scan(&b) // on SQLite, not the one writer connection
+	query := w.s.d.rebind(w.q.find)
+	ctx, end := telemetry.StartDB(ctx, w.s.d.name, query)
+	err = w.s.rdb.QueryRowContext(ctx, query, token).Scan(&b) // on SQLite, not the one writer connection
+	end(err)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil, false, nil
