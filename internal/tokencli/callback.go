@@ -27,6 +27,7 @@ type callback struct {
 	issuer     string
 	requireIss bool // the server sends iss with its answers (RFC 9207)
 	out        io.Writer
+	refused    atomic.Int32 // answers refused for their state, to bound the notes about them
 	// redeem exchanges the code for tokens.
 	redeem   func(code string) (Token, error)
 	done     chan result // buffered: receives the one result
@@ -50,7 +51,9 @@ func (c *callback) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	if subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(c.state)) != 1 {
-		fmt.Fprintln(c.out, "Refused an answer whose state is not this sign-in's; still waiting.")
+		if c.refused.Add(1) <= maxRefusedNotes { // a page hitting the port in a loop cannot flood the terminal
+			fmt.Fprintln(c.out, "Refused an answer whose state is not this sign-in's; still waiting.")
+		}
 		page(w, http.StatusBadRequest, "Not this sign-in",
 			"This answer does not carry the state of the sign-in the command started, so it was refused. "+
 				"Open the address the command printed.")
@@ -99,3 +102,6 @@ func page(w http.ResponseWriter, status int, title, text string) {
 	fmt.Fprintf(w, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>%s – gatehouse token</title></head>\n"+
 		"<body><h1>%s</h1>\n<p>%s</p></body></html>\n", html.EscapeString(title), html.EscapeString(title), html.EscapeString(text))
 }
+
+// maxRefusedNotes is how many refused answers are noted on the terminal.
+const maxRefusedNotes = 5

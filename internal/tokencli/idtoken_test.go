@@ -43,7 +43,7 @@ func TestGetChecksTheIDToken(t *testing.T) {
 		errMsg string
 	}{
 		{"a good ID token", key, func(s string) string { return s }, "gatehouse-cli", ""},
-		{"no ID token", nil, nil, "", ""},
+		{"no ID token although openid was asked for", nil, nil, "", "has no ID token"},
 		{"another nonce", key, func(string) string { return "another-nonce" }, "gatehouse-cli", "nonce is not the one this sign-in sent"},
 		{"another audience", key, func(s string) string { return s }, "someone-else", "the ID token does not verify"},
 		{"another key", other, func(s string) string { return s }, "gatehouse-cli", "the ID token does not verify"},

@@ -9,11 +9,14 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/gatehouse-dev/gatehouse/internal/loopback"
 	"golang.org/x/oauth2"
 )
 
@@ -68,6 +71,11 @@ func Get(ctx context.Context, o Options) (Token, error) {
 	if o.Out == nil {
 		o.Out = io.Discard
 	}
+	// What is still running when Get returns (the browser's opener, a late
+	// request to the loopback address) writes nothing more.
+	out := &closingWriter{w: o.Out}
+	defer out.close()
+	o.Out = out
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultTimeout
 	}
@@ -87,13 +95,22 @@ func Get(ctx context.Context, o Options) (Token, error) {
 		return Token{}, fmt.Errorf("the authorization server's discovery document: %w", err)
 	}
 
+	// The addresses come from the server's discovery document: the
+	// authorization address is handed to the system's opener, so it must be
+	// a web address (not a file, a UNC path or an option).
+	endpoint := provider.Endpoint()
+	for _, e := range []struct{ name, raw string }{{"authorization_endpoint", endpoint.AuthURL}, {"token_endpoint", endpoint.TokenURL}} {
+		if err := checkEndpoint(e.raw); err != nil {
+			return Token{}, fmt.Errorf("the authorization server's %s: %w", e.name, err)
+		}
+	}
+
 	// RFC 8252 §7.3 and §8.3: the loopback IP literal, any free port.
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return Token{}, fmt.Errorf("listening on the loopback interface for the browser's answer: %w", err)
 	}
-	state, nonce := rand.Text(), rand.Text() // 128 bits each
-	endpoint := provider.Endpoint()
+	state, nonce := rand.Text(), rand.Text()      // 128 bits each
 	endpoint.AuthStyle = oauth2.AuthStyleInParams // a public client: client_id in the body, no secret
 	cfg := &oauth2.Config{
 		ClientID:    o.ClientID,
@@ -158,7 +175,11 @@ func redeem(ctx context.Context, cfg *oauth2.Config, provider *oidc.Provider, co
 		}
 		return Token{}, fmt.Errorf("the token request failed: %w", err)
 	}
-	if raw, _ := tok.Extra("id_token").(string); raw != "" {
+	raw, _ := tok.Extra("id_token").(string)
+	if raw == "" && openID {
+		return Token{}, errors.New("the token response has no ID token although the sign-in asked for openid")
+	}
+	if raw != "" {
 		idt, err := provider.Verifier(&oidc.Config{ClientID: cfg.ClientID}).Verify(ctx, raw)
 		if err != nil {
 			return Token{}, fmt.Errorf("the ID token does not verify: %w", err)
@@ -183,3 +204,46 @@ func describe(code, description string) string {
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// checkEndpoint accepts an https address, or an http one on the loopback
+// interface, with nothing a browser opener could take for something else.
+func checkEndpoint(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("%q is not a URL: %w", raw, err)
+	}
+	switch {
+	case strings.ContainsFunc(raw, func(r rune) bool { return r < 0x21 || r == 0x7f }):
+		return fmt.Errorf("%q contains spaces or control characters", raw)
+	case u.Scheme == "https" && u.Host != "":
+	case u.Scheme == "http" && loopback.Host(u.Hostname()):
+	default:
+		return fmt.Errorf("%q is not an https address (or http on the loopback interface)", raw)
+	}
+	if u.User != nil {
+		return fmt.Errorf("%q carries credentials", raw)
+	}
+	return nil
+}
+
+// closingWriter passes writes on until it is closed, then drops them.
+type closingWriter struct {
+	mu     sync.Mutex
+	w      io.Writer
+	closed bool
+}
+
+func (c *closingWriter) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return len(p), nil
+	}
+	return c.w.Write(p)
+}
+
+func (c *closingWriter) close() {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+}

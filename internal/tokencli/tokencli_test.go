@@ -72,7 +72,12 @@ func start(t *testing.T) *server {
 	if _, err := admin.Run(ctx, "", "seed", "--api-addr", apiAddr, "--webapp-addr", webappAddr); err != nil {
 		t.Fatal(err)
 	}
+	// An installation seeded without the CLI's client gets it from
+	// gatehouse seed, run again.
 	if _, err := admin.Run(ctx, "", "client", "remove", "--id", "gatehouse-cli"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Run(ctx, "", "seed", "--api-addr", apiAddr, "--webapp-addr", webappAddr); err != nil {
 		t.Fatal(err)
 	}
 	logPath := filepath.Join(root, "server.log")
