@@ -8,7 +8,7 @@ import (
 )
 
 // Counting the matches of a list for _meta.total reads every match's index
-// entry: with 50,000 matches it costs ~50 times the page itself (issue 7,
+// entry: with many matches it costs far more than the page itself (see
 // docs/performance.md). Clients page through one list with one filter, so
 // the API keeps each (resource, owner, where) total for a short while.
 //
@@ -22,7 +22,8 @@ import (
 // being counted wait for that count instead of starting their own. When a
 // total expires under load every request of the next moments misses it,
 // and on PostgreSQL a count reads the heap page of every match (no
-// index-only scan on an expression index), ~0.1 s for 50,000.
+// index-only scan on an expression index), which is slow for many
+// matches.
 const (
 	countTTL        = time.Second
 	countMaxEntries = 10_000 // then the cache starts over

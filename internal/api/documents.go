@@ -107,11 +107,12 @@ func (h *handler) storeError(w http.ResponseWriter, r *http.Request, err error) 
 	}
 }
 
-// meta renders a document with its meta fields.
+// render renders a document with its meta fields.
 func (h *handler) render(d docstore.Document, p query.Projection, full bool) (map[string]any, error) {
 	// Field values stay raw JSON: written back as stored, without being
-	// decoded into Go values and encoded again (a quarter of a list
-	// request's CPU, issue 7), and numbers keep their exact digits.
+	// decoded into Go values and encoded again (which dominated a list
+	// request's CPU, see docs/performance.md), and numbers keep their exact
+	// digits.
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(d.Data, &fields); err != nil {
 		return nil, fmt.Errorf("document %s: %w", d.ID, err)
@@ -186,7 +187,7 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, err)
 		return
 	}
-	proj, err := query.ParseProjection(q.Get("projection"), h.res, h.res.OwnerField)
+	proj, err := query.ParseProjection(q.Get("projection"), h.res, append(h.res.Properties(), h.res.OwnerField)...)
 	if err != nil {
 		badRequest(w, err)
 		return
@@ -545,7 +546,8 @@ func (h *handler) create(w http.ResponseWriter, r *http.Request) {
 	case map[string]any:
 		raw = []any{v}
 	case []any:
-		bulk = true
+		// As Eve, a list of one document is answered as that document.
+		bulk = len(v) > 1
 		raw = v
 		if len(raw) == 0 {
 			writeError(w, http.StatusBadRequest, "The request body is an empty list")
@@ -752,7 +754,7 @@ func (h *handler) get(w http.ResponseWriter, r *http.Request, id string) {
 			return
 		}
 	}
-	proj, err := query.ParseProjection(q.Get("projection"), h.res, h.res.OwnerField)
+	proj, err := query.ParseProjection(q.Get("projection"), h.res, append(h.res.Properties(), h.res.OwnerField)...)
 	if err != nil {
 		badRequest(w, err)
 		return

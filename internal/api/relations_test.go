@@ -125,7 +125,7 @@ func (e *relEnv) create(token, path, body string) (id, etag string) {
 	return r.body["_id"].(string), r.body["_etag"].(string)
 }
 
-// issue returns the _issues entry at path (bulk: under _items.i).
+// issueAt returns the _issues entry at path (bulk: under _items.i).
 func issueAt(r resp, path ...string) any {
 	var v any = r.body["_issues"]
 	for _, p := range path {

@@ -589,8 +589,21 @@ func (r *Resource) Collection() docstore.Collection {
 		SoftDelete: r.SoftDelete, Versioning: r.Versioning}
 }
 
-// ReadScope and WriteScope are the scopes a token needs (issue 4: GET needs
-// <resource>:read, writes need <resource>:write).
+// Properties are the names of the schema's top-level properties, sorted:
+// what a projection may name, objects and arrays included (Fields are only
+// those queries may name).
+func (r *Resource) Properties() []string {
+	props, _ := r.SchemaDoc["properties"].(map[string]any)
+	names := make([]string, 0, len(props))
+	for k := range props {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// ReadScope and WriteScope are the scopes a token needs: GET needs
+// <resource>:read, writes need <resource>:write.
 func (r *Resource) ReadScope() string  { return r.Name + ":read" }
 func (r *Resource) WriteScope() string { return r.Name + ":write" }
 
