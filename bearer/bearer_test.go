@@ -440,8 +440,8 @@ func TestIntrospectionVerifier(t *testing.T) {
 }
 
 // A verified token is remembered: the next Verify of the same bytes checks
-// only its expiry, not its signature again (issue 7: ECDSA verification
-// was a fifth of an API request's CPU).
+// only its expiry, not its signature again (ECDSA verification is a large
+// share of an API request's CPU, see docs/performance.md).
 func TestJWTVerifierCache(t *testing.T) {
 	is := bearertest.New(t, "https://api.example")
 	now := time.Now()

@@ -69,10 +69,10 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// TestErrorsAreOneClearLine covers the foundation issue's promise: bad
-// settings, bad DSNs, an occupied port and a missing certificate file each
-// give one clear line and a non-zero exit code. A flag the command line gets
-// wrong adds a hint to --help: TestFlagMistakes covers those.
+// TestErrorsAreOneClearLine: bad settings, bad DSNs, an occupied port and
+// a missing certificate file each give one clear line and a non-zero exit
+// code. A flag the command line gets wrong adds a hint to --help:
+// TestFlagMistakes covers those.
 func TestErrorsAreOneClearLine(t *testing.T) {
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

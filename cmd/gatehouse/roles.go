@@ -216,11 +216,7 @@ func (w *wiring) sessionStore() (scs.Store, webapp.Leases, func(), error) {
 		return redisstore.NewWithPrefix(pool, "gatehouse:session:"),
 			&leases.Redis{Pool: pool, Prefix: "gatehouse:lease:"}, func() { pool.Close() }, nil
 	}
-	db := w.store.DB()
-	l, err := leases.NewSQL(db, w.store.Dialect())
-	if err != nil {
-		return nil, nil, nil, err
-	}
+	l := leases.NewSQL(w.store)
 	// Rows as scs's own stores keep them, with contexts: scs's stores take
 	// none, so a request's deadline would not end a session lookup the
 	// database never answers. Expired rows are swept as scs's stores do.

@@ -16,10 +16,6 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
 )
 
-// TestAPIRoleChecksDPoPProofs: the API role accepts a DPoP-bound token
-// with a proof made for its public URL (--api-url), refuses it as a bearer
-// token, and records proofs in the database, so that two instances accept
-// a proof once between them.
 // apiURL is the API's public URL in the API role's tests.
 const apiURL = "https://api.example.com"
 
@@ -52,6 +48,10 @@ func apiRoleWiring(t *testing.T, flags ...string) (*wiring, *bearertest.Issuer) 
 	return &wiring{cfg: &c, logger: slog.New(slog.DiscardHandler), store: st, docs: docs, resources: res, client: http.DefaultClient}, is
 }
 
+// TestAPIRoleChecksDPoPProofs: the API role accepts a DPoP-bound token
+// with a proof made for its public URL (--api-url), refuses it as a bearer
+// token, and records proofs in the database, so that two instances accept
+// a proof once between them.
 func TestAPIRoleChecksDPoPProofs(t *testing.T) {
 	ctx := context.Background()
 	w, is := apiRoleWiring(t)

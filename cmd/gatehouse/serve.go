@@ -49,9 +49,9 @@ func runServe(ctx context.Context, e env, args []string) error {
 	if err := c.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	// One write system call per log line was 3–5% of a request's CPU: the
-	// lines go out together, at least every 100 ms, and all of them before
-	// serve returns.
+	// One write system call per log line costs a measurable share of a
+	// request's CPU (docs/performance.md): the lines go out together, at
+	// least every 100 ms, and all of them before serve returns.
 	logOut := logbuf.New(e.stderr, 0, 0)
 	defer logOut.Close()
 	// Traces go to the OTLP endpoint of the OTEL_* variables, if any; the

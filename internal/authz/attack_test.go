@@ -18,7 +18,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/storage/storagetest"
 )
 
-// Regression tests for holes an attacker found on a live instance. Each
+// Tests of attacks on the authorization server's endpoints. Each
 // runs against the real server and a real database; where timing or a
 // failure must be forced, a store wrapper forces it around the real store.
 

@@ -15,8 +15,8 @@ import (
 // clientCacheTTL is how long a client registration read from the store is
 // reused to authenticate the client at the token, introspection and
 // revocation endpoints. A confidential client authenticates on every
-// request; reading its row each time was 28% of a client-credentials
-// request's CPU (docs/performance.md).
+// request; reading its row each time dominated a client-credentials
+// request's CPU (see docs/performance.md).
 //
 // The cost: a change to a client reaches these endpoints within
 // clientCacheTTL, on every instance, and not at once. For up to that long

@@ -151,7 +151,8 @@ type issuer struct {
 
 	// signers holds a JWS signer per signing key and token type, by
 	// "typ/kid" (a few over a process's life: rotation adds one now and
-	// then). Building one per token was a tenth of a token's allocations.
+	// then). Building one per token would be a large share of a token's
+	// allocations.
 	signers sync.Map
 }
 

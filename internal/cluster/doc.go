@@ -1,4 +1,4 @@
-// Package cluster holds the several-instances test (issue 8): it builds the
+// Package cluster holds the several-instances test: it builds the
 // gatehouse binary once, runs three `gatehouse serve` processes on one shared
 // database (PostgreSQL, and MariaDB/MySQL) and one Redis, and puts a
 // round-robin reverse proxy (net/http/httputil.ReverseProxy) in front of each

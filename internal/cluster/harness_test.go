@@ -242,8 +242,9 @@ func newCluster(t *testing.T, dsn string, extra ...string) *cluster {
 	// Instance 1 starts first and creates the first signing keys; 2 and 3
 	// then start together. Starting all three on an empty key table lets
 	// each create a first key of its own that signs at once and that the
-	// others publish only after their next key reload (--key-reload): a
-	// known authz issue, see the report of issue 8.
+	// others publish only after their next key reload (--key-reload), so
+	// tokens it signs would fail verification at the other instances until
+	// then.
 	c.start(c.inst[0], resources, extra)
 	if err := c.waitReady(c.inst[0], 90*time.Second); err != nil {
 		t.Fatal(err)

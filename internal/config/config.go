@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/loopback"
+	"github.com/gatehouse-dev/gatehouse/internal/storage/sqlstore"
 
 	"github.com/gatehouse-dev/gatehouse/internal/httpserver"
 )
@@ -26,7 +27,7 @@ const (
 	RoleWebapp = "webapp"
 )
 
-// AllRoles lists every role in start-up order.
+// allRoles lists every role in start-up order.
 var allRoles = []string{RoleAuthz, RoleAPI, RoleWebapp}
 
 // Storage holds the settings every command that touches the database needs.
@@ -41,11 +42,11 @@ type Storage struct {
 	LogLevel       string
 }
 
-// RegisterStorageFlags registers the storage and logging flags on fs.
+// RegisterFlags registers the storage and logging flags on fs.
 func (s *Storage) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&s.DataDir, "data-dir", "gatehouse-data", "directory for the embedded database, generated certificates and the server secret")
 	fs.StringVar(&s.DB, "db", "", "database DSN: sqlite:PATH, postgres://…, mysql://user:pass@host:port/db (default sqlite:<data-dir>/gatehouse.db)")
-	fs.IntVar(&s.MaxOpenConns, "db-max-open-conns", 20, "most open connections to PostgreSQL or MySQL per instance (with SQLite: read connections)")
+	fs.IntVar(&s.MaxOpenConns, "db-max-open-conns", sqlstore.DefaultMaxOpenConns, "most open connections to PostgreSQL or MySQL per instance (with SQLite: read connections)")
 	fs.IntVar(&s.SQLiteCacheMiB, "db-sqlite-cache", DefaultSQLiteCacheMiB, "page cache of the embedded SQLite database in MiB, shared among its connections")
 	fs.StringVar(&s.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&s.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -90,9 +91,10 @@ func (s *Storage) Validate() error {
 
 // DefaultSQLiteCacheMiB is the default of --db-sqlite-cache. SQLite's own
 // default, 2 MiB per connection, grows with the read pool (42 MiB at the
-// default 20 readers) and was most of the server's memory under the API's
-// load; the file's pages stay in the operating system's cache either way.
-const DefaultSQLiteCacheMiB = 8
+// default 20 readers) and would dominate the server's memory under the
+// API's load (docs/performance.md); the file's pages stay in the operating
+// system's cache either way.
+const DefaultSQLiteCacheMiB = sqlstore.DefaultSQLiteCacheKiB >> 10
 
 const maxSQLiteCacheMiB = 1 << 16
 

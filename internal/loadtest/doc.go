@@ -1,5 +1,4 @@
-// Package loadtest is Gatehouse's load tool (issue 7), run by
-// cmd/gatehouse-load.
+// Package loadtest is Gatehouse's load tool, run by cmd/gatehouse-load.
 //
 // It builds the real gatehouse binary from this module, starts it on a fresh
 // temporary data directory (SQLite by default, or a database given by DSN),

@@ -1,8 +1,7 @@
 // Package reliability holds Gatehouse's fault, crash, shutdown and soak
-// tests (issue 6, "Faults" and "Load and soak"). They build the real
-// gatehouse binary from this module and drive it as an operator and its
-// users would: over HTTPS on loopback, with the admin CLI, and with
-// signals.
+// tests. They build the real gatehouse binary from this module and drive
+// it as an operator and its users would: over HTTPS on loopback, with the
+// admin CLI, and with signals.
 //
 //   - TestDatabaseDown puts a TCP proxy written in the test between
 //     gatehouse and PostgreSQL or MariaDB, cuts it while the server runs and

@@ -13,8 +13,8 @@ import (
 // wrong password; bad tokens at the API — with every role logging JSON at
 // debug level (access logs included), and no token, code, PKCE verifier,
 // client secret, password, CSRF token or cookie value issued or sent during
-// the run appears in the logs (issue 3: "Never log a secret, password or
-// token"; RFC 9700 §4.3.2 on leaking tokens). Nor do the API's error
+// the run appears in the logs (the security checklist's "Never log a
+// secret, password or token"; RFC 9700 §4.3.2 on leaking tokens). Nor do the API's error
 // messages echo a token it was sent.
 func TestChecklist_NoSecretsInLogs(t *testing.T) {
 	s := startStack(t)

@@ -34,10 +34,7 @@ func sqlShared(t *testing.T, dsn string) sharedStore {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { st.Close() })
-		l, err := leases.NewSQL(st.DB(), st.Dialect())
-		if err != nil {
-			t.Fatal(err)
-		}
+		l := leases.NewSQL(st)
 		switch st.Dialect() {
 		case "postgres":
 			return postgresstore.NewWithCleanupInterval(st.DB(), 0), l

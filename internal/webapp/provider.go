@@ -28,9 +28,10 @@ type provider struct {
 	oauth2   *oauth2.Config
 	verifier *oidc.IDTokenVerifier
 	issuer   string
-	// RevocationEndpoint (RFC 7009), EndSessionEndpoint (OpenID Connect
-	// RP-Initiated Logout 1.0 §2) and the pushed authorization request
-	// endpoint (RFC 9126 §5) from the metadata; empty if not offered.
+	// revocationEndpoint (RFC 7009), endSessionEndpoint (OpenID Connect
+	// RP-Initiated Logout 1.0 §2) and parEndpoint, the pushed authorization
+	// request endpoint (RFC 9126 §5), from the metadata; empty if not
+	// offered.
 	revocationEndpoint string
 	endSessionEndpoint string
 	parEndpoint        string

@@ -41,7 +41,7 @@ type builder struct {
 
 func (b *builder) arg(v any) string {
 	b.args = append(b.args, v)
-	return b.d.placeholder(len(b.args))
+	return b.d.sql().Placeholder(len(b.args))
 }
 
 // column is what a query field refers to.

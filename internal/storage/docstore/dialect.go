@@ -8,14 +8,15 @@ import (
 	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/internal/storage/docquery"
+	"github.com/gatehouse-dev/gatehouse/internal/storage/sqldialect"
 )
 
 // dialect is what differs between the databases. Every method returns SQL
 // built only from constants, the collection name and declared field names
-// (both validated to [A-Za-z0-9_]); values go through placeholder.
+// (both validated to [A-Za-z0-9_]); values go through placeholders.
 type dialect interface {
-	name() string
-	placeholder(n int) string
+	// sql is the dialect's name, placeholders and shared SQL syntax.
+	sql() sqldialect.Dialect
 	// expr is the SQL expression of a scalar field, used both in queries and
 	// in the index, so the planner can match them.
 	expr(f docquery.Field) string
@@ -42,15 +43,17 @@ type dialect interface {
 }
 
 func dialectFor(name string) (dialect, error) {
-	switch name {
-	case "sqlite":
-		return sqliteDialect{}, nil
-	case "postgres":
+	d, err := sqldialect.Parse(name)
+	if err != nil {
+		return nil, fmt.Errorf("docstore: %w", err)
+	}
+	switch d {
+	case sqldialect.Postgres:
 		return postgresDialect{}, nil
-	case "mysql":
+	case sqldialect.MySQL:
 		return mysqlDialect{}, nil
 	}
-	return nil, fmt.Errorf("docstore: unknown dialect %q", name)
+	return sqliteDialect{}, nil
 }
 
 // jsonPath is the SQL string literal of the JSON path of a field. The name
@@ -70,8 +73,7 @@ func formatNumber(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64)
 
 type sqliteDialect struct{}
 
-func (sqliteDialect) name() string           { return "sqlite" }
-func (sqliteDialect) placeholder(int) string { return "?" }
+func (sqliteDialect) sql() sqldialect.Dialect { return sqldialect.SQLite }
 func (sqliteDialect) expr(f docquery.Field) string {
 	return "json_extract(data, " + jsonPath(f) + ")"
 }
@@ -114,8 +116,7 @@ func (sqliteDialect) trueSQL() string                          { return "1" }
 // values of one type is the type's own.
 type postgresDialect struct{}
 
-func (postgresDialect) name() string             { return "postgres" }
-func (postgresDialect) placeholder(n int) string { return "$" + strconv.Itoa(n) }
+func (postgresDialect) sql() sqldialect.Dialect { return sqldialect.Postgres }
 func (postgresDialect) expr(f docquery.Field) string {
 	switch f.Type {
 	case docquery.String, docquery.DateTime:
@@ -216,8 +217,7 @@ func (postgresDialect) trueSQL() string  { return "TRUE" }
 // the field asks for it.
 type mysqlDialect struct{}
 
-func (mysqlDialect) name() string                 { return "mysql" }
-func (mysqlDialect) placeholder(int) string       { return "?" }
+func (mysqlDialect) sql() sqldialect.Dialect      { return sqldialect.MySQL }
 func (mysqlDialect) expr(f docquery.Field) string { return "g_" + f.Name }
 func (mysqlDialect) present(f docquery.Field) string {
 	return "JSON_CONTAINS_PATH(data, 'one', " + jsonPath(f) + ") = 1"

@@ -1,4 +1,4 @@
-// Package docstore stores the documents of the resource API (issue 4) in the
+// Package docstore stores the documents of the resource API in the
 // SQL database Gatehouse runs on (SQLite, PostgreSQL or MySQL/MariaDB), with
 // the same behaviour on each.
 //

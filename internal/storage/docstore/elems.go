@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gatehouse-dev/gatehouse/internal/storage/docquery"
+	"github.com/gatehouse-dev/gatehouse/internal/storage/sqldialect"
 )
 
 // The elements of array fields are kept in a side table per collection,
@@ -84,8 +85,8 @@ func (c *Collection) elemTable() string { return "docelem_" + c.Name }
 // large array must not make a single write hold the database for long.
 const MaxElements = 1000
 
-// ErrTooManyElements: a document written has more than MaxElements
-// distinct array items.
+// ErrTooManyElements is returned when a document written has more than
+// MaxElements distinct array items.
 var ErrTooManyElements = errors.New("docstore: too many array items")
 
 // writtenElems is elems of a document being written, bounded by
@@ -230,10 +231,10 @@ func (s *Store) insertElemChunk(ctx context.Context, q execer, c *Collection, ro
 	var sb strings.Builder
 	verb := "INSERT INTO "
 	if ignore {
-		switch s.d.name() {
-		case "sqlite":
+		switch s.d.sql() {
+		case sqldialect.SQLite:
 			verb = "INSERT OR IGNORE INTO "
-		case "mysql":
+		case sqldialect.MySQL:
 			verb = "INSERT IGNORE INTO "
 		}
 	}
@@ -249,11 +250,11 @@ func (s *Store) insertElemChunk(ctx context.Context, q execer, c *Collection, ro
 				sb.WriteString(", ")
 			}
 			args = append(args, v)
-			sb.WriteString(s.d.placeholder(len(args)))
+			sb.WriteString(s.d.sql().Placeholder(len(args)))
 		}
 		sb.WriteByte(')')
 	}
-	if ignore && s.d.name() == "postgres" {
+	if ignore && s.d.sql() == sqldialect.Postgres {
 		sb.WriteString(" ON CONFLICT DO NOTHING")
 	}
 	if _, err := q.ExecContext(ctx, sb.String(), args...); err != nil {
@@ -268,7 +269,7 @@ func (s *Store) deleteElems(ctx context.Context, q execer, c *Collection, id str
 	if len(rows) == 0 {
 		return nil
 	}
-	p := s.d.placeholder
+	p := s.d.sql().Placeholder
 	stmt, err := q.PrepareContext(ctx, "DELETE FROM "+c.elemTable()+" WHERE id = "+p(1)+" AND field = "+p(2)+" AND value = "+p(3))
 	if err != nil {
 		return s.wrap("deleting array elements", err)
@@ -285,7 +286,7 @@ func (s *Store) deleteElems(ctx context.Context, q execer, c *Collection, id str
 // deleteDocElems removes every row of one document, for a stored document
 // whose data is not JSON and so does not tell which rows are its.
 func (s *Store) deleteDocElems(ctx context.Context, q execer, c *Collection, id string) error {
-	if _, err := q.ExecContext(ctx, "DELETE FROM "+c.elemTable()+" WHERE id = "+s.d.placeholder(1), id); err != nil {
+	if _, err := q.ExecContext(ctx, "DELETE FROM "+c.elemTable()+" WHERE id = "+s.d.sql().Placeholder(1), id); err != nil {
 		return s.wrap("deleting array elements", err)
 	}
 	return nil

@@ -9,11 +9,13 @@ import (
 	"strings"
 
 	"github.com/gatehouse-dev/gatehouse/internal/storage/docquery"
+	"github.com/gatehouse-dev/gatehouse/internal/storage/sqldialect"
 )
 
-// lockKey is the PostgreSQL advisory lock and the MySQL named lock held while
-// one instance changes the document tables, so instances starting together do
-// not race on CREATE TABLE.
+// pgLockKey (a PostgreSQL advisory lock) and mysqlLock (a MySQL named lock,
+// waited for at most mysqlLockSec) are held while one instance changes the
+// document tables, so instances starting together do not race on CREATE
+// TABLE.
 const (
 	pgLockKey    = 0x67617465646f6373 // "gatedocs"
 	mysqlLock    = "gatehouse_docstore_ddl"
@@ -57,8 +59,8 @@ func indexColumns(d dialect, c *Collection, keys []IndexKey) string {
 func ddl(d dialect, c *Collection) []string {
 	t := c.table()
 	var stmts []string
-	switch d.name() {
-	case "sqlite":
+	switch d.sql() {
+	case sqldialect.SQLite:
 		stmts = append(stmts, "CREATE TABLE IF NOT EXISTS "+t+` (
 	id TEXT NOT NULL PRIMARY KEY,
 	owner TEXT NOT NULL,
@@ -69,7 +71,7 @@ func ddl(d dialect, c *Collection) []string {
 	deleted INTEGER NOT NULL DEFAULT 0,
 	version INTEGER NOT NULL DEFAULT 0
 )`)
-	case "postgres":
+	case sqldialect.Postgres:
 		stmts = append(stmts, "CREATE TABLE IF NOT EXISTS "+t+` (
 	id TEXT NOT NULL PRIMARY KEY,
 	owner TEXT NOT NULL,
@@ -124,8 +126,8 @@ const arraysTable = "docstore_arrays"
 func elemDDL(d dialect, c *Collection) []string {
 	t := c.elemTable()
 	var stmts []string
-	switch d.name() {
-	case "sqlite":
+	switch d.sql() {
+	case sqldialect.SQLite:
 		stmts = append(stmts, "CREATE TABLE IF NOT EXISTS "+arraysTable+` (
 	collection TEXT NOT NULL,
 	field TEXT NOT NULL,
@@ -140,7 +142,7 @@ func elemDDL(d dialect, c *Collection) []string {
 	PRIMARY KEY (id, field, value)
 ) WITHOUT ROWID`)
 		}
-	case "postgres":
+	case sqldialect.Postgres:
 		stmts = append(stmts, "CREATE TABLE IF NOT EXISTS "+arraysTable+` (
 	collection TEXT NOT NULL,
 	field TEXT NOT NULL,
@@ -156,7 +158,7 @@ func elemDDL(d dialect, c *Collection) []string {
 	PRIMARY KEY (id, field, value)
 )`)
 		}
-	case "mysql":
+	case sqldialect.MySQL:
 		// VARBINARY: utf8mb4_bin pads with spaces when comparing, so "a"
 		// and "a " would be one value.
 		stmts = append(stmts, "CREATE TABLE IF NOT EXISTS "+arraysTable+` (
@@ -204,7 +206,7 @@ const fillBatch = 500
 // SQLite the filling commits with the field's entry in arraysTable; on
 // MySQL too (q is a transaction there, the DDL having committed before).
 func (s *Store) syncElems(ctx context.Context, q querier, c *Collection) error {
-	p := s.d.placeholder
+	p := s.d.sql().Placeholder
 	rows, err := q.QueryContext(ctx, "SELECT field FROM "+arraysTable+" WHERE collection = "+p(1), c.Name)
 	if err != nil {
 		return fmt.Errorf("docstore: %s: reading filled array fields: %w", c.Name, err)
@@ -269,7 +271,7 @@ func (s *Store) syncElems(ctx context.Context, q querier, c *Collection) error {
 // fillElems writes the elements of fields of every document of c, reading
 // the documents in batches in id order.
 func (s *Store) fillElems(ctx context.Context, q querier, c *Collection, fields []string) error {
-	p := s.d.placeholder
+	p := s.d.sql().Placeholder
 	stmt := "SELECT id, owner, data FROM " + c.table() + " WHERE id > " + p(1) + " ORDER BY id LIMIT " + strconv.Itoa(fillBatch)
 	after := ""
 	for {
@@ -316,8 +318,8 @@ func (s *Store) fillElems(ctx context.Context, q querier, c *Collection, fields 
 
 // ensure creates the table and indexes of c if they are missing.
 func (s *Store) ensure(ctx context.Context, c *Collection) error {
-	switch s.d.name() {
-	case "sqlite":
+	switch s.d.sql() {
+	case sqldialect.SQLite:
 		// One writer at a time: the statements cannot race. The first
 		// creates the table; the state columns are added to a table
 		// created without them before the indexes that use them.
@@ -332,7 +334,7 @@ func (s *Store) ensure(ctx context.Context, c *Collection) error {
 			}
 		}
 		return s.syncElemsTx(ctx, s.db.BeginTx, c)
-	case "postgres":
+	case sqldialect.Postgres:
 		tx, err := s.db.BeginTx(ctx, nil)
 		if err != nil {
 			return fmt.Errorf("docstore: %s: %w", c.Name, err)
@@ -353,10 +355,10 @@ func (s *Store) ensure(ctx context.Context, c *Collection) error {
 			return fmt.Errorf("docstore: %s: %w", c.Name, err)
 		}
 		return nil
-	case "mysql":
+	case sqldialect.MySQL:
 		return s.ensureMySQL(ctx, c)
 	}
-	return fmt.Errorf("docstore: unknown dialect %q", s.d.name())
+	return fmt.Errorf("docstore: unknown dialect %q", s.d.sql().Name())
 }
 
 // ensureMySQL works on MySQL 8 as on MariaDB, which lack (respectively) ADD

@@ -12,11 +12,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
-	"github.com/jackc/pgx/v5/pgconn"
-
 	"github.com/gatehouse-dev/gatehouse/internal/storage"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/docquery"
+	"github.com/gatehouse-dev/gatehouse/internal/storage/sqldialect"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/sqlerr"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/stmtcache"
 	"github.com/gatehouse-dev/gatehouse/internal/telemetry"
@@ -45,7 +43,7 @@ type Store struct {
 	tx       TxRunner // nil: writes run on db
 	d        dialect
 	// stmts prepares the fixed reads on read (Get): SQLite parses a query
-	// in the process, a seventh of an item GET's CPU when done every time.
+	// in the process, a large share of an item GET's CPU if done each time.
 	// queries prepares the first queryShapes texts of Find and Count, whose
 	// text follows the request's filter and sort (values are arguments):
 	// clients send a few shapes again and again, and a bound keeps
@@ -95,7 +93,7 @@ const queryShapes = 64
 // when c has no room (or preparing failed: the same error then comes from
 // running it).
 func (s *Store) query(ctx context.Context, c *stmtcache.Cache, query string, args ...any) (rows *sql.Rows, err error) {
-	ctx, end := telemetry.StartDB(ctx, s.d.name(), query) // a span in a traced request
+	ctx, end := telemetry.StartDB(ctx, s.d.sql().Name(), query) // a span in a traced request
 	defer func() { end(err) }()
 	if st, _ := c.Stmt(ctx, query); st != nil {
 		return st.QueryContext(ctx, args...)
@@ -105,7 +103,7 @@ func (s *Store) query(ctx context.Context, c *stmtcache.Cache, query string, arg
 
 // queryRow is query for a single row.
 func (s *Store) queryRow(ctx context.Context, c *stmtcache.Cache, query string, args ...any) (row *sql.Row) {
-	ctx, end := telemetry.StartDB(ctx, s.d.name(), query) // a span in a traced request
+	ctx, end := telemetry.StartDB(ctx, s.d.sql().Name(), query) // a span in a traced request
 	defer func() { end(row.Err()) }()
 	if st, _ := c.Stmt(ctx, query); st != nil {
 		return st.QueryRowContext(ctx, args...)
@@ -125,7 +123,7 @@ type execer interface {
 // returns its errors wrapped already and runs its statements with the ctx
 // it is given; failures to begin or commit are wrapped here, as op's.
 func (s *Store) write(ctx context.Context, op string, atomic bool, fn func(ctx context.Context, q execer) error) (err error) {
-	ctx, end := telemetry.StartDBOperation(ctx, s.d.name(), op) // a span in a traced request
+	ctx, end := telemetry.StartDBOperation(ctx, s.d.sql().Name(), op) // a span in a traced request
 	defer func() { end(err) }()
 	if s.tx == nil && !atomic {
 		return fn(ctx, s.db)
@@ -221,7 +219,7 @@ func (s *Store) Insert(ctx context.Context, collection string, docs []Document) 
 			}
 		}
 	}
-	p := s.d.placeholder
+	p := s.d.sql().Placeholder
 	q := "INSERT INTO " + c.table() + " (id, owner, created, updated, etag, data, deleted, version) VALUES (" +
 		strings.Join([]string{p(1), p(2), p(3), p(4), p(5), p(6), p(7), p(8)}, ", ") + ")"
 	version := 0
@@ -261,7 +259,7 @@ func (s *Store) Get(ctx context.Context, collection, owner, id string) (Document
 		return Document{}, err
 	}
 	q := "SELECT " + docColumns + " FROM " + c.table() +
-		" WHERE id = " + s.d.placeholder(1) + " AND owner = " + s.d.placeholder(2)
+		" WHERE id = " + s.d.sql().Placeholder(1) + " AND owner = " + s.d.sql().Placeholder(2)
 	d, err := scanDoc(s.queryRow(ctx, s.stmts, q, id, owner))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Document{}, storage.ErrNotFound
@@ -380,7 +378,7 @@ func (s *Store) Replace(ctx context.Context, collection string, d Document, ifET
 			return fmt.Errorf("docstore: replace: document %s: %w", d.ID, err)
 		}
 	}
-	p := s.d.placeholder
+	p := s.d.sql().Placeholder
 	q := "UPDATE " + c.table() + " SET updated = " + p(1) + ", etag = " + p(2) + ", data = " + p(3) + ", deleted = " + p(4)
 	n := 5
 	if c.Versioning {
@@ -467,8 +465,8 @@ type lockedDoc struct{ Document }
 // row until the transaction ends (SQLite has one writer and no row locks),
 // with the errors of Replace.
 func (s *Store) lockDoc(ctx context.Context, db execer, c *Collection, id, owner, ifETag string) (lockedDoc, error) {
-	q := "SELECT " + docColumns + " FROM " + c.table() + " WHERE id = " + s.d.placeholder(1) + " AND owner = " + s.d.placeholder(2)
-	if s.d.name() != "sqlite" {
+	q := "SELECT " + docColumns + " FROM " + c.table() + " WHERE id = " + s.d.sql().Placeholder(1) + " AND owner = " + s.d.sql().Placeholder(2)
+	if s.d.sql() != sqldialect.SQLite {
 		q += " FOR UPDATE"
 	}
 	d, err := scanDoc(db.QueryRowContext(ctx, q, id, owner))
@@ -492,7 +490,7 @@ func (s *Store) Delete(ctx context.Context, collection, owner, id, ifETag string
 		return err
 	}
 	arrays := c.arrayFields()
-	p := s.d.placeholder
+	p := s.d.sql().Placeholder
 	q := "DELETE FROM " + c.table() + " WHERE id = " + p(1) + " AND owner = " + p(2) + " AND etag = " + p(3)
 	return s.write(ctx, "delete", len(arrays) > 0 || c.Versioning, func(ctx context.Context, db execer) error {
 		var (
@@ -535,7 +533,7 @@ func (s *Store) checkSwap(ctx context.Context, db execer, c *Collection, res sql
 		return nil
 	}
 	var one int
-	q := "SELECT 1 FROM " + c.table() + " WHERE id = " + s.d.placeholder(1) + " AND owner = " + s.d.placeholder(2)
+	q := "SELECT 1 FROM " + c.table() + " WHERE id = " + s.d.sql().Placeholder(1) + " AND owner = " + s.d.sql().Placeholder(2)
 	err = db.QueryRowContext(ctx, q, id, owner).Scan(&one)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -550,24 +548,10 @@ func (s *Store) checkSwap(ctx context.Context, db execer, c *Collection, res sql
 // wrapped for logs.
 func (s *Store) wrap(op string, err error) error {
 	switch {
-	case isUniqueViolation(err):
+	case sqlerr.IsUniqueViolation(err):
 		return fmt.Errorf("docstore: %s: %w", op, storage.ErrAlreadyExists)
 	case sqlerr.IsUnavailable(err):
 		return fmt.Errorf("docstore: %s: %w: %w", op, storage.ErrUnavailable, err)
 	}
 	return fmt.Errorf("docstore: %s: %w", op, err)
-}
-
-func isUniqueViolation(err error) bool {
-	var pg *pgconn.PgError
-	if errors.As(err, &pg) {
-		return pg.Code == "23505"
-	}
-	var my *mysql.MySQLError
-	if errors.As(err, &my) {
-		return my.Number == 1062
-	}
-	// modernc.org/sqlite: SQLITE_CONSTRAINT_UNIQUE / _PRIMARYKEY.
-	msg := err.Error()
-	return strings.Contains(msg, "UNIQUE constraint failed") || strings.Contains(msg, "PRIMARY KEY constraint failed")
 }

@@ -340,11 +340,11 @@ func testQuery(t *testing.T, e env) {
 	})
 }
 
-// testExplain shows that filters and sorts use the indexes Ensure created
-// (issue 4: "show it with the database's EXPLAIN"), and that the API list
-// query — equality on done, sorted by due, one page — walks the compound
-// index (owner, done, due, id) in order, with no sort step, and that its
-// count reads an index on (owner, done…) (issue 7).
+// testExplain shows, with the database's EXPLAIN, that filters and sorts
+// use the indexes Ensure created, that the API list query — equality on
+// done, sorted by due, one page — walks the compound index (owner, done,
+// due, id) in order, with no sort step, and that its count reads an index
+// on (owner, done…).
 func testExplain(t *testing.T, e env) {
 	ctx := context.Background()
 	var batch []docstore.Document

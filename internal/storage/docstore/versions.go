@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/gatehouse-dev/gatehouse/internal/storage"
+	"github.com/gatehouse-dev/gatehouse/internal/storage/sqldialect"
 )
 
 // Soft delete and versioning (Eve's soft_delete and versioning).
@@ -32,8 +33,8 @@ func versionDDL(d dialect, c *Collection) []string {
 		return nil
 	}
 	t := c.versionTable()
-	switch d.name() {
-	case "sqlite":
+	switch d.sql() {
+	case sqldialect.SQLite:
 		return []string{"CREATE TABLE IF NOT EXISTS " + t + ` (
 	id TEXT NOT NULL,
 	version INTEGER NOT NULL,
@@ -45,7 +46,7 @@ func versionDDL(d dialect, c *Collection) []string {
 	data TEXT NOT NULL,
 	PRIMARY KEY (id, version)
 )`}
-	case "postgres":
+	case sqldialect.Postgres:
 		return []string{"CREATE TABLE IF NOT EXISTS " + t + ` (
 	id TEXT NOT NULL,
 	version INTEGER NOT NULL,
@@ -57,7 +58,7 @@ func versionDDL(d dialect, c *Collection) []string {
 	data TEXT NOT NULL,
 	PRIMARY KEY (id, version)
 )`}
-	case "mysql":
+	case sqldialect.MySQL:
 		return []string{"CREATE TABLE IF NOT EXISTS " + t + ` (
 	id VARCHAR(32) NOT NULL,
 	version INT NOT NULL,
@@ -116,7 +117,7 @@ func mysqlLiveColumn(f string) string { return "l_" + f }
 
 // insertVersion copies d, at d.Version, to c's versions table.
 func (s *Store) insertVersion(ctx context.Context, db execer, c *Collection, d Document) error {
-	p := s.d.placeholder
+	p := s.d.sql().Placeholder
 	q := "INSERT INTO " + c.versionTable() + " (id, version, owner, created, updated, etag, deleted, data) VALUES (" +
 		p(1) + ", " + p(2) + ", " + p(3) + ", " + p(4) + ", " + p(5) + ", " + p(6) + ", " + p(7) + ", " + p(8) + ")"
 	if _, err := db.ExecContext(ctx, q, d.ID, d.Version, d.Owner, d.Created.UnixMicro(), d.Updated.UnixMicro(), d.ETag,
@@ -128,7 +129,7 @@ func (s *Store) insertVersion(ctx context.Context, db execer, c *Collection, d D
 
 // deleteVersions removes the versions of the owner's document id.
 func (s *Store) deleteVersions(ctx context.Context, db execer, c *Collection, id, owner string) error {
-	q := "DELETE FROM " + c.versionTable() + " WHERE id = " + s.d.placeholder(1) + " AND owner = " + s.d.placeholder(2)
+	q := "DELETE FROM " + c.versionTable() + " WHERE id = " + s.d.sql().Placeholder(1) + " AND owner = " + s.d.sql().Placeholder(2)
 	if _, err := db.ExecContext(ctx, q, id, owner); err != nil {
 		return s.wrap("delete versions", err)
 	}
@@ -156,7 +157,7 @@ func (s *Store) GetVersion(ctx context.Context, collection, owner, id string, v 
 	if err != nil {
 		return Document{}, err
 	}
-	p := s.d.placeholder
+	p := s.d.sql().Placeholder
 	q := "SELECT " + docColumns + " FROM " + c.versionTable() + " WHERE id = " + p(1) + " AND version = " + p(2) + " AND owner = " + p(3)
 	d, err := scanDoc(s.queryRow(ctx, s.stmts, q, id, v, owner))
 	if errors.Is(err, sql.ErrNoRows) {
@@ -181,7 +182,7 @@ func (s *Store) FindVersions(ctx context.Context, collection, owner, id string, 
 	if limit == 0 {
 		limit = 1<<31 - 1
 	}
-	p := s.d.placeholder
+	p := s.d.sql().Placeholder
 	q := "SELECT " + docColumns + " FROM " + c.versionTable() + " WHERE id = " + p(1) + " AND owner = " + p(2) +
 		" ORDER BY version LIMIT " + p(3) + " OFFSET " + p(4)
 	rows, err := s.query(ctx, s.stmts, q, id, owner, int64(limit), int64(offset))
@@ -210,7 +211,7 @@ func (s *Store) CountVersions(ctx context.Context, collection, owner, id string)
 	if err != nil {
 		return 0, err
 	}
-	q := "SELECT COUNT(*) FROM " + c.versionTable() + " WHERE id = " + s.d.placeholder(1) + " AND owner = " + s.d.placeholder(2)
+	q := "SELECT COUNT(*) FROM " + c.versionTable() + " WHERE id = " + s.d.sql().Placeholder(1) + " AND owner = " + s.d.sql().Placeholder(2)
 	var n int
 	if err := s.queryRow(ctx, s.stmts, q, id, owner).Scan(&n); err != nil {
 		return 0, s.wrap("count versions", err)

@@ -4,13 +4,15 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+
+	"github.com/gatehouse-dev/gatehouse/internal/storage/sqldialect"
 )
 
 // Dialect names, which are also the directory names.
 const (
-	SQLite   = "sqlite"
-	Postgres = "postgres"
-	MySQL    = "mysql"
+	SQLite   = string(sqldialect.SQLite)
+	Postgres = string(sqldialect.Postgres)
+	MySQL    = string(sqldialect.MySQL)
 )
 
 //go:embed sqlite/*.sql postgres/*.sql mysql/*.sql

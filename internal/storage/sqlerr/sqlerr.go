@@ -14,11 +14,35 @@ import (
 	"modernc.org/sqlite"
 )
 
-// SQLite primary result codes (https://sqlite.org/rescode.html).
+// SQLite result codes (https://sqlite.org/rescode.html): primary codes
+// and the extended codes of the constraints a duplicate key violates.
 const (
-	sqliteBusy   = 5
-	sqliteLocked = 6
+	sqliteBusy             = 5
+	sqliteLocked           = 6
+	sqliteConstraintPK     = 1555 // SQLITE_CONSTRAINT_PRIMARYKEY
+	sqliteConstraintUnique = 2067 // SQLITE_CONSTRAINT_UNIQUE
 )
+
+// IsUniqueViolation reports whether err is a unique or primary key
+// constraint violation, by the driver's error code: SQLSTATE 23505
+// (unique_violation) on PostgreSQL, 1062 (ER_DUP_ENTRY) on MySQL and
+// MariaDB, SQLITE_CONSTRAINT_UNIQUE or SQLITE_CONSTRAINT_PRIMARYKEY on
+// SQLite. Other constraint failures (NOT NULL, foreign keys, checks) are
+// not.
+func IsUniqueViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	var myErr *mysql.MySQLError
+	var liteErr *sqlite.Error
+	switch {
+	case errors.As(err, &pgErr):
+		return pgErr.Code == "23505"
+	case errors.As(err, &myErr):
+		return myErr.Number == 1062
+	case errors.As(err, &liteErr):
+		return liteErr.Code() == sqliteConstraintUnique || liteErr.Code() == sqliteConstraintPK
+	}
+	return false
+}
 
 // IsUnavailable reports whether err means the database cannot answer now:
 // it cannot be reached (refused, reset, a dead connection, a network

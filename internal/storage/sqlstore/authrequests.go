@@ -152,5 +152,5 @@ func (s *Store) createGrantFamily(ctx context.Context, tx *sql.Tx, requestID str
 // DeleteExpiredAuthRequests removes at most limit requests that expired
 // before the given time.
 func (s *Store) DeleteExpiredAuthRequests(ctx context.Context, before time.Time, limit int) (int, error) {
-	return s.deleteBatches(ctx, before, limit, s.d.deleteBatch("auth_requests", "id", "expires_at < ?"))
+	return s.deleteBatches(ctx, before, limit, s.d.DeleteBatch("auth_requests", "id", "expires_at < ?"))
 }

@@ -33,7 +33,7 @@ func FuzzParseDSN(f *testing.F) {
 			}
 			return
 		}
-		if tg.dialect.name == "" || tg.addr == "" {
+		if tg.dialect.Name() == "" || tg.addr == "" {
 			t.Fatalf("parsed %q to %+v", dsn, tg)
 		}
 	})

@@ -55,8 +55,8 @@ func TestParseDSN(t *testing.T) {
 			if err != nil {
 				t.Fatalf("parseDSN: %v", err)
 			}
-			if tg.dialect.name != tc.dialect || tg.addr != tc.addr {
-				t.Errorf("parseDSN = %s at %s, want %s at %s", tg.dialect.name, tg.addr, tc.dialect, tc.addr)
+			if tg.dialect.Name() != tc.dialect || tg.addr != tc.addr {
+				t.Errorf("parseDSN = %s at %s, want %s at %s", tg.dialect.Name(), tg.addr, tc.dialect, tc.addr)
 			}
 			if tc.checkCfg != nil {
 				tc.checkCfg(t, tg)

@@ -106,10 +106,10 @@ func totpArgs(t storage.TOTP) []any {
 // SetTOTP creates or replaces the user's TOTP authenticator.
 func (s *Store) SetTOTP(ctx context.Context, t storage.TOTP) error {
 	_, err := s.write(ctx, insertTOTP+
-		s.d.upsert("user_id",
-			"secret = "+s.d.excluded("secret"),
-			"last_step = "+s.d.excluded("last_step"),
-			"created_at = "+s.d.excluded("created_at")),
+		s.d.Upsert("user_id",
+			"secret = "+s.d.Excluded("secret"),
+			"last_step = "+s.d.Excluded("last_step"),
+			"created_at = "+s.d.Excluded("created_at")),
 		totpArgs(t)...)
 	return err
 }

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/storage"
-	"github.com/gatehouse-dev/gatehouse/internal/storage/migrations"
+	"github.com/gatehouse-dev/gatehouse/internal/storage/sqldialect"
 )
 
 const keyColumns = "id, algorithm, private_key, public_key, created_at, not_before, expires_at"
@@ -61,8 +61,8 @@ func (s *Store) CreateKeyIfNoSigner(ctx context.Context, k storage.SigningKey, n
 //   - MySQL: a named lock (GET_LOCK) on one connection, around statements
 //     that commit one by one; the server drops it if the connection dies.
 func (s *Store) withKeysLock(ctx context.Context, fn func(ctx context.Context, q querier) error) error {
-	switch s.d.name {
-	case migrations.Postgres:
+	switch s.d.Dialect {
+	case sqldialect.Postgres:
 		return s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 			// READ COMMITTED whatever the server's default: under REPEATABLE
 			// READ the snapshot would be taken by the lock statement before it
@@ -75,7 +75,7 @@ func (s *Store) withKeysLock(ctx context.Context, fn func(ctx context.Context, q
 			}
 			return fn(ctx, tx)
 		})
-	case migrations.MySQL:
+	case sqldialect.MySQL:
 		return s.withMySQLKeysLock(ctx, fn)
 	default:
 		return s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error { return fn(ctx, tx) })

@@ -11,8 +11,9 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/storage/migrations"
 )
 
-// ErrSchemaTooNew: the database was migrated by a newer Gatehouse than this
-// one, which refuses to run against a schema it does not know.
+// ErrSchemaTooNew is returned when the database was migrated by a newer
+// Gatehouse than this one, which refuses to run against a schema it does
+// not know.
 var ErrSchemaTooNew = errors.New("database schema too new")
 
 // Migrate applies every pending migration, holding a database lock so that
@@ -40,7 +41,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 			_, err = p.Up(ctx)
 		}
 		if err != nil {
-			return fmt.Errorf("migrating %s database: %w", s.d.name, s.d.mapErr(err))
+			return fmt.Errorf("migrating %s database: %w", s.d.Name(), s.d.mapErr(err))
 		}
 		return nil
 	})
@@ -64,7 +65,7 @@ func (s *Store) checkSchema(ctx context.Context) error {
 func (s *Store) compareVersions(ctx context.Context, p *goose.Provider) error {
 	current, known, err := p.GetVersions(ctx)
 	if err != nil {
-		return fmt.Errorf("reading the %s schema version: %w", s.d.name, s.d.mapErr(err))
+		return fmt.Errorf("reading the %s schema version: %w", s.d.Name(), s.d.mapErr(err))
 	}
 	if current > known {
 		return fmt.Errorf("%w: the database is at schema version %d but this gatehouse knows only up to %d; upgrade gatehouse",
@@ -76,13 +77,13 @@ func (s *Store) compareVersions(ctx context.Context, p *goose.Provider) error {
 // withProvider runs fn with a goose provider on the read-write pool, under
 // the dialect's migration lock.
 func (s *Store) withProvider(ctx context.Context, fn func(*goose.Provider) error) (err error) {
-	fsys, err := migrations.FS(s.d.name)
+	fsys, err := migrations.FS(s.d.Name())
 	if err != nil {
 		return err
 	}
-	p, err := goose.NewProvider(s.d.goose, s.db, fsys, goose.WithDisableGlobalRegistry(true))
+	p, err := goose.NewProvider(s.d.goose(), s.db, fsys, goose.WithDisableGlobalRegistry(true))
 	if err != nil {
-		return fmt.Errorf("loading %s migrations: %w", s.d.name, err)
+		return fmt.Errorf("loading %s migrations: %w", s.d.Name(), err)
 	}
 	if s.d == dialectSQLite {
 		return fn(p)

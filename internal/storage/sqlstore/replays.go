@@ -43,5 +43,5 @@ func (s *Store) UseOnce(ctx context.Context, key string, expiresAt, now time.Tim
 // DeleteExpiredReplays removes at most limit values that expired before
 // the given time.
 func (s *Store) DeleteExpiredReplays(ctx context.Context, before time.Time, limit int) (int, error) {
-	return s.deleteBatches(ctx, before, limit, s.d.deleteBatch("replays", "replay_key", "expires_at < ?"))
+	return s.deleteBatches(ctx, before, limit, s.d.DeleteBatch("replays", "replay_key", "expires_at < ?"))
 }

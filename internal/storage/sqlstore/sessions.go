@@ -81,10 +81,10 @@ const consentColumns = "user_id, client_id, scopes, created_at, expires_at"
 // ExpiresAt never expires.
 func (s *Store) PutConsent(ctx context.Context, c storage.Consent) error {
 	_, err := s.write(ctx, "INSERT INTO consents ("+consentColumns+") VALUES (?, ?, ?, ?, ?)"+
-		s.d.upsert("user_id, client_id",
-			"scopes = "+s.d.excluded("scopes"),
-			"created_at = "+s.d.excluded("created_at"),
-			"expires_at = "+s.d.excluded("expires_at")),
+		s.d.Upsert("user_id, client_id",
+			"scopes = "+s.d.Excluded("scopes"),
+			"created_at = "+s.d.Excluded("created_at"),
+			"expires_at = "+s.d.Excluded("expires_at")),
 		c.UserID, c.ClientID, encodeList(c.Scopes), micros(c.CreatedAt), nullMicros(c.ExpiresAt))
 	return err
 }
@@ -144,12 +144,12 @@ func (s *Store) AddLoginAttempt(ctx context.Context, key string, now time.Time, 
 	// excluded(col) the proposed one (window_start = now, expires_at = now +
 	// window). The assignment to expires_at comes last because MySQL
 	// evaluates them left to right and the ones above read it.
-	ended := "login_failures.expires_at <= " + s.d.excluded("window_start")
+	ended := "login_failures.expires_at <= " + s.d.Excluded("window_start")
 	upsert := "INSERT INTO login_failures (failure_key, failures, window_start, expires_at) VALUES (?, 1, ?, ?)" +
-		s.d.upsert("failure_key",
+		s.d.Upsert("failure_key",
 			"failures = CASE WHEN "+ended+" THEN 1 ELSE login_failures.failures + 1 END",
-			"window_start = CASE WHEN "+ended+" THEN "+s.d.excluded("window_start")+" ELSE login_failures.window_start END",
-			"expires_at = CASE WHEN "+ended+" THEN "+s.d.excluded("expires_at")+" ELSE login_failures.expires_at END")
+			"window_start = CASE WHEN "+ended+" THEN "+s.d.Excluded("window_start")+" ELSE login_failures.window_start END",
+			"expires_at = CASE WHEN "+ended+" THEN "+s.d.Excluded("expires_at")+" ELSE login_failures.expires_at END")
 	var count int
 	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := s.exec(ctx, tx, upsert, key, micros(now), micros(now.Add(window))); err != nil {
@@ -181,8 +181,8 @@ func (s *Store) ResetLoginAttempts(ctx context.Context, key string) error {
 // consent records and attempt counters.
 func (s *Store) DeleteExpiredSessions(ctx context.Context, before time.Time, limit int) (int, error) {
 	return s.deleteBatches(ctx, before, limit,
-		s.d.deleteBatch("login_sessions", "id", "expires_at < ?"),
-		s.d.deleteBatch("consents", "(user_id, client_id)", "expires_at < ?"),
-		s.d.deleteBatch("login_failures", "failure_key", "expires_at < ?"),
+		s.d.DeleteBatch("login_sessions", "id", "expires_at < ?"),
+		s.d.DeleteBatch("consents", "(user_id, client_id)", "expires_at < ?"),
+		s.d.DeleteBatch("login_failures", "failure_key", "expires_at < ?"),
 	)
 }

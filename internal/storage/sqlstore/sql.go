@@ -57,8 +57,8 @@ func (s *Store) prepared(ctx context.Context, q querier, query string) *sql.Stmt
 // exec runs a statement on q, in a span of its own in a traced request
 // (as queryRow and queryRows do).
 func (s *Store) exec(ctx context.Context, q querier, query string, args ...any) (sql.Result, error) {
-	query = s.d.rebind(query)
-	ctx, end := telemetry.StartDB(ctx, s.d.name, query)
+	query = s.d.Rebind(query)
+	ctx, end := telemetry.StartDB(ctx, s.d.Name(), query)
 	var res sql.Result
 	var err error
 	if st := s.prepared(ctx, q, query); st != nil {
@@ -88,8 +88,8 @@ func (s *Store) execOne(ctx context.Context, q querier, query string, args ...an
 
 // queryRow runs a single-row query on q and scans it with scan.
 func (s *Store) queryRow(ctx context.Context, q querier, scan func(scanner) error, query string, args ...any) error {
-	query = s.d.rebind(query)
-	ctx, end := telemetry.StartDB(ctx, s.d.name, query)
+	query = s.d.Rebind(query)
+	ctx, end := telemetry.StartDB(ctx, s.d.Name(), query)
 	var err error
 	if st := s.prepared(ctx, q, query); st != nil {
 		err = scan(st.QueryRowContext(ctx, args...))
@@ -102,8 +102,8 @@ func (s *Store) queryRow(ctx context.Context, q querier, scan func(scanner) erro
 
 // queryRows runs a query on q and scans each row with scan.
 func (s *Store) queryRows(ctx context.Context, q querier, scan func(scanner) error, query string, args ...any) (err error) {
-	query = s.d.rebind(query)
-	ctx, end := telemetry.StartDB(ctx, s.d.name, query)
+	query = s.d.Rebind(query)
+	ctx, end := telemetry.StartDB(ctx, s.d.Name(), query)
 	defer func() { end(err) }()
 	var rows *sql.Rows
 	if st := s.prepared(ctx, q, query); st != nil {

@@ -23,15 +23,16 @@ import (
 // Options tune the connection pools. The zero value works.
 type Options struct {
 	// MaxOpenConns bounds the connections to PostgreSQL or MySQL (default
-	// 10; at least 2, as migrating holds one connection for the lock). On
-	// SQLite it bounds the read pool (default 4); writes always use one
-	// connection.
+	// DefaultMaxOpenConns; at least 2, as migrating holds one connection
+	// for the lock). On SQLite it bounds the read pool (the same default);
+	// writes always use one connection.
 	MaxOpenConns int
 	// MaxIdleConns bounds idle connections (default: MaxOpenConns).
 	MaxIdleConns int
 	// SQLiteCacheKiB is SQLite's page cache in KiB for all the connections
-	// together (default 8 MiB): each connection keeps a cache of its own;
-	// half goes to the writer, the readers share the other half.
+	// together (default DefaultSQLiteCacheKiB): each connection keeps a
+	// cache of its own; half goes to the writer, the readers share the
+	// other half.
 	SQLiteCacheKiB int
 	// ConnMaxLifetime closes connections after this long (default 30
 	// minutes), so a fail-over or load balancer change is picked up.
@@ -42,11 +43,19 @@ type Options struct {
 	Migrate bool
 }
 
-// Defaults.
+// Defaults of Options, which the command line's flags use as theirs.
 const (
-	defaultMaxOpenConns     = 10
-	defaultSQLiteReadConns  = 4
-	defaultSQLiteCacheKiB   = 8 << 10
+	// DefaultMaxOpenConns is the default of Options.MaxOpenConns.
+	DefaultMaxOpenConns = 20
+	// DefaultSQLiteCacheKiB is the default of Options.SQLiteCacheKiB.
+	// SQLite's own default, 2 MiB per connection, grows with the read pool
+	// (42 MiB with DefaultMaxOpenConns readers) and would dominate the
+	// server's memory under the API's load; the file's pages stay in the
+	// operating system's cache either way.
+	DefaultSQLiteCacheKiB = 8 << 10
+)
+
+const (
 	minSQLiteConnCacheKiB   = 64
 	defaultConnMaxLifetime  = 30 * time.Minute
 	defaultConnMaxIdleTime  = 5 * time.Minute
@@ -57,10 +66,7 @@ const (
 
 func (o Options) withDefaults(d dialect) Options {
 	if o.MaxOpenConns <= 0 {
-		o.MaxOpenConns = defaultMaxOpenConns
-		if d == dialectSQLite {
-			o.MaxOpenConns = defaultSQLiteReadConns
-		}
+		o.MaxOpenConns = DefaultMaxOpenConns
 	}
 	if o.MaxOpenConns > maxOpenConnsLimit {
 		o.MaxOpenConns = maxOpenConnsLimit
@@ -72,7 +78,7 @@ func (o Options) withDefaults(d dialect) Options {
 		o.MaxIdleConns = o.MaxOpenConns
 	}
 	if o.SQLiteCacheKiB <= 0 {
-		o.SQLiteCacheKiB = defaultSQLiteCacheKiB
+		o.SQLiteCacheKiB = DefaultSQLiteCacheKiB
 	}
 	if o.ConnMaxLifetime <= 0 {
 		o.ConnMaxLifetime = defaultConnMaxLifetime
@@ -216,7 +222,7 @@ func (s *Store) DB() *sql.DB { return s.db }
 func (s *Store) ReadDB() *sql.DB { return s.rdb }
 
 // Dialect returns "sqlite", "postgres" or "mysql".
-func (s *Store) Dialect() string { return s.d.name }
+func (s *Store) Dialect() string { return s.d.Name() }
 
 // Ping reports whether the database answers; a failure wraps
 // storage.ErrUnavailable.
@@ -276,7 +282,7 @@ func (e *connectError) Error() string { return e.msg }
 func (e *connectError) Unwrap() []error { return []error{storage.ErrUnavailable, e.err} }
 
 func (s *Store) connectError(ctx context.Context, err error) error {
-	verb := "cannot connect to " + s.d.name + " at "
+	verb := "cannot connect to " + s.d.Name() + " at "
 	if s.d == dialectSQLite {
 		verb = "cannot open sqlite database "
 	}

@@ -40,7 +40,7 @@ func TestSQLitePageCache(t *testing.T) {
 		opts               sqlstore.Options
 		writer, eachReader int // PRAGMA cache_size: negative, in KiB
 	}{
-		{"default: 8 MiB, 4 readers", sqlstore.Options{}, -4 << 10, -1 << 10},
+		{"default: 8 MiB, DefaultMaxOpenConns readers", sqlstore.Options{}, -4 << 10, -(4 << 10) / sqlstore.DefaultMaxOpenConns},
 		{"20 readers", sqlstore.Options{MaxOpenConns: 20, SQLiteCacheKiB: 40 << 10}, -20 << 10, -1 << 10},
 		{"a small budget keeps 64 KiB each", sqlstore.Options{MaxOpenConns: 20, SQLiteCacheKiB: 100}, -64, -64},
 	} {

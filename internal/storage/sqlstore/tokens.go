@@ -107,7 +107,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next sto
 // RevokeAccessToken adds an access token's ID to the revoked list, until
 // expiresAt. Revoking an ID again leaves the stored entry as it is.
 func (s *Store) RevokeAccessToken(ctx context.Context, id string, expiresAt time.Time) error {
-	_, err := s.write(ctx, "INSERT INTO revoked_tokens (id, expires_at) VALUES (?, ?)"+s.d.insertIgnore("id"),
+	_, err := s.write(ctx, "INSERT INTO revoked_tokens (id, expires_at) VALUES (?, ?)"+s.d.InsertIgnore("id"),
 		id, micros(expiresAt))
 	return err
 }
@@ -170,9 +170,9 @@ func (s *Store) AccessTokenState(ctx context.Context, tokenID, grantID, userID s
 // absolute one), so none is left without its grant.
 func (s *Store) DeleteExpiredTokens(ctx context.Context, before time.Time, limit int) (int, error) {
 	return s.deleteBatches(ctx, before, limit,
-		s.d.deleteBatch("refresh_tokens", "id", "expires_at < ?"),
-		s.d.deleteBatch("refresh_tokens", "id", "idle_expires_at < ?"),
-		s.d.deleteBatch("revoked_tokens", "id", "expires_at < ?"),
-		s.d.deleteBatch("grants", "id", "expires_at < ?"),
+		s.d.DeleteBatch("refresh_tokens", "id", "expires_at < ?"),
+		s.d.DeleteBatch("refresh_tokens", "id", "idle_expires_at < ?"),
+		s.d.DeleteBatch("revoked_tokens", "id", "expires_at < ?"),
+		s.d.DeleteBatch("grants", "id", "expires_at < ?"),
 	)
 }

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/storage"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/migrations"
 	"github.com/gatehouse-dev/gatehouse/internal/telemetry"
 )
@@ -31,11 +32,25 @@ type WebSessions struct {
 	done     chan struct{}
 }
 
-// webSessionQueries are one dialect's statements, those of its scs store.
+// webSessionQueries are one dialect's statements on the sessions table:
+// those of its scs store, and those of the web app's leases.
 type webSessionQueries struct {
 	find, commit, delete, all, deleteExpired string
 	// expiry converts a session's expiry to the commit's parameter.
 	expiry func(time.Time) any
+
+	// acquireLease inserts a lease's row, or takes over one whose expiry
+	// has passed: one statement, atomic on every dialect (the primary key
+	// lets one of several concurrent callers win), without the gap-lock
+	// deadlocks a delete-then-insert provokes on InnoDB. The expiry is
+	// computed by the database, so instances' clocks need not agree.
+	acquireLease, releaseLease string
+	// leaseHolder, when set, reads the lease's owner back after
+	// acquireLease, for drivers whose affected-rows count cannot tell the
+	// outcome.
+	leaseHolder string
+	// leaseTTL converts a lease's ttl to acquireLease's parameter.
+	leaseTTL func(time.Duration) any
 }
 
 // sweepTimeout bounds one sweep of expired sessions.
@@ -46,7 +61,7 @@ const sweepTimeout = time.Minute
 // expired sessions and the web app's expired leases, which share the table;
 // 0 disables that. StopCleanup ends it.
 func (s *Store) WebSessions(cleanupInterval time.Duration) *WebSessions {
-	w := &WebSessions{s: s, q: webSessionQueriesFor(s.d.name), stop: make(chan struct{}), done: make(chan struct{})}
+	w := &WebSessions{s: s, q: webSessionQueriesFor(s.d.Name()), stop: make(chan struct{}), done: make(chan struct{})}
 	if cleanupInterval <= 0 {
 		close(w.done)
 		return w
@@ -65,6 +80,12 @@ func webSessionQueriesFor(dialect string) webSessionQueries {
 			all:           "SELECT token, data FROM sessions WHERE current_timestamp < expiry",
 			deleteExpired: "DELETE FROM sessions WHERE expiry < current_timestamp",
 			expiry:        func(t time.Time) any { return t },
+			acquireLease: `INSERT INTO sessions (token, data, expiry)
+				VALUES (?, ?, current_timestamp + ? * interval '1 millisecond')
+				ON CONFLICT (token) DO UPDATE SET data = EXCLUDED.data, expiry = EXCLUDED.expiry
+				WHERE sessions.expiry <= current_timestamp`,
+			releaseLease: "DELETE FROM sessions WHERE token = ? AND data = ?",
+			leaseTTL:     leaseMillis,
 		}
 	case migrations.MySQL:
 		return webSessionQueries{
@@ -74,6 +95,18 @@ func webSessionQueriesFor(dialect string) webSessionQueries {
 			all:           "SELECT token, data FROM sessions WHERE UTC_TIMESTAMP(6) < expiry",
 			deleteExpired: "DELETE FROM sessions WHERE expiry < UTC_TIMESTAMP(6)",
 			expiry:        func(t time.Time) any { return t.UTC() },
+			// The assignments run left to right, so both test the old
+			// expiry. The connection sets clientFoundRows, so a row left as
+			// it was counts 1 affected row like an insert: the owner is
+			// read back.
+			acquireLease: `INSERT INTO sessions (token, data, expiry)
+				VALUES (?, ?, UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND)
+				ON DUPLICATE KEY UPDATE
+					data = IF(expiry <= UTC_TIMESTAMP(6), VALUES(data), data),
+					expiry = IF(expiry <= UTC_TIMESTAMP(6), VALUES(expiry), expiry)`,
+			releaseLease: "DELETE FROM sessions WHERE token = ? AND data = ?",
+			leaseHolder:  "SELECT data FROM sessions WHERE token = ?",
+			leaseTTL:     func(d time.Duration) any { return d.Microseconds() },
 		}
 	default:
 		// sqlite3store keeps expiry as a Julian day number.
@@ -84,15 +117,58 @@ func webSessionQueriesFor(dialect string) webSessionQueries {
 			all:           "SELECT token, data FROM sessions WHERE julianday('now') < expiry",
 			deleteExpired: "DELETE FROM sessions WHERE expiry < julianday('now')",
 			expiry:        func(t time.Time) any { return t.UTC().Format("2006-01-02T15:04:05.999") },
+			acquireLease: `INSERT INTO sessions (token, data, expiry)
+				VALUES (?, ?, julianday('now') + ? / 86400000.0)
+				ON CONFLICT (token) DO UPDATE SET data = excluded.data, expiry = excluded.expiry
+				WHERE sessions.expiry <= julianday('now')`,
+			releaseLease: "DELETE FROM sessions WHERE token = ? AND data = ?",
+			leaseTTL:     leaseMillis,
 		}
 	}
+}
+
+func leaseMillis(d time.Duration) any { return d.Milliseconds() }
+
+// AcquireLease takes the lease name for owner until ttl has passed, unless
+// another owner holds it unexpired; it reports whether owner holds it now.
+// Leases are rows of the sessions table (token: the name, data: the owner,
+// expiry: its end), swept with the expired sessions.
+func (s *Store) AcquireLease(ctx context.Context, name, owner string, ttl time.Duration) (bool, error) {
+	q := webSessionQueriesFor(s.d.Name())
+	res, err := s.write(ctx, q.acquireLease, name, []byte(owner), q.leaseTTL(ttl))
+	if err != nil {
+		return false, err
+	}
+	if q.leaseHolder != "" {
+		var holder []byte
+		err := s.queryRow(ctx, s.db, func(r scanner) error { return r.Scan(&holder) }, q.leaseHolder, name)
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			return false, nil // taken and released by another owner meanwhile
+		case err != nil:
+			return false, err
+		}
+		return string(holder) == owner, nil
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, s.d.mapErr(err)
+	}
+	return n > 0, nil
+}
+
+// ReleaseLease ends owner's lease name; a lease owner no longer holds (it
+// expired and another took it over) is left alone.
+func (s *Store) ReleaseLease(ctx context.Context, name, owner string) error {
+	_, err := s.write(ctx, webSessionQueriesFor(s.d.Name()).releaseLease, name, []byte(owner))
+	return err
 }
 
 // FindCtx returns the data of an unexpired session; found is false when
 // there is none.
 func (w *WebSessions) FindCtx(ctx context.Context, token string) (b []byte, found bool, err error) {
-	query := w.s.d.rebind(w.q.find)
-	ctx, end := telemetry.StartDB(ctx, w.s.d.name, query)
+	query := w.s.d.Rebind(w.q.find)
+	ctx, end := telemetry.StartDB(ctx, w.s.d.Name(), query)
 	err = w.s.rdb.QueryRowContext(ctx, query, token).Scan(&b) // on SQLite, not the one writer connection
 	end(err)
 	switch {

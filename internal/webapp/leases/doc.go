@@ -6,11 +6,12 @@
 //     deletes the key only while it still holds owner to release it (the
 //     single-instance pattern of https://redis.io/docs/latest/commands/set/).
 //   - SQL (PostgreSQL, MySQL/MariaDB, SQLite): a row in the scs `sessions`
-//     table, whose expiry is the lease's and is computed by the database, so
-//     instances' clocks need not agree. The row is taken with one upsert
-//     that inserts it or takes over an expired one; no connection is held
+//     table, through a Table (sqlstore.Store, which owns that table's SQL):
+//     the row's expiry is the lease's and is computed by the database, so
+//     instances' clocks need not agree, and it is taken with one upsert
+//     that inserts it or takes over an expired one. No connection is held
 //     while the lease is, so leases do not eat into the bounded connection
-//     pool. The scs cleanup removes expired rows.
+//     pool. The sessions' cleanup removes expired rows.
 //
 // A lease ends when released or when its ttl passes, whichever comes first:
 // a crashed holder blocks the others for at most ttl.

@@ -21,6 +21,7 @@ import (
 var (
 	_ webapp.Leases = (*leases.Redis)(nil)
 	_ webapp.Leases = (*leases.SQL)(nil)
+	_ leases.Table  = (*sqlstore.Store)(nil)
 )
 
 // backends returns a fresh lease store per backend: every SQL dialect on a
@@ -36,11 +37,7 @@ func backends() []struct {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { st.Close() })
-			l, err := leases.NewSQL(st.DB(), st.Dialect())
-			if err != nil {
-				t.Fatal(err)
-			}
-			return l
+			return leases.NewSQL(st)
 		}
 	}
 	return []struct {
