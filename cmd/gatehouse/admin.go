@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/admin"
+	"github.com/gatehouse-dev/gatehouse/internal/assemble"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/storage"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/sqlstore"
@@ -26,18 +27,7 @@ func openStore(ctx context.Context, s *config.Storage) (*sqlstore.Store, error) 
 	if err := s.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %v", errUsage, err)
 	}
-	if s.DB == "" {
-		// The embedded default lives in the data directory, which the
-		// first command run on a fresh clone creates, as serve does.
-		if err := os.MkdirAll(s.DataDir, 0o700); err != nil {
-			return nil, fmt.Errorf("creating the data directory: %w", err)
-		}
-	}
-	st, err := sqlstore.Open(ctx, s.DSN(), sqlstore.Options{Migrate: true, MaxOpenConns: s.MaxOpenConns, SQLiteCacheKiB: s.SQLiteCacheMiB << 10})
-	if err != nil {
-		return nil, err
-	}
-	return st, nil
+	return assemble.OpenStore(ctx, s)
 }
 
 // withStore opens the configured store, runs f on it and closes it.
@@ -566,8 +556,8 @@ const maxScopesShown = 48
 // scopesShown is a client's scopes as `client list` shows them.
 func scopesShown(scopes []string) string {
 	all := strings.Join(scopes, ",")
-	if len(all) <= maxScopesShown {
-		return orDash(all)
+	if len(all) <= maxScopesShown || len(scopes) == 1 {
+		return orDash(all) // one scope is shown whole, however long
 	}
 	shown := 1 // a first scope too long for the column is shown whole
 	for n := 2; n < len(scopes); n++ {

@@ -106,6 +106,7 @@ func TestScopesShown(t *testing.T) {
 		{[]string{"openid", "profile", "email", "offline_access"}, "openid,profile,email,offline_access"},
 		{[]string{"openid", "profile", "email", "offline_access", "todos:read", "todos:write", "notes:read"}, "openid,profile,email,offline_access,… +3"},
 		{[]string{long, "openid"}, long + ",… +1"},
+		{[]string{long}, long},
 	} {
 		if got := scopesShown(tt.scopes); got != tt.want {
 			t.Errorf("scopesShown(%q) = %q, want %q", tt.scopes, got, tt.want)

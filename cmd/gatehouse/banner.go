@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/gatehouse-dev/gatehouse/internal/assemble"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 )
 
@@ -14,15 +15,15 @@ import (
 // way it gives the command that sets a new password, with the storage
 // flags serve was given, so that it reaches this installation's database
 // when copied as it stands.
-func demoLogin(s *config.Storage, seeded seedOutcome) string {
-	if seeded.username == "" {
+func demoLogin(s *config.Storage, seeded assemble.Seeded) string {
+	if seeded.Username == "" {
 		return ""
 	}
-	cmd := "gatehouse user set-password --username " + shellWord(seeded.username) + " --password-stdin" + storageFlags(s)
-	if seeded.password != "" {
-		return fmt.Sprintf("Demo login: username %q, password %q (shown once; change it with: %s)", seeded.username, seeded.password, cmd)
+	cmd := "gatehouse user set-password --username " + shellWord(seeded.Username) + " --password-stdin" + storageFlags(s)
+	if seeded.Password != "" {
+		return fmt.Sprintf("Demo login: username %q, password %q (shown once; change it with: %s)", seeded.Username, seeded.Password, cmd)
 	}
-	return fmt.Sprintf("Demo login: username %q (its password was shown at first start; reset it with: %s)", seeded.username, cmd)
+	return fmt.Sprintf("Demo login: username %q (its password was shown at first start; reset it with: %s)", seeded.Username, cmd)
 }
 
 // storageFlags are the flags an admin command needs to open the database

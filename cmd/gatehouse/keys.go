@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/assemble"
 	"github.com/gatehouse-dev/gatehouse/internal/authz"
 	"github.com/gatehouse-dev/gatehouse/internal/authz/keys"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
@@ -175,7 +176,7 @@ func keysList(ctx context.Context, e env, args []string) error {
 // sealed with, for the key commands.
 func openKeys(ctx context.Context, e env, c *config.Serve) (*sqlstore.Store, *secret.Key, error) {
 	c.SecretFile = c.SecretPath()
-	key, err := loadSecret(c, e.lookup)
+	key, err := assemble.LoadSecret(c, e.lookup)
 	if err != nil {
 		return nil, nil, err
 	}

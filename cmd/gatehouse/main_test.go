@@ -23,7 +23,9 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/dpop"
 	"github.com/gatehouse-dev/gatehouse/internal/admin"
+	"github.com/gatehouse-dev/gatehouse/internal/assemble"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/gatehouseproc"
 	"github.com/gatehouse-dev/gatehouse/internal/storage"
 	"github.com/gatehouse-dev/gatehouse/internal/tlsconf"
 )
@@ -59,16 +61,6 @@ func gatehouse(t *testing.T, ctx context.Context, stdin string, environ map[stri
 	return code, out.String(), errOut.String()
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // TestErrorsAreOneClearLine: bad settings, bad DSNs, an occupied port and
 // a missing certificate file each give one clear line and a non-zero exit
 // code. A flag the command line gets wrong adds a hint to --help:
@@ -79,7 +71,7 @@ func TestErrorsAreOneClearLine(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	closed := freeAddr(t)
+	closed := gatehouseproc.MustFreeAddr(t)
 
 	tests := []struct {
 		name string
@@ -96,7 +88,7 @@ func TestErrorsAreOneClearLine(t *testing.T) {
 		{"unreachable postgres", []string{"migrate", "--db", "postgres://gatehouse:hunter2@" + closed + "/gh?connect_timeout=2"}, nil, closed},
 		{"unreachable mysql", []string{"migrate", "--db", "mysql://root:hunter2@" + closed + "/gh?timeout=2s"}, nil, closed},
 		{"occupied port", []string{"serve", "--roles", "api", "--api-addr", busy.Addr().String()}, nil, "api: cannot listen on " + busy.Addr().String()},
-		{"missing certificate", []string{"serve", "--roles", "api", "--api-addr", freeAddr(t), "--tls-cert", "/nonexistent/cert.pem", "--tls-key", "/nonexistent/key.pem"}, nil, "/nonexistent/cert.pem"},
+		{"missing certificate", []string{"serve", "--roles", "api", "--api-addr", gatehouseproc.MustFreeAddr(t), "--tls-cert", "/nonexistent/cert.pem", "--tls-key", "/nonexistent/key.pem"}, nil, "/nonexistent/cert.pem"},
 		{"missing secret file", []string{"serve", "--secret-file", "/nonexistent/secret"}, nil, "/nonexistent/secret"},
 		{"user add without password", []string{"user", "add", "--username", "x"}, nil, "--password-stdin"},
 		{"bad redirect", []string{"client", "add", "--id", "c", "--redirect-uri", "/relative"}, nil, "is relative"},
@@ -241,7 +233,7 @@ func TestAdminCommands(t *testing.T) {
 // the next start.
 func TestServeFreshAndRestart(t *testing.T) {
 	dataDir := t.TempDir()
-	addrs := map[string]string{"authz": freeAddr(t), "api": freeAddr(t), "webapp": freeAddr(t)}
+	addrs := map[string]string{"authz": gatehouseproc.MustFreeAddr(t), "api": gatehouseproc.MustFreeAddr(t), "webapp": gatehouseproc.MustFreeAddr(t)}
 	args := []string{"serve", "--data-dir", dataDir,
 		"--authz-addr", addrs["authz"], "--api-addr", addrs["api"], "--webapp-addr", addrs["webapp"], "--shutdown-timeout", "5s"}
 
@@ -477,7 +469,7 @@ func TestStartGivesTheWebappClientES256(t *testing.T) {
 		{"unregistered", admin.WebappClientID, admin.WebappIDTokenAlg},
 	} {
 		c.WebappClientID = s.clientID
-		if _, err := seedOnFirstStart(ctx, &c, st, nil, nil, func(string) (string, bool) { return "", false }); err != nil {
+		if _, err := assemble.SeedOnFirstStart(ctx, &c, st, nil, nil, func(string) (string, bool) { return "", false }); err != nil {
 			t.Fatalf("--webapp-client-id %s: %v", s.clientID, err)
 		}
 		if cl, err := st.GetClient(ctx, s.check); err != nil || cl.IDTokenAlg != s.want {
@@ -533,7 +525,7 @@ func TestStartMakesTheAPIClientAResourceServer(t *testing.T) {
 	}
 	for _, s := range steps {
 		c.APIClientID, c.APIURL = s.clientID, s.apiURL
-		if _, err := seedOnFirstStart(ctx, &c, st, nil, nil, func(string) (string, bool) { return "", false }); err != nil {
+		if _, err := assemble.SeedOnFirstStart(ctx, &c, st, nil, nil, func(string) (string, bool) { return "", false }); err != nil {
 			t.Fatalf("--api-client-id %s --api-url %s: %v", s.clientID, s.apiURL, err)
 		}
 		if got := audience(s.check); got != s.want {
@@ -583,11 +575,11 @@ func TestStartKeepsTheCLIClientRemoved(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := loadResources(&c)
+	res, err := assemble.LoadResources(&c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := seedOnFirstStart(ctx, &c, st, nil, res, func(string) (string, bool) { return "", false }); err != nil {
+	if _, err := assemble.SeedOnFirstStart(ctx, &c, st, nil, res, func(string) (string, bool) { return "", false }); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.GetClient(ctx, admin.CLIClientID); !errors.Is(err, storage.ErrNotFound) {

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,7 +9,6 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/api/resource"
-	"github.com/gatehouse-dev/gatehouse/internal/config"
 )
 
 const notesOnly = "resources:\n  notes:\n    resource_methods: [GET, POST]\n    owner_field: owner\n    schema: {type: object, properties: {body: {type: string}}}\n"
@@ -40,37 +37,6 @@ func TestServeRefusesResourcesWithoutTodos(t *testing.T) {
 	}
 	if _, err := os.Stat(data); !os.IsNotExist(err) {
 		t.Errorf("the data directory was created: %v", err)
-	}
-}
-
-// TestCheckWebappResources: only a serve that runs the web app needs the
-// todos resource.
-func TestCheckWebappResources(t *testing.T) {
-	notes, err := resource.Parse([]byte(notesOnly), "notes.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	def, err := resource.Default()
-	if err != nil {
-		t.Fatal(err)
-	}
-	tests := []struct {
-		roles  string
-		res    *resource.Set
-		refuse bool
-	}{
-		{"authz,api,webapp", notes, true},
-		{"webapp", notes, true},
-		{"authz,api", notes, false},
-		{"api", notes, false},
-		{"authz,api,webapp", def, false},
-	}
-	for _, tc := range tests {
-		c := serveConfig(t, "--roles", tc.roles, "--resources", "notes.yaml")
-		err := checkWebappResources(c, tc.res)
-		if (err != nil) != tc.refuse {
-			t.Errorf("roles %s: err = %v, want refused %v", tc.roles, err, tc.refuse)
-		}
 	}
 }
 
@@ -122,17 +88,4 @@ func TestResourcesCommands(t *testing.T) {
 			t.Errorf("resources %s: exit %d, stdout\n%s\nstderr\n%s\nwant exit %d, stdout\n%s\nstderr\n%s", strings.Join(tc.args, " "), code, out, stderr, tc.code, tc.stdout, tc.stderr)
 		}
 	}
-}
-
-// serveConfig is serve's configuration from a command line.
-func serveConfig(t *testing.T, args ...string) *config.Serve {
-	t.Helper()
-	var c config.Serve
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	c.RegisterFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		t.Fatal(err)
-	}
-	return &c
 }

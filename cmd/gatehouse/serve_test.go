@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gatehouse-dev/gatehouse/internal/assemble"
 	"github.com/gatehouse-dev/gatehouse/internal/config"
 )
 
@@ -17,15 +18,15 @@ func TestBanner(t *testing.T) {
 	tests := []struct {
 		name   string
 		args   []string
-		seeded seedOutcome
+		seeded assemble.Seeded
 	}{
-		{"banner-first-start", nil, seedOutcome{username: "demo", password: "s3cret"}},
-		{"banner-later-start", nil, seedOutcome{username: "demo"}},
-		{"banner-no-demo-user", nil, seedOutcome{}},
-		{"banner-data-dir", []string{"--data-dir", "/srv/gate house"}, seedOutcome{username: "demo", password: "s3cret"}},
-		{"banner-db", []string{"--db", "postgres://gatehouse@db.internal/gatehouse"}, seedOutcome{username: "demo"}},
-		{"banner-db-with-password", []string{"--db", "postgres://gatehouse:hunter2@db.internal/gatehouse"}, seedOutcome{username: "demo"}},
-		{"banner-roles-and-metrics", []string{"--roles", "authz,api", "--metrics-addr", "127.0.0.1:9090", "--issuer", "https://login.example.com"}, seedOutcome{username: "demo"}},
+		{"banner-first-start", nil, assemble.Seeded{Username: "demo", Password: "s3cret"}},
+		{"banner-later-start", nil, assemble.Seeded{Username: "demo"}},
+		{"banner-no-demo-user", nil, assemble.Seeded{}},
+		{"banner-data-dir", []string{"--data-dir", "/srv/gate house"}, assemble.Seeded{Username: "demo", Password: "s3cret"}},
+		{"banner-db", []string{"--db", "postgres://gatehouse@db.internal/gatehouse"}, assemble.Seeded{Username: "demo"}},
+		{"banner-db-with-password", []string{"--db", "postgres://gatehouse:hunter2@db.internal/gatehouse"}, assemble.Seeded{Username: "demo"}},
+		{"banner-roles-and-metrics", []string{"--roles", "authz,api", "--metrics-addr", "127.0.0.1:9090", "--issuer", "https://login.example.com"}, assemble.Seeded{Username: "demo"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/gatehouseproc"
 	"github.com/gatehouse-dev/gatehouse/internal/tlsconf"
 )
 
@@ -40,7 +41,7 @@ func TestTokenHelp(t *testing.T) {
 func TestTokenIssuerUnreachable(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	addr := freeAddr(t)
+	addr := gatehouseproc.MustFreeAddr(t)
 	code, stdout, stderr := gatehouse(t, ctx, "", nil, "token", "--no-browser", "--issuer", "https://"+addr, "--data-dir", t.TempDir())
 	if code != 1 || stdout != "" || !strings.HasPrefix(stderr, "gatehouse token: cannot use the authorization server https://"+addr) || strings.Count(stderr, "\n") != 1 {
 		t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout, stderr)

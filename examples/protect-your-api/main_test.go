@@ -65,7 +65,7 @@ func startGatehouse(t *testing.T) *installation {
 	if in.client, err = tlsconf.HTTPClient(10*time.Second, in.caFile); err != nil {
 		t.Fatal(err)
 	}
-	authzAddr, apiAddr, webappAddr := freeAddr(t), freeAddr(t), freeAddr(t)
+	authzAddr, apiAddr, webappAddr := gatehouseproc.MustFreeAddr(t), gatehouseproc.MustFreeAddr(t), gatehouseproc.MustFreeAddr(t)
 	in.authz, in.api = "https://"+authzAddr, "https://"+apiAddr
 	p, err := gatehouseproc.Start(gatehouseproc.Spec{
 		Bin: bin,
@@ -90,15 +90,6 @@ func startGatehouse(t *testing.T) *installation {
 		t.Fatalf("gatehouse: %v\n%s", err, gatehouseproc.Tail(in.log, 20))
 	}
 	return in
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	a, err := gatehouseproc.FreeAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a
 }
 
 // admin runs a gatehouse admin command on the installation's data
@@ -237,7 +228,7 @@ func TestProtectYourAPI(t *testing.T) {
 	dir := t.TempDir()
 	exampleBin := buildExample(t, dir)
 
-	addr := freeAddr(t)
+	addr := gatehouseproc.MustFreeAddr(t)
 	audience := "http://" + addr
 	out := in.admin(t, "client", "add", "--id", "reports-api", "--name", "Reports API", "--grant-types", "", "--scopes", "",
 		"--resource-server", audience, "--resource-scopes", "reports:read,reports:write")

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/storage"
+	"github.com/gatehouse-dev/gatehouse/internal/storage/sqlstore"
 )
 
 func TestValidateResourceAudience(t *testing.T) {
@@ -135,15 +136,11 @@ func TestEnsureResourceAudience(t *testing.T) {
 	st := openStore(t)
 	now := time.Now()
 	const aud = "https://api.example.com"
-	for _, c := range []NewClient{
+	addClients(t, st, now, []NewClient{
 		{ID: "api", GrantTypes: []string{}, Scopes: []string{}},
 		{ID: "set", GrantTypes: []string{}, Scopes: []string{}, ResourceAudience: "https://elsewhere.example.com"},
 		{ID: "pub", Public: true, RedirectURIs: []string{"http://127.0.0.1/cb"}},
-	} {
-		if _, _, err := AddClient(ctx, st, c, now); err != nil {
-			t.Fatal(err)
-		}
-	}
+	})
 	tests := []struct {
 		id          string
 		wantChanged bool
@@ -249,15 +246,11 @@ func TestEnsureIDTokenAlg(t *testing.T) {
 	ctx := context.Background()
 	st := openStore(t)
 	now := time.Now()
-	for _, c := range []NewClient{
+	addClients(t, st, now, []NewClient{
 		{ID: "unset", RedirectURIs: []string{"https://a.example/cb"}},
 		{ID: "rsa", RedirectURIs: []string{"https://a.example/cb"}, IDTokenAlg: "RS256"},
 		{ID: "ed", RedirectURIs: []string{"https://a.example/cb"}, IDTokenAlg: "EdDSA"},
-	} {
-		if _, _, err := AddClient(ctx, st, c, now); err != nil {
-			t.Fatal(err)
-		}
-	}
+	})
 	for _, tt := range []struct {
 		id          string
 		wantChanged bool
@@ -328,25 +321,8 @@ func TestSetResourceScopes(t *testing.T) {
 // unknown client.
 func TestSetClientScopes(t *testing.T) {
 	ctx := context.Background()
-	st := openStore(t)
-	now := time.Now()
-	for _, c := range []NewClient{
-		{ID: "app", RedirectURIs: []string{"https://app.example.com/cb"}},
-		{ID: "batch", GrantTypes: []string{"client_credentials"}, Scopes: []string{"todos:read"}},
-		{ID: "refresher", GrantTypes: []string{"refresh_token"}, Scopes: []string{"openid"}},
-		{ID: "reports", GrantTypes: []string{}, Scopes: []string{}, ResourceAudience: "https://reports.example.com"},
-	} {
-		if _, _, err := AddClient(ctx, st, c, now); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, s := range []struct {
-		name, id string
-		scopes   []string
-		want     string // error; "" = none
-		change   Change
-		stored   []string // the client's scopes afterwards
-	}{
+	st, now := openListClients(t)
+	runListCases(t, []listCase{
 		{"add and remove", "app", []string{"openid", "profile", "notes:read", "openid"}, "",
 			Change{Added: []string{"notes:read"}, Removed: []string{"email", "offline_access"}}, []string{"openid", "profile", "notes:read"}},
 		{"the same again", "app", []string{"openid", "profile", "notes:read"}, "", Change{}, []string{"openid", "profile", "notes:read"}},
@@ -357,47 +333,16 @@ func TestSetClientScopes(t *testing.T) {
 		{"none for refresh_token alone", "refresher", []string{}, "", Change{Removed: []string{"openid"}}, []string{}},
 		{"a resource server", "reports", []string{"openid"}, "", Change{Added: []string{"openid"}}, []string{"openid"}},
 		{"unknown client", "nope", []string{"openid"}, `no client "nope"`, Change{}, nil},
-	} {
-		t.Run(s.name, func(t *testing.T) {
-			change, err := SetClientScopes(ctx, st, s.id, s.scopes, now)
-			if s.want == "" && err != nil || s.want != "" && (err == nil || !strings.Contains(err.Error(), s.want)) {
-				t.Fatalf("error = %v, want %q", err, s.want)
-			}
-			if !slices.Equal(change.Added, s.change.Added) || !slices.Equal(change.Removed, s.change.Removed) {
-				t.Errorf("change %+v, want %+v", change, s.change)
-			}
-			if s.stored == nil {
-				return
-			}
-			got, err := st.GetClient(ctx, s.id)
-			if err != nil || !slices.Equal(got.Scopes, s.stored) {
-				t.Errorf("stored %q (%v), want %q", got.Scopes, err, s.stored)
-			}
-		})
-	}
+	}, func(id string, scopes []string) (Change, error) { return SetClientScopes(ctx, st, id, scopes, now) },
+		func(c storage.Client) []string { return c.Scopes }, st)
 }
 
 // TestSetClientRedirectURIs: a client's redirect URIs are replaced, each
 // held to the rule of registration, and a refused value changes nothing.
 func TestSetClientRedirectURIs(t *testing.T) {
 	ctx := context.Background()
-	st := openStore(t)
-	now := time.Now()
-	for _, c := range []NewClient{
-		{ID: "app", RedirectURIs: []string{"https://app.example.com/cb"}},
-		{ID: "batch", GrantTypes: []string{"client_credentials"}, Scopes: []string{"todos:read"}},
-	} {
-		if _, _, err := AddClient(ctx, st, c, now); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, s := range []struct {
-		name, id string
-		uris     []string
-		want     string // error; "" = none
-		change   Change
-		stored   []string
-	}{
+	st, now := openListClients(t)
+	runListCases(t, []listCase{
 		{"add one", "app", []string{"https://app.example.com/cb", "http://127.0.0.1:9000/cb"}, "",
 			Change{Added: []string{"http://127.0.0.1:9000/cb"}}, []string{"https://app.example.com/cb", "http://127.0.0.1:9000/cb"}},
 		{"replace", "app", []string{"https://app2.example.com/cb", "https://app2.example.com/cb"}, "",
@@ -407,21 +352,66 @@ func TestSetClientRedirectURIs(t *testing.T) {
 		{"none for authorization_code", "app", []string{}, `client "app" uses authorization_code: it needs at least one redirect URI`, Change{}, []string{"https://app2.example.com/cb"}},
 		{"none for a job", "batch", []string{}, "", Change{}, []string{}},
 		{"unknown client", "nope", []string{"https://x.example.com/cb"}, `no client "nope"`, Change{}, nil},
-	} {
-		t.Run(s.name, func(t *testing.T) {
-			change, err := SetClientRedirectURIs(ctx, st, s.id, s.uris, now)
-			if s.want == "" && err != nil || s.want != "" && (err == nil || !strings.Contains(err.Error(), s.want)) {
-				t.Fatalf("error = %v, want %q", err, s.want)
+	}, func(id string, uris []string) (Change, error) { return SetClientRedirectURIs(ctx, st, id, uris, now) },
+		func(c storage.Client) []string { return c.RedirectURIs }, st)
+}
+
+// addClients registers the clients, failing the test on an error.
+func addClients(t *testing.T, st *sqlstore.Store, now time.Time, clients []NewClient) {
+	t.Helper()
+	for _, c := range clients {
+		if _, _, err := AddClient(context.Background(), st, c, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// openListClients opens a store with the clients whose lists the
+// runListCases cases replace: a web app (authorization_code), a job
+// (client_credentials), one that only refreshes, and a resource server.
+func openListClients(t *testing.T) (*sqlstore.Store, time.Time) {
+	t.Helper()
+	st, now := openStore(t), time.Now()
+	addClients(t, st, now, []NewClient{
+		{ID: "app", RedirectURIs: []string{"https://app.example.com/cb"}},
+		{ID: "batch", GrantTypes: []string{"client_credentials"}, Scopes: []string{"todos:read"}},
+		{ID: "refresher", GrantTypes: []string{"refresh_token"}, Scopes: []string{"openid"}},
+		{ID: "reports", GrantTypes: []string{}, Scopes: []string{}, ResourceAudience: "https://reports.example.com"},
+	})
+	return st, now
+}
+
+// listCase is one replacement of a client's list (scopes or redirect
+// URIs): the error wanted ("" = none), the change reported, and the list
+// stored afterwards (nil: not read back).
+type listCase struct {
+	name, id string
+	values   []string
+	want     string
+	change   Change
+	stored   []string
+}
+
+// runListCases runs the cases in order, each replacing a client's list
+// with set and reading it back from st with list.
+func runListCases(t *testing.T, cases []listCase, set func(id string, values []string) (Change, error),
+	list func(storage.Client) []string, st *sqlstore.Store) {
+	t.Helper()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			change, err := set(c.id, c.values)
+			if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
+				t.Fatalf("error = %v, want %q", err, c.want)
 			}
-			if !slices.Equal(change.Added, s.change.Added) || !slices.Equal(change.Removed, s.change.Removed) {
-				t.Errorf("change %+v, want %+v", change, s.change)
+			if !slices.Equal(change.Added, c.change.Added) || !slices.Equal(change.Removed, c.change.Removed) {
+				t.Errorf("change %+v, want %+v", change, c.change)
 			}
-			if s.stored == nil {
+			if c.stored == nil {
 				return
 			}
-			got, err := st.GetClient(ctx, s.id)
-			if err != nil || !slices.Equal(got.RedirectURIs, s.stored) {
-				t.Errorf("stored %q (%v), want %q", got.RedirectURIs, err, s.stored)
+			got, err := st.GetClient(context.Background(), c.id)
+			if err != nil || !slices.Equal(list(got), c.stored) {
+				t.Errorf("stored %q (%v), want %q", list(got), err, c.stored)
 			}
 		})
 	}

@@ -22,19 +22,60 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/storage/storagetest"
 )
 
+// env is an API served over a real database, with the stores beneath it
+// and tokens of a test issuer.
 type env struct {
-	t      *testing.T
-	srv    *httptest.Server
-	issuer *bearertest.Issuer
-	alice  string // read+write
-	bob    string // read+write
-	reader string // alice, read only
+	t        *testing.T
+	srv      *httptest.Server
+	handler  http.Handler
+	ss       *sqlstore.Store
+	docs     *docstore.Store
+	set      *resource.Set
+	issuer   *bearertest.Issuer
+	verifier bearer.Verifier
+	alice    string // every scope of the setup (read+write by default)
+	bob      string // every scope of the setup
+	reader   string // alice, the setup's read scopes only
 }
 
-func newEnv(t *testing.T, b storagetest.Backend, yaml string) *env {
+// envSetup is what newEnv builds, as its envOptions change it.
+type envSetup struct {
+	db        sqlstore.Options
+	file      string   // a resource file loaded instead of the YAML
+	scopes    []string // alice's and bob's
+	configure []func(*env, *api.Config)
+}
+
+// envOption changes what newEnv builds.
+type envOption func(*envSetup)
+
+// withDB opens the database with these options (Migrate is always set).
+func withDB(o sqlstore.Options) envOption {
+	return func(s *envSetup) { s.db = o }
+}
+
+// withFile loads the resources from a file instead of the YAML.
+func withFile(path string) envOption {
+	return func(s *envSetup) { s.file = path }
+}
+
+// withScopes gives alice's and bob's tokens these scopes.
+func withScopes(scopes ...string) envOption {
+	return func(s *envSetup) { s.scopes = scopes }
+}
+
+// withConfig changes the API's configuration before api.New sees it; the
+// stores, resources, issuer and verifier of e are set by then.
+func withConfig(f func(e *env, c *api.Config)) envOption {
+	return func(s *envSetup) { s.configure = append(s.configure, f) }
+}
+
+// openStores opens the database at dsn, migrated, and the document store
+// on it, both closed when the test ends.
+func openStores(t testing.TB, dsn string, o sqlstore.Options) (*sqlstore.Store, *docstore.Store) {
 	t.Helper()
-	ctx := context.Background()
-	ss, err := sqlstore.Open(ctx, b.DSN(t), sqlstore.Options{Migrate: true})
+	o.Migrate = true
+	ss, err := sqlstore.Open(context.Background(), dsn, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,31 +84,88 @@ func newEnv(t *testing.T, b storagetest.Backend, yaml string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var set *resource.Set
-	if yaml == "" {
-		set, err = resource.Default()
-	} else {
-		set, err = resource.Parse([]byte(yaml), "test")
+	return ss, ds
+}
+
+// newEnv serves the resources of yaml (the built-in todos when empty) on
+// backend b, verifying the tokens of a test issuer, at the public URL
+// https://gh.test, changed as opts say.
+func newEnv(t *testing.T, b storagetest.Backend, yaml string, opts ...envOption) *env {
+	t.Helper()
+	setup := envSetup{scopes: []string{"todos:read", "todos:write"}}
+	for _, o := range opts {
+		o(&setup)
+	}
+	ctx := context.Background()
+	e := &env{t: t}
+	e.ss, e.docs = openStores(t, b.DSN(t), setup.db)
+	var err error
+	switch {
+	case setup.file != "":
+		e.set, err = resource.LoadResources(setup.file)
+	case yaml == "":
+		e.set, err = resource.Default()
+	default:
+		e.set, err = resource.Parse([]byte(yaml), "test")
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	is := bearertest.New(t, "https://api.test")
-	v, err := bearer.NewJWTVerifier(ctx, bearer.JWTConfig{Issuer: is.URL, Audience: "https://api.test"})
+	e.issuer = bearertest.New(t, "https://api.test")
+	e.verifier, err = bearer.NewJWTVerifier(ctx, bearer.JWTConfig{Issuer: e.issuer.URL, Audience: "https://api.test"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := api.New(ctx, api.Config{Resources: set, Store: ds, Verifier: v, PublicURL: "https://gh.test"})
+	cfg := api.Config{Resources: e.set, Store: e.docs, Verifier: e.verifier, PublicURL: "https://gh.test"}
+	for _, f := range setup.configure {
+		f(e, &cfg)
+	}
+	s, err := api.New(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(s.Handler())
-	t.Cleanup(srv.Close)
-	return &env{t: t, srv: srv, issuer: is,
-		alice:  is.Token(t, "alice", "todos:read", "todos:write"),
-		bob:    is.Token(t, "bob", "todos:read", "todos:write"),
-		reader: is.Token(t, "alice", "todos:read"),
+	e.handler = s.Handler()
+	e.srv = httptest.NewServer(e.handler)
+	t.Cleanup(e.srv.Close)
+	var read []string
+	for _, sc := range setup.scopes {
+		if strings.HasSuffix(sc, ":read") {
+			read = append(read, sc)
+		}
 	}
+	e.alice = e.issuer.Token(t, "alice", setup.scopes...)
+	e.bob = e.issuer.Token(t, "bob", setup.scopes...)
+	e.reader = e.issuer.Token(t, "alice", read...)
+	return e
+}
+
+// start serves another instance over e's database, resources and verifier,
+// configured otherwise as cfg says, with e's tokens.
+func (e *env) start(cfg api.Config) *env {
+	e.t.Helper()
+	cfg.Resources, cfg.Store, cfg.Verifier = e.set, e.docs, e.verifier
+	s, err := api.New(context.Background(), cfg)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	in := *e
+	in.handler = s.Handler()
+	in.srv = httptest.NewServer(in.handler)
+	e.t.Cleanup(in.srv.Close)
+	return &in
+}
+
+// todosYAML is a resource file of one todos resource (the test tokens'
+// scopes): top goes at the top level, settings (lines indented for the
+// resource) and then schema under todos.
+func todosYAML(top, settings, schema string) string {
+	return top + `
+resources:
+  todos:
+    resource_methods: [GET, POST]
+    item_methods: [GET, PATCH, PUT, DELETE]
+    owner_field: owner
+` + settings + "\n" + schema
 }
 
 type resp struct {

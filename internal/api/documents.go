@@ -161,16 +161,59 @@ func parseQuery(w http.ResponseWriter, r *http.Request) (url.Values, bool) {
 	return q, true
 }
 
+// givenOnce reports whether each of the parameters named appears at most
+// once in q, answering 400 for the first that does not.
+func givenOnce(w http.ResponseWriter, q url.Values, params ...string) bool {
+	for _, p := range params {
+		if len(q[p]) > 1 {
+			writeError(w, http.StatusBadRequest, p+" given more than once")
+			return false
+		}
+	}
+	return true
+}
+
+// paging reads max_results and page from q as Eve does: a value that is
+// not a positive integer gets the default, and max_results is clamped to
+// PAGINATION_LIMIT. A page past maxPage is answered 400 (ok false).
+func (h *handler) paging(w http.ResponseWriter, q url.Values) (maxResults, page int, ok bool) {
+	maxResults = h.res.Pagination.Default
+	if n, err := strconv.Atoi(q.Get("max_results")); err == nil && n >= 1 {
+		maxResults = min(n, h.res.Pagination.Limit)
+	}
+	page = 1
+	n, err := strconv.Atoi(q.Get("page"))
+	if n > maxPage || (errors.Is(err, strconv.ErrRange) && n > 0) {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("page must be at most %d", maxPage))
+		return 0, 0, false
+	}
+	if err == nil && n >= 1 {
+		page = n
+	}
+	return maxResults, page, true
+}
+
+// pageLink is the HATEOAS link to page p of the list at base: the request's
+// parameters q but page, with max_results and page set.
+func pageLink(base string, q url.Values, maxResults, p int, title string) map[string]string {
+	v := url.Values{}
+	for k, vals := range q {
+		if k != "page" {
+			v[k] = vals
+		}
+	}
+	v.Set("max_results", strconv.Itoa(maxResults))
+	v.Set("page", strconv.Itoa(p))
+	return map[string]string{"href": base + "?" + v.Encode(), "title": title}
+}
+
 func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 	q, ok := parseQuery(w, r)
 	if !ok {
 		return
 	}
-	for _, p := range []string{"where", "sort", "projection", "max_results", "page", "embedded"} {
-		if len(q[p]) > 1 {
-			writeError(w, http.StatusBadRequest, p+" given more than once")
-			return
-		}
+	if !givenOnce(w, q, "where", "sort", "projection", "max_results", "page", "embedded") {
+		return
 	}
 	filter, err := query.ParseWhere(q.Get("where"), h.res)
 	if err != nil {
@@ -196,20 +239,9 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	// As Eve, a max_results or page that is not a positive integer gets
-	// the default, and max_results is clamped to PAGINATION_LIMIT.
-	maxResults := h.res.Pagination.Default
-	if n, err := strconv.Atoi(q.Get("max_results")); err == nil && n >= 1 {
-		maxResults = min(n, h.res.Pagination.Limit)
-	}
-	page := 1
-	n, err := strconv.Atoi(q.Get("page"))
-	if n > maxPage || (errors.Is(err, strconv.ErrRange) && n > 0) {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("page must be at most %d", maxPage))
+	maxResults, page, ok := h.paging(w, q)
+	if !ok {
 		return
-	}
-	if err == nil && n >= 1 {
-		page = n
 	}
 	if h.res.NoPagination {
 		maxResults, page = maxUnpaginated, 1
@@ -261,17 +293,7 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 			newest = d.Updated
 		}
 	}
-	link := func(p int, title string) map[string]string {
-		v := url.Values{}
-		for k, vals := range q {
-			if k != "page" {
-				v[k] = vals
-			}
-		}
-		v.Set("max_results", strconv.Itoa(maxResults))
-		v.Set("page", strconv.Itoa(p))
-		return map[string]string{"href": h.res.URL + "?" + v.Encode(), "title": title}
-	}
+	link := func(p int, title string) map[string]string { return pageLink(h.res.URL, q, maxResults, p, title) }
 	last := max(1, (total+maxResults-1)/maxResults)
 	self := h.res.URL
 	if r.URL.RawQuery != "" {
@@ -748,11 +770,8 @@ func (h *handler) get(w http.ResponseWriter, r *http.Request, id string) {
 	if !ok {
 		return
 	}
-	for _, p := range []string{"projection", "embedded"} {
-		if len(q[p]) > 1 {
-			writeError(w, http.StatusBadRequest, p+" given more than once")
-			return
-		}
+	if !givenOnce(w, q, "projection", "embedded") {
+		return
 	}
 	proj, err := query.ParseProjection(q.Get("projection"), h.res, append(h.res.Properties(), h.res.OwnerField)...)
 	if err != nil {

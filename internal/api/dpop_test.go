@@ -6,75 +6,18 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/bearer"
-	"github.com/gatehouse-dev/gatehouse/bearer/bearertest"
 	"github.com/gatehouse-dev/gatehouse/dpop"
 	"github.com/gatehouse-dev/gatehouse/internal/api"
-	"github.com/gatehouse-dev/gatehouse/internal/api/resource"
 	"github.com/gatehouse-dev/gatehouse/internal/storage"
-	"github.com/gatehouse-dev/gatehouse/internal/storage/docstore"
-	"github.com/gatehouse-dev/gatehouse/internal/storage/sqlstore"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/storagetest"
 )
 
 // dpopAlgs is the algs parameter of the API's DPoP challenges.
 const dpopAlgs = `algs="ES256 EdDSA PS256 RS256"`
-
-// instances serves API instances over one database: what New is given
-// besides Resources, Store and Verifier varies by instance.
-type instances struct {
-	t      *testing.T
-	ss     *sqlstore.Store
-	ds     *docstore.Store
-	set    *resource.Set
-	issuer *bearertest.Issuer
-	v      bearer.Verifier
-}
-
-func newInstances(t *testing.T, b storagetest.Backend, yaml string) *instances {
-	t.Helper()
-	ctx := context.Background()
-	ss, err := sqlstore.Open(ctx, b.DSN(t), sqlstore.Options{Migrate: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ss.Close() })
-	ds, err := docstore.New(ss.DB(), ss.ReadDB(), ss.Dialect())
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := resource.Default()
-	if yaml != "" {
-		set, err = resource.Parse([]byte(yaml), "test")
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	is := bearertest.New(t, "https://api.test")
-	v, err := bearer.NewJWTVerifier(ctx, bearer.JWTConfig{Issuer: is.URL, Audience: "https://api.test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &instances{t: t, ss: ss, ds: ds, set: set, issuer: is, v: v}
-}
-
-// start serves an instance configured as cfg says.
-func (in *instances) start(cfg api.Config) *env {
-	in.t.Helper()
-	cfg.Resources, cfg.Store, cfg.Verifier = in.set, in.ds, in.v
-	s, err := api.New(context.Background(), cfg)
-	if err != nil {
-		in.t.Fatal(err)
-	}
-	srv := httptest.NewServer(s.Handler())
-	in.t.Cleanup(srv.Close)
-	return &env{t: in.t, srv: srv, issuer: in.issuer}
-}
 
 // TestDPoPBoundTokens: the API takes a DPoP-bound token as "DPoP <token>"
 // with a proof of its key made for the API's public URL, and refuses it as
@@ -91,7 +34,7 @@ func TestDPoPBoundTokens(t *testing.T) {
 
 func testDPoPBoundTokens(t *testing.T, b storagetest.Backend) {
 	const public = "https://gh.test"
-	in := newInstances(t, b, "")
+	in := newEnv(t, b, "")
 	cfg := func() api.Config {
 		return api.Config{PublicURL: public, DPoP: &dpop.Checker{Replays: api.Replays{Store: in.ss}}}
 	}
@@ -177,7 +120,7 @@ func testDPoPBoundTokens(t *testing.T, b storagetest.Backend) {
 // dpop.Transport sends again with. Without a PublicURL, the proofs name
 // the URL the request reached.
 func TestDPoPNonce(t *testing.T) {
-	in := newInstances(t, storagetest.Backend{Name: "sqlite", DSN: storagetest.SQLite}, "")
+	in := newEnv(t, storagetest.Backend{Name: "sqlite", DSN: storagetest.SQLite}, "")
 	nonces, err := dpop.NewNonces([]byte(strings.Repeat("n", dpop.MinNonceSecret)), time.Minute, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -219,7 +162,7 @@ func TestDPoPNonce(t *testing.T) {
 // TestDPoPCORS: with DPoP, a browser may send the DPoP header and read
 // the challenges and nonces; without, nothing changes.
 func TestDPoPCORS(t *testing.T) {
-	in := newInstances(t, storagetest.Backend{Name: "sqlite", DSN: storagetest.SQLite}, `
+	in := newEnv(t, storagetest.Backend{Name: "sqlite", DSN: storagetest.SQLite}, `
 cors: {allowed_origins: ["https://app.test"]}
 resources:
   todos:

@@ -1,10 +1,8 @@
 package api_test
 
 import (
-	"encoding/json"
-
 	"bytes"
-	"github.com/gatehouse-dev/gatehouse/internal/api/resource"
+	"encoding/json"
 	"mime/multipart"
 	"net/http"
 	"net/url"
@@ -12,23 +10,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-dev/gatehouse/internal/api/resource"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/storagetest"
 )
 
 // Wire parity with Python Eve 2.3 (its defaults) for a todos resource.
 
-// eveYAML is the built-in todos resource with the settings a test adds
-// (top level) and rules to check Cerberus' wording.
-func eveYAML(top, res string) string {
-	return top + `
-resources:
-  todos:
-    resource_methods: [GET, POST]
-    item_methods: [GET, PATCH, PUT, DELETE]
-    owner_field: owner
-    default_sort: "-_updated"
-` + res + `
-    schema:
+// eveSchema is the built-in todos schema with rules to check Cerberus'
+// wording.
+const eveSchema = `    schema:
       type: object
       additionalProperties: false
       required: [title]
@@ -42,6 +32,11 @@ resources:
         prio: {type: integer, minimum: 0}
         note: {type: object, properties: {text: {type: string}}}
 `
+
+// eveYAML is the built-in todos resource with the settings a test adds
+// (top level, and res under todos) and eveSchema.
+func eveYAML(top, res string) string {
+	return todosYAML(top, `    default_sort: "-_updated"`+"\n"+res, eveSchema)
 }
 
 func (e *env) body(r resp, path ...string) any {

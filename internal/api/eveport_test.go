@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"slices"
@@ -12,12 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/bearer"
-	"github.com/gatehouse-dev/gatehouse/bearer/bearertest"
-	"github.com/gatehouse-dev/gatehouse/internal/api"
-	"github.com/gatehouse-dev/gatehouse/internal/api/resource"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/docstore"
-	"github.com/gatehouse-dev/gatehouse/internal/storage/sqlstore"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/storagetest"
 )
 
@@ -36,37 +30,9 @@ type portEnv struct {
 
 func newPortEnv(t *testing.T, b storagetest.Backend) *portEnv {
 	t.Helper()
-	ctx := context.Background()
-	ss, err := sqlstore.Open(ctx, b.DSN(t), sqlstore.Options{Migrate: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ss.Close() })
-	ds, err := docstore.New(ss.DB(), ss.ReadDB(), ss.Dialect())
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := resource.LoadResources("testdata/eve-people-works.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	is := bearertest.New(t, "https://api.test")
-	v, err := bearer.NewJWTVerifier(ctx, bearer.JWTConfig{Issuer: is.URL, Audience: "https://api.test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := api.New(ctx, api.Config{Resources: set, Store: ds, Verifier: v, PublicURL: "https://gh.test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(s.Handler())
-	t.Cleanup(srv.Close)
-	all := []string{"people:read", "people:write", "works:read", "works:write"}
-	return &portEnv{env: &env{t: t, srv: srv, issuer: is,
-		alice: is.Token(t, "alice", all...),
-		bob:   is.Token(t, "bob", all...)},
-		store: ds,
-	}
+	e := newEnv(t, b, "", withFile("testdata/eve-people-works.yaml"),
+		withScopes("people:read", "people:write", "works:read", "works:write"))
+	return &portEnv{env: e, store: e.docs}
 }
 
 // pythonHeaders are the headers requests sends with every request.

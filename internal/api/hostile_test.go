@@ -53,15 +53,7 @@ const (
 func newHostileEnv(t testing.TB, dsn string) *hostileEnv {
 	t.Helper()
 	ctx := context.Background()
-	ss, err := sqlstore.Open(ctx, dsn, sqlstore.Options{Migrate: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ss.Close() })
-	docs, err := docstore.New(ss.DB(), ss.ReadDB(), ss.Dialect())
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, docs := openStores(t, dsn, sqlstore.Options{})
 	set, err := resource.Default()
 	if err != nil {
 		t.Fatal(err)

@@ -4,19 +4,14 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/bearer"
-	"github.com/gatehouse-dev/gatehouse/bearer/bearertest"
 	"github.com/gatehouse-dev/gatehouse/internal/api"
-	"github.com/gatehouse-dev/gatehouse/internal/api/resource"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/docquery"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/docstore"
-	"github.com/gatehouse-dev/gatehouse/internal/storage/sqlstore"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/storagetest"
 )
 
@@ -41,37 +36,14 @@ type listEnv struct {
 
 func newListEnv(t *testing.T) *listEnv {
 	t.Helper()
-	ctx := context.Background()
-	ss, err := sqlstore.Open(ctx, storagetest.SQLite(t), sqlstore.Options{Migrate: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ss.Close() })
-	ds, err := docstore.New(ss.DB(), ss.ReadDB(), ss.Dialect())
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := resource.Default()
-	if err != nil {
-		t.Fatal(err)
-	}
-	is := bearertest.New(t, "https://api.test")
-	v, err := bearer.NewJWTVerifier(ctx, bearer.JWTConfig{Issuer: is.URL, Audience: "https://api.test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	le := &listEnv{store: &countingStore{Store: ds}}
+	le := &listEnv{}
 	le.now.Store(time.Date(2024, 4, 2, 9, 0, 0, 0, time.UTC).Unix())
-	s, err := api.New(ctx, api.Config{Resources: set, Store: le.store, Verifier: v, PublicURL: "https://gh.test",
-		Now: func() time.Time { return time.Unix(le.now.Load(), 0) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(s.Handler())
-	t.Cleanup(srv.Close)
-	le.env = &env{t: t, srv: srv, issuer: is,
-		alice: is.Token(t, "alice", "todos:read", "todos:write"),
-		bob:   is.Token(t, "bob", "todos:read", "todos:write")}
+	le.env = newEnv(t, storagetest.Backend{Name: "sqlite", DSN: storagetest.SQLite}, "",
+		withConfig(func(e *env, c *api.Config) {
+			le.store = &countingStore{Store: e.docs}
+			c.Store = le.store
+			c.Now = func() time.Time { return time.Unix(le.now.Load(), 0) }
+		}))
 	return le
 }
 

@@ -75,33 +75,21 @@ resources:
 // heldStore, with the query timeout given.
 func newHeldAPI(t *testing.T, timeout string) (http.Handler, *heldStore, *logRecorder) {
 	t.Helper()
-	ctx := context.Background()
-	ss, err := sqlstore.Open(ctx, storagetest.SQLite(t), sqlstore.Options{Migrate: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ss.Close() })
-	ds, err := docstore.New(ss.DB(), ss.ReadDB(), ss.Dialect())
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := resource.Parse(fmt.Appendf(nil, limitsYAML, timeout), "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := &heldStore{Store: ds, entered: make(chan struct{}, 100), release: make(chan struct{})}
+	var store *heldStore
 	logs := &logRecorder{}
-	s, err := api.New(ctx, api.Config{Resources: set, Store: store, Logger: slog.New(logs), Verifier: claimsVerifier{
-		"alice":        {ClientID: "app", Subject: "alice", TokenID: "j1"},
-		"alice-again":  {ClientID: "app", Subject: "alice", TokenID: "j2"},
-		"alice-other":  {ClientID: "other-app", Subject: "alice", TokenID: "j3"},
-		"bob":          {ClientID: "app", Subject: "bob", TokenID: "j4"},
-		"client-alone": {ClientID: "app", Subject: "", TokenID: "j5"},
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s.Handler(), store, logs
+	e := newEnv(t, storagetest.Backend{Name: "sqlite", DSN: storagetest.SQLite}, fmt.Sprintf(limitsYAML, timeout),
+		withConfig(func(e *env, c *api.Config) {
+			store = &heldStore{Store: e.docs, entered: make(chan struct{}, 100), release: make(chan struct{})}
+			c.Store, c.Logger, c.PublicURL = store, slog.New(logs), ""
+			c.Verifier = claimsVerifier{
+				"alice":        {ClientID: "app", Subject: "alice", TokenID: "j1"},
+				"alice-again":  {ClientID: "app", Subject: "alice", TokenID: "j2"},
+				"alice-other":  {ClientID: "other-app", Subject: "alice", TokenID: "j3"},
+				"bob":          {ClientID: "app", Subject: "bob", TokenID: "j4"},
+				"client-alone": {ClientID: "app", Subject: "", TokenID: "j5"},
+			}
+		}))
+	return e.handler, store, logs
 }
 
 // request is one call of the tests: token "" is anonymous, from addr.
@@ -311,32 +299,19 @@ func TestExpensiveQueriesDoNotStallOthers(t *testing.T) {
 	for _, b := range storagetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
 			ctx := context.Background()
-			ss, err := sqlstore.Open(ctx, b.DSN(t), sqlstore.Options{Migrate: true, MaxOpenConns: pool})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { ss.Close() })
-			ds, err := docstore.New(ss.DB(), ss.ReadDB(), ss.Dialect())
-			if err != nil {
-				t.Fatal(err)
-			}
-			set, err := resource.Default()
-			if err != nil {
-				t.Fatal(err)
-			}
-			set.RateLimit = nil // the per-method budget is not what is tested
-			store := &inflightStore{Store: ds, running: map[string]int{}, most: map[string]int{}}
+			var store *inflightStore
 			logs := &logRecorder{}
 			verifier := claimsVerifier{
 				"mallory": {ClientID: "scripted", Subject: "mallory"},
 				"bob":     {ClientID: "webapp", Subject: "bob"},
 			}
-			s, err := api.New(ctx, api.Config{Resources: set, Store: store, Verifier: verifier, Logger: slog.New(logs),
-				ReadPoolSize: ss.ReadDB().Stats().MaxOpenConnections})
-			if err != nil {
-				t.Fatal(err)
-			}
-			h := s.Handler()
+			e := newEnv(t, b, "", withDB(sqlstore.Options{MaxOpenConns: pool}), withConfig(func(e *env, c *api.Config) {
+				e.set.RateLimit = nil // the per-method budget is not what is tested
+				store = &inflightStore{Store: e.docs, running: map[string]int{}, most: map[string]int{}}
+				c.Store, c.Verifier, c.Logger, c.PublicURL = store, verifier, slog.New(logs), ""
+				c.ReadPoolSize = e.ss.ReadDB().Stats().MaxOpenConnections
+			}))
+			ss, set, ds, h := e.ss, e.set, e.docs, e.handler
 
 			// Every term holds for every document (each has the tags 0-4,
 			// titles are "doc N"), so the database evaluates all 190 on each

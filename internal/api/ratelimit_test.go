@@ -1,19 +1,13 @@
 package api_test
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/bearer"
-	"github.com/gatehouse-dev/gatehouse/bearer/bearertest"
 	"github.com/gatehouse-dev/gatehouse/internal/api"
-	"github.com/gatehouse-dev/gatehouse/internal/api/resource"
 	"github.com/gatehouse-dev/gatehouse/internal/httpserver"
-	"github.com/gatehouse-dev/gatehouse/internal/storage/docstore"
-	"github.com/gatehouse-dev/gatehouse/internal/storage/sqlstore"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/storagetest"
 )
 
@@ -65,41 +59,18 @@ resources:
 // X-Forwarded-For entries, while other clients behind the same proxy keep
 // theirs.
 func TestRateLimitByClientBehindProxy(t *testing.T) {
-	ctx := context.Background()
-	ss, err := sqlstore.Open(ctx, storagetest.SQLite(t), sqlstore.Options{Migrate: true})
+	proxies, err := httpserver.ParseTrustedProxies("10.0.0.0/8")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ss.Close() })
-	ds, err := docstore.New(ss.DB(), ss.ReadDB(), ss.Dialect())
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := resource.Parse([]byte(`
+	h := newEnv(t, storagetest.Backend{Name: "sqlite", DSN: storagetest.SQLite}, `
 rate_limit: {GET: {requests: 2, window: 1h}}
 resources:
   notes:
     resource_methods: [GET]
     public_methods: [GET]
     schema: {type: object, properties: {title: {type: string}}}
-`), "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	is := bearertest.New(t, "https://api.test")
-	v, err := bearer.NewJWTVerifier(ctx, bearer.JWTConfig{Issuer: is.URL, Audience: "https://api.test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxies, err := httpserver.ParseTrustedProxies("10.0.0.0/8")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := api.New(ctx, api.Config{Resources: set, Store: ds, Verifier: v, TrustedProxies: proxies})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := s.Handler()
+`, withConfig(func(_ *env, c *api.Config) { c.TrustedProxies, c.PublicURL = proxies, "" })).handler
 	get := func(remote, xff string) int {
 		req := httptest.NewRequest(http.MethodGet, "/api/notes", nil)
 		req.RemoteAddr = remote

@@ -3,20 +3,15 @@ package api_test
 import (
 	"context"
 	"encoding/json"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/gatehouse-dev/gatehouse/bearer"
-	"github.com/gatehouse-dev/gatehouse/bearer/bearertest"
 	"github.com/gatehouse-dev/gatehouse/internal/api"
-	"github.com/gatehouse-dev/gatehouse/internal/api/resource"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/docquery"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/docstore"
-	"github.com/gatehouse-dev/gatehouse/internal/storage/sqlstore"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/storagetest"
 )
 
@@ -82,39 +77,14 @@ type relEnv struct {
 
 func newRelEnv(t *testing.T, b storagetest.Backend) *relEnv {
 	t.Helper()
-	ctx := context.Background()
-	ss, err := sqlstore.Open(ctx, b.DSN(t), sqlstore.Options{Migrate: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ss.Close() })
-	ds, err := docstore.New(ss.DB(), ss.ReadDB(), ss.Dialect())
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := resource.Parse([]byte(relationsYAML), "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	is := bearertest.New(t, "https://api.test")
-	v, err := bearer.NewJWTVerifier(ctx, bearer.JWTConfig{Issuer: is.URL, Audience: "https://api.test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := &findCounter{Store: ds}
-	s, err := api.New(ctx, api.Config{Resources: set, Store: store, Verifier: v, PublicURL: "https://gh.test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(s.Handler())
-	t.Cleanup(srv.Close)
-	all := []string{"people:read", "people:write", "pets:read", "pets:write", "notes:read", "notes:write", "drops:read", "drops:write"}
-	return &relEnv{env: &env{t: t, srv: srv, issuer: is,
-		alice: is.Token(t, "alice", all...),
-		bob:   is.Token(t, "bob", all...)},
-		store:  store,
-		noRead: is.Token(t, "alice", "pets:read", "pets:write"),
-	}
+	var store *findCounter
+	e := newEnv(t, b, relationsYAML,
+		withScopes("people:read", "people:write", "pets:read", "pets:write", "notes:read", "notes:write", "drops:read", "drops:write"),
+		withConfig(func(e *env, c *api.Config) {
+			store = &findCounter{Store: e.docs}
+			c.Store = store
+		}))
+	return &relEnv{env: e, store: store, noRead: e.issuer.Token(t, "alice", "pets:read", "pets:write")}
 }
 
 // create posts body to path and returns the new document's id and etag.
@@ -123,6 +93,23 @@ func (e *relEnv) create(token, path, body string) (id, etag string) {
 	r := e.do("POST", path, token, body)
 	e.want(r, 201)
 	return r.body["_id"].(string), r.body["_etag"].(string)
+}
+
+// write sends alice's body to collection as kind says: a POST, a PUT or
+// PATCH of the document id with If-Match etag, or "PUT new", a PUT that
+// creates a document of a new id.
+func (e *relEnv) write(kind, collection, id, etag, body string) resp {
+	e.t.Helper()
+	path, method := collection, kind
+	var hdr []string
+	switch kind {
+	case "PUT new":
+		path, method = path+"/"+docstore.NewID(), "PUT"
+	case "PUT", "PATCH":
+		path += "/" + id
+		hdr = []string{"If-Match", etag}
+	}
+	return e.do(method, path, e.alice, body, hdr...)
 }
 
 // issueAt returns the _issues entry at path (bulk: under _items.i).
@@ -175,16 +162,7 @@ func TestReadOnly(t *testing.T) {
 				{"POST without it", "POST", `{"name":"z","meta":{"note":"n"}}`, 201, nil},
 			}
 			for _, tt := range tests {
-				path, method := "/api/people", tt.method
-				var hdr []string
-				switch tt.method {
-				case "PUT new":
-					path, method = path+"/"+docstore.NewID(), "PUT"
-				case "PUT", "PATCH":
-					path += "/" + id
-					hdr = []string{"If-Match", etag}
-				}
-				r := e.do(method, path, e.alice, tt.body, hdr...)
+				r := e.write(tt.method, "/api/people", id, etag, tt.body)
 				if r.status != tt.status {
 					t.Fatalf("%s: status %d, want %d: %s", tt.name, r.status, tt.status, r.raw)
 				}
@@ -249,16 +227,7 @@ func TestDataRelation(t *testing.T) {
 				{"PATCH of another field", "PATCH", `{"name":"rex2"}`, 200, nil, ""},
 			}
 			for _, tt := range tests {
-				path, method := "/api/pets", tt.method
-				var hdr []string
-				switch tt.method {
-				case "PUT new":
-					path, method = path+"/"+docstore.NewID(), "PUT"
-				case "PUT", "PATCH":
-					path += "/" + pet
-					hdr = []string{"If-Match", petTag}
-				}
-				r := e.do(method, path, e.alice, tt.body, hdr...)
+				r := e.write(tt.method, "/api/pets", pet, petTag, tt.body)
 				if r.status != tt.status {
 					t.Fatalf("%s: status %d, want %d: %s", tt.name, r.status, tt.status, r.raw)
 				}

@@ -13,23 +13,16 @@ import (
 // item_url, resource_title, hateoas, bandwidth_saver, pagination: false
 // and embedding.
 
-// settingsYAML is a todos resource (the test tokens' scopes) with an Eve
-// schema and the settings given; top goes at the top level.
+// settingsYAML is a todos resource with an Eve schema and the settings
+// given; top goes at the top level.
 func settingsYAML(top, settings string) string {
-	return top + `
-resources:
-  todos:
-    resource_methods: [GET, POST]
-    item_methods: [GET, PATCH, PUT, DELETE]
-    owner_field: owner
-` + settings + `
-    schema:
+	return todosYAML(top, settings, `    schema:
       slug: {type: string, unique: true}
       title: {type: string}
       age: {type: integer}
       secret: {type: string}
       friend: {type: objectid, data_relation: {resource: todos, embeddable: true}}
-`
+`)
 }
 
 // seed posts the documents (JSON objects) as token's and returns their ids.

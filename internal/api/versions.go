@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -40,8 +39,7 @@ var diffMeta = []string{"_version", "_latest_version", "_id", "_updated", "_crea
 // getVersion answers an item GET with ?version= of latest, the owner's
 // document as stored.
 func (h *handler) getVersion(w http.ResponseWriter, r *http.Request, latest docstore.Document, q url.Values, proj query.Projection) {
-	if len(q[versionParam]) > 1 {
-		writeError(w, http.StatusBadRequest, versionParam+" given more than once")
+	if !givenOnce(w, q, versionParam) {
 		return
 	}
 	v := q.Get(versionParam)
@@ -110,24 +108,12 @@ func (h *handler) renderVersion(d, latest docstore.Document, proj query.Projecti
 // listVersions answers ?version=all (every version, in order) or
 // ?version=diffs, paginated as a list is.
 func (h *handler) listVersions(w http.ResponseWriter, r *http.Request, latest docstore.Document, q url.Values, proj query.Projection, diffs bool) {
-	for _, p := range []string{"max_results", "page"} {
-		if len(q[p]) > 1 {
-			writeError(w, http.StatusBadRequest, p+" given more than once")
-			return
-		}
-	}
-	maxResults := h.res.Pagination.Default
-	if n, err := strconv.Atoi(q.Get("max_results")); err == nil && n >= 1 {
-		maxResults = min(n, h.res.Pagination.Limit)
-	}
-	page := 1
-	n, err := strconv.Atoi(q.Get("page"))
-	if n > maxPage || (errors.Is(err, strconv.ErrRange) && n > 0) {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("page must be at most %d", maxPage))
+	if !givenOnce(w, q, "max_results", "page") {
 		return
 	}
-	if err == nil && n >= 1 {
-		page = n
+	maxResults, page, ok := h.paging(w, q)
+	if !ok {
+		return
 	}
 	ctx := r.Context()
 	offset := (page - 1) * maxResults
@@ -185,17 +171,7 @@ func (h *handler) listVersions(w http.ResponseWriter, r *http.Request, latest do
 		prev = it
 	}
 	self := h.res.URL + "/" + latest.ID
-	link := func(p int, title string) map[string]string {
-		v := url.Values{}
-		for k, vals := range q {
-			if k != "page" {
-				v[k] = vals
-			}
-		}
-		v.Set("max_results", strconv.Itoa(maxResults))
-		v.Set("page", strconv.Itoa(p))
-		return map[string]string{"href": self + "?" + v.Encode(), "title": title}
-	}
+	link := func(p int, title string) map[string]string { return pageLink(self, q, maxResults, p, title) }
 	links := map[string]any{
 		"self":       map[string]string{"href": self + "?" + r.URL.RawQuery, "title": h.res.ItemTitle},
 		"parent":     map[string]string{"href": h.res.URL, "title": h.res.Title()},

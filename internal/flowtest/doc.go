@@ -6,6 +6,6 @@
 // token requests (Token).
 //
 // It is shared by the load tool (internal/loadtest) and the tests that run
-// gatehouse processes (internal/cluster, internal/reliability). It knows
+// gatehouse processes (test/cluster, test/reliability). It knows
 // the roles only by their URLs: it imports none of them.
 package flowtest

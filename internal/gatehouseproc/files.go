@@ -24,6 +24,18 @@ func FreeAddr() (string, error) {
 	return l.Addr().String(), nil
 }
 
+// MustFreeAddr is FreeAddr for a test: it fails t when no port is free.
+// Another process may take the port before the caller listens on it; on
+// loopback, with ports handed out in turn, that is rare enough for tests.
+func MustFreeAddr(t TB) string {
+	t.Helper()
+	a, err := FreeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
 // WriteResources writes the built-in resource file without its rate limits
 // (absent means unlimited) and with query limits that let one client use
 // as much of the read pool as the API allows any (half of it), queueing up

@@ -1,6 +1,7 @@
 package gatehouseproc
 
 import (
+	"net"
 	"os"
 	"testing"
 )
@@ -17,5 +18,38 @@ func TestParseVmRSS(t *testing.T) {
 	}
 	if v, err := RSS(os.Getpid()); err != nil || v <= 0 {
 		t.Fatalf("own RSS: %d, %v", v, err)
+	}
+}
+
+// fakeTB records a failure instead of ending the test.
+type fakeTB struct {
+	testing.TB
+	failed bool
+}
+
+func (f *fakeTB) Helper()           {}
+func (f *fakeTB) Fatal(args ...any) { f.failed = true }
+
+// TestMustFreeAddr: the address is on loopback and free (it can be listened
+// on at once), two calls give two addresses, and no failure is reported.
+func TestMustFreeAddr(t *testing.T) {
+	tb := &fakeTB{TB: t}
+	a, b := MustFreeAddr(tb), MustFreeAddr(tb)
+	if tb.failed {
+		t.Fatal("MustFreeAddr failed")
+	}
+	if a == b {
+		t.Errorf("two calls gave %s twice", a)
+	}
+	for _, addr := range []string{a, b} {
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil || host != "127.0.0.1" {
+			t.Fatalf("%q is not a loopback address (%v)", addr, err)
+		}
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Fatalf("%s is not free: %v", addr, err)
+		}
+		l.Close()
 	}
 }

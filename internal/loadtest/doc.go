@@ -26,7 +26,7 @@
 // Config.Proxy, the tool starts that many gatehouse serve processes on the
 // one database, each with a data directory of its own but the
 // installation's server secret and client secrets, and puts a round-robin
-// reverse proxy per role (net/http/httputil, in the tool's own process) in
+// reverse proxy per role (internal/rrproxy, in the tool's own process) in
 // front of them, as docs/deploy.md describes: the proxies terminate TLS,
 // keep the public Host header and set X-Forwarded-For; the instances serve
 // plain HTTP with --trusted-proxies naming loopback and the proxies' URLs as

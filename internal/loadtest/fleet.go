@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/rrproxy"
 	"github.com/gatehouse-dev/gatehouse/internal/tlsconf"
 )
 
@@ -25,7 +26,7 @@ type fleet struct {
 	proxied bool
 	dir     string // per-instance data directories and logs
 
-	proxies [3]*rrProxy // authz, api, webapp; nil when direct
+	proxies [3]*rrproxy.Proxy // authz, api, webapp; nil when direct
 	fronts  [3]*front
 	extra   []string // the instances' flags behind the proxies
 
@@ -47,7 +48,7 @@ func newFleet(g *gatehouse, n int, proxied bool, dir string, tls tlsconf.LocalFi
 		return f, nil
 	}
 	for i := range f.proxies {
-		f.proxies[i] = newRRProxy(f.n, idle)
+		f.proxies[i] = rrproxy.New(f.n, rrproxy.Options{IdleConns: idle})
 		fr, err := serveFront(f.proxies[i], tls.Cert, tls.Key)
 		if err != nil {
 			f.close()
@@ -123,7 +124,7 @@ func (f *fleet) start(ctx context.Context, count int) error {
 		for i, in := range f.insts {
 			bases[i] = []string{in.authz, in.api, in.webapp}[r]
 		}
-		if err := p.setBackends(bases); err != nil {
+		if err := p.SetBackends(bases); err != nil {
 			return err
 		}
 	}
@@ -146,7 +147,7 @@ func (f *fleet) close() {
 	for i := range f.fronts {
 		f.fronts[i].close()
 		if f.proxies[i] != nil {
-			f.proxies[i].close()
+			f.proxies[i].Close()
 		}
 	}
 }
@@ -166,14 +167,14 @@ func (f *fleet) spread() map[string][]int64 {
 	if !f.proxied {
 		return nil
 	}
-	return map[string][]int64{"authz": f.proxies[0].counts(), "api": f.proxies[1].counts()}
+	return map[string][]int64{"authz": f.proxies[0].Counts(), "api": f.proxies[1].Counts()}
 }
 
 // behindProxy puts a one-backend proxy in front of base (the bare server
 // behind the same kind of proxy as Gatehouse). The caller closes the front.
-func behindProxy(base string, tls tlsconf.LocalFiles, idle int) (*front, *rrProxy, error) {
-	p := newRRProxy(1, idle)
-	if err := p.setBackends([]string{base}); err != nil {
+func behindProxy(base string, tls tlsconf.LocalFiles, idle int) (*front, *rrproxy.Proxy, error) {
+	p := rrproxy.New(1, rrproxy.Options{IdleConns: idle})
+	if err := p.SetBackends([]string{base}); err != nil {
 		return nil, nil, err
 	}
 	fr, err := serveFront(p, tls.Cert, tls.Key)

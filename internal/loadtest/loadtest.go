@@ -337,7 +337,7 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 			if err != nil {
 				return nil, err
 			}
-			defer p.close()
+			defer p.Close()
 			defer fr.close()
 			bareURL = fr.url
 		}

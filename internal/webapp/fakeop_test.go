@@ -28,7 +28,7 @@ import (
 // enough discovery, JWKS, pushed authorization request and token endpoint to
 // drive the callback checks, to count refreshes and to see the DPoP proofs
 // the web app sends. The real authorization server is exercised by the
-// end-to-end tests in internal/e2e.
+// end-to-end tests in test/e2e.
 //
 // As the real one does, it checks a DPoP proof at /par and binds the code to
 // its key, checks the proofs at /token (refusing a code's exchange with

@@ -77,7 +77,7 @@ func TestChecklist_NoSecretsInLogs(t *testing.T) {
 	add("third refresh token", tr.RefreshToken)
 	add("third id token", tr.IDToken)
 	s.exchange(thirdClientID, thirdSecret, code, thirdRedirect, v) // replayed code
-	for _, c := range tb.jar.Cookies(&url.URL{Scheme: "https", Host: s.authz.Listener.Addr().String(), Path: "/"}) {
+	for _, c := range tb.jar.Cookies(&url.URL{Scheme: "https", Host: s.authz.Host, Path: "/"}) {
 		add("cookie "+c.Name, c.Value)
 	}
 	tr2 := s.thirdPartyTokens(tb)

@@ -1,4 +1,4 @@
-package main
+package assemble
 
 import (
 	"context"
@@ -32,16 +32,16 @@ func apiRoleWiring(t *testing.T, flags ...string) (*wiring, *bearertest.Issuer) 
 	}
 	is := bearertest.New(t, apiURL)
 	c.Issuer = is.URL
-	st, err := openStore(ctx, &c.Storage)
+	st, err := OpenStore(ctx, &c.Storage)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	res, err := loadResources(&c)
+	res, err := LoadResources(&c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	docs, err := openDocuments(ctx, st, res)
+	docs, err := OpenDocuments(ctx, st, res)
 	if err != nil {
 		t.Fatal(err)
 	}

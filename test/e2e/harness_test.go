@@ -6,26 +6,21 @@ import (
 	"fmt"
 	"html"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/alexedwards/scs/sqlite3store"
-
-	"github.com/gatehouse-dev/gatehouse/internal/authz"
-	"github.com/gatehouse-dev/gatehouse/internal/password"
+	"github.com/gatehouse-dev/gatehouse/internal/api"
+	"github.com/gatehouse-dev/gatehouse/internal/assemble/assembletest"
+	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
 	"github.com/gatehouse-dev/gatehouse/internal/storage"
+	"github.com/gatehouse-dev/gatehouse/internal/storage/docstore"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/sqlstore"
-	"github.com/gatehouse-dev/gatehouse/internal/storage/storagetest"
-	"github.com/gatehouse-dev/gatehouse/internal/webapp"
 )
 
 const (
@@ -48,158 +43,88 @@ var seededTodos = []string{"Buy milk", "Write the report", "Call the plumber"}
 
 // options change how a stack is started.
 type options struct {
-	accessTTL     time.Duration // authorization server's access-token lifetime
+	accessTTL     time.Duration // authorization server's access-token lifetime (--access-token-ttl)
 	notFirstParty bool          // register the web app as a third party, so consent is asked
-	noAPI         bool          // start no API: its address refuses connections
+	noAPI         bool          // run no API (--roles authz,webapp): its address refuses connections
 }
 
-// stack is the three roles running over HTTPS on one SQLite store.
+// endpoint is where one role listens.
+type endpoint struct {
+	URL  string // https://host:port
+	Host string // host:port
+}
+
+// stack is the roles `gatehouse serve` runs, built by package assemble and
+// served over HTTPS on one SQLite store.
 type stack struct {
 	t       *testing.T
 	store   *sqlstore.Store
 	key     *secret.Key
-	authz   *httptest.Server
-	api     *httptest.Server
-	webapp  *httptest.Server
-	client  *http.Client // trusts the test servers' certificate
-	audit   *logBuffer
+	authz   endpoint
+	api     endpoint
+	webapp  endpoint
+	client  *http.Client // trusts the stack's certificates
+	audit   *assembletest.LogBuffer
 	apiURL  string // the API prefix, …/api
 	userSub string
 }
 
-type logBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-// events returns the audit events with the given name.
-func (l *logBuffer) events(name string) []map[string]any {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []map[string]any
-	for _, line := range strings.Split(l.b.String(), "\n") {
-		var m map[string]any
-		if json.Unmarshal([]byte(line), &m) == nil && m["event"] == name {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
-// openStore opens a new migrated SQLite store, closed when the test ends,
-// and makes a server secret.
-func openStore(ctx context.Context, t *testing.T) (*sqlstore.Store, *secret.Key) {
-	t.Helper()
-	st, err := sqlstore.Open(ctx, storagetest.SQLite(t), sqlstore.Options{Migrate: true})
-	if err != nil {
-		t.Fatalf("opening store: %v", err)
-	}
-	t.Cleanup(func() { st.Close() })
-	key, err := secret.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st, key
-}
-
 func startStack(t *testing.T, o options) *stack {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-
-	st, key := openStore(ctx, t)
-
-	// Listeners first, so every role knows the others' URLs before it starts.
-	s := &stack{t: t, store: st, key: key, audit: &logBuffer{}}
-	s.authz = httptest.NewUnstartedServer(nil)
-	s.api = httptest.NewUnstartedServer(nil)
-	s.webapp = httptest.NewUnstartedServer(nil)
-	for _, srv := range []*httptest.Server{s.authz, s.api, s.webapp} {
-		t.Cleanup(srv.Close)
+	var args []string
+	if o.accessTTL > 0 {
+		args = append(args, "--access-token-ttl", o.accessTTL.String())
 	}
-	authzURL := "https://" + s.authz.Listener.Addr().String()
-	apiBase := "https://" + s.api.Listener.Addr().String()
-	webappURL := "https://" + s.webapp.Listener.Addr().String()
-	s.apiURL = apiBase + "/api"
-	s.seed(ctx, webappURL, !o.notFirstParty)
-
-	logger := slog.New(slog.NewJSONHandler(s.audit, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	az, err := authz.New(ctx, authz.Config{
-		Issuer:         authzURL,
-		Store:          st,
-		Secret:         key,
-		Logger:         logger,
-		Audience:       apiBase,
-		ResourceScopes: []string{"todos:read", "todos:write"},
-		AccessTokenTTL: o.accessTTL,
-	})
-	if err != nil {
-		t.Fatalf("authz.New: %v", err)
-	}
-	go func() { _ = az.Run(ctx) }()
-	s.authz.Config.Handler = az.Handler()
-	s.authz.StartTLS()
-	// All httptest servers share one certificate, so one client trusts all.
-	s.client = s.authz.Client()
-
 	if o.noAPI {
-		s.api.Close() // its address now refuses connections
-	} else {
-		s.api.Config.Handler = s.startAPI(ctx, authzURL, apiBase, logger)
-		s.api.StartTLS()
+		args = append(args, "--roles", "authz,webapp")
 	}
-
-	sessions := sqlite3store.NewWithCleanupInterval(st.DB(), 0)
-	app, err := webapp.New(ctx, webapp.Config{
-		PublicURL:    webappURL,
-		Issuer:       authzURL,
-		APIURL:       s.apiURL,
-		ClientID:     webappClientID,
-		ClientSecret: webappSecret,
-		IDTokenAlg:   webappIDTokenAlg,
-		HTTPClient:   s.client,
-		Sessions:     sessions,
-		Secret:       key,
-		Logger:       logger.With("role", "webapp"),
-	})
-	if err != nil {
-		t.Fatalf("webapp.New: %v", err)
+	gs := assembletest.Start(t, assembletest.Options{Args: args, Seed: func(ctx context.Context, st *sqlstore.Store, c *config.Serve) error {
+		return seed(ctx, st, c.DataDir, c.WebappPublicURL(), c.APIPublicURL(), !o.notFirstParty)
+	}})
+	c := gs.Config
+	s := &stack{t: t, store: gs.Store, key: gs.Key, client: gs.Client, audit: gs.Logs, userSub: userSub,
+		authz:  endpoint{c.IssuerURL(), c.AuthzAddr},
+		api:    endpoint{c.APIPublicURL(), c.APIAddr},
+		webapp: endpoint{c.WebappPublicURL(), c.WebappAddr},
+		apiURL: c.APIPublicURL() + api.Prefix,
 	}
-	s.webapp.Config.Handler = app.Handler()
-	s.webapp.StartTLS()
+	if gs.Docs != nil {
+		s.seedTodos(gs.Docs)
+	}
 	return s
 }
 
-func (s *stack) seed(ctx context.Context, webappURL string, firstParty bool) {
-	t := s.t
+// userSub is the person's subject.
+const userSub = "user-ada"
+
+// seed registers the person and the web app's and the API's clients, the
+// web app's redirect URIs at webappURL, the API's client a resource server
+// for apiBase.
+func seed(ctx context.Context, st *sqlstore.Store, dataDir, webappURL, apiBase string, firstParty bool) error {
+	return assembletest.Register(ctx, st, dataDir,
+		[]assembletest.Person{{User: storage.User{ID: userSub, Username: username, Email: userEmail, Name: userName}, Password: userPassword}},
+		[]assembletest.Client{
+			{Client: storage.Client{ID: webappClientID, Name: "Gatehouse Web App",
+				RedirectURIs: []string{webappURL + "/callback"}, PostLogoutRedirectURIs: []string{webappURL + "/"},
+				GrantTypes: []string{"authorization_code", "refresh_token"},
+				Scopes:     []string{"openid", "profile", "email", "offline_access", "todos:read", "todos:write"},
+				FirstParty: firstParty, IDTokenAlg: webappIDTokenAlg}, Secret: webappSecret},
+			{Client: storage.Client{ID: apiClientID, Name: "Gatehouse API", ResourceAudience: apiBase}, Secret: apiSecret},
+		})
+}
+
+// seedTodos puts seededTodos in the API for the person.
+func (s *stack) seedTodos(docs *docstore.Store) {
 	now := time.Now().UTC()
-	hash, err := password.HashWithParams(userPassword, password.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32})
-	if err != nil {
-		t.Fatal(err)
+	var seeded []docstore.Document
+	for i, title := range seededTodos {
+		data, _ := json.Marshal(map[string]any{"title": title, "done": false})
+		at := now.Add(time.Duration(i) * time.Second)
+		seeded = append(seeded, docstore.Document{ID: docstore.NewID(), Owner: s.userSub,
+			Created: at, Updated: at, ETag: docstore.NewETag(), Data: data})
 	}
-	s.userSub = "user-ada"
-	if err := s.store.CreateUser(ctx, storage.User{ID: s.userSub, Username: username, Email: userEmail, Name: userName,
-		PasswordHash: hash, CreatedAt: now, UpdatedAt: now}); err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range []storage.Client{
-		{ID: webappClientID, Name: "Gatehouse Web App", SecretHash: secret.HashToken(webappSecret),
-			RedirectURIs: []string{webappURL + "/callback"}, PostLogoutRedirectURIs: []string{webappURL + "/"},
-			GrantTypes: []string{"authorization_code", "refresh_token"},
-			Scopes:     []string{"openid", "profile", "email", "offline_access", "todos:read", "todos:write"},
-			FirstParty: firstParty, IDTokenAlg: webappIDTokenAlg},
-		{ID: apiClientID, Name: "Gatehouse API", SecretHash: secret.HashToken(apiSecret), ResourceAudience: strings.TrimSuffix(s.apiURL, "/api")},
-	} {
-		c.CreatedAt, c.UpdatedAt = now, now
-		if err := s.store.CreateClient(ctx, c); err != nil {
-			t.Fatal(err)
-		}
+	if err := docs.Insert(context.Background(), "todos", seeded); err != nil {
+		s.t.Fatalf("seeding todos: %v", err)
 	}
 }
 
@@ -296,7 +221,7 @@ func (p page) errorCode() string {
 func (s *stack) signIn(c *http.Client, allow bool) page {
 	s.t.Helper()
 	p := s.get(c, s.webapp.URL+"/login")
-	if p.url.Host != s.authz.Listener.Addr().String() || !p.has(`name="password"`) {
+	if p.url.Host != s.authz.Host || !p.has(`name="password"`) {
 		s.t.Fatalf("GET /login landed on %s (%d), want the authorization server's login page:\n%s", p.url, p.status, p.body)
 	}
 	action, form := p.form(s.t, "/login")
@@ -318,7 +243,7 @@ func (s *stack) signIn(c *http.Client, allow bool) page {
 func (s *stack) signedInPage(c *http.Client) page {
 	s.t.Helper()
 	p := s.signIn(c, true)
-	if p.status != 200 || p.url.Host != s.webapp.Listener.Addr().String() || !p.has(userName) || !p.has(userEmail) {
+	if p.status != 200 || p.url.Host != s.webapp.Host || !p.has(userName) || !p.has(userEmail) {
 		s.t.Fatalf("after sign-in: %d at %s, want the signed-in page:\n%s", p.status, p.url, p.body)
 	}
 	return p

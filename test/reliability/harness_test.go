@@ -69,10 +69,7 @@ func newInstallation(t *testing.T, db string, extra ...string) *installation {
 		logPath: filepath.Join(root, "server.log"),
 	}
 	for _, a := range []*string{&in.authzAddr, &in.apiAddr, &in.webappAddr, &in.metricsAddr} {
-		var err error
-		if *a, err = gatehouseproc.FreeAddr(); err != nil {
-			t.Fatal(err)
-		}
+		*a = gatehouseproc.MustFreeAddr(t)
 	}
 	in.authz, in.api, in.webapp = "https://"+in.authzAddr, "https://"+in.apiAddr, "https://"+in.webappAddr
 

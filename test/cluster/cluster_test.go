@@ -58,7 +58,7 @@ func TestCluster(t *testing.T) {
 			t.Run("lockout counted across instances", func(t *testing.T) { c.lockout(ctx, t) })
 			t.Run("key rotated on 1 verified on 3", func(t *testing.T) { c.keyRotation(ctx, t) })
 			t.Run("SIGKILL during writes", func(t *testing.T) { c.killDuringWrites(ctx, t) })
-			t.Logf("requests served per instance: authz %v, api %v, webapp %v", c.authz.counts(), c.api.counts(), c.webapp.counts())
+			t.Logf("requests served per instance: authz %v, api %v, webapp %v", c.authz.Counts(), c.api.Counts(), c.webapp.Counts())
 		})
 	}
 }

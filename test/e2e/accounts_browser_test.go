@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -24,8 +23,12 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/pquerna/otp/totp"
 
+	"github.com/gatehouse-dev/gatehouse/internal/assemble/assembletest"
 	"github.com/gatehouse-dev/gatehouse/internal/authz"
+	"github.com/gatehouse-dev/gatehouse/internal/config"
+	"github.com/gatehouse-dev/gatehouse/internal/gatehouseproc"
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
+	"github.com/gatehouse-dev/gatehouse/internal/storage/sqlstore"
 )
 
 // localAuthz is the authorization server alone, over plain HTTP at
@@ -40,49 +43,35 @@ type localAuthz struct {
 	callback string // the client's redirect URI
 }
 
-// startLocalAuthz starts the authorization server with the sign-in
-// throttling policy given, on the store and seed startStack uses.
+// startLocalAuthz starts the authorization server alone (--roles authz
+// --insecure-http) with the sign-in throttling policy given, seeded as
+// startStack seeds.
 func startLocalAuthz(t *testing.T, lockout authz.Lockout) *localAuthz {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	st, key := openStore(ctx, t)
-
 	cb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		_, _ = w.Write([]byte(`<!doctype html><title>Callback</title><p id="callback">The client was reached.</p>`))
 	}))
 	t.Cleanup(cb.Close)
-	s := &stack{t: t, store: st, key: key, audit: &logBuffer{}, apiURL: "https://api.invalid/api"}
-	s.authz = httptest.NewUnstartedServer(nil)
-	t.Cleanup(s.authz.Close)
-	l := &localAuthz{stack: s, url: localhostURL(s.authz), callback: localhostURL(cb) + "/callback"}
-	s.seed(ctx, localhostURL(cb), true)
-
-	logger := slog.New(slog.NewJSONHandler(s.audit, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	az, err := authz.New(ctx, authz.Config{
-		Issuer:         l.url,
-		InsecureHTTP:   true,
-		Store:          st,
-		Secret:         key,
-		Logger:         logger,
-		Audience:       strings.TrimSuffix(s.apiURL, "/api"),
-		ResourceScopes: []string{"todos:read", "todos:write"},
-		Lockout:        lockout,
+	addr := gatehouseproc.MustFreeAddr(t)
+	issuer := localhostURL(addr)
+	callbackBase := localhostURL(cb.Listener.Addr().String())
+	const apiBase = "https://api.invalid"
+	gs := assembletest.Start(t, assembletest.Options{
+		Args: []string{"--roles", "authz", "--insecure-http", "--authz-addr", addr, "--issuer", issuer, "--api-url", apiBase},
+		Seed: func(ctx context.Context, st *sqlstore.Store, c *config.Serve) error {
+			return seed(ctx, st, c.DataDir, callbackBase, apiBase, true)
+		},
+		Lockout: lockout,
 	})
-	if err != nil {
-		t.Fatalf("authz.New: %v", err)
-	}
-	go func() { _ = az.Run(ctx) }()
-	s.authz.Config.Handler = az.Handler()
-	s.authz.Start()
-	s.client = &http.Client{Timeout: 10 * time.Second}
-	return l
+	s := &stack{t: t, store: gs.Store, key: gs.Key, audit: gs.Logs, userSub: userSub, apiURL: apiBase + "/api",
+		authz: endpoint{"http://" + addr, addr}, client: &http.Client{Timeout: 10 * time.Second}}
+	return &localAuthz{stack: s, url: issuer, callback: callbackBase + "/callback"}
 }
 
-// localhostURL is srv's URL with the host named localhost.
-func localhostURL(srv *httptest.Server) string {
-	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+// localhostURL is the plain-HTTP URL of addr with the host named localhost.
+func localhostURL(addr string) string {
+	_, port, _ := net.SplitHostPort(addr)
 	return "http://localhost:" + port
 }
 

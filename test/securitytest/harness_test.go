@@ -7,10 +7,8 @@ import (
 	"encoding/json"
 	"html"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -18,21 +16,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alexedwards/scs/sqlite3store"
-
-	"github.com/gatehouse-dev/gatehouse/bearer"
-	"github.com/gatehouse-dev/gatehouse/dpop"
 	"github.com/gatehouse-dev/gatehouse/internal/api"
-	"github.com/gatehouse-dev/gatehouse/internal/api/resource"
+	"github.com/gatehouse-dev/gatehouse/internal/assemble/assembletest"
 	"github.com/gatehouse-dev/gatehouse/internal/authz"
-	"github.com/gatehouse-dev/gatehouse/internal/httpserver"
-	"github.com/gatehouse-dev/gatehouse/internal/password"
+	"github.com/gatehouse-dev/gatehouse/internal/config"
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
 	"github.com/gatehouse-dev/gatehouse/internal/storage"
-	"github.com/gatehouse-dev/gatehouse/internal/storage/docstore"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/sqlstore"
-	"github.com/gatehouse-dev/gatehouse/internal/storage/storagetest"
-	"github.com/gatehouse-dev/gatehouse/internal/webapp"
 )
 
 // Registered clients and the person who signs in. The secrets are test
@@ -61,26 +51,32 @@ const (
 	userSub      = "user-ada"
 )
 
-// stack is the three roles running over HTTPS on one SQLite store, each
-// behind the request ID, access log, panic recovery and body limit the
+// stack is the roles `gatehouse serve` runs, built by package assemble
+// and served over HTTPS on one SQLite store, each behind the middleware the
 // binary wraps it in, all logging JSON at debug level into logs.
 type stack struct {
 	t      *testing.T
 	ctx    context.Context
 	store  *sqlstore.Store
 	key    *secret.Key
-	authz  *httptest.Server
-	api    *httptest.Server
-	webapp *httptest.Server
-	client *http.Client // trusts the test servers' certificate
-	logs   *logBuffer
-	logger *slog.Logger
+	cfg    *config.Serve
+	authz  endpoint
+	api    endpoint
+	webapp endpoint
+	client *http.Client // trusts the stack's certificates
+	logs   *assembletest.LogBuffer
 	// issuer and audience as the roles see them.
 	issuer, audience string
 	apiURL           string // the API prefix, …/api
 
 	mu   sync.Mutex
 	html []htmlResponse // every HTML answer a browser of this stack received
+}
+
+// endpoint is where one role listens.
+type endpoint struct {
+	URL  string // https://host:port
+	Host string // host:port
 }
 
 // htmlResponse is an HTML answer as a browser received it.
@@ -90,173 +86,50 @@ type htmlResponse struct {
 	header http.Header
 }
 
-type logBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// cheap password hashing keeps the tests fast; the parameters do not change
-// what is checked.
-var cheap = password.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
-
-// operations wraps a role's handler as cmd/gatehouse does (withOperations),
-// so access logs and panics are logged like in production.
-func operations(role string, h http.Handler, logger *slog.Logger) http.Handler {
-	access := logger.With("role", role)
-	return httpserver.Chain(h,
-		httpserver.RequestID,
-		func(next http.Handler) http.Handler { return httpserver.AccessLog(access, nil, next) },
-		func(next http.Handler) http.Handler { return httpserver.Recover(logger, next) },
-		func(next http.Handler) http.Handler { return httpserver.LimitBody(4<<20, next) },
-	)
-}
+// lockout keeps sign-in throttling out of the way of the tests that sign
+// in many times.
+var lockout = authz.Lockout{Delay: time.Millisecond, UserLimit: 1000, AddressLimit: 1000}
 
 func startStack(t *testing.T) *stack {
 	t.Helper()
+	gs := assembletest.Start(t, assembletest.Options{Seed: seed, Lockout: lockout})
+	c := gs.Config
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-
-	st, err := sqlstore.Open(ctx, storagetest.SQLite(t), sqlstore.Options{Migrate: true})
-	if err != nil {
-		t.Fatalf("opening store: %v", err)
+	return &stack{t: t, ctx: ctx, store: gs.Store, key: gs.Key, cfg: c, client: gs.Client, logs: gs.Logs,
+		authz:  endpoint{c.IssuerURL(), c.AuthzAddr},
+		api:    endpoint{c.APIPublicURL(), c.APIAddr},
+		webapp: endpoint{c.WebappPublicURL(), c.WebappAddr},
+		issuer: c.IssuerURL(), audience: c.APIPublicURL(), apiURL: c.APIPublicURL() + api.Prefix,
 	}
-	t.Cleanup(func() { st.Close() })
-	key, err := secret.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &logBuffer{}
-	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	s := &stack{t: t, ctx: ctx, store: st, key: key, logs: logs, logger: logger}
-
-	// Listeners first, so every role knows the others' URLs before it starts.
-	s.authz = httptest.NewUnstartedServer(nil)
-	s.api = httptest.NewUnstartedServer(nil)
-	s.webapp = httptest.NewUnstartedServer(nil)
-	for _, srv := range []*httptest.Server{s.authz, s.api, s.webapp} {
-		t.Cleanup(srv.Close)
-	}
-	s.issuer = "https://" + s.authz.Listener.Addr().String()
-	s.audience = "https://" + s.api.Listener.Addr().String()
-	s.apiURL = s.audience + api.Prefix
-	webappURL := "https://" + s.webapp.Listener.Addr().String()
-	s.seed(webappURL)
-
-	az, err := authz.New(ctx, authz.Config{
-		Issuer:         s.issuer,
-		Store:          st,
-		Secret:         key,
-		Logger:         logger.With("role", "authz"),
-		Audience:       s.audience,
-		ResourceScopes: []string{"todos:read", "todos:write"},
-		// Lockout off the way of the tests that sign in many times.
-		Lockout: authz.Lockout{Delay: time.Millisecond, UserLimit: 1000, AddressLimit: 1000},
-	})
-	if err != nil {
-		t.Fatalf("authz.New: %v", err)
-	}
-	go func() { _ = az.Run(ctx) }()
-	s.authz.Config.Handler = operations("authz", az.Handler(), logger)
-	s.authz.StartTLS()
-	// All httptest servers share one certificate, so one client trusts all.
-	s.client = s.authz.Client()
-
-	s.api.Config.Handler = operations("api", s.startAPI(), logger)
-	s.api.StartTLS()
-
-	app, err := webapp.New(ctx, webapp.Config{
-		PublicURL:    webappURL,
-		Issuer:       s.issuer,
-		APIURL:       s.apiURL,
-		ClientID:     webappClientID,
-		ClientSecret: webappSecret,
-		HTTPClient:   s.client,
-		Sessions:     sqlite3store.NewWithCleanupInterval(st.DB(), 0),
-		Secret:       key,
-		Logger:       logger.With("role", "webapp"),
-	})
-	if err != nil {
-		t.Fatalf("webapp.New: %v", err)
-	}
-	s.webapp.Config.Handler = operations("webapp", app.Handler(), logger)
-	s.webapp.StartTLS()
-	return s
 }
 
-func (s *stack) startAPI() http.Handler {
-	t := s.t
-	res, err := resource.Default()
-	if err != nil {
-		t.Fatal(err)
-	}
-	docs, err := docstore.New(s.store.DB(), s.store.ReadDB(), s.store.Dialect())
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := bearer.NewJWTVerifier(s.ctx, bearer.JWTConfig{Issuer: s.issuer, Audience: s.audience, HTTPClient: s.client})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The web app's tokens are DPoP-bound: the API checks their proofs, as
-	// cmd/gatehouse wires it.
-	srv, err := api.New(s.ctx, api.Config{Resources: res, Store: docs, Verifier: v, PublicURL: s.audience, Logger: s.logger.With("role", "api"),
-		DPoP: &dpop.Checker{Replays: api.Replays{Store: s.store}}})
-	if err != nil {
-		t.Fatalf("api.New: %v", err)
-	}
-	return srv.Handler()
-}
-
-func (s *stack) seed(webappURL string) {
-	t := s.t
-	ctx := s.ctx
-	now := time.Now().UTC()
-	hash, err := password.HashWithParams(userPassword, cheap)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.store.CreateUser(ctx, storage.User{ID: userSub, Username: username, Email: userEmail, Name: userName,
-		PasswordHash: hash, CreatedAt: now, UpdatedAt: now}); err != nil {
-		t.Fatal(err)
-	}
+// seed registers the person and the clients the checklist uses.
+func seed(ctx context.Context, st *sqlstore.Store, c *config.Serve) error {
+	webappURL := c.WebappPublicURL()
 	all := []string{"openid", "profile", "email", "offline_access", "todos:read", "todos:write"}
-	for _, c := range []storage.Client{
-		{ID: webappClientID, Name: "Gatehouse Web App", SecretHash: secret.HashToken(webappSecret),
-			RedirectURIs: []string{webappURL + "/callback"}, PostLogoutRedirectURIs: []string{webappURL + "/"},
-			GrantTypes: []string{"authorization_code", "refresh_token"}, Scopes: all, FirstParty: true},
-		{ID: thirdClientID, Name: "Third Party Planner", SecretHash: secret.HashToken(thirdSecret),
-			RedirectURIs: []string{thirdRedirect}, PostLogoutRedirectURIs: []string{thirdLogout},
-			GrantTypes: []string{"authorization_code", "refresh_token"}, Scopes: all},
-		{ID: legacyClientID, Name: "Legacy", SecretHash: secret.HashToken(legacySecret), RedirectURIs: []string{legacyRedirect},
-			GrantTypes: []string{"authorization_code"}, Scopes: []string{"openid", "todos:read"}, PKCEOptional: true, FirstParty: true},
-		{ID: nativeClientID, Name: "Native CLI", Public: true, RedirectURIs: []string{nativeRedirect},
-			GrantTypes: []string{"authorization_code", "refresh_token"}, Scopes: []string{"openid", "offline_access", "todos:read"}},
-		{ID: robotClientID, Name: "Robot", SecretHash: secret.HashToken(robotSecret),
-			GrantTypes: []string{"client_credentials"}, Scopes: []string{"todos:read", "todos:write"}},
-		{ID: apiClientID, Name: "Gatehouse API", SecretHash: secret.HashToken(apiSecret), ResourceAudience: s.audience},
-	} {
-		c.CreatedAt, c.UpdatedAt = now, now
-		if err := s.store.CreateClient(ctx, c); err != nil {
-			t.Fatal(err)
-		}
-	}
+	return assembletest.Register(ctx, st, c.DataDir,
+		[]assembletest.Person{{User: storage.User{ID: userSub, Username: username, Email: userEmail, Name: userName}, Password: userPassword}},
+		[]assembletest.Client{
+			{Client: storage.Client{ID: webappClientID, Name: "Gatehouse Web App",
+				RedirectURIs: []string{webappURL + "/callback"}, PostLogoutRedirectURIs: []string{webappURL + "/"},
+				GrantTypes: []string{"authorization_code", "refresh_token"}, Scopes: all, FirstParty: true}, Secret: webappSecret},
+			{Client: storage.Client{ID: thirdClientID, Name: "Third Party Planner",
+				RedirectURIs: []string{thirdRedirect}, PostLogoutRedirectURIs: []string{thirdLogout},
+				GrantTypes: []string{"authorization_code", "refresh_token"}, Scopes: all}, Secret: thirdSecret},
+			{Client: storage.Client{ID: legacyClientID, Name: "Legacy", RedirectURIs: []string{legacyRedirect},
+				GrantTypes: []string{"authorization_code"}, Scopes: []string{"openid", "todos:read"}, PKCEOptional: true, FirstParty: true}, Secret: legacySecret},
+			{Client: storage.Client{ID: nativeClientID, Name: "Native CLI", Public: true, RedirectURIs: []string{nativeRedirect},
+				GrantTypes: []string{"authorization_code", "refresh_token"}, Scopes: []string{"openid", "offline_access", "todos:read"}}},
+			{Client: storage.Client{ID: robotClientID, Name: "Robot",
+				GrantTypes: []string{"client_credentials"}, Scopes: []string{"todos:read", "todos:write"}}, Secret: robotSecret},
+			{Client: storage.Client{ID: apiClientID, Name: "Gatehouse API", ResourceAudience: c.APIPublicURL()}, Secret: apiSecret},
+		})
 }
 
 // knownHosts are the stack's own hosts.
 func (s *stack) knownHosts() []string {
-	return []string{s.authz.Listener.Addr().String(), s.api.Listener.Addr().String(), s.webapp.Listener.Addr().String()}
+	return []string{s.authz.Host, s.api.Host, s.webapp.Host}
 }
 
 // recorder notes every HTML answer for TestChecklist_ClickjackingHeaders.
@@ -446,14 +319,14 @@ func (s *stack) signInWebapp(b *browser) page {
 	t := s.t
 	t.Helper()
 	p := b.get(t, s.webapp.URL+"/login")
-	if p.url.Host != s.authz.Listener.Addr().String() || !p.has(`name="password"`) {
+	if p.url.Host != s.authz.Host || !p.has(`name="password"`) {
 		t.Fatalf("GET /login landed on %s (%d), want the authorization server's login page", p.url, p.status)
 	}
 	f := p.form(t, "/login")
 	f.fields.Set("username", username)
 	f.fields.Set("password", userPassword)
 	p = b.post(t, f.action, f.fields)
-	if p.status != 200 || p.url.Host != s.webapp.Listener.Addr().String() || !p.has(userName) {
+	if p.status != 200 || p.url.Host != s.webapp.Host || !p.has(userName) {
 		t.Fatalf("after sign-in: %d at %s, want the web app's signed-in page:\n%s", p.status, p.url, p.body)
 	}
 	return p
@@ -673,19 +546,16 @@ func (s *stack) webappTokens() []string {
 }
 
 // sibling starts a second authorization-server instance on the stack's
-// store — same issuer, same signing keys — that puts audience in its access
-// tokens, and returns its URL.
+// installation — its data directory: the same database, secret and
+// certificates, so the same signing keys — under the same issuer, that
+// puts audience in its access tokens, and returns its URL. Its API client
+// is one not registered, so that its start leaves the stack's API client
+// as it is.
 func (s *stack) sibling(audience string) string {
 	t := s.t
 	t.Helper()
-	az, err := authz.New(s.ctx, authz.Config{
-		Issuer: s.issuer, Store: s.store, Secret: s.key, Logger: s.logger.With("role", "authz-sibling"),
-		Audience: audience, ResourceScopes: []string{"todos:read", "todos:write"},
-	})
-	if err != nil {
-		t.Fatalf("second authz instance: %v", err)
-	}
-	srv := httptest.NewTLSServer(az.Handler())
-	t.Cleanup(srv.Close)
-	return srv.URL
+	gs := assembletest.Start(t, assembletest.Options{Lockout: lockout, Args: []string{
+		"--roles", "authz", "--data-dir", s.cfg.DataDir, "--issuer", s.issuer, "--api-url", audience, "--api-client-id", "sibling-api",
+	}})
+	return "https://" + gs.Config.AuthzAddr
 }

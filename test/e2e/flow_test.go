@@ -77,7 +77,7 @@ func TestSignInTodosSignOut(t *testing.T) {
 	// Sign out: back on the signed-out page, refresh token revoked.
 	action, form = p.form(t, "/logout")
 	p = s.post(c, action, form)
-	if p.url.Host != s.webapp.Listener.Addr().String() || !p.has(`id="signed-out"`) {
+	if p.url.Host != s.webapp.Host || !p.has(`id="signed-out"`) {
 		t.Fatalf("after sign-out: %d at %s, want the web app's signed-out page\n%s", p.status, p.url, p.body)
 	}
 	if p := s.get(c, s.webapp.URL+"/"); !p.has(`id="signed-out"`) {
@@ -116,13 +116,13 @@ func TestDeniedConsent(t *testing.T) {
 	s := startStack(t, options{notFirstParty: true, noAPI: true})
 	c := s.browser()
 	p := s.signIn(c, false)
-	if p.url.Host != s.webapp.Listener.Addr().String() || p.status != http.StatusForbidden || p.errorCode() != "access_denied" {
+	if p.url.Host != s.webapp.Host || p.status != http.StatusForbidden || p.errorCode() != "access_denied" {
 		t.Fatalf("after denying consent: %d %q at %s, want 403 access_denied on the web app\n%s", p.status, p.errorCode(), p.url, p.body)
 	}
 	if p := s.get(c, s.webapp.URL+"/"); !p.has(`id="signed-out"`) {
 		t.Fatal("signed in after denying consent")
 	}
-	if len(s.audit.events("consent_denied")) != 1 {
+	if len(s.audit.Events("consent_denied")) != 1 {
 		t.Error("no consent_denied audit event")
 	}
 }
@@ -154,7 +154,7 @@ func TestPushedRequestIgnoresTheBrowser(t *testing.T) {
 	}
 	res.Body.Close()
 	authURL, err := url.Parse(res.Header.Get("Location"))
-	if err != nil || authURL.Host != s.authz.Listener.Addr().String() {
+	if err != nil || authURL.Host != s.authz.Host {
 		t.Fatalf("/login redirected to %q", res.Header.Get("Location"))
 	}
 	q := authURL.Query()
@@ -170,7 +170,7 @@ func TestPushedRequestIgnoresTheBrowser(t *testing.T) {
 	form.Set("username", username)
 	form.Set("password", userPassword)
 	p = s.post(c, action, form)
-	if p.status != http.StatusOK || p.url.Host != s.webapp.Listener.Addr().String() || !p.has(userEmail) {
+	if p.status != http.StatusOK || p.url.Host != s.webapp.Host || !p.has(userEmail) {
 		t.Fatalf("sign-in with parameters added in the browser: %d %q at %s, want the signed-in page\n%s", p.status, p.errorCode(), p.url, p.body)
 	}
 }
@@ -187,7 +187,7 @@ func TestShortAccessTokens(t *testing.T) {
 	s := startStack(t, options{accessTTL: 2 * time.Second})
 	c := s.browser()
 	s.signedInPage(c)
-	start := len(s.audit.events("tokens_issued"))
+	start := len(s.audit.Events("tokens_issued"))
 
 	const workers = 4
 	deadline := time.Now().Add(10 * time.Second)
@@ -232,10 +232,10 @@ func TestShortAccessTokens(t *testing.T) {
 	if len(failures) > 0 {
 		t.Fatalf("%d of %d requests failed; first: %s", len(failures), requests, failures[0])
 	}
-	if reuse := s.audit.events("refresh_reuse"); len(reuse) != 0 {
+	if reuse := s.audit.Events("refresh_reuse"); len(reuse) != 0 {
 		t.Fatalf("refresh token reuse detected: %v", reuse)
 	}
-	refreshes := len(s.audit.events("tokens_issued")) - start
+	refreshes := len(s.audit.Events("tokens_issued")) - start
 	if refreshes < 3 {
 		t.Fatalf("%d token responses in 10 s with 2-second tokens: the web app did not refresh", refreshes)
 	}

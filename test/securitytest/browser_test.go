@@ -160,7 +160,7 @@ func TestChecklist_ClickjackingHeaders(t *testing.T) {
 			t.Errorf("%s (%d): CSP %q lacks frame-ancestors 'none'", r.url, r.status, r.header.Get("Content-Security-Policy"))
 		}
 	}
-	if hosts[s.authz.Listener.Addr().String()] < 10 || hosts[s.webapp.Listener.Addr().String()] < 5 {
+	if hosts[s.authz.Host] < 10 || hosts[s.webapp.Host] < 5 {
 		t.Fatalf("HTML answers seen per host: %v; the test did not reach the pages it means to check", hosts)
 	}
 	t.Logf("%d HTML answers checked: %v", len(seen), hosts)
@@ -434,7 +434,7 @@ func TestChecklist_NoOpenRedirects(t *testing.T) {
 				// The form's own CSRF token, so that the post gets past it.
 				form := cloneValues(c.form)
 				u, _ := url.Parse(c.url)
-				if u.Host == s.webapp.Listener.Addr().String() {
+				if u.Host == s.webapp.Host {
 					if tok := b.get(t, wa+"/").forms(t); len(tok) > 0 {
 						form.Set("csrf", tok[0].fields.Get("csrf"))
 					}

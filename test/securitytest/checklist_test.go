@@ -46,7 +46,7 @@ func TestChecklist_RedirectURIExactMatch(t *testing.T) {
 			if loc := p.location(t); loc != nil {
 				t.Fatalf("redirect_uri %q: redirected to %s, want an error page", redirect, loc)
 			}
-			if p.status < 400 || p.status >= 500 || p.url.Host != s.authz.Listener.Addr().String() {
+			if p.status < 400 || p.status >= 500 || p.url.Host != s.authz.Host {
 				t.Fatalf("redirect_uri %q: %d at %s, want a 4xx error page of the authorization server", redirect, p.status, p.url)
 			}
 		})

@@ -8,14 +8,11 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"net/http/httputil"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,6 +20,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/internal/flowtest"
 	"github.com/gatehouse-dev/gatehouse/internal/gatehouseproc"
+	"github.com/gatehouse-dev/gatehouse/internal/rrproxy"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/storagetest"
 )
 
@@ -39,21 +37,22 @@ var gatehouse gatehouseproc.Builder
 // TestMain removes the binary gatehouse built.
 func TestMain(m *testing.M) { os.Exit(gatehouse.Run(m)) }
 
-// proxy is a round-robin reverse proxy in front of one role's instances.
+// proxy is the round-robin reverse proxy in front of one role's instances,
+// on a loopback port: it passes over an instance that refused a connection
+// for ten seconds, honours pinHeader and names the serving instance in
+// instanceHeader.
 type proxy struct {
-	role     string
-	srv      *httptest.Server
-	backends []*httputil.ReverseProxy
-	next     atomic.Uint64
-
-	mu     sync.Mutex
-	downTo []time.Time // a backend that refused a connection is skipped until then
-	served []int       // requests answered per instance
+	*rrproxy.Proxy
+	role string
+	srv  *httptest.Server
 }
 
 func newProxy(t *testing.T, role string) *proxy {
-	p := &proxy{role: role, downTo: make([]time.Time, instances), served: make([]int, instances)}
-	p.srv = httptest.NewServer(p)
+	rp := rrproxy.New(instances, rrproxy.Options{
+		IdleConns: 16, SkipDown: 10 * time.Second, PinHeader: pinHeader, InstanceHeader: instanceHeader,
+	})
+	p := &proxy{Proxy: rp, role: role, srv: httptest.NewServer(rp)}
+	t.Cleanup(rp.Close)
 	t.Cleanup(p.srv.Close)
 	return p
 }
@@ -61,62 +60,15 @@ func newProxy(t *testing.T, role string) *proxy {
 func (p *proxy) url() string { return p.srv.URL }
 
 // setBackends points the proxy at the instances' listen addresses.
-func (p *proxy) setBackends(addrs []string) {
+func (p *proxy) setBackends(t *testing.T, addrs []string) {
+	t.Helper()
+	bases := make([]string, len(addrs))
 	for i, a := range addrs {
-		target := &url.URL{Scheme: "http", Host: a}
-		p.backends = append(p.backends, &httputil.ReverseProxy{
-			Rewrite: func(r *httputil.ProxyRequest) {
-				r.SetURL(target)
-				r.Out.Host = r.In.Host // the public host, as a load balancer keeps it
-				r.SetXForwarded()
-			},
-			ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-				p.mu.Lock()
-				p.downTo[i] = time.Now().Add(10 * time.Second)
-				p.mu.Unlock()
-				w.WriteHeader(http.StatusBadGateway)
-			},
-		})
+		bases[i] = "http://" + a
 	}
-}
-
-func (p *proxy) pick() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	now := time.Now()
-	for range instances {
-		i := int(p.next.Add(1) % instances)
-		if now.After(p.downTo[i]) {
-			return i
-		}
+	if err := p.SetBackends(bases); err != nil {
+		t.Fatal(err)
 	}
-	return int(p.next.Add(1) % instances)
-}
-
-func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	i := -1
-	if v := r.Header.Get(pinHeader); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > instances {
-			http.Error(w, "bad pin", http.StatusBadRequest)
-			return
-		}
-		i = n - 1
-		r.Header.Del(pinHeader)
-	} else {
-		i = p.pick()
-	}
-	p.mu.Lock()
-	p.served[i]++
-	p.mu.Unlock()
-	w.Header().Set(instanceHeader, strconv.Itoa(i+1))
-	p.backends[i].ServeHTTP(w, r)
-}
-
-func (p *proxy) counts() []int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]int(nil), p.served...)
 }
 
 // instance is one gatehouse serve process.
@@ -191,15 +143,6 @@ func redisDB(t *testing.T) string {
 	return ""
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	a, err := gatehouseproc.FreeAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a
-}
-
 // newCluster seeds the database (seed migrates it) and starts the three
 // instances.
 func newCluster(t *testing.T, dsn string, extra ...string) *cluster {
@@ -229,16 +172,16 @@ func newCluster(t *testing.T, dsn string, extra ...string) *cluster {
 	var authzAddrs, apiAddrs, webAddrs []string
 	for n := 1; n <= instances; n++ {
 		in := &instance{
-			n: n, authzAddr: freeAddr(t), apiAddr: freeAddr(t), webAddr: freeAddr(t),
+			n: n, authzAddr: gatehouseproc.MustFreeAddr(t), apiAddr: gatehouseproc.MustFreeAddr(t), webAddr: gatehouseproc.MustFreeAddr(t),
 			dataDir: filepath.Join(root, fmt.Sprint("instance", n)),
 			logPath: filepath.Join(root, fmt.Sprintf("instance%d.log", n)),
 		}
 		c.inst = append(c.inst, in)
 		authzAddrs, apiAddrs, webAddrs = append(authzAddrs, in.authzAddr), append(apiAddrs, in.apiAddr), append(webAddrs, in.webAddr)
 	}
-	c.authz.setBackends(authzAddrs)
-	c.api.setBackends(apiAddrs)
-	c.webapp.setBackends(webAddrs)
+	c.authz.setBackends(t, authzAddrs)
+	c.api.setBackends(t, apiAddrs)
+	c.webapp.setBackends(t, webAddrs)
 	// Instance 1 starts first and creates the first signing keys; 2 and 3
 	// then start together. Starting all three on an empty key table lets
 	// each create a first key of its own that signs at once and that the

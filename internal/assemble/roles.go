@@ -1,4 +1,4 @@
-package main
+package assemble
 
 import (
 	"context"
@@ -43,6 +43,14 @@ type wiring struct {
 	// from the server secret, so every instance and role hands out and
 	// accepts the same ones.
 	dpopNonces *dpop.Nonces
+	lockout    authz.Lockout
+}
+
+// role is one role's server and the work it does beside it.
+type role struct {
+	server     httpserver.Server
+	background func(ctx context.Context) error // nil when it has none
+	stop       func()                          // ends its cleanup work; nil when it has none
 }
 
 // dpopNonceLifetime is how long a DPoP server nonce is current; the
@@ -93,6 +101,7 @@ func (w *wiring) authz(ctx context.Context) (role, error) {
 		DPoPNonces:         w.dpopNonces,
 		RequirePAR:         c.RequirePAR,
 		RequireMFA:         c.RequireMFA,
+		Lockout:            w.lockout,
 	})
 	if err != nil {
 		return role{}, err
@@ -185,12 +194,7 @@ func (w *wiring) webapp(ctx context.Context) (role, error) {
 		stop()
 		return role{}, err
 	}
-	background := func(ctx context.Context) error {
-		<-ctx.Done()
-		stop()
-		return nil
-	}
-	return role{server: httpServer(c.WebappAddr, srv.Handler()), background: background}, nil
+	return role{server: httpServer(c.WebappAddr, srv.Handler()), stop: stop}, nil
 }
 
 // sessionStore picks the web app's session store: Redis when configured,

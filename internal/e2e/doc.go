@@ -1,8 +1,0 @@
-// Package e2e holds Gatehouse's end-to-end tests: the authorization server,
-// the resource API and the web app started together in one process on
-// HTTPS test servers over one SQLite store, driven like a person would drive
-// them — with net/http and a cookie jar, and with a real headless Chromium
-// (chromedp) where one is installed.
-//
-// The package has no code outside its tests.
-package e2e
