@@ -24,6 +24,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/storage"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/sqlstore"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/storagetest"
+	"github.com/gatehouse-dev/gatehouse/internal/testlog"
 )
 
 const (
@@ -53,22 +54,10 @@ type env struct {
 	ts     *httptest.Server
 	store  storage.Store
 	clock  *clock
-	logs   *logBuffer
+	logs   *testlog.Buffer
 	secret *secret.Key
 	cfg    Config
 }
-
-type logBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *logBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 var cheap = password.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
 
@@ -98,7 +87,7 @@ func newEnvDSN(t testing.TB, dsn string, tweak func(*Config)) *env {
 	}))
 	t.Cleanup(ts.Close)
 	clk := &clock{t: time.Now().UTC()}
-	logs := &logBuffer{}
+	logs := &testlog.Buffer{}
 	cfg := Config{
 		Issuer: ts.URL, Store: st, Secret: key, Audience: apiAudience,
 		ResourceScopes: []string{"todos:read", "todos:write"},

@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/dpop"
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/storagetest"
+	"github.com/gatehouse-dev/gatehouse/internal/testlog"
 )
 
 // TestSignInKey: a sign-in's DPoP key is an ES256 key that /login and
@@ -79,14 +80,14 @@ func TestPushRefused(t *testing.T) {
 	}
 	op := newFakeOP(t)
 	h := newHarness(t, op, op.issuer())
-	logs := &logBuffer{}
+	logs := &testlog.Buffer{}
 	h.app.log = slog.New(slog.NewTextHandler(logs, nil))
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			op.mu.Lock()
 			op.parStatus, op.parError = tc.status, tc.error
 			op.mu.Unlock()
-			logs.take()
+			logs.Take()
 			r := h.do(h.newBrowser(), "GET", "/login", nil)
 			if r.status != tc.want || errorCode(r.body) != tc.code {
 				t.Fatalf("GET /login = %d %q, want %d %q", r.status, errorCode(r.body), tc.want, tc.code)
@@ -94,7 +95,7 @@ func TestPushRefused(t *testing.T) {
 			if r.location != "" || setCookie(r, pendingCookieName) != nil {
 				t.Errorf("a refused push still started a sign-in: Location %q, cookies %q", r.location, r.header.Values("Set-Cookie"))
 			}
-			if l := logs.take(); !strings.Contains(l, "level=ERROR") || !strings.Contains(l, "pushed authorization request") {
+			if l := logs.Take(); !strings.Contains(l, "level=ERROR") || !strings.Contains(l, "pushed authorization request") {
 				t.Errorf("the failure was not logged as an error:\n%s", l)
 			}
 		})

@@ -1,7 +1,6 @@
 package webapp
 
 import (
-	"bytes"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse-dev/gatehouse/dpop"
+	"github.com/gatehouse-dev/gatehouse/internal/testlog"
 )
 
 // fakeAPI answers GET /api/todos as the API does: Eve's 400 envelope for a
@@ -138,27 +138,6 @@ func (a *fakeAPI) listCalls() int {
 	return a.lists
 }
 
-// logBuffer collects a logger's output; safe for concurrent handlers.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// take returns what was logged since the last call and forgets it.
-func (b *logBuffer) take() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	s := b.buf.String()
-	b.buf.Reset()
-	return s
-}
-
 // TestListBadPage: a ?page= that is not a page number, or one the API
 // refuses, gives a 400 page saying so, never a 500, and logs no error. The
 // web app checks the page itself, so the API is not asked for it; a 400 of
@@ -168,10 +147,10 @@ func TestListBadPage(t *testing.T) {
 	h := newHarness(t, op, op.issuer())
 	api := newFakeAPI(t, op)
 	h.app.api.BaseURL = api.srv.URL + "/api"
-	logs := &logBuffer{}
+	logs := &testlog.Buffer{}
 	h.app.log = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	h.signIn(h.client)
-	logs.take()
+	logs.Take()
 
 	tests := []struct {
 		page   string
@@ -203,7 +182,7 @@ func TestListBadPage(t *testing.T) {
 			if tc.code == "" && !strings.Contains(r.body, `name="csrf"`) {
 				t.Errorf("the list has no forms")
 			}
-			if l := logs.take(); strings.Contains(l, "level=ERROR") {
+			if l := logs.Take(); strings.Contains(l, "level=ERROR") {
 				t.Errorf("logged an error:\n%s", l)
 			}
 		})
@@ -225,7 +204,7 @@ func TestListBadPage(t *testing.T) {
 		if !strings.Contains(r.body, `id="sign-out"`) {
 			t.Error("the error page offers no sign-out: the person is still signed in")
 		}
-		l := logs.take()
+		l := logs.Take()
 		if strings.Contains(l, "level=ERROR") {
 			t.Errorf("logged an error:\n%s", l)
 		}

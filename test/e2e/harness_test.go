@@ -21,6 +21,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/storage"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/docstore"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/sqlstore"
+	"github.com/gatehouse-dev/gatehouse/internal/testlog"
 )
 
 const (
@@ -64,7 +65,7 @@ type stack struct {
 	api     endpoint
 	webapp  endpoint
 	client  *http.Client // trusts the stack's certificates
-	audit   *assembletest.LogBuffer
+	audit   *testlog.Buffer
 	apiURL  string // the API prefix, …/api
 	userSub string
 }

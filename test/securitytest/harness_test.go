@@ -23,6 +23,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/secret"
 	"github.com/gatehouse-dev/gatehouse/internal/storage"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/sqlstore"
+	"github.com/gatehouse-dev/gatehouse/internal/testlog"
 )
 
 // Registered clients and the person who signs in. The secrets are test
@@ -64,7 +65,7 @@ type stack struct {
 	api    endpoint
 	webapp endpoint
 	client *http.Client // trusts the stack's certificates
-	logs   *assembletest.LogBuffer
+	logs   *testlog.Buffer
 	// issuer and audience as the roles see them.
 	issuer, audience string
 	apiURL           string // the API prefix, …/api

@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/gatehouseproc"
 	"github.com/gatehouse-dev/gatehouse/internal/httpserver"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/sqlstore"
+	"github.com/gatehouse-dev/gatehouse/internal/testlog"
 	"github.com/gatehouse-dev/gatehouse/internal/tlsconf"
 )
 
@@ -39,7 +40,7 @@ type Stack struct {
 	*assemble.Assembly
 	Config *config.Serve
 	// Logs holds every role's log, JSON at debug level, as Logger writes it.
-	Logs   *LogBuffer
+	Logs   *testlog.Buffer
 	Logger *slog.Logger
 	// Client trusts the stack's certificates.
 	Client *http.Client
@@ -75,7 +76,7 @@ func Start(t testing.TB, o Options) *Stack {
 		}
 	}
 
-	logs := &LogBuffer{}
+	logs := &testlog.Buffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	a, err := assemble.New(ctx, &c, assemble.Options{Logger: logger, Lockout: o.Lockout})
 	if err != nil {
