@@ -890,25 +890,12 @@ func (h *handler) update(w http.ResponseWriter, r *http.Request, id string, patc
 	// around it (a PUT, or a PATCH of the object that holds it).
 	keepReadOnly(doc, old, h.res.ReadOnly)
 	clean, is := h.prepare(doc, obj, !patch)
-	if is == nil {
-		var only map[string]any
-		if patch {
-			only = obj
-		}
-		var found []issues
-		if found, err = h.relationIssues(ctx, []map[string]any{clean}, only); err != nil {
-			h.storeError(w, r, err)
-			return
-		}
-		is = found[0]
+	var only map[string]any
+	if patch {
+		only = obj
 	}
-	if is != nil {
-		writeUpdateIssues(w, is)
-		return
-	}
-	data, err := json.Marshal(clean)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "Cannot encode the document")
+	data, ok := h.encodeChecked(w, r, clean, is, only, func(is issues) { writeUpdateIssues(w, is) })
+	if !ok {
 		return
 	}
 	now := h.s.cfg.Now().UTC().Truncate(time.Second)
@@ -929,6 +916,31 @@ func (h *handler) update(w http.ResponseWriter, r *http.Request, id string, patc
 	writeJSON(w, http.StatusOK, h.written(next))
 }
 
+// encodeChecked finishes the checks of one prepared document: unless
+// prepare found issues already, its references (only those of a PATCH's
+// patch when only is set). It answers the issues with report, and
+// otherwise returns the document's stored form.
+func (h *handler) encodeChecked(w http.ResponseWriter, r *http.Request, clean map[string]any, is issues, only map[string]any, report func(issues)) ([]byte, bool) {
+	if is == nil {
+		found, err := h.relationIssues(r.Context(), []map[string]any{clean}, only)
+		if err != nil {
+			h.storeError(w, r, err)
+			return nil, false
+		}
+		is = found[0]
+	}
+	if is != nil {
+		report(is)
+		return nil, false
+	}
+	data, err := json.Marshal(clean)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "Cannot encode the document")
+		return nil, false
+	}
+	return data, true
+}
+
 // upsert creates the document a PUT names when it does not exist (Eve's
 // UPSERT_ON_PUT): the URL's id (of the store's shape, else 404), owned by
 // the caller, answered as a POST is.
@@ -942,21 +954,8 @@ func (h *handler) upsert(w http.ResponseWriter, r *http.Request, id string, obj 
 		return
 	}
 	clean, is := h.prepare(obj, obj, true)
-	if is == nil {
-		found, err := h.relationIssues(r.Context(), []map[string]any{clean}, nil)
-		if err != nil {
-			h.storeError(w, r, err)
-			return
-		}
-		is = found[0]
-	}
-	if is != nil {
-		writeIssues(w, is, nil)
-		return
-	}
-	data, err := json.Marshal(clean)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "Cannot encode the document")
+	data, ok := h.encodeChecked(w, r, clean, is, nil, func(is issues) { writeIssues(w, is, nil) })
+	if !ok {
 		return
 	}
 	now := h.s.cfg.Now().UTC().Truncate(time.Second)
