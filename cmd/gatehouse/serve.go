@@ -64,7 +64,11 @@ func runServe(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer a.Close()
+	defer func() {
+		if err := a.Close(); err != nil {
+			logger.Error("closing the stores", "err", err)
+		}
+	}()
 	group, err := httpserver.Listen(a.Servers...)
 	if err != nil {
 		return err

@@ -63,6 +63,9 @@ type Assembly struct {
 	background []background
 	stops      []func()
 	closeOnce  sync.Once
+
+	cancelBackground context.CancelFunc // set by Start
+	running          sync.WaitGroup     // Start's background work
 }
 
 // background is a role's work beside its server.
@@ -169,22 +172,31 @@ func New(ctx context.Context, c *config.Serve, o Options) (a *Assembly, err erro
 }
 
 // Start runs the roles' background work (the authorization server's key
-// rotation and janitor) until ctx ends; it returns at once.
+// rotation and janitor) until ctx ends or Close is called; it returns at
+// once.
 func (a *Assembly) Start(ctx context.Context) {
+	ctx, cancel := context.WithCancel(ctx)
+	a.cancelBackground = cancel
 	for _, b := range a.background {
-		go func() {
+		a.running.Go(func() {
 			if err := b.run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 				a.logger.Error("background work stopped", "role", b.role, "err", err)
 			}
-		}()
+		})
 	}
 }
 
-// Close ends the roles' own cleanup work and closes the stores. Call it
-// once the servers have stopped; later calls do nothing.
+// Close stops the background work and waits for it (a sweep in progress
+// ends before the database closes), ends the roles' own cleanup work and
+// closes the stores. Call it once the servers have stopped; later calls
+// do nothing.
 func (a *Assembly) Close() error {
 	var err error
 	a.closeOnce.Do(func() {
+		if a.cancelBackground != nil {
+			a.cancelBackground()
+		}
+		a.running.Wait()
 		for _, stop := range a.stops {
 			stop()
 		}

@@ -9,12 +9,14 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/admin"
 	"github.com/gatehouse-dev/gatehouse/internal/storage"
 	"github.com/gatehouse-dev/gatehouse/internal/storage/sqlstore"
+	"github.com/gatehouse-dev/gatehouse/internal/storage/storagetest"
 )
 
 // tables lists the SQLite store's tables.
@@ -139,5 +141,33 @@ func TestRolesOpenOnlyWhatTheyUse(t *testing.T) {
 				t.Errorf("%d demo todos, want some: %v", todos, tt.todos)
 			}
 		})
+	}
+}
+
+// TestCloseWaitsForBackgroundWork: Close stops the background work and
+// waits for it before it closes the store, so a sweep in progress never
+// meets a closed database.
+func TestCloseWaitsForBackgroundWork(t *testing.T) {
+	st, err := sqlstore.Open(context.Background(), storagetest.SQLite(t), sqlstore.Options{Migrate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pinged atomic.Bool
+	started := make(chan struct{})
+	a := &Assembly{Store: st, logger: slog.New(slog.DiscardHandler)}
+	a.background = []background{{role: "authz", run: func(ctx context.Context) error {
+		close(started)
+		<-ctx.Done()
+		time.Sleep(50 * time.Millisecond) // a sweep finishing
+		pinged.Store(st.Ping(context.Background()) == nil)
+		return ctx.Err()
+	}}}
+	a.Start(context.Background())
+	<-started
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !pinged.Load() {
+		t.Error("the background work met a closed store: Close did not wait for it")
 	}
 }

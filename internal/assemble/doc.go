@@ -21,7 +21,12 @@
 //     run when the authorization server or the web app runs: they are the
 //     authorization server's data, and the web app signs in with its
 //     client. The API alone seeds nothing.
-//   - The demo user's todos are added by the first-start seed only when
-//     the API runs in the same process, as its documents are open then;
-//     `gatehouse seed` adds them in any case.
+//   - The demo user's todos are added with the demo user, by the
+//     first-start seed only when the API runs in the same process (its
+//     documents are open then) or by `gatehouse seed`. A demo user created
+//     by an instance without the API has none: run `gatehouse seed` before
+//     the first start of a split deployment for a demo with todos.
+//   - An API alone seeds nothing: with --token-check=introspect it needs
+//     the API client's secret file, which the first start of the
+//     authorization server (or `gatehouse seed`) writes.
 package assemble

@@ -83,10 +83,14 @@ func (p *Proxy) SetBackends(bases []string) error {
 				r.SetXForwarded()
 			},
 			Transport: p.transport,
-			ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
-				if p.opts.SkipDown > 0 {
+			ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+				// A client that went away says nothing of the backend; a
+				// failure of a backend since replaced marks nothing.
+				if p.opts.SkipDown > 0 && r.Context().Err() == nil {
 					p.mu.Lock()
-					p.downTo[i] = time.Now().Add(p.opts.SkipDown)
+					if len(p.backends) == len(rps) && p.backends[i] == rps[i] {
+						p.downTo[i] = time.Now().Add(p.opts.SkipDown)
+					}
 					p.mu.Unlock()
 				}
 				http.Error(w, "proxy: backend "+target.Host+": "+err.Error(), http.StatusBadGateway)
@@ -143,12 +147,12 @@ func (p *Proxy) pick(n int) int {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	now := time.Now()
-	i := first
-	for range n {
-		if !now.Before(p.downTo[i]) {
+	// The backends after first, in order: concurrent picks drawing again
+	// from the shared counter could each land on a down one every time.
+	for k := range n {
+		if i := (first + k) % n; !now.Before(p.downTo[i]) {
 			return i
 		}
-		i = int((p.next.Add(1) - 1) % uint64(n))
 	}
 	return first
 }

@@ -1,6 +1,7 @@
 package rrproxy_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -258,5 +259,43 @@ func TestSkipDown(t *testing.T) {
 		if r := get(); r.status != http.StatusBadGateway {
 			t.Fatalf("all backends dead: %d", r.status)
 		}
+	}
+}
+
+// TestClientGoneMarksNothing: a client that hangs up while a backend is
+// slow says nothing of the backend: it is not passed over.
+func TestClientGoneMarksNothing(t *testing.T) {
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(2 * time.Second):
+		}
+	}))
+	t.Cleanup(slow.Close)
+	p := rrproxy.New(2, rrproxy.Options{SkipDown: time.Minute})
+	srv := httptest.NewServer(p)
+	t.Cleanup(srv.Close)
+	if err := p.SetBackends([]string{slow.URL, backends(t, 1, 0)[0]}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
+	if res, err := http.DefaultClient.Do(req); err == nil {
+		res.Body.Close()
+		t.Fatal("the request to the slow backend did not time out")
+	}
+	time.Sleep(100 * time.Millisecond) // the proxy sees the hang-up
+	for range 2 {
+		ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
+		if res, err := http.DefaultClient.Do(req); err == nil {
+			res.Body.Close()
+		}
+		cancel()
+	}
+	time.Sleep(100 * time.Millisecond)
+	if c := p.Counts(); c[0] != 2 {
+		t.Errorf("counts %v: the slow backend was passed over after a client hung up", c)
 	}
 }
