@@ -122,16 +122,21 @@ func (c *passwordChecker) check(ctx context.Context, u *storage.User, pw string)
 	return ok && verifyErr == nil && !u.Disabled, nil
 }
 
-// rehashStore replaces a hash only if it is still the one verified.
+// rehashStore replaces a hash only if it is still the one verified, and
+// reads the user back when it is not.
 type rehashStore interface {
 	RehashUserPassword(ctx context.Context, id, oldHash, newHash string, now time.Time) (bool, error)
+	GetUser(ctx context.Context, id string) (storage.User, error)
 }
 
 // upgrade replaces u's hash, just verified against pw, by one under the
 // checker's parameters if it was made with others. The store replaces it
 // only if it is unchanged, so a password set since the verification stays.
 // It reports whether the hash was replaced, and then holds the new one in
-// u.
+// u. When another sign-in replaced it first, u takes the stored hash if pw
+// verifies against it too (a rehash of the same password, not a new
+// password), so that this sign-in is not taken for one begun before a
+// password change.
 func (c *passwordChecker) upgrade(ctx context.Context, st rehashStore, u *storage.User, pw string, now time.Time) (bool, error) {
 	if !password.NeedsRehash(u.PasswordHash, c.params) {
 		return false, nil
@@ -150,8 +155,22 @@ func (c *passwordChecker) upgrade(ctx context.Context, st rehashStore, u *storag
 	}
 	if replaced {
 		u.PasswordHash = next
+		return true, nil
 	}
-	return replaced, nil
+	stored, err := st.GetUser(ctx, u.ID)
+	if err != nil {
+		return false, fmt.Errorf("reading back the password of %s: %w", u.ID, err)
+	}
+	if stored.PasswordHash != u.PasswordHash && !password.NeedsRehash(stored.PasswordHash, c.params) {
+		var same bool
+		if err := c.limiter.Do(ctx, func() { same, _ = c.verify(pw, stored.PasswordHash) }); err != nil {
+			return false, err
+		}
+		if same {
+			u.PasswordHash = stored.PasswordHash
+		}
+	}
+	return false, nil
 }
 
 // --- sign-in ---
