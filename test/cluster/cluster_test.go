@@ -374,6 +374,12 @@ func (c *cluster) killDuringWrites(ctx context.Context, t *testing.T) {
 				default:
 				}
 				title := fmt.Sprintf("cluster write %d-%d", w, n)
+				// Only a request sent once the victim is dead must not
+				// reach it: one in flight at the kill may have been
+				// answered just before.
+				mu.Lock()
+				sentAfterKill := killed
+				mu.Unlock()
 				r, err := send(ctx, c.http, http.MethodPost, c.api.url()+"/api/todos", flowtest.Bearer(tr.AccessToken),
 					[]byte(fmt.Sprintf(`{"title":%q}`, title)), 0)
 				var d struct {
@@ -383,7 +389,7 @@ func (c *cluster) killDuringWrites(ctx context.Context, t *testing.T) {
 				mu.Lock()
 				if err == nil && r.Status == http.StatusCreated && json.Unmarshal(r.Body, &d) == nil && d.Status == "OK" && d.ID != "" {
 					acked[d.ID] = title
-					if killed {
+					if sentAfterKill {
 						ackedAfterKill++
 						servedAfterKill[r.instance]++
 					}
