@@ -248,9 +248,10 @@ func WithErrorHandler(h ErrorHandler) Option { return func(o *options) { o.onErr
 //
 // urlOf returns the URL the request was sent to, as the client saw it,
 // which the proof's "htu" must match; nil stands for RequestURL, which is
-// right when clients reach this server directly. Behind a proxy, give the
-// public base URL: func(r *http.Request) string { return publicURL +
-// r.URL.EscapedPath() }.
+// built from the request's Host header, a value the client chooses: with
+// it, the check binds the proof to the method and path only. Give the
+// public base URL whenever the API has one (always behind a proxy):
+// func(r *http.Request) string { return publicURL + r.URL.EscapedPath() }.
 //
 // Without WithDPoP (or with a nil checker), a token bound to a key is
 // always refused, since it must never work as a bearer token.
@@ -302,7 +303,9 @@ func (o *options) schemes() []string {
 
 type ctxKey struct{}
 
-// ClaimsFrom returns the claims Middleware stored in ctx.
+// ClaimsFrom returns the claims Middleware stored in ctx. They are shared
+// with every other request that carries the same token (verifiers cache
+// them), so treat them as read-only: copy what you change, Extra included.
 func ClaimsFrom(ctx context.Context) (*Claims, bool) {
 	c, ok := ctx.Value(ctxKey{}).(*Claims)
 	return c, ok
@@ -524,7 +527,8 @@ func Middleware(v Verifier, opts ...Option) func(http.Handler) http.Handler {
 
 // RequireScope rejects requests whose token (verified by Middleware, which
 // must run first) was not granted scope: 403 insufficient_scope, RFC 6750
-// §3.1. Without claims in the context it answers 401.
+// §3.1. Without claims in the context it answers 401. Of opts, only
+// WithErrorHandler applies; pass the same one as to Middleware.
 func RequireScope(scope string, opts ...Option) func(http.Handler) http.Handler {
 	o := newOptions(opts)
 	return func(next http.Handler) http.Handler {

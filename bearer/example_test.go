@@ -8,7 +8,6 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
-	"testing"
 
 	"github.com/gatehouse-dev/gatehouse/bearer"
 	"github.com/gatehouse-dev/gatehouse/bearer/bearertest"
@@ -16,16 +15,17 @@ import (
 )
 
 // The examples stand bearertest in for Gatehouse's authorization server.
-// bearertest takes a testing.TB; an example has none, so it passes a zero
-// testing.T, and a test passes its own t. In production, Issuer is
-// Gatehouse's issuer URL and the verifier finds the keys through its
-// discovery document.
+// In production, Issuer is Gatehouse's issuer URL and the verifier finds
+// the keys through its discovery document.
 
 // ExampleMiddleware protects every route of a ServeMux: a request without a
 // valid token never reaches it.
 func ExampleMiddleware() {
-	t := &testing.T{}
-	issuer := bearertest.New(t, "https://notes.example")
+	issuer, err := bearertest.Start("https://notes.example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer issuer.Close()
 	v, err := bearer.NewJWTVerifier(context.Background(), bearer.JWTConfig{
 		Issuer:   issuer.URL,
 		Audience: "https://notes.example", // this API's identifier, the tokens' "aud"
@@ -40,7 +40,11 @@ func ExampleMiddleware() {
 	})
 	h := bearer.Middleware(v)(mux) // serve h, e.g. http.ListenAndServe(addr, h)
 
-	for _, auth := range []string{"", "Bearer not-a-token", "Bearer " + issuer.Token(t, "alice")} {
+	token, err := issuer.NewToken("alice")
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, auth := range []string{"", "Bearer not-a-token", "Bearer " + token} {
 		req := httptest.NewRequest("GET", "/notes", nil)
 		if auth != "" {
 			req.Header.Set("Authorization", auth)
@@ -62,8 +66,11 @@ func ExampleMiddleware() {
 // ExampleRequireScope requires a scope per route, under Middleware: reading
 // the notes needs notes:read, adding one needs notes:write.
 func ExampleRequireScope() {
-	t := &testing.T{}
-	issuer := bearertest.New(t, "https://notes.example")
+	issuer, err := bearertest.Start("https://notes.example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer issuer.Close()
 	v, err := bearer.NewJWTVerifier(context.Background(), bearer.JWTConfig{
 		Issuer:   issuer.URL,
 		Audience: "https://notes.example",
@@ -81,7 +88,10 @@ func ExampleRequireScope() {
 	})))
 	h := bearer.Middleware(v)(mux) // Middleware verifies the token first
 
-	readOnly := issuer.Token(t, "alice", "notes:read")
+	readOnly, err := issuer.NewToken("alice", "notes:read")
+	if err != nil {
+		log.Fatal(err)
+	}
 	for _, method := range []string{"GET", "POST"} {
 		req := httptest.NewRequest(method, "/notes", nil)
 		req.Header.Set("Authorization", "Bearer "+readOnly)
@@ -101,8 +111,11 @@ func ExampleRequireScope() {
 // ExampleCheckScope decides inside a handler which scope a request needs,
 // and answers a refusal as RequireScope does.
 func ExampleCheckScope() {
-	t := &testing.T{}
-	issuer := bearertest.New(t, "https://notes.example")
+	issuer, err := bearertest.Start("https://notes.example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer issuer.Close()
 	v, err := bearer.NewJWTVerifier(context.Background(), bearer.JWTConfig{
 		Issuer:   issuer.URL,
 		Audience: "https://notes.example",
@@ -123,7 +136,10 @@ func ExampleCheckScope() {
 		fmt.Fprint(w, "the notes")
 	}))
 
-	token := issuer.Token(t, "alice", "notes:read")
+	token, err := issuer.NewToken("alice", "notes:read")
+	if err != nil {
+		log.Fatal(err)
+	}
 	for _, target := range []string{"/notes", "/notes?shared"} {
 		req := httptest.NewRequest("GET", target, nil)
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -140,8 +156,11 @@ func ExampleCheckScope() {
 // (through a client application), or a client for itself (the client
 // credentials grant), told apart by IsClient.
 func ExampleClaimsFrom() {
-	t := &testing.T{}
-	issuer := bearertest.New(t, "https://notes.example")
+	issuer, err := bearertest.Start("https://notes.example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer issuer.Close()
 	v, err := bearer.NewJWTVerifier(context.Background(), bearer.JWTConfig{
 		Issuer:   issuer.URL,
 		Audience: "https://notes.example",
@@ -165,10 +184,15 @@ func ExampleClaimsFrom() {
 	}))
 
 	// bearertest's tokens are issued to the client "test-client".
-	for _, token := range []string{
-		issuer.Token(t, "alice", "notes:read", "notes:write"),
-		issuer.Token(t, bearer.ClientSubject("test-client"), "notes:read"),
-	} {
+	person, err := issuer.NewToken("alice", "notes:read", "notes:write")
+	if err != nil {
+		log.Fatal(err)
+	}
+	client, err := issuer.NewToken(bearer.ClientSubject("test-client"), "notes:read")
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, token := range []string{person, client} {
 		req := httptest.NewRequest("GET", "/me", nil)
 		req.Header.Set("Authorization", "Bearer "+token)
 		rec := httptest.NewRecorder()
@@ -238,8 +262,11 @@ func ExampleNewIntrospectionVerifier() {
 // shape (here Eve's) instead of WriteError's OAuth JSON, keeping the
 // WWW-Authenticate challenges RFC 6750 §3 requires.
 func ExampleWithErrorHandler() {
-	t := &testing.T{}
-	issuer := bearertest.New(t, "https://notes.example")
+	issuer, err := bearertest.Start("https://notes.example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer issuer.Close()
 	v, err := bearer.NewJWTVerifier(context.Background(), bearer.JWTConfig{
 		Issuer:   issuer.URL,
 		Audience: "https://notes.example",
@@ -269,7 +296,11 @@ func ExampleWithErrorHandler() {
 	})))
 	h := bearer.Middleware(v, onError)(mux)
 
-	for _, auth := range []string{"", "Bearer " + issuer.Token(t, "alice", "notes:read")} {
+	token, err := issuer.NewToken("alice", "notes:read")
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, auth := range []string{"", "Bearer " + token} {
 		req := httptest.NewRequest("POST", "/notes", nil)
 		if auth != "" {
 			req.Header.Set("Authorization", auth)
@@ -292,8 +323,11 @@ func ExampleWithErrorHandler() {
 // client here sends its requests through a dpop.Transport, which makes the
 // proofs.
 func ExampleWithDPoP() {
-	t := &testing.T{}
-	issuer := bearertest.New(t, "https://notes.example")
+	issuer, err := bearertest.Start("https://notes.example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer issuer.Close()
 	v, err := bearer.NewJWTVerifier(context.Background(), bearer.JWTConfig{
 		Issuer:   issuer.URL,
 		Audience: "https://notes.example",
@@ -317,7 +351,10 @@ func ExampleWithDPoP() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	token := issuer.TokenBound(t, key.JKT(), "alice", "notes:read")
+	token, err := issuer.NewTokenBound(key.JKT(), "alice", "notes:read")
+	if err != nil {
+		log.Fatal(err)
+	}
 	client := &http.Client{Transport: &dpop.Transport{Key: key}}
 	for _, scheme := range []string{"DPoP", "Bearer"} {
 		req, _ := http.NewRequest("GET", srv.URL+"/notes", nil)

@@ -44,9 +44,11 @@ type IntrospectionConfig struct {
 type IntrospectionVerifier struct {
 	cfg IntrospectionConfig
 
-	// cache holds answers by token hash (tokens are not kept in memory); a
-	// nil *Claims is an inactive token.
-	cache *ttlcache.Cache[[32]byte, *Claims]
+	// active and inactive hold the answers by token hash (tokens are not
+	// kept in memory). They are apart so that made-up tokens, each cached
+	// as inactive, push out only other inactive answers.
+	active   *ttlcache.Cache[[32]byte, *Claims]
+	inactive *ttlcache.Cache[[32]byte, struct{}]
 }
 
 var _ Verifier = (*IntrospectionVerifier)(nil)
@@ -64,28 +66,33 @@ func NewIntrospectionVerifier(cfg IntrospectionConfig) (*IntrospectionVerifier, 
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
 	}
+	cfg.HTTPClient = noDowngrade(cfg.HTTPClient)
 	if cfg.CacheTTL == 0 {
 		cfg.CacheTTL = 10 * time.Second
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &IntrospectionVerifier{cfg: cfg, cache: ttlcache.New[[32]byte, *Claims](maxCached)}, nil
+	return &IntrospectionVerifier{
+		cfg:      cfg,
+		active:   ttlcache.New[[32]byte, *Claims](maxCached),
+		inactive: ttlcache.New[[32]byte, struct{}](maxCached),
+	}, nil
 }
 
 // Verify asks the endpoint whether token is active.
 func (v *IntrospectionVerifier) Verify(ctx context.Context, token string) (*Claims, error) {
 	key := sha256.Sum256([]byte(token))
 	now := v.cfg.Now()
-	var gen ttlcache.Gen
+	var activeGen, inactiveGen ttlcache.Gen
 	if v.cfg.CacheTTL > 0 {
 		var c *Claims
 		var ok bool
-		if c, gen, ok = v.cache.Get(key, now); ok {
-			if c == nil {
-				return nil, fmt.Errorf("%w: inactive", ErrInvalidToken)
-			}
+		if c, activeGen, ok = v.active.Get(key, now); ok {
 			return c, nil
+		}
+		if _, inactiveGen, ok = v.inactive.Get(key, now); ok {
+			return nil, fmt.Errorf("%w: inactive", ErrInvalidToken)
 		}
 	}
 	claims, err := v.introspect(ctx, token)
@@ -94,10 +101,14 @@ func (v *IntrospectionVerifier) Verify(ctx context.Context, token string) (*Clai
 	}
 	if v.cfg.CacheTTL > 0 {
 		until := now.Add(v.cfg.CacheTTL)
-		if claims != nil && claims.Expiry.Before(until) {
-			until = claims.Expiry
+		if claims == nil {
+			v.inactive.Put(key, struct{}{}, until, now, inactiveGen)
+		} else {
+			if claims.Expiry.Before(until) {
+				until = claims.Expiry
+			}
+			v.active.Put(key, claims, until, now, activeGen)
 		}
-		v.cache.Put(key, claims, until, now, gen)
 	}
 	return claims, err
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -75,5 +77,44 @@ func TestIntrospectionNeedsAudience(t *testing.T) {
 	_, err := bearer.NewIntrospectionVerifier(bearer.IntrospectionConfig{URL: "https://as.example/introspect", ClientID: "api"})
 	if err == nil {
 		t.Fatal("NewIntrospectionVerifier without an Audience succeeded")
+	}
+}
+
+// TestIntrospectionJunkKeepsAnswers: made-up tokens, each answered
+// inactive, do not push the answers for real tokens out of the cache, so a
+// flood of them cannot make every real request ask the endpoint again.
+func TestIntrospectionJunkKeepsAnswers(t *testing.T) {
+	const audience = "https://api.example"
+	var goodAsked atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.PostFormValue("token") != "good" {
+			_ = json.NewEncoder(w).Encode(map[string]any{"active": false})
+			return
+		}
+		goodAsked.Add(1)
+		_ = json.NewEncoder(w).Encode(map[string]any{"active": true, "sub": "alice", "scope": "todos:read",
+			"aud": audience, "exp": time.Now().Add(time.Hour).Unix(), "client_id": "web"})
+	}))
+	defer srv.Close()
+	v, err := bearer.NewIntrospectionVerifier(bearer.IntrospectionConfig{
+		URL: srv.URL, ClientID: "api", ClientSecret: "s3cret", Audience: audience, CacheTTL: time.Hour,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := v.Verify(ctx, "good"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 50000 {
+		if _, err := v.Verify(ctx, fmt.Sprintf("junk-%d", i)); !errors.Is(err, bearer.ErrInvalidToken) {
+			t.Fatalf("junk token: %v", err)
+		}
+	}
+	if _, err := v.Verify(ctx, "good"); err != nil {
+		t.Fatal(err)
+	}
+	if n := goodAsked.Load(); n != 1 {
+		t.Errorf("the real token was introspected %d times, want once (its answer cached through the junk)", n)
 	}
 }

@@ -545,3 +545,55 @@ func TestJWKSPastGraceWaits(t *testing.T) {
 	}
 	wantFetches(t, s, 2, "after the callers")
 }
+
+// TestRedirectToPlainHTTPRefused: an https issuer whose key set or
+// introspection endpoint redirects to plain http is not followed there,
+// where anyone on the path could swap the keys or read the resource
+// server's credentials.
+func TestRedirectToPlainHTTPRefused(t *testing.T) {
+	const plain = "http://198.51.100.7" // TEST-NET-2: never reached
+	srv := httptest.NewTLSServer(nil)
+	defer srv.Close()
+	srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/.well-known/openid-configuration" {
+			_ = json.NewEncoder(w).Encode(map[string]string{"issuer": srv.URL, "jwks_uri": srv.URL + "/jwks"})
+			return
+		}
+		http.Redirect(w, r, plain+r.URL.Path, http.StatusTemporaryRedirect)
+	})
+	hc := srv.Client()
+	hc.Timeout = 2 * time.Second
+
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key},
+		(&jose.SignerOptions{}).WithType("at+jwt").WithHeader("kid", "k1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	token, err := jwt.Signed(sig).Claims(map[string]any{"iss": srv.URL, "aud": jwksAudience, "sub": "alice",
+		"client_id": "web", "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}).Serialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	jv, err := bearer.NewJWTVerifier(context.Background(), bearer.JWTConfig{Issuer: srv.URL, Audience: jwksAudience, HTTPClient: hc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	iv, err := bearer.NewIntrospectionVerifier(bearer.IntrospectionConfig{
+		URL: srv.URL + "/introspect", ClientID: "api", ClientSecret: "s3cret", Audience: jwksAudience, HTTPClient: hc,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, v := range map[string]bearer.Verifier{"jwks": jv, "introspection": iv} {
+		_, err := v.Verify(context.Background(), token)
+		if err == nil || errors.Is(err, bearer.ErrInvalidToken) || !strings.Contains(err.Error(), "redirect refused") {
+			t.Errorf("%s: Verify = %v; want the redirect to %s refused (an unavailable issuer, not a bad token)", name, err, plain)
+		}
+	}
+}

@@ -36,6 +36,8 @@ type JWTConfig struct {
 	// client with a 10-second timeout). A fetch runs apart from the
 	// verifications that need it, so that none of them can cancel it, and
 	// is bounded by this client's Timeout (10 seconds when it has none).
+	// A request that waits for a fetch is answered after it, so keep your
+	// server's WriteTimeout above this timeout.
 	HTTPClient *http.Client
 	// Leeway is the clock skew tolerated on exp, nbf and iat (default
 	// DefaultLeeway, at most 5 minutes): a token is accepted until exp plus
@@ -72,12 +74,17 @@ type JWTConfig struct {
 	Now func() time.Time
 }
 
-// Algorithms accepted in access tokens. "none" and the HMAC algorithms are
-// not: the key must be the issuer's public key (RFC 8725 §3.1).
-var Algorithms = []jose.SignatureAlgorithm{
+// algorithms are the JWS algorithms accepted in access tokens. "none" and
+// the HMAC algorithms are not: the key must be the issuer's public key
+// (RFC 8725 §3.1).
+var algorithms = []jose.SignatureAlgorithm{
 	jose.RS256, jose.RS384, jose.RS512, jose.PS256, jose.PS384, jose.PS512,
 	jose.ES256, jose.ES384, jose.ES512, jose.EdDSA,
 }
+
+// Algorithms returns the JWS algorithms accepted in access tokens: the
+// RSA, RSA-PSS, ECDSA and EdDSA ones, never "none" or HMAC.
+func Algorithms() []jose.SignatureAlgorithm { return slices.Clone(algorithms) }
 
 // JWTVerifier verifies RFC 9068 JWT access tokens locally.
 type JWTVerifier struct {
@@ -144,6 +151,7 @@ func NewJWTVerifier(ctx context.Context, cfg JWTConfig) (*JWTVerifier, error) {
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: defaultFetchTimeout}
 	}
+	cfg.HTTPClient = noDowngrade(cfg.HTTPClient)
 	if cfg.Leeway == 0 {
 		cfg.Leeway = DefaultLeeway
 	}
@@ -191,7 +199,29 @@ func checkFetchURL(raw string) error {
 	if ip := net.ParseIP(host); u.Scheme == "http" && (host == "localhost" || (ip != nil && ip.IsLoopback())) {
 		return nil
 	}
-	return fmt.Errorf("bearer: the JWKS must be fetched over HTTPS, not %q", raw)
+	return fmt.Errorf("bearer: the issuer's keys and endpoints must be reached over HTTPS, not %q", raw)
+}
+
+// noDowngrade returns a copy of c that follows a redirect only to an
+// address checkFetchURL accepts: an https issuer cannot be redirected to
+// plain http (where anyone on the path could swap the keys, or read the
+// introspection credentials).
+func noDowngrade(c *http.Client) *http.Client {
+	next := c.CheckRedirect
+	cc := *c
+	cc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if err := checkFetchURL(req.URL.String()); err != nil {
+			return fmt.Errorf("redirect refused: %w", err)
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+	return &cc
 }
 
 func getJSON(ctx context.Context, c *http.Client, u string, dst any) error {
@@ -504,7 +534,7 @@ func (v *JWTVerifier) Verify(ctx context.Context, token string) (*Claims, error)
 }
 
 func (v *JWTVerifier) verify(ctx context.Context, token string) (*Claims, error) {
-	tok, err := jwt.ParseSigned(token, Algorithms)
+	tok, err := jwt.ParseSigned(token, algorithms)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidToken, err)
 	}

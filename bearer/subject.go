@@ -3,7 +3,9 @@ package bearer
 import "strings"
 
 // ClientSubjectPrefix begins the subject ("sub") of every token a client
-// obtained for itself with the client credentials grant: "client:" and the
+// obtained for itself from Gatehouse with the client credentials grant
+// (this is Gatehouse's convention; other issuers name clients their own
+// way, and for their tokens IsClient means nothing): "client:" and the
 // client's ID. People's subjects never contain a colon, so a client's
 // subject can never equal a person's whatever ID the client was registered
 // under, and a resource server that keys data by subject keeps a client's
@@ -15,8 +17,8 @@ const ClientSubjectPrefix = "client:"
 // for itself.
 func ClientSubject(clientID string) string { return ClientSubjectPrefix + clientID }
 
-// IsClient reports whether the token was issued to a client for itself (the
-// client credentials grant) rather than on behalf of a person.
+// IsClient reports whether Gatehouse issued the token to a client for
+// itself (the client credentials grant) rather than on behalf of a person.
 func (c *Claims) IsClient() bool {
 	return strings.HasPrefix(c.Subject, ClientSubjectPrefix)
 }

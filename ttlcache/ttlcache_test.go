@@ -48,12 +48,6 @@ func TestCache(t *testing.T) {
 			c.Put("c", 3, t0.Add(time.Hour), t0, g)
 			c.Put("d", 4, t0.Add(time.Hour), t0.Add(2*time.Second), g) // cache of 3: "old" goes
 		}, t0.Add(3 * time.Second), "b", 2, true},
-		{"full of live entries: all go", func(c *ttlcache.Cache[string, int]) {
-			_, g, _ := c.Get("x", t0)
-			for i := range 4 {
-				c.Put(fmt.Sprint(i), i, t0.Add(time.Hour), t0, g)
-			}
-		}, t0, "0", 0, false},
 		{"replacing a key when full keeps the others", func(c *ttlcache.Cache[string, int]) {
 			_, g, _ := c.Get("x", t0)
 			for i := range 3 {
@@ -99,5 +93,36 @@ func TestCacheConcurrent(t *testing.T) {
 	wg.Wait()
 	if c.Len() > 50 {
 		t.Errorf("%d entries in a cache of 50", c.Len())
+	}
+}
+
+// TestCacheFullOfLiveEntries: a cache full of live entries makes room by
+// dropping a quarter of them, not all, so a flood of new keys (tokens an
+// attacker makes up, say) never empties it at once.
+func TestCacheFullOfLiveEntries(t *testing.T) {
+	t0 := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	c := ttlcache.New[int, int](100)
+	_, g, _ := c.Get(0, t0)
+	for i := range 100 {
+		c.Put(i, i, t0.Add(time.Hour), t0, g)
+	}
+	c.Put(1000, 1000, t0.Add(time.Hour), t0, g)
+	if got := c.Len(); got != 75 {
+		t.Errorf("after one more entry the cache holds %d entries, want 75 (74 kept and the new one)", got)
+	}
+	if v, _, ok := c.Get(1000, t0); !ok || v != 1000 {
+		t.Errorf("the new entry is missing: %d, %v", v, ok)
+	}
+	kept := 0
+	for i := range 100 {
+		if v, _, ok := c.Get(i, t0); ok {
+			if v != i {
+				t.Errorf("Get(%d) = %d", i, v)
+			}
+			kept++
+		}
+	}
+	if kept != 74 {
+		t.Errorf("%d of the 100 earlier entries kept, want 74", kept)
 	}
 }

@@ -30,11 +30,13 @@ type Issuer struct {
 	keys atomic.Pointer[jose.JSONWebKeySet]
 }
 
-// New starts an issuer for audience, stopped when t ends.
-func New(t testing.TB, audience string) *Issuer {
-	t.Helper()
+// Start starts an issuer for audience; Close stops it. In a test, New
+// does both.
+func Start(audience string) (*Issuer, error) {
 	is := &Issuer{Audience: audience}
-	is.Rotate(t)
+	if err := is.rotate(); err != nil {
+		return nil, err
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
 		_ = json.NewEncoder(w).Encode(map[string]string{"issuer": is.URL, "jwks_uri": is.URL + "/jwks"})
@@ -45,21 +47,48 @@ func New(t testing.TB, audience string) *Issuer {
 	})
 	is.srv = httptest.NewServer(mux)
 	is.URL = is.srv.URL
-	t.Cleanup(is.srv.Close)
+	return is, nil
+}
+
+// Close stops the issuer's server.
+func (is *Issuer) Close() { is.srv.Close() }
+
+// New starts an issuer for audience, stopped when t ends.
+func New(t testing.TB, audience string) *Issuer {
+	t.Helper()
+	is, err := Start(audience)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(is.Close)
 	return is
 }
 
 // Rotate makes a new signing key and publishes only it.
 func (is *Issuer) Rotate(t testing.TB) {
 	t.Helper()
+	if err := is.rotate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (is *Issuer) rotate() error {
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
 	is.Key, is.KeyID = k, hex.EncodeToString(b)
 	is.keys.Store(&jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: k.Public(), KeyID: is.KeyID, Algorithm: "ES256", Use: "sig"}}})
+	return nil
+}
+
+// NewToken returns a signed access token for sub with the given scopes,
+// valid for an hour. In a test, Token does the same and fails the test on
+// an error.
+func (is *Issuer) NewToken(sub string, scopes ...string) (string, error) {
+	return is.SignClaims("at+jwt", is.claims(sub, scopes))
 }
 
 // Token returns a signed access token for sub with the given scopes, valid
@@ -69,15 +98,24 @@ func (is *Issuer) Token(t testing.TB, sub string, scopes ...string) string {
 	return is.Sign(t, "at+jwt", is.claims(sub, scopes))
 }
 
-// TokenBound returns a signed access token for sub with the given scopes,
-// valid for an hour, bound to the DPoP key whose thumbprint is jkt (its
-// "cnf"."jkt", RFC 9449 §6.1; dpop.Key.JKT gives it): a resource accepts it
-// only under the DPoP scheme, with a proof of that key.
-func (is *Issuer) TokenBound(t testing.TB, jkt, sub string, scopes ...string) string {
-	t.Helper()
+// NewTokenBound returns a signed access token for sub with the given
+// scopes, valid for an hour, bound to the DPoP key whose thumbprint is jkt
+// (its "cnf"."jkt", RFC 9449 §6.1; dpop.Key.JKT gives it): a resource
+// accepts it only under the DPoP scheme, with a proof of that key.
+func (is *Issuer) NewTokenBound(jkt, sub string, scopes ...string) (string, error) {
 	c := is.claims(sub, scopes)
 	c["cnf"] = map[string]any{"jkt": jkt}
-	return is.Sign(t, "at+jwt", c)
+	return is.SignClaims("at+jwt", c)
+}
+
+// TokenBound is NewTokenBound for a test: it fails the test on an error.
+func (is *Issuer) TokenBound(t testing.TB, jkt, sub string, scopes ...string) string {
+	t.Helper()
+	tok, err := is.NewTokenBound(jkt, sub, scopes...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
 }
 
 // claims are the claims of a token for sub with scopes, valid for an hour.
@@ -90,20 +128,25 @@ func (is *Issuer) claims(sub string, scopes []string) map[string]any {
 	}
 }
 
-// Sign signs arbitrary claims with the given typ header.
-func (is *Issuer) Sign(t testing.TB, typ string, claims map[string]any) string {
-	t.Helper()
+// SignClaims signs arbitrary claims with the given typ header.
+func (is *Issuer) SignClaims(typ string, claims map[string]any) (string, error) {
 	opts := (&jose.SignerOptions{}).WithHeader(jose.HeaderKey("kid"), is.KeyID)
 	if typ != "" {
 		opts = opts.WithType(jose.ContentType(typ))
 	}
 	sig, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: is.Key}, opts)
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
-	s, err := jwt.Signed(sig).Claims(claims).Serialize()
+	return jwt.Signed(sig).Claims(claims).Serialize()
+}
+
+// Sign is SignClaims for a test: it fails the test on an error.
+func (is *Issuer) Sign(t testing.TB, typ string, claims map[string]any) string {
+	t.Helper()
+	tok, err := is.SignClaims(typ, claims)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s
+	return tok
 }

@@ -105,13 +105,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Handler:           newHandler(verifier, newReports()),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      10 * time.Second,
-		IdleTimeout:       time.Minute,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		// A request may wait for a fetch of the keys (issuerTimeout at
+		// most) before its 503; the deadline leaves room to write it.
+		WriteTimeout: issuerTimeout + 10*time.Second,
+		IdleTimeout:  time.Minute,
+		ErrorLog:     slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	fmt.Fprintf(stdout, "serving http://%s (audience %s, issuer %s)\n", ln.Addr(), c.audience, c.issuer)
 	return serve(ctx, srv, ln, logger)
 }
+
+// issuerTimeout bounds each request to Gatehouse: the verifier's fetch of
+// its discovery document and keys.
+const issuerTimeout = 5 * time.Second
 
 // issuerClient is the HTTP client that fetches Gatehouse's discovery
 // document and keys: it trusts the CA in caFile alone (as curl --cacert
@@ -129,7 +135,7 @@ func issuerClient(caFile string) (*http.Client, error) {
 		}
 		transport.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
 	}
-	return &http.Client{Transport: transport, Timeout: 10 * time.Second}, nil
+	return &http.Client{Transport: transport, Timeout: issuerTimeout}, nil
 }
 
 // listenLoopback listens on addr, which must be a loopback IP address

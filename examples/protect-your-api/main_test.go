@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -478,17 +479,17 @@ func TestRunCAFile(t *testing.T) {
 	}
 }
 
-// TestRunInProcess runs the example in this process on a port of its
-// choosing: it answers without Gatehouse running (a request without a
-// token is refused before any token is checked), defaults its audience to
-// the address it listens on, and returns nil once ctx is cancelled.
-func TestRunInProcess(t *testing.T) {
+// runInProcess runs the example in this process with args and returns
+// its base URL and a function that cancels it and returns what run
+// returned.
+func runInProcess(t *testing.T, args ...string) (base, line string, stop func() error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
+	t.Cleanup(cancel)
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"--addr", "127.0.0.1:0"}, pw, io.Discard)
+		done <- run(ctx, args, pw, io.Discard)
 		pw.Close()
 	}()
 	line, err := bufio.NewReader(pr).ReadString('\n')
@@ -497,7 +498,25 @@ func TestRunInProcess(t *testing.T) {
 	}
 	go func() { _, _ = io.Copy(io.Discard, pr) }()
 	// serving http://127.0.0.1:PORT (audience http://127.0.0.1:PORT, issuer …)
-	base, _, _ := strings.Cut(strings.TrimPrefix(line, "serving "), " ")
+	base, _, _ = strings.Cut(strings.TrimPrefix(line, "serving "), " ")
+	return base, line, func() error {
+		cancel()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(5 * time.Second):
+			t.Fatal("run did not return after ctx was cancelled")
+			return nil
+		}
+	}
+}
+
+// TestRunInProcess runs the example in this process on a port of its
+// choosing: it answers without Gatehouse running (a request without a
+// token is refused before any token is checked), defaults its audience to
+// the address it listens on, and returns nil once ctx is cancelled.
+func TestRunInProcess(t *testing.T) {
+	base, line, stop := runInProcess(t, "--addr", "127.0.0.1:0")
 	if want := "(audience " + base + ","; !strings.HasPrefix(base, "http://127.0.0.1:") || !strings.Contains(line, want) {
 		t.Fatalf("first line %q, want the address and the audience it implies", line)
 	}
@@ -508,13 +527,46 @@ func TestRunInProcess(t *testing.T) {
 			t.Errorf("GET %s: %d %v, want %d", path, r.Status, err, want)
 		}
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("run after cancel: %v", err)
+	if err := stop(); err != nil {
+		t.Fatalf("run after cancel: %v", err)
+	}
+}
+
+// TestIssuerHangs: while Gatehouse accepts connections but never answers,
+// a request with a token gets 503 once the key fetch gives up, within the
+// server's write deadline (a fetch outlasting it would leave the client
+// an empty reply).
+func TestIssuerHangs(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := make(chan []net.Conn, 1)
+	go func() {
+		var held []net.Conn // open, never answered
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				accepted <- held
+				return
+			}
+			held = append(held, c)
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("run did not return after ctx was cancelled")
+	}()
+	defer func() {
+		ln.Close()
+		for _, c := range <-accepted {
+			c.Close()
+		}
+	}()
+	base, _, stop := runInProcess(t, "--addr", "127.0.0.1:0", "--issuer", "http://"+ln.Addr().String())
+	hc := &http.Client{Timeout: 30 * time.Second}
+	r, err := flowtest.Send(t.Context(), hc, http.MethodGet, base+"/reports",
+		http.Header{"Authorization": {"Bearer eyJhbGciOiJFUzI1NiIsImtpZCI6IngifQ.e30.c2ln"}}, nil)
+	if err != nil || r.Status != http.StatusServiceUnavailable {
+		t.Errorf("GET /reports while the issuer hangs: %d %v, want 503", r.Status, err)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("run after cancel: %v", err)
 	}
 }
