@@ -30,8 +30,38 @@ type Claims struct {
 	// "cnf"."jkt" (RFC 9449 §6); "" for a bearer token. Authenticate
 	// accepts a bound token only with a proof of that key (WithDPoP).
 	JKT string
+	// AuthTime, ACR and AMR say when and how the person signed in (the
+	// auth_time, acr and amr claims, RFC 9068 §2.2.3.1): AMR lists the
+	// methods (RFC 8176: "pwd", "otp", "hwk", "swk", "mfa"), ACR the class
+	// they reached (Gatehouse: "aal1", or "aal2" with a second factor).
+	// Zero when the token does not carry them (a client's own token). A
+	// claim of the wrong type is left out, not an error.
+	AuthTime time.Time
+	ACR      string
+	AMR      []string
 	// Extra holds every claim of the token (or introspection response).
 	Extra map[string]any
+}
+
+// HasAMR reports whether the person signed in with method (an "amr"
+// value, e.g. "mfa" for more than one factor, "hwk" for a passkey).
+func (c *Claims) HasAMR(method string) bool { return slices.Contains(c.AMR, method) }
+
+// setAuthContext fills AuthTime, ACR and AMR from the token's claims.
+func (c *Claims) setAuthContext(claims map[string]any) {
+	if t, ok := claims["auth_time"].(float64); ok && t > 0 {
+		c.AuthTime = time.Unix(int64(t), 0)
+	}
+	if acr, ok := claims["acr"].(string); ok {
+		c.ACR = acr
+	}
+	if list, ok := claims["amr"].([]any); ok {
+		for _, m := range list {
+			if m, ok := m.(string); ok {
+				c.AMR = append(c.AMR, m)
+			}
+		}
+	}
 }
 
 // HasScope reports whether the token was granted scope.

@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -520,4 +521,62 @@ func TestJWTVerifierCache(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestAuthContext: auth_time, acr and amr are read from a JWT and from an
+// introspection answer alike; a claim of the wrong type is left out, and
+// the token still verifies.
+func TestAuthContext(t *testing.T) {
+	is := bearertest.New(t, "https://api.example")
+	v := newVerifier(t, is)
+	now := time.Now()
+	signed := time.Unix(now.Add(-time.Minute).Unix(), 0)
+	tests := []struct {
+		name     string
+		extra    map[string]any
+		authTime time.Time
+		acr      string
+		amr      []string
+	}{
+		{"two factors", map[string]any{"auth_time": signed.Unix(), "acr": "aal2", "amr": []string{"pwd", "otp", "mfa"}}, signed, "aal2", []string{"pwd", "otp", "mfa"}},
+		{"a client's own token", nil, time.Time{}, "", nil},
+		{"wrong types", map[string]any{"auth_time": "yesterday", "acr": 2, "amr": "pwd"}, time.Time{}, "", nil},
+		{"amr with a number in it", map[string]any{"amr": []any{"hwk", 7, "mfa"}}, time.Time{}, "", []string{"hwk", "mfa"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			claims := map[string]any{"iss": is.URL, "aud": is.Audience, "sub": "alice", "scope": "todos:read",
+				"client_id": "web", "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}
+			for k, x := range tc.extra {
+				claims[k] = x
+			}
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				answer := map[string]any{"active": true}
+				for k, x := range claims {
+					answer[k] = x
+				}
+				_ = json.NewEncoder(w).Encode(answer)
+			}))
+			defer srv.Close()
+			iv, err := bearer.NewIntrospectionVerifier(bearer.IntrospectionConfig{
+				URL: srv.URL, ClientID: "api", ClientSecret: "s3cret", Audience: is.Audience,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			token := is.Sign(t, "at+jwt", claims)
+			for name, v := range map[string]bearer.Verifier{"jwt": v, "introspection": iv} {
+				c, err := v.Verify(context.Background(), token)
+				if err != nil {
+					t.Fatalf("%s: Verify: %v", name, err)
+				}
+				if !c.AuthTime.Equal(tc.authTime) || c.ACR != tc.acr || !slices.Equal(c.AMR, tc.amr) {
+					t.Errorf("%s: auth_time %v acr %q amr %v; want %v %q %v", name, c.AuthTime, c.ACR, c.AMR, tc.authTime, tc.acr, tc.amr)
+				}
+				if got, want := c.HasAMR("mfa"), slices.Contains(tc.amr, "mfa"); got != want {
+					t.Errorf("%s: HasAMR(mfa) = %t", name, got)
+				}
+			}
+		})
+	}
 }

@@ -203,6 +203,7 @@ func (v *IntrospectionVerifier) introspect(ctx context.Context, token string) (*
 	if in.Iat != 0 {
 		c.IssuedAt = time.Unix(in.Iat, 0)
 	}
+	c.setAuthContext(extra)
 	return c, nil
 }
 

@@ -595,5 +595,6 @@ func (v *JWTVerifier) verify(ctx context.Context, token string) (*Claims, error)
 	if c.IssuedAt != nil {
 		out.IssuedAt = c.IssuedAt.Time()
 	}
+	out.setAuthContext(extra)
 	return out, nil
 }

@@ -64,6 +64,9 @@ func (s *Server) introspectAccessToken(ctx context.Context, caller storage.Clien
 	if c.AuthTime != nil {
 		resp["auth_time"] = c.AuthTime.Time().Unix()
 	}
+	if len(c.AMR) > 0 {
+		resp["acr"], resp["amr"] = c.ACR, c.AMR
+	}
 	if c.Confirmation != nil {
 		// RFC 9449 §6.2: a resource server asking must see the binding.
 		resp["cnf"] = c.Confirmation

@@ -53,6 +53,11 @@ type accessClaims struct {
 	IssuedAt *jwt.NumericDate `json:"iat"`
 	Expiry   *jwt.NumericDate `json:"exp"`
 	AuthTime *jwt.NumericDate `json:"auth_time,omitempty"`
+	// ACR and AMR say how the person signed in, as in the ID token (RFC
+	// 9068 §2.2.3.1), so that a resource server can ask for a second
+	// factor; absent from a client-credentials token.
+	ACR string   `json:"acr,omitempty"`
+	AMR []string `json:"amr,omitempty"`
 	// Grant is the grant the token was issued from; empty for a
 	// client-credentials token, which no person authorized.
 	Grant string `json:"grant_id,omitempty"`
@@ -197,6 +202,9 @@ func (i *issuer) accessToken(g tokenGrant) (accessToken, error) {
 	}
 	if !g.authTime.IsZero() {
 		claims.AuthTime = jwt.NewNumericDate(g.authTime)
+	}
+	if len(g.amr) > 0 {
+		claims.ACR, claims.AMR = acrOf(g.amr), g.amr
 	}
 	if g.jkt != "" {
 		claims.Confirmation = &confirmation{JKT: g.jkt}

@@ -778,3 +778,52 @@ func TestMFA_DiscoveryListsACR(t *testing.T) {
 		t.Errorf("claims_supported %v lacks acr", d["claims_supported"])
 	}
 }
+
+// TestAccessTokenSaysHowThePersonSignedIn: a person's access tokens carry
+// the sign-in's acr and amr, as the ID token does (RFC 9068 §2.2.3.1), from
+// the code exchange and from a refresh, and introspection reports them, so
+// that a resource server can ask for a second factor. A client's own token
+// carries neither.
+func TestAccessTokenSaysHowThePersonSignedIn(t *testing.T) {
+	e := newEnvDSN(t, storagetest.SQLite(t), roomyLockout)
+	b32, _ := e.aliceWithTOTP(e.browser())
+	e.clock.Add(totpPeriod)
+	c := e.browser()
+	p, v := webappParams()
+	p.Set("scope", "openid offline_access todos:read")
+	resp, _ := e.submitFactor(c, e.factorStep(c, p), "totp", e.totpCode(b32))
+	q := callback(t, resp)
+	st, tr := e.exchange("gatehouse-webapp", webappSecret, q.Get("code"), webappRedir, v)
+	if st != http.StatusOK || tr.RefreshToken == "" {
+		t.Fatalf("exchange: %d %s, refresh token %t", st, tr.Error, tr.RefreshToken != "")
+	}
+	st, refreshed := e.refresh("gatehouse-webapp", webappSecret, tr.RefreshToken)
+	if st != http.StatusOK {
+		t.Fatalf("refresh: %d %s", st, refreshed.Error)
+	}
+	for name, tok := range map[string]string{"from the code": tr.AccessToken, "from a refresh": refreshed.AccessToken} {
+		ac := e.unsafeClaims(tok)
+		wantAuthn(t, map[string]any{"acr": ac.ACR, "amr": anySlice(ac.AMR)}, ACRMultiFactor, amrPassword, amrOTP, amrMFA)
+		in := e.introspectAs("gatehouse-api", apiSecret, tok)
+		if in["active"] != true {
+			t.Fatalf("%s: introspection %v", name, in)
+		}
+		wantAuthn(t, in, ACRMultiFactor, amrPassword, amrOTP, amrMFA)
+	}
+
+	st, cc := e.token("third", thirdSecret, url.Values{"grant_type": {"client_credentials"}, "scope": {"todos:read"}})
+	if st != http.StatusOK {
+		t.Fatalf("client credentials: %d %s", st, cc.Error)
+	}
+	if ac := e.unsafeClaims(cc.AccessToken); ac.ACR != "" || ac.AMR != nil || ac.AuthTime != nil {
+		t.Errorf("a client's own token says how someone signed in: acr %q amr %v auth_time %v", ac.ACR, ac.AMR, ac.AuthTime)
+	}
+}
+
+func anySlice(s []string) []any {
+	out := make([]any, len(s))
+	for i, v := range s {
+		out[i] = v
+	}
+	return out
+}
