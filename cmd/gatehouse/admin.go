@@ -382,6 +382,7 @@ func clientAdd(ctx context.Context, e env, args []string) error {
 	fs.StringVar(&c.JWKSURI, "jwks-uri", "", jwksURIHelp)
 	fs.BoolVar(&c.DPoPBound, "dpop-bound", false, dpopBoundHelp)
 	fs.BoolVar(&c.RequirePAR, "require-par", false, requirePARHelp)
+	fs.BoolVar(&c.RequireMFA, "require-mfa", false, requireMFAHelp)
 	fs.StringVar(&c.Profile, "profile", "", "register the client under a security `PROFILE` the server holds it to: fapi2 (FAPI 2.0: "+
 		"private_key_jwt, pushed requests, DPoP-bound tokens of at most 10 minutes, S256; give --jwks or --jwks-uri)")
 	fs.BoolVar(&asJSON, "json", false, `print {"client_id":…,"client_secret":…} for scripts`)
@@ -468,6 +469,10 @@ func authMethodShown(c storage.Client) string {
 const requirePARHelp = "the client must push its authorization requests to /par first " +
 	"(require_pushed_authorization_requests, RFC 9126): their parameters never pass through the browser"
 
+// requireMFAHelp describes --require-mfa.
+const requireMFAHelp = "every sign-in for the client takes a second factor, whatever its authorization requests ask " +
+	"(as acr_values=aal2 would): a person without one sets one up, a login session without one signs in again"
+
 // dpopBoundHelp describes --dpop-bound.
 const dpopBoundHelp = "the client's token requests must carry a DPoP proof (dpop_bound_access_tokens, RFC 9449): " +
 	"every access token it gets is bound to its key"
@@ -517,6 +522,7 @@ func clientList(ctx context.Context, e env, args []string) error {
 				Disabled         bool     `json:"disabled"`
 				// IDTokenAlg is RS256 for a client registered with none.
 				IDTokenAlg string `json:"id_token_signed_response_alg"`
+				RequireMFA bool   `json:"require_mfa"`
 				// AuthMethod is client_secret_basic,client_secret_post for
 				// a confidential client registered before clients had one
 				// method: it may use either.
@@ -529,7 +535,7 @@ func clientList(ctx context.Context, e env, args []string) error {
 			rows := make([]row, 0, len(clients))
 			for _, c := range clients {
 				rows = append(rows, row{c.ID, c.Name, c.Public, c.RedirectURIs, c.GrantTypes, c.Scopes, c.ResourceAudience, c.ResourceScopes, c.Disabled,
-					idTokenAlgShown(c.IDTokenAlg), authMethodShown(c), c.JWKSURI, c.DPoPBound, c.RequirePAR, c.Profile})
+					idTokenAlgShown(c.IDTokenAlg), c.RequireMFA, authMethodShown(c), c.JWKSURI, c.DPoPBound, c.RequirePAR, c.Profile})
 			}
 			return json.NewEncoder(e.stdout).Encode(rows)
 		}
@@ -590,9 +596,9 @@ func orDash(s string) string {
 func clientUpdate(ctx context.Context, e env, args []string) error {
 	var s config.Storage
 	var id, audience, alg string
-	var dpopBound, requirePAR bool
+	var dpopBound, requirePAR, requireMFA bool
 	var scopes, redirects, resourceScopes listFlag
-	fs := newFlagSet(e, "client update --id ID [--scopes S,…] [--redirect-uris URI,…] [--resource-server AUDIENCE] [--resource-scopes S,…] [--id-token-alg ALG] [--dpop-bound=true|false] [--require-par=true|false]",
+	fs := newFlagSet(e, "client update --id ID [--scopes S,…] [--redirect-uris URI,…] [--resource-server AUDIENCE] [--resource-scopes S,…] [--id-token-alg ALG] [--dpop-bound=true|false] [--require-par=true|false] [--require-mfa=true|false]",
 		"Change a client's registration; each flag given replaces that setting, the others stay.\n"+
 			"--scopes replaces the scopes the client may be granted and --redirect-uris its redirect URIs\n"+
 			"(a client using authorization_code needs at least one of each; client_credentials a scope).\n"+
@@ -604,6 +610,7 @@ func clientUpdate(ctx context.Context, e env, args []string) error {
 			"--id-token-alg sets the algorithm its ID tokens are signed with (\"\" for the default, RS256);\n"+
 			"--dpop-bound=true makes its token requests need a DPoP proof, --dpop-bound=false no longer;\n"+
 			"--require-par=true makes it push its authorization requests to /par first;\n"+
+			"--require-mfa=true makes every sign-in for it take a second factor, whatever its requests ask;\n"+
 			"every instance uses it within 5 seconds. The web app reads its own at start: restart it after\n"+
 			"changing the web app's client.",
 		"  gatehouse client update --id myapp --scopes openid,profile,email,offline_access,notes:read\n"+
@@ -622,12 +629,13 @@ func clientUpdate(ctx context.Context, e env, args []string) error {
 	fs.StringVar(&alg, "id-token-alg", "", idTokenAlgHelp())
 	fs.BoolVar(&dpopBound, "dpop-bound", false, dpopBoundHelp)
 	fs.BoolVar(&requirePAR, "require-par", false, requirePARHelp)
+	fs.BoolVar(&requireMFA, "require-mfa", false, requireMFAHelp)
 	if err := parse(fs, e, args); err != nil {
 		return err
 	}
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	changes := []string{"scopes", "redirect-uris", "resource-server", "resource-scopes", "id-token-alg", "dpop-bound", "require-par"}
+	changes := []string{"scopes", "redirect-uris", "resource-server", "resource-scopes", "id-token-alg", "dpop-bound", "require-par", "require-mfa"}
 	if id == "" || !slices.ContainsFunc(changes, func(f string) bool { return given[f] }) {
 		return fmt.Errorf("%w: --id and at least one of --%s are required (--resource-server '' makes the client no resource server)", errUsage, strings.Join(changes, ", --"))
 	}
@@ -716,6 +724,16 @@ func clientUpdate(ctx context.Context, e env, args []string) error {
 				fmt.Fprintf(e.stdout, "client %s must push its authorization requests\n", id)
 			} else {
 				fmt.Fprintf(e.stdout, "client %s may send its authorization requests through the browser\n", id)
+			}
+		}
+		if given["require-mfa"] {
+			if err := admin.SetRequireMFA(ctx, st, id, requireMFA, time.Now()); err != nil {
+				return err
+			}
+			if requireMFA {
+				fmt.Fprintf(e.stdout, "client %s requires a second factor at every sign-in\n", id)
+			} else {
+				fmt.Fprintf(e.stdout, "client %s takes a second factor only when the server or its request asks for one\n", id)
 			}
 		}
 		return nil

@@ -39,6 +39,8 @@ func TestFlagMistakes(t *testing.T) {
 			"gatehouse serve: --trust-proxy was removed: it believed the leftmost X-Forwarded-For entry, which clients can forge; list your proxies with --trusted-proxies CIDR,… instead\nRun 'gatehouse serve --help' for usage.\n"},
 		{"bad boolean value", []string{"serve", "--require-par=maybe"}, nil, 2, "^$",
 			"gatehouse serve: invalid value \"maybe\" for --require-par: use true or false, as in --require-par=false\nRun 'gatehouse serve --help' for usage.\n"},
+		{"bad boolean value of client update", []string{"client", "update", "--id", "app", "--require-mfa=sometimes"}, nil, 2, "^$",
+			"gatehouse client update: invalid value \"sometimes\" for --require-mfa: use true or false, as in --require-mfa=false\nRun 'gatehouse client update --help' for usage.\n"},
 		{"unknown flag far from any", []string{"client", "update", "--scopess", "x"}, nil, 2, "^$",
 			"gatehouse client update: unknown flag --scopess (did you mean --scopes?)\nRun 'gatehouse client update --help' for usage.\n"},
 		{"unexpected argument", []string{"migrate", "extra"}, nil, 2, "^$",

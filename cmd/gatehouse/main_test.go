@@ -434,6 +434,46 @@ func TestClientIDTokenAlg(t *testing.T) {
 	}
 }
 
+// TestClientRequireMFA: `client add --require-mfa` registers a client
+// whose every sign-in takes a second factor, `client update
+// --require-mfa=true|false` changes that and says so, and `client list
+// --json` shows it as require_mfa; an unknown client or a value that is no
+// boolean changes nothing.
+func TestClientRequireMFA(t *testing.T) {
+	ctx := context.Background()
+	dir := []string{"--data-dir", t.TempDir()}
+	steps := []struct {
+		args           []string
+		code           int
+		stdout, stderr string // regexps
+	}{
+		{[]string{"client", "add", "--id", "bank", "--redirect-uri", "https://bank.example.com/cb", "--require-mfa"}, 0, "^added client bank\n", ""},
+		{[]string{"client", "add", "--id", "plain", "--redirect-uri", "https://plain.example.com/cb"}, 0, "^added client plain\n", ""},
+		{[]string{"client", "list", "--json"}, 0, `"client_id":"bank",[^}]*"require_mfa":true(?s:.*)"client_id":"plain",[^}]*"require_mfa":false`, ""},
+		{[]string{"client", "update", "--id", "bank", "--require-mfa=false"}, 0,
+			"^client bank takes a second factor only when the server or its request asks for one\n$", ""},
+		{[]string{"client", "list", "--json"}, 0, `"client_id":"bank",[^}]*"require_mfa":false`, ""},
+		{[]string{"client", "update", "--id", "plain", "--require-mfa"}, 0, "^client plain requires a second factor at every sign-in\n$", ""},
+		{[]string{"client", "update", "--id", "bank", "--require-mfa=true"}, 0, "^client bank requires a second factor at every sign-in\n$", ""},
+		{[]string{"client", "list", "--json"}, 0, `"client_id":"bank",[^}]*"require_mfa":true(?s:.*)"client_id":"plain",[^}]*"require_mfa":true`, ""},
+		{[]string{"client", "update", "--id", "nope", "--require-mfa"}, 1, "^$", `no client "nope"`},
+		{[]string{"client", "update", "--id", "bank", "--require-mfa=maybe"}, 2, "^$", `invalid value "maybe" for --require-mfa`},
+		{[]string{"client", "list", "--json"}, 0, `"client_id":"bank",[^}]*"require_mfa":true`, ""},
+	}
+	for _, s := range steps {
+		code, stdout, stderr := gatehouse(t, ctx, "", nil, append(s.args, dir...)...)
+		if code != s.code {
+			t.Fatalf("%v: exit %d, want %d (stderr %q)", s.args, code, s.code, stderr)
+		}
+		if !regexp.MustCompile(s.stdout).MatchString(stdout) {
+			t.Fatalf("%v: stdout %q does not match %q", s.args, stdout, s.stdout)
+		}
+		if s.stderr != "" && !regexp.MustCompile(s.stderr).MatchString(stderr) {
+			t.Fatalf("%v: stderr %q does not match %q", s.args, stderr, s.stderr)
+		}
+	}
+}
+
 // TestStartGivesTheWebappClientES256: a start on a seeded database whose
 // web app client (--webapp-client-id) is registered with no ID token
 // algorithm gives it admin.WebappIDTokenAlg; one set explicitly, RS256

@@ -50,6 +50,9 @@ type NewClient struct {
 	// RequirePAR is require_pushed_authorization_requests (RFC 9126 §6):
 	// the client's authorization requests must be pushed first.
 	RequirePAR bool
+	// RequireMFA makes every sign-in for the client take a second factor,
+	// whatever its authorization requests ask (as acr_values=aal2 would).
+	RequireMFA bool
 	// Profile registers the client under a security profile the server
 	// holds it to: "" or storage.ProfileFAPI2, which needs a confidential
 	// client with private_key_jwt and sets DPoPBound and RequirePAR.
@@ -170,6 +173,7 @@ func clientRecord(c NewClient, now time.Time) (storage.Client, error) {
 		JWKSURI:                auth.JWKSURI,
 		DPoPBound:              c.DPoPBound,
 		RequirePAR:             c.RequirePAR,
+		RequireMFA:             c.RequireMFA,
 		Profile:                c.Profile,
 		CreatedAt:              now.UTC(), UpdatedAt: now.UTC(),
 	}, nil
@@ -525,6 +529,19 @@ func SetRequirePAR(ctx context.Context, clients storage.Clients, id string, requ
 	}
 	if err := clients.SetClientRequirePAR(ctx, id, require, now.UTC()); err != nil {
 		return fmt.Errorf("setting whether %q must push its requests: %w", id, err)
+	}
+	return nil
+}
+
+// SetRequireMFA sets whether every sign-in for client id must take a
+// second factor; every instance uses it at the client's next
+// authorization request.
+func SetRequireMFA(ctx context.Context, clients storage.Clients, id string, require bool, now time.Time) error {
+	if _, err := lookupClient(ctx, clients, id); err != nil {
+		return err
+	}
+	if err := clients.SetClientRequireMFA(ctx, id, require, now.UTC()); err != nil {
+		return fmt.Errorf("setting whether %q requires a second factor: %w", id, err)
 	}
 	return nil
 }

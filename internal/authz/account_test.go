@@ -2,6 +2,7 @@ package authz
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"net/http"
 	"net/url"
@@ -370,5 +371,62 @@ func TestRecovery_NewCodesReplaceOld(t *testing.T) {
 		if resp, _ := e.submitFactor(c, e.factorStep(c, p), "recovery", tc.code); isCode(resp) != tc.ok {
 			t.Errorf("recovery code %s: %d, want signed in %t", tc.code, resp.StatusCode, tc.ok)
 		}
+	}
+}
+
+// TestAccount_RemovePasskey: a passkey comes off from a recent sign-in;
+// an old sign-in is sent to sign in again first, and under a required
+// second factor the person's last factor stays.
+func TestAccount_RemovePasskey(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		requireMFA bool
+		withApp    bool          // the app is on, then removed first (allowed: the passkey stays)
+		wait       time.Duration // since the sign-in
+		done       string        // "" for the sign-in page
+		kept       bool
+	}{
+		{"recent sign-in", false, false, 0, "passkey-removed", false},
+		{"old sign-in", false, false, reauthWindow + time.Minute, "", true},
+		{"the last factor, second factor required", true, true, 0, "last-factor", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newPasskeyEnvDSN(t, storagetest.SQLite(t), func(c *Config) {
+				c.RequireMFA = tc.requireMFA
+				roomyLockout(c)
+			})
+			c := e.browser()
+			var page string
+			if tc.withApp {
+				e.aliceWithTOTP(c)
+				_, page = e.get(c, e.ts.URL+"/account")
+			} else {
+				_, page = e.get(c, e.ts.URL+"/login?return=account")
+				_, page = e.login(c, page, "alice", alicePassword)
+			}
+			k := newSoftPasskey(t, []byte("u-alice"), 0)
+			if resp := e.addPasskey(c, page, k, "alice's key"); !atAccount(resp, "passkey-added") {
+				t.Fatalf("adding a passkey: %d at %s", resp.StatusCode, resp.Request.URL)
+			}
+			_, page = e.get(c, e.ts.URL+"/account")
+			if tc.withApp {
+				if resp, _ := e.accountPost(c, page, "/account/totp/delete", nil); !atAccount(resp, "totp-off") {
+					t.Fatalf("removing the app beside a passkey: %d at %s", resp.StatusCode, resp.Request.URL)
+				}
+				_, page = e.get(c, e.ts.URL+"/account")
+			}
+			e.clock.Add(tc.wait)
+			resp, _ := e.accountPost(c, page, "/account/passkeys/delete", url.Values{"id": {base64.RawURLEncoding.EncodeToString(k.id)}})
+			if tc.done == "" && !atReauth(resp) || tc.done != "" && !atAccount(resp, tc.done) {
+				t.Errorf("removing the passkey: %d at %s, want done=%q (\"\": the sign-in page)", resp.StatusCode, resp.Request.URL, tc.done)
+			}
+			keys, err := e.store.ListPasskeys(context.Background(), "u-alice")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if kept := len(keys) == 1; kept != tc.kept {
+				t.Errorf("passkey kept: %t, want %t", kept, tc.kept)
+			}
+		})
 	}
 }

@@ -173,6 +173,12 @@ func (s *Server) authorizationRequest(ctx context.Context, client storage.Client
 		req.CodeChallengeMethod = ""
 	}
 	p := pendingRequest{AuthRequest: req, ACRValues: strings.Fields(q.Get("acr_values"))}
+	if client.RequireMFA {
+		// The client's registration asks every sign-in for a second
+		// factor, whatever the request says (a browser can strip
+		// acr_values from the address).
+		p.ACRValues = []string{ACRMultiFactor}
+	}
 	if hint := q.Get("id_token_hint"); hint != "" {
 		claims, _, err := s.verifyIDTokenHint(ctx, hint)
 		if err != nil {
@@ -239,7 +245,8 @@ func (s *Server) advance(w http.ResponseWriter, r *http.Request, p pendingReques
 		// prompt=login and max_age force a fresh sign-in (OpenID Connect
 		// Core §3.1.2.1).
 		// A session without a second factor is not enough when one is
-		// required (the server's policy, or acr_values asking aal2).
+		// required (the server's policy, the client's, or acr_values
+		// asking aal2).
 		fresh := slices.Contains(req.Prompt, "login") ||
 			(ok && req.MaxAge != nil && s.now().Sub(sess.AuthTime) > *req.MaxAge) ||
 			(ok && s.mfaRequired(p) && !slices.Contains(sess.AMR, amrMFA)) ||

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/go-webauthn/webauthn/protocol"
@@ -226,8 +227,10 @@ func (p *passkeyRP) seal(w http.ResponseWriter, kind ceremonyKind, bound string,
 }
 
 // open returns the state of the browser's ceremony of this kind, bound to
-// bound, if it has one that has not expired, and ends it: a response is
-// verified once against it, right or wrong.
+// bound, if it has one that has not expired, and clears its cookie. A
+// client that kept the cookie may send another response within the
+// ceremony's lifetime; only a valid one (made with the private key) signs
+// in, and the challenge is spent once across instances when it does.
 func (p *passkeyRP) open(w http.ResponseWriter, r *http.Request, kind ceremonyKind, bound string) (webauthn.SessionData, error) {
 	c, err := r.Cookie(p.cookie(kind))
 	if err != nil || c.Value == "" || len(c.Value) > maxSealedRequest {
@@ -326,6 +329,12 @@ func (p *passkeyRP) verifyDiscoverable(ctx context.Context, sd webauthn.SessionD
 	var pu passkeyUser
 	var storeErr error
 	handler := func(_, userHandle []byte) (webauthn.User, error) {
+		// The handle comes from the browser before any signature is
+		// checked: one that no user ID can be (a WebAuthn user handle is
+		// at most 64 bytes) names nobody, and is never looked up.
+		if len(userHandle) == 0 || len(userHandle) > 64 || !validText(string(userHandle)) {
+			return nil, errors.New("unknown user")
+		}
 		u, err := p.store.GetUser(ctx, string(userHandle))
 		if err != nil {
 			if !errors.Is(err, storage.ErrNotFound) {
@@ -542,7 +551,14 @@ func (s *Server) verifyNewPasskey(w http.ResponseWriter, r *http.Request, sess s
 // passkeyName is the name a passkey is listed by: what the person typed,
 // trimmed and cut to maxPasskeyName characters, or "Passkey".
 func passkeyName(name string) string {
-	name = strings.TrimSpace(name)
+	// Control characters (tabs, line breaks, escapes) become spaces: the
+	// name is shown in pages and written to the audit log.
+	name = strings.TrimSpace(strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, name))
 	if utf8.RuneCountInString(name) > maxPasskeyName {
 		name = strings.TrimSpace(string([]rune(name)[:maxPasskeyName]))
 	}

@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/ecdsa"
@@ -586,6 +587,24 @@ func TestPasskey_RefusedAssertions(t *testing.T) {
 	}
 }
 
+// TestPasskey_HandleNoUserCanHave: a user handle that no user ID can be
+// (not UTF-8, with NUL, longer than WebAuthn's 64 bytes) is an unknown
+// user on every backend, refused like one, never a store failure (which
+// PostgreSQL's text type would make of invalid UTF-8 or NUL).
+func TestPasskey_HandleNoUserCanHave(t *testing.T) {
+	for _, b := range storagetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			e := newPasskeyEnvDSN(t, b.DSN(t))
+			alice := e.registered("alice", 0)
+			for i, handle := range [][]byte{[]byte("\xff\xfe"), []byte("a\x00b"), make([]byte, 2000), bytes.Repeat([]byte("a"), 65)} {
+				c := e.browser()
+				resp, body := e.passkeyLogin(c, "", alice, assertion{handle: handle, counter: uint32(i + 1)})
+				e.refusedSignIn(c, resp, body)
+			}
+		})
+	}
+}
+
 func TestPasskey_MalformedResponsesAre401(t *testing.T) {
 	e := newPasskeyEnv(t)
 	for _, cred := range []string{"", "null", "{}", "garbage", `{"id":"AA","rawId":"AA","type":"public-key","response":{}}`, strings.Repeat("[", 5000)} {
@@ -983,6 +1002,8 @@ func TestPasskeyName(t *testing.T) {
 		{"  Phone ", "Phone"},
 		{long, strings.Repeat("é", 64)},
 		{strings.Repeat("a", 63) + " b", strings.Repeat("a", 63)},
+		{"Work\tlaptop\r\n", "Work laptop"},
+		{"\x1b[31mred\u0085", "[31mred"},
 	} {
 		if got := passkeyName(tt.in); got != tt.want {
 			t.Errorf("passkeyName(%q) = %q, want %q", tt.in, got, tt.want)

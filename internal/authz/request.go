@@ -93,24 +93,29 @@ func (s *Server) readRequest(w http.ResponseWriter, r *http.Request, shape error
 }
 
 // checkParams enforces RFC 6749 §3.1 (no repeated parameters) and valid
-// UTF-8 on a parsed form. resource may repeat (RFC 8707 §2): the
-// endpoints that read it refuse more than one with invalid_target.
+// UTF-8 without NUL on a parsed form (PostgreSQL stores no NUL in text, so
+// one would fail the look-up instead of finding nothing). resource may
+// repeat (RFC 8707 §2): the endpoints that read it refuse more than one
+// with invalid_target.
 func checkParams(form url.Values) error {
 	for k, vs := range form {
 		if len(vs) > 1 && k != "resource" {
 			return errors.New("a parameter is included more than once")
 		}
-		if !utf8.ValidString(k) {
-			return errors.New("parameters must be UTF-8")
+		if !validText(k) {
+			return errors.New("parameters must be UTF-8 text without NUL")
 		}
 		for _, v := range vs {
-			if !utf8.ValidString(v) {
-				return errors.New("parameters must be UTF-8")
+			if !validText(v) {
+				return errors.New("parameters must be UTF-8 text without NUL")
 			}
 		}
 	}
 	return nil
 }
+
+// validText reports whether s is UTF-8 without NUL: text every store keeps.
+func validText(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
 
 // requestError answers err in the endpoint's shape.
 func (s *Server) requestError(w http.ResponseWriter, r *http.Request, shape errorShape, err error) {

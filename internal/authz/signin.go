@@ -171,9 +171,11 @@ func (s *Server) openSignIn(r *http.Request) (signInState, bool) {
 }
 
 // mfaRequired reports whether the sign-in for p must take a second
-// factor: the server requires one of everyone, or the client's
-// acr_values accept ACRMultiFactor and not ACRSingleFactor (acr_values
-// are a list of preferences: one that also names aal1 gets a second
+// factor: the server requires one of everyone, the client was registered
+// with RequireMFA (authorizationRequest sets its acr_values to
+// ACRMultiFactor alone, whatever it sent), or the client's acr_values
+// accept ACRMultiFactor and not ACRSingleFactor (acr_values are a list
+// of preferences: one that also names aal1 gets a second
 // factor from a person who has one, and an aal1 sign-in from one who has
 // none, which its ID token's acr says).
 func (s *Server) mfaRequired(p pendingRequest) bool {
@@ -287,9 +289,14 @@ func (s *Server) finishSignIn(w http.ResponseWriter, r *http.Request, st signInS
 		return
 	}
 	// A sign-in in steps kept the username's count from its password step
-	// until now.
-	if err := s.lockout.resetUser(ctx, st.Username); err != nil {
-		s.log.ErrorContext(ctx, "resetting sign-in attempts", "err", err)
+	// until now. A passkey proves more than an app code: it lifts the
+	// daily cap on wrong app codes too, as a recovery code does.
+	reset := s.lockout.resetUser(ctx, st.Username)
+	if slices.Contains(st.AMR, amrHWK) || slices.Contains(st.AMR, amrSWK) {
+		reset = errors.Join(reset, s.lockout.factorSucceeded(ctx, st.Username))
+	}
+	if reset != nil {
+		s.log.ErrorContext(ctx, "resetting sign-in attempts", "err", reset)
 	}
 	// A new session on every sign-in (no session fixation).
 	s.endSession(ctx, w, r)

@@ -150,6 +150,40 @@ func TestSignIn_AppCodesCapped(t *testing.T) {
 	}
 }
 
+// TestSignIn_PasskeyLiftsAppCodeCap: past the daily cap on wrong app
+// codes, a passkey sign-in lifts it as a recovery code does: the app works
+// again afterwards.
+func TestSignIn_PasskeyLiftsAppCodeCap(t *testing.T) {
+	e := newPasskeyEnvDSN(t, storagetest.SQLite(t), func(c *Config) {
+		c.Lockout = Lockout{Delay: time.Millisecond, UserLimit: 1000, AddressLimit: 1000, FactorLimit: 3, Window: time.Minute}
+	})
+	own := e.browser()
+	b32, _ := e.aliceWithTOTP(own)
+	_, page := e.get(own, e.ts.URL+"/account")
+	k := newSoftPasskey(t, []byte("u-alice"), 0)
+	if resp := e.addPasskey(own, page, k, "alice's key"); resp.Request.URL.String() != e.ts.URL+"/account?done=passkey-added" {
+		t.Fatalf("adding a passkey ended at %s (%d)", resp.Request.URL, resp.StatusCode)
+	}
+	p, _ := webappParams()
+	for range 3 {
+		c := e.browser()
+		e.submitFactor(c, e.factorStep(c, p), "totp", e.wrongTOTP(b32))
+		e.clock.Add(2 * time.Minute)
+	}
+	c := e.browser()
+	if resp, _ := e.submitFactor(c, e.factorStep(c, p), "totp", e.totpCode(b32)); resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("the right code past the cap: %d, want 429", resp.StatusCode)
+	}
+	c = e.browser()
+	e.passkeyLogin(c, "", k, assertion{counter: 1})
+	e.wantSession(c, "u-alice", amrHWK, amrMFA)
+	e.clock.Add(totpPeriod)
+	c = e.browser()
+	if resp, _ := e.submitFactor(c, e.factorStep(c, p), "totp", e.totpCode(b32)); !isCode(resp) {
+		t.Fatalf("the app after a passkey sign-in: %d, want a code", resp.StatusCode)
+	}
+}
+
 // TestSignIn_PasswordChangeEndsSignInsUnderWay: a sign-in paused at its
 // second step when the password changes does not finish.
 func TestSignIn_PasswordChangeEndsSignInsUnderWay(t *testing.T) {

@@ -119,6 +119,11 @@ type Client struct {
 	// RequirePAR is the client's require_pushed_authorization_requests
 	// (RFC 9126 §6): its authorization requests must be pushed first.
 	RequirePAR bool
+	// RequireMFA makes every sign-in for the client take a second factor,
+	// as if each of its authorization requests asked for acr aal2: a
+	// person without one enrols one, and a login session that signed in
+	// without one steps up.
+	RequireMFA bool
 	// Profile is the security profile the client was registered under,
 	// which the server holds it to: "" (none) or ProfileFAPI2.
 	Profile string
@@ -179,6 +184,9 @@ type Clients interface {
 	// SetClientRequirePAR sets the client's RequirePAR; ErrNotFound if no
 	// such client.
 	SetClientRequirePAR(ctx context.Context, id string, require bool, now time.Time) error
+	// SetClientRequireMFA sets the client's RequireMFA; ErrNotFound if no
+	// such client.
+	SetClientRequireMFA(ctx context.Context, id string, require bool, now time.Time) error
 	// SetClientAuthentication sets how the client authenticates: its
 	// AuthMethod, SecretHash, JWKS and JWKSURI together, so a client never
 	// has a method without what it needs; ErrNotFound if no such client.

@@ -159,7 +159,7 @@ func testClients(t *testing.T, s storage.Store) {
 		ID: "api", Name: "Todo API", SecretHash: "hash-of-api-secret",
 		GrantTypes: []string{"client_credentials"}, ResourceAudience: "https://127.0.0.1:8001",
 		ResourceScopes: []string{"reports:read", "reports:write"}, AuthMethod: storage.AuthPrivateKeyJWT,
-		JWKS: `{"keys":[]}`, JWKSURI: "https://api.example/jwks", DPoPBound: true, RequirePAR: true, Profile: storage.ProfileFAPI2,
+		JWKS: `{"keys":[]}`, JWKSURI: "https://api.example/jwks", DPoPBound: true, RequirePAR: true, RequireMFA: true, Profile: storage.ProfileFAPI2,
 		Disabled: true, CreatedAt: base, UpdatedAt: base,
 	}
 	for _, c := range []storage.Client{webapp, cli, api} {
@@ -184,6 +184,7 @@ func testClients(t *testing.T, s storage.Store) {
 	wantErr(t, s.SetClientDisabled(ctx, "nobody", true, base), storage.ErrNotFound, "SetClientDisabled unknown")
 	wantErr(t, s.SetClientDPoPBound(ctx, "nobody", true, base), storage.ErrNotFound, "SetClientDPoPBound unknown")
 	wantErr(t, s.SetClientRequirePAR(ctx, "nobody", true, base), storage.ErrNotFound, "SetClientRequirePAR unknown")
+	wantErr(t, s.SetClientRequireMFA(ctx, "nobody", true, base), storage.ErrNotFound, "SetClientRequireMFA unknown")
 	wantErr(t, s.SetClientAuthentication(ctx, "nobody", storage.ClientAuthentication{AuthMethod: storage.AuthNone}, base),
 		storage.ErrNotFound, "SetClientAuthentication unknown")
 	keyAuth := storage.ClientAuthentication{AuthMethod: storage.AuthPrivateKeyJWT,
@@ -270,6 +271,12 @@ func testClients(t *testing.T, s storage.Store) {
 			func(c *storage.Client) {}},
 		{"SetClientRequirePAR(false)", func(w time.Time) error { return s.SetClientRequirePAR(ctx, cli.ID, false, w) },
 			func(c *storage.Client) { c.RequirePAR = false }},
+		{"SetClientRequireMFA(true)", func(w time.Time) error { return s.SetClientRequireMFA(ctx, cli.ID, true, w) },
+			func(c *storage.Client) { c.RequireMFA = true }},
+		{"SetClientRequireMFA(true) again", func(w time.Time) error { return s.SetClientRequireMFA(ctx, cli.ID, true, w) },
+			func(c *storage.Client) {}},
+		{"SetClientRequireMFA(false)", func(w time.Time) error { return s.SetClientRequireMFA(ctx, cli.ID, false, w) },
+			func(c *storage.Client) { c.RequireMFA = false }},
 		{"SetClientAuthentication private_key_jwt", func(w time.Time) error { return s.SetClientAuthentication(ctx, cli.ID, keyAuth, w) },
 			func(c *storage.Client) {
 				c.AuthMethod, c.SecretHash, c.JWKS, c.JWKSURI = keyAuth.AuthMethod, keyAuth.SecretHash, keyAuth.JWKS, keyAuth.JWKSURI

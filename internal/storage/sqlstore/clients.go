@@ -11,23 +11,23 @@ import (
 
 const clientColumns = "id, name, secret_hash, public, redirect_uris, post_logout_redirect_uris, grant_types, scopes, " +
 	"pkce_optional, first_party, resource_audience, resource_scopes, id_token_alg, auth_method, jwks, jwks_uri, " +
-	"dpop_bound, require_par, profile, disabled, created_at, updated_at"
+	"dpop_bound, require_par, require_mfa, profile, disabled, created_at, updated_at"
 
 func scanClient(c *storage.Client) func(scanner) error {
 	return func(r scanner) error {
 		return r.Scan(&c.ID, &c.Name, &c.SecretHash, &c.Public, list(&c.RedirectURIs), list(&c.PostLogoutRedirectURIs),
 			list(&c.GrantTypes), list(&c.Scopes), &c.PKCEOptional, &c.FirstParty, &c.ResourceAudience, list(&c.ResourceScopes),
-			&c.IDTokenAlg, &c.AuthMethod, &c.JWKS, &c.JWKSURI, &c.DPoPBound, &c.RequirePAR, &c.Profile, &c.Disabled,
+			&c.IDTokenAlg, &c.AuthMethod, &c.JWKS, &c.JWKSURI, &c.DPoPBound, &c.RequirePAR, &c.RequireMFA, &c.Profile, &c.Disabled,
 			ts(&c.CreatedAt), ts(&c.UpdatedAt))
 	}
 }
 
 // CreateClient fails with storage.ErrAlreadyExists if the ID is taken.
 func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
-	_, err := s.write(ctx, "INSERT INTO clients ("+clientColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	_, err := s.write(ctx, "INSERT INTO clients ("+clientColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		c.ID, c.Name, c.SecretHash, c.Public, encodeList(c.RedirectURIs), encodeList(c.PostLogoutRedirectURIs),
 		encodeList(c.GrantTypes), encodeList(c.Scopes), c.PKCEOptional, c.FirstParty, c.ResourceAudience, encodeList(c.ResourceScopes),
-		c.IDTokenAlg, c.AuthMethod, c.JWKS, c.JWKSURI, c.DPoPBound, c.RequirePAR, c.Profile, c.Disabled,
+		c.IDTokenAlg, c.AuthMethod, c.JWKS, c.JWKSURI, c.DPoPBound, c.RequirePAR, c.RequireMFA, c.Profile, c.Disabled,
 		micros(c.CreatedAt), micros(c.UpdatedAt))
 	return err
 }
@@ -71,6 +71,12 @@ func (s *Store) SetClientDPoPBound(ctx context.Context, id string, bound bool, n
 // requests.
 func (s *Store) SetClientRequirePAR(ctx context.Context, id string, require bool, now time.Time) error {
 	return s.writeOne(ctx, "UPDATE clients SET require_par = ?, updated_at = ? WHERE id = ?", require, micros(now), id)
+}
+
+// SetClientRequireMFA sets whether every sign-in for the client must take
+// a second factor.
+func (s *Store) SetClientRequireMFA(ctx context.Context, id string, require bool, now time.Time) error {
+	return s.writeOne(ctx, "UPDATE clients SET require_mfa = ?, updated_at = ? WHERE id = ?", require, micros(now), id)
 }
 
 // SetClientSecret replaces the secret hash.

@@ -1,0 +1,179 @@
+package authz
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"testing"
+
+	"github.com/gatehouse-dev/gatehouse/internal/storage/storagetest"
+)
+
+// Tests of a client registered with RequireMFA: every sign-in for it takes
+// a second factor whatever its authorization request says, as if it had
+// asked acr_values=aal2 in a way no one can strip; other clients are
+// unaffected.
+
+// setRequireMFA sets the client's RequireMFA, as `gatehouse client update
+// --require-mfa` does.
+func (e *env) setRequireMFA(clientID string, require bool) {
+	e.t.Helper()
+	if err := e.store.SetClientRequireMFA(context.Background(), clientID, require, e.clock.Now()); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// legacyParams is an authorization request of the legacy client (first
+// party, so no consent) and its PKCE verifier.
+func legacyParams() (url.Values, string) {
+	v, ch := pkce()
+	return authParams("legacy", legacyRedir, ch, "openid todos:read"), v
+}
+
+// legacyClaims exchanges the code of a redirect to the legacy client and
+// returns the ID token's claims.
+func (e *env) legacyClaims(resp *http.Response, verifier string) map[string]any {
+	e.t.Helper()
+	q := callback(e.t, resp)
+	if q.Get("error") != "" || q.Get("code") == "" {
+		e.t.Fatalf("authorization response %v", q)
+	}
+	st, tr := e.exchange("legacy", legacySecret, q.Get("code"), legacyRedir, verifier)
+	if st != http.StatusOK {
+		e.t.Fatalf("exchange: %d %s", st, tr.Error)
+	}
+	return e.idClaims(tr.IDToken)
+}
+
+// TestMFAClient_EnrolsAtSignIn: a person without a second factor who
+// signs in for a client that requires one sets up an authenticator app
+// after the password and reaches the client at aal2, whatever acr_values
+// the request carries (none, or ones that accept aal1).
+func TestMFAClient_EnrolsAtSignIn(t *testing.T) {
+	for _, tc := range []struct{ name, acrValues string }{
+		{"no acr_values", ""},
+		{"acr_values=aal1", "aal1"},
+		{"acr_values=aal2 aal1", "aal2 aal1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnvDSN(t, storagetest.SQLite(t), roomyLockout)
+			e.setRequireMFA("gatehouse-webapp", true)
+			c := e.browser()
+			p, verifier := webappParams()
+			if tc.acrValues != "" {
+				p.Set("acr_values", tc.acrValues)
+			}
+			_, page := e.get(c, e.ts.URL+"/authorize?"+p.Encode())
+			resp, page := e.login(c, page, "bob", alicePassword)
+			if !at(resp, http.StatusOK, "/login/enrol") {
+				t.Fatalf("after the password: %d at %s, want /login/enrol", resp.StatusCode, resp.Request.URL)
+			}
+			if n := e.sessionCount("u-bob"); n != 0 {
+				t.Errorf("the password alone started %d sessions", n)
+			}
+			resp, page = e.enrol(c, page, "/login/enrol")
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("enrolling: %d", resp.StatusCode)
+			}
+			checkRecoveryCodes(t, shownRecoveryCodes(t, page))
+			resp, _ = e.post(c, e.ts.URL+"/login/continue", hidden(page))
+			wantAuthn(t, e.webappClaims(resp, verifier), ACRMultiFactor, amrPassword, amrOTP, amrMFA)
+		})
+	}
+}
+
+// TestMFAClient_PushedRequest: a pushed request (RFC 9126) of a client
+// that requires a second factor takes one too.
+func TestMFAClient_PushedRequest(t *testing.T) {
+	e := newEnvDSN(t, storagetest.SQLite(t), roomyLockout)
+	e.setRequireMFA("third", true)
+	_, ch := pkce()
+	resp := e.authorizePushed("third", e.push(pushParams(ch), nil))
+	if !at(resp, http.StatusOK, "/login/enrol") {
+		t.Fatalf("after the password: %d at %s, want /login/enrol", resp.StatusCode, resp.Request.URL)
+	}
+}
+
+// TestMFAClient_SingleFactorSessionStepsUp: a login session that signed
+// in with the password alone does not do for a client that requires a
+// second factor, though its request asks for none: prompt=none gets
+// login_required, and otherwise the person signs in again and is asked
+// for the factor. The session that starts then does, and its ID token
+// says aal2.
+func TestMFAClient_SingleFactorSessionStepsUp(t *testing.T) {
+	e := newEnvDSN(t, storagetest.SQLite(t), roomyLockout)
+	b32, _ := e.aliceWithTOTP(e.browser())
+	e.setRequireMFA("gatehouse-webapp", true)
+	c := e.browser()
+	e.plantSession(c, "u-alice", amrPassword)
+
+	p, _ := webappParams()
+	p.Set("prompt", "none")
+	if got := e.authorizeError(c, p); got != "login_required" {
+		t.Errorf("prompt=none with a password-only session: %q, want login_required", got)
+	}
+	p, verifier := webappParams()
+	resp, page := e.get(c, e.ts.URL+"/authorize?"+p.Encode())
+	if !at(resp, http.StatusOK, "/login") {
+		t.Fatalf("a password-only session: %d at %s, want the login page", resp.StatusCode, resp.Request.URL)
+	}
+	resp, page = e.login(c, page, "alice", alicePassword)
+	if !at(resp, http.StatusOK, "/login/factor") {
+		t.Fatalf("after the password: %d at %s, want the second-factor page", resp.StatusCode, resp.Request.URL)
+	}
+	resp, _ = e.submitFactor(c, page, "totp", e.totpCode(b32))
+	if !isCode(resp) {
+		t.Fatalf("after the code: %d", resp.StatusCode)
+	}
+	wantAuthn(t, e.webappClaims(resp, verifier), ACRMultiFactor, amrPassword, amrOTP, amrMFA)
+
+	// The new session does, without another sign-in.
+	p, verifier = webappParams()
+	p.Set("prompt", "none")
+	resp, _ = e.get(c, e.ts.URL+"/authorize?"+p.Encode())
+	if !isCode(resp) {
+		t.Fatalf("prompt=none after stepping up: %d %v", resp.StatusCode, callback(t, resp))
+	}
+	wantAuthn(t, e.webappClaims(resp, verifier), ACRMultiFactor, amrPassword, amrOTP, amrMFA)
+}
+
+// TestMFAClient_OtherClientsUnaffected: the requirement is the client's
+// alone. In the browser whose password-only session that client refuses,
+// another client gets a code at once, at aal1; a person without a second
+// factor signs in for another client, or at the server itself, without
+// enrolling one; and once the client no longer requires a factor, the
+// password-only session does for it again.
+func TestMFAClient_OtherClientsUnaffected(t *testing.T) {
+	e := newEnvDSN(t, storagetest.SQLite(t), roomyLockout)
+	e.setRequireMFA("gatehouse-webapp", true)
+	c := e.browser()
+	e.plantSession(c, "u-alice", amrPassword)
+
+	p, _ := webappParams()
+	p.Set("prompt", "none")
+	if got := e.authorizeError(c, p); got != "login_required" {
+		t.Errorf("the client requiring a factor, prompt=none with a password-only session: %q, want login_required", got)
+	}
+	lp, verifier := legacyParams()
+	lp.Set("prompt", "none")
+	resp, _ := e.get(c, e.ts.URL+"/authorize?"+lp.Encode())
+	wantAuthn(t, e.legacyClaims(resp, verifier), ACRSingleFactor, amrPassword)
+
+	b := e.browser()
+	lp, verifier = legacyParams()
+	_, page := e.get(b, e.ts.URL+"/authorize?"+lp.Encode())
+	resp, _ = e.login(b, page, "bob", alicePassword)
+	wantAuthn(t, e.legacyClaims(resp, verifier), ACRSingleFactor, amrPassword)
+	if resp, _ := e.signInAtAccount(e.browser(), "bob"); !at(resp, http.StatusOK, "/account") {
+		t.Errorf("a sign-in at the server itself: %d at %s, want the account page", resp.StatusCode, resp.Request.URL)
+	}
+
+	e.setRequireMFA("gatehouse-webapp", false)
+	p, verifier = webappParams()
+	p.Set("prompt", "none")
+	resp, _ = e.get(c, e.ts.URL+"/authorize?"+p.Encode())
+	if !isCode(resp) {
+		t.Fatalf("prompt=none once the client no longer requires a factor: %d %v", resp.StatusCode, callback(t, resp))
+	}
+	wantAuthn(t, e.webappClaims(resp, verifier), ACRSingleFactor, amrPassword)
+}
