@@ -79,11 +79,7 @@ func TestClientAuthMethods(t *testing.T) {
 	const uri = "https://keyed-uri.example.com/jwks.json"
 	const secretRE = `[A-Za-z0-9_-]{43,}`
 
-	steps := []struct {
-		args           []string
-		code           int
-		stdout, stderr string // regexps
-	}{
+	steps := []cliStep{
 		{[]string{"client", "add", "--id", "keyed", "--grant-types", "client_credentials", "--scopes", "todos:read", "--auth-method", "private_key_jwt", "--jwks", jwks}, 0, "^added client keyed\n$", ""},
 		{[]string{"client", "add", "--id", "keyed-json", "--grant-types", "client_credentials", "--auth-method", "private_key_jwt", "--jwks", jwks, "--json"}, 0, `^\{"client_id":"keyed-json"\}\n$`, ""},
 		{[]string{"client", "add", "--id", "keyed-uri", "--grant-types", "client_credentials", "--auth-method", "private_key_jwt", "--jwks-uri", uri}, 0, "^added client keyed-uri\n$", ""},
@@ -150,16 +146,7 @@ func TestClientAuthMethods(t *testing.T) {
 		{[]string{"client", "set-auth", "--auth-method", "client_secret_basic"}, 2, "^$", "--id and --auth-method are required"},
 	}
 	for _, s := range steps {
-		code, stdout, stderr := gatehouse(t, ctx, "", nil, append(s.args, dir...)...)
-		if code != s.code {
-			t.Fatalf("%v: exit %d, want %d (stderr %q)", s.args, code, s.code, stderr)
-		}
-		if !regexp.MustCompile(s.stdout).MatchString(stdout) {
-			t.Fatalf("%v: stdout %q does not match %q", s.args, stdout, s.stdout)
-		}
-		if s.stderr != "" && !regexp.MustCompile(s.stderr).MatchString(stderr) {
-			t.Fatalf("%v: stderr %q does not match %q", s.args, stderr, s.stderr)
-		}
+		_, stderr := runStep(t, ctx, dir, s)
 		if n := strings.Count(strings.TrimSpace(stderr), "\n"); n != 0 {
 			t.Fatalf("%v: stderr has %d lines, want at most one: %q", s.args, n+1, stderr)
 		}

@@ -397,11 +397,7 @@ func httpsClient(t *testing.T, caFile string) *http.Client {
 func TestClientIDTokenAlg(t *testing.T) {
 	ctx := context.Background()
 	dir := []string{"--data-dir", t.TempDir()}
-	steps := []struct {
-		args           []string
-		code           int
-		stdout, stderr string // regexps
-	}{
+	steps := []cliStep{
 		{[]string{"client", "add", "--id", "ed", "--redirect-uri", "https://ed.example.com/cb", "--id-token-alg", "EdDSA"}, 0, "added client ed", ""},
 		{[]string{"client", "add", "--id", "es", "--redirect-uri", "https://es.example.com/cb", "--id-token-alg", "ES256"}, 0, "added client es", ""},
 		{[]string{"client", "add", "--id", "rs", "--redirect-uri", "https://rs.example.com/cb"}, 0, "added client rs", ""},
@@ -418,16 +414,7 @@ func TestClientIDTokenAlg(t *testing.T) {
 		{[]string{"client", "list", "--json"}, 0, `"client_id":"es",[^}]*"id_token_signed_response_alg":"RS256"(?s:.*)"client_id":"rs",[^}]*"id_token_signed_response_alg":"EdDSA"`, ""},
 	}
 	for _, s := range steps {
-		code, stdout, stderr := gatehouse(t, ctx, "", nil, append(s.args, dir...)...)
-		if code != s.code {
-			t.Fatalf("%v: exit %d, want %d (stderr %q)", s.args, code, s.code, stderr)
-		}
-		if !regexp.MustCompile(s.stdout).MatchString(stdout) {
-			t.Fatalf("%v: stdout %q does not match %q", s.args, stdout, s.stdout)
-		}
-		if s.stderr != "" && !regexp.MustCompile(s.stderr).MatchString(stderr) {
-			t.Fatalf("%v: stderr %q does not match %q", s.args, stderr, s.stderr)
-		}
+		runStep(t, ctx, dir, s)
 	}
 	if _, stdout, _ := gatehouse(t, ctx, "", nil, append([]string{"client", "list", "--json"}, dir...)...); strings.Contains(stdout, `"client_id":"hs"`) || strings.Contains(stdout, `"client_id":"no"`) {
 		t.Errorf("a refused registration was stored: %s", stdout)
@@ -442,11 +429,7 @@ func TestClientIDTokenAlg(t *testing.T) {
 func TestClientRequireMFA(t *testing.T) {
 	ctx := context.Background()
 	dir := []string{"--data-dir", t.TempDir()}
-	steps := []struct {
-		args           []string
-		code           int
-		stdout, stderr string // regexps
-	}{
+	steps := []cliStep{
 		{[]string{"client", "add", "--id", "bank", "--redirect-uri", "https://bank.example.com/cb", "--require-mfa"}, 0, "^added client bank\n", ""},
 		{[]string{"client", "add", "--id", "plain", "--redirect-uri", "https://plain.example.com/cb"}, 0, "^added client plain\n", ""},
 		{[]string{"client", "list", "--json"}, 0, `"client_id":"bank",[^}]*"require_mfa":true(?s:.*)"client_id":"plain",[^}]*"require_mfa":false`, ""},
@@ -461,16 +444,7 @@ func TestClientRequireMFA(t *testing.T) {
 		{[]string{"client", "list", "--json"}, 0, `"client_id":"bank",[^}]*"require_mfa":true`, ""},
 	}
 	for _, s := range steps {
-		code, stdout, stderr := gatehouse(t, ctx, "", nil, append(s.args, dir...)...)
-		if code != s.code {
-			t.Fatalf("%v: exit %d, want %d (stderr %q)", s.args, code, s.code, stderr)
-		}
-		if !regexp.MustCompile(s.stdout).MatchString(stdout) {
-			t.Fatalf("%v: stdout %q does not match %q", s.args, stdout, s.stdout)
-		}
-		if s.stderr != "" && !regexp.MustCompile(s.stderr).MatchString(stderr) {
-			t.Fatalf("%v: stderr %q does not match %q", s.args, stderr, s.stderr)
-		}
+		runStep(t, ctx, dir, s)
 	}
 }
 
@@ -637,4 +611,30 @@ func TestStartKeepsTheCLIClientRemoved(t *testing.T) {
 	if _, err := st.GetClient(ctx, admin.CLIClientID); err != nil {
 		t.Fatalf("after gatehouse seed: %v", err)
 	}
+}
+
+// cliStep is one gatehouse command of a test, run on the test's data
+// directory, and what it must do: exit with code, and print what the
+// regexps stdout and stderr match ("" for stderr: anything).
+type cliStep struct {
+	args           []string
+	code           int
+	stdout, stderr string
+}
+
+// runStep runs s and fails the test unless it does what it must; it
+// returns what the command printed.
+func runStep(t *testing.T, ctx context.Context, dir []string, s cliStep) (stdout, stderr string) {
+	t.Helper()
+	code, stdout, stderr := gatehouse(t, ctx, "", nil, append(s.args, dir...)...)
+	if code != s.code {
+		t.Fatalf("%v: exit %d, want %d (stderr %q)", s.args, code, s.code, stderr)
+	}
+	if !regexp.MustCompile(s.stdout).MatchString(stdout) {
+		t.Fatalf("%v: stdout %q does not match %q", s.args, stdout, s.stdout)
+	}
+	if s.stderr != "" && !regexp.MustCompile(s.stderr).MatchString(stderr) {
+		t.Fatalf("%v: stderr %q does not match %q", s.args, stderr, s.stderr)
+	}
+	return stdout, stderr
 }

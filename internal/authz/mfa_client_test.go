@@ -34,15 +34,7 @@ func legacyParams() (url.Values, string) {
 // returns the ID token's claims.
 func (e *env) legacyClaims(resp *http.Response, verifier string) map[string]any {
 	e.t.Helper()
-	q := callback(e.t, resp)
-	if q.Get("error") != "" || q.Get("code") == "" {
-		e.t.Fatalf("authorization response %v", q)
-	}
-	st, tr := e.exchange("legacy", legacySecret, q.Get("code"), legacyRedir, verifier)
-	if st != http.StatusOK {
-		e.t.Fatalf("exchange: %d %s", st, tr.Error)
-	}
-	return e.idClaims(tr.IDToken)
+	return e.codeClaims(resp, "legacy", legacySecret, legacyRedir, verifier)
 }
 
 // TestMFAClient_EnrolsAtSignIn: a person without a second factor who
@@ -103,15 +95,7 @@ func TestMFAClient_PushedRequest(t *testing.T) {
 func TestMFAClient_SingleFactorSessionStepsUp(t *testing.T) {
 	e := newEnvDSN(t, storagetest.SQLite(t), roomyLockout)
 	b32, _ := e.aliceWithTOTP(e.browser())
-	e.setRequireMFA("gatehouse-webapp", true)
-	c := e.browser()
-	e.plantSession(c, "u-alice", amrPassword)
-
-	p, _ := webappParams()
-	p.Set("prompt", "none")
-	if got := e.authorizeError(c, p); got != "login_required" {
-		t.Errorf("prompt=none with a password-only session: %q, want login_required", got)
-	}
+	c := e.passwordOnlyRefused()
 	p, verifier := webappParams()
 	resp, page := e.get(c, e.ts.URL+"/authorize?"+p.Encode())
 	if !at(resp, http.StatusOK, "/login") {
@@ -145,15 +129,7 @@ func TestMFAClient_SingleFactorSessionStepsUp(t *testing.T) {
 // password-only session does for it again.
 func TestMFAClient_OtherClientsUnaffected(t *testing.T) {
 	e := newEnvDSN(t, storagetest.SQLite(t), roomyLockout)
-	e.setRequireMFA("gatehouse-webapp", true)
-	c := e.browser()
-	e.plantSession(c, "u-alice", amrPassword)
-
-	p, _ := webappParams()
-	p.Set("prompt", "none")
-	if got := e.authorizeError(c, p); got != "login_required" {
-		t.Errorf("the client requiring a factor, prompt=none with a password-only session: %q, want login_required", got)
-	}
+	c := e.passwordOnlyRefused()
 	lp, verifier := legacyParams()
 	lp.Set("prompt", "none")
 	resp, _ := e.get(c, e.ts.URL+"/authorize?"+lp.Encode())
@@ -169,11 +145,27 @@ func TestMFAClient_OtherClientsUnaffected(t *testing.T) {
 	}
 
 	e.setRequireMFA("gatehouse-webapp", false)
-	p, verifier = webappParams()
+	p, verifier := webappParams()
 	p.Set("prompt", "none")
 	resp, _ = e.get(c, e.ts.URL+"/authorize?"+p.Encode())
 	if !isCode(resp) {
 		t.Fatalf("prompt=none once the client no longer requires a factor: %d %v", resp.StatusCode, callback(t, resp))
 	}
 	wantAuthn(t, e.webappClaims(resp, verifier), ACRSingleFactor, amrPassword)
+}
+
+// passwordOnlyRefused makes the web app require a second factor and
+// returns a browser signed in as alice with her password alone, after
+// checking that the web app's prompt=none refuses that session.
+func (e *env) passwordOnlyRefused() *http.Client {
+	e.t.Helper()
+	e.setRequireMFA("gatehouse-webapp", true)
+	c := e.browser()
+	e.plantSession(c, "u-alice", amrPassword)
+	p, _ := webappParams()
+	p.Set("prompt", "none")
+	if got := e.authorizeError(c, p); got != "login_required" {
+		e.t.Errorf("the client requiring a factor, prompt=none with a password-only session: %q, want login_required", got)
+	}
+	return c
 }

@@ -249,11 +249,18 @@ func (e *env) idClaims(raw string) map[string]any {
 // returns the ID token's claims.
 func (e *env) webappClaims(resp *http.Response, verifier string) map[string]any {
 	e.t.Helper()
+	return e.codeClaims(resp, "gatehouse-webapp", webappSecret, webappRedir, verifier)
+}
+
+// codeClaims exchanges the code of a redirect to the client at redirect
+// and returns the ID token's claims.
+func (e *env) codeClaims(resp *http.Response, clientID, clientSecret, redirect, verifier string) map[string]any {
+	e.t.Helper()
 	q := callback(e.t, resp)
 	if q.Get("error") != "" || q.Get("code") == "" {
 		e.t.Fatalf("authorization response %v", q)
 	}
-	st, tr := e.exchange("gatehouse-webapp", webappSecret, q.Get("code"), webappRedir, verifier)
+	st, tr := e.exchange(clientID, clientSecret, q.Get("code"), redirect, verifier)
 	if st != http.StatusOK {
 		e.t.Fatalf("exchange: %d %s", st, tr.Error)
 	}
