@@ -40,7 +40,7 @@ func ExampleMiddleware() {
 	})
 	h := bearer.Middleware(v)(mux) // serve h, e.g. http.ListenAndServe(addr, h)
 
-	token, err := issuer.NewToken("alice")
+	token, err := issuer.IssueToken("alice")
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -88,7 +88,7 @@ func ExampleRequireScope() {
 	})))
 	h := bearer.Middleware(v)(mux) // Middleware verifies the token first
 
-	readOnly, err := issuer.NewToken("alice", "notes:read")
+	readOnly, err := issuer.IssueToken("alice", "notes:read")
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -136,7 +136,7 @@ func ExampleCheckScope() {
 		fmt.Fprint(w, "the notes")
 	}))
 
-	token, err := issuer.NewToken("alice", "notes:read")
+	token, err := issuer.IssueToken("alice", "notes:read")
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -184,11 +184,11 @@ func ExampleClaimsFrom() {
 	}))
 
 	// bearertest's tokens are issued to the client "test-client".
-	person, err := issuer.NewToken("alice", "notes:read", "notes:write")
+	person, err := issuer.IssueToken("alice", "notes:read", "notes:write")
 	if err != nil {
 		log.Fatal(err)
 	}
-	client, err := issuer.NewToken(bearer.ClientSubject("test-client"), "notes:read")
+	client, err := issuer.IssueToken(bearer.ClientSubject("test-client"), "notes:read")
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -296,7 +296,7 @@ func ExampleWithErrorHandler() {
 	})))
 	h := bearer.Middleware(v, onError)(mux)
 
-	token, err := issuer.NewToken("alice", "notes:read")
+	token, err := issuer.IssueToken("alice", "notes:read")
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -351,7 +351,7 @@ func ExampleWithDPoP() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	token, err := issuer.NewTokenBound(key.JKT(), "alice", "notes:read")
+	token, err := issuer.IssueTokenBound(key.JKT(), "alice", "notes:read")
 	if err != nil {
 		log.Fatal(err)
 	}

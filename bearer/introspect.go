@@ -32,7 +32,10 @@ type IntrospectionConfig struct {
 	Issuer string
 	// Audience is this resource server's identifier; the response's "aud"
 	// must contain it (required).
-	Audience   string
+	Audience string
+	// HTTPClient calls the endpoint (default: a client with a 10-second
+	// timeout). The verifier keeps a copy made when it is created, which
+	// follows no redirect to plain http.
 	HTTPClient *http.Client
 	// CacheTTL is how long an answer is reused (default 10s; negative:
 	// never). Never beyond the token's expiry.

@@ -8,8 +8,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,6 +22,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/gatehouse-dev/gatehouse/bearer"
+	"github.com/gatehouse-dev/gatehouse/bearer/bearertest"
 )
 
 const jwksAudience = "https://api.example"
@@ -595,5 +598,68 @@ func TestRedirectToPlainHTTPRefused(t *testing.T) {
 		if err == nil || errors.Is(err, bearer.ErrInvalidToken) || !strings.Contains(err.Error(), "redirect refused") {
 			t.Errorf("%s: Verify = %v; want the redirect to %s refused (an unavailable issuer, not a bad token)", name, err, plain)
 		}
+	}
+}
+
+// TestRedirectWithinHTTPSFollowed: a key set moved to another https
+// address is still found, and a client's own CheckRedirect still decides.
+func TestRedirectWithinHTTPSFollowed(t *testing.T) {
+	is := bearertest.New(t, jwksAudience)
+	srv := httptest.NewTLSServer(nil)
+	defer srv.Close()
+	srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/.well-known/openid-configuration":
+			_ = json.NewEncoder(w).Encode(map[string]string{"issuer": srv.URL, "jwks_uri": srv.URL + "/old-jwks"})
+		case "/old-jwks":
+			http.Redirect(w, r, "/jwks", http.StatusMovedPermanently)
+		case "/jwks":
+			resp, err := http.Get(is.URL + "/jwks")
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadGateway)
+				return
+			}
+			defer resp.Body.Close()
+			_, _ = io.Copy(w, resp.Body)
+		}
+	})
+	now := time.Now()
+	token := is.Sign(t, "at+jwt", map[string]any{"iss": srv.URL, "aud": jwksAudience, "sub": "alice",
+		"client_id": "web", "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()})
+	for _, tc := range []struct {
+		name  string
+		check func(*http.Request, []*http.Request) error
+		ok    bool
+	}{
+		{"followed", nil, true},
+		{"the client's own CheckRedirect refuses", func(*http.Request, []*http.Request) error { return errors.New("no redirects here") }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hc := srv.Client()
+			hc.CheckRedirect = tc.check
+			v, err := bearer.NewJWTVerifier(context.Background(), bearer.JWTConfig{Issuer: srv.URL, Audience: jwksAudience, HTTPClient: hc})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := v.Verify(context.Background(), token)
+			if tc.ok && (err != nil || c.Subject != "alice") {
+				t.Fatalf("Verify = %v, %v", c, err)
+			}
+			if !tc.ok && (err == nil || !strings.Contains(err.Error(), "no redirects here")) {
+				t.Fatalf("Verify = %v, want the client's own refusal", err)
+			}
+		})
+	}
+}
+
+// TestAlgorithmsIsACopy: changing the returned list changes nothing the
+// verifiers accept.
+func TestAlgorithmsIsACopy(t *testing.T) {
+	algs := bearer.Algorithms()
+	for i := range algs {
+		algs[i] = "HS256"
+	}
+	if got := bearer.Algorithms(); slices.Contains(got, "HS256") || !slices.Contains(got, jose.ES256) {
+		t.Fatalf("Algorithms() = %v after changing a copy", got)
 	}
 }

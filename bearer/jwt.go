@@ -37,7 +37,9 @@ type JWTConfig struct {
 	// verifications that need it, so that none of them can cancel it, and
 	// is bounded by this client's Timeout (10 seconds when it has none).
 	// A request that waits for a fetch is answered after it, so keep your
-	// server's WriteTimeout above this timeout.
+	// server's WriteTimeout above this timeout. The verifier keeps a copy
+	// of the client made when it is created (redirects to plain http
+	// refused): later changes to the client do not reach it.
 	HTTPClient *http.Client
 	// Leeway is the clock skew tolerated on exp, nbf and iat (default
 	// DefaultLeeway, at most 5 minutes): a token is accepted until exp plus
@@ -203,9 +205,11 @@ func checkFetchURL(raw string) error {
 }
 
 // noDowngrade returns a copy of c that follows a redirect only to an
-// address checkFetchURL accepts: an https issuer cannot be redirected to
-// plain http (where anyone on the path could swap the keys, or read the
-// introspection credentials).
+// address checkFetchURL accepts (https, or plain http on a loopback
+// address): an https issuer cannot be redirected to plain http across a
+// network, where anyone on the path could swap the keys or read the
+// introspection credentials. c's own CheckRedirect, if any, still decides
+// after that.
 func noDowngrade(c *http.Client) *http.Client {
 	next := c.CheckRedirect
 	cc := *c

@@ -44,7 +44,8 @@ func (c *Cache[K, V]) Get(k K, now time.Time) (v V, gen Gen, ok bool) {
 
 // Put stores v for k until the given time, unless that is not after now or
 // the cache was reset since gen was taken. A full cache first forgets its
-// expired entries, then, if it is still full, a random quarter of the rest.
+// expired entries, then, if it is still full, some of the rest (a random
+// quarter).
 func (c *Cache[K, V]) Put(k K, v V, until, now time.Time, gen Gen) {
 	if !now.Before(until) {
 		return
@@ -60,14 +61,17 @@ func (c *Cache[K, V]) Put(k K, v V, until, now time.Time, gen Gen) {
 				delete(c.m, k)
 			}
 		}
-		// Still full of live entries: drop a quarter of them, chosen by
-		// Go's random map order, so that a flood of new keys pushes out
-		// some entries at a time and never empties the cache at once.
-		for k := range c.m {
-			if len(c.m) < c.max-c.max/4 {
-				break
+		// Still full of live entries: drop some of them (a quarter),
+		// chosen by Go's random map order, so that a flood of new keys
+		// pushes out some entries at a time and never empties the cache
+		// at once.
+		if len(c.m) >= c.max {
+			for k := range c.m {
+				if len(c.m) < c.max-c.max/4 {
+					break
+				}
+				delete(c.m, k)
 			}
-			delete(c.m, k)
 		}
 	}
 	c.m[k] = entry[V]{v: v, until: until}

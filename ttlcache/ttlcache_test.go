@@ -126,3 +126,25 @@ func TestCacheFullOfLiveEntries(t *testing.T) {
 		t.Errorf("%d of the 100 earlier entries kept, want 74", kept)
 	}
 }
+
+// TestCacheExpiredMakeRoom: when forgetting the expired entries makes
+// room, no live entry is dropped.
+func TestCacheExpiredMakeRoom(t *testing.T) {
+	t0 := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	c := ttlcache.New[int, int](100)
+	_, g, _ := c.Get(0, t0)
+	c.Put(-1, -1, t0.Add(time.Second), t0, g)
+	for i := range 99 {
+		c.Put(i, i, t0.Add(time.Hour), t0, g)
+	}
+	later := t0.Add(time.Minute) // entry -1 has expired
+	c.Put(1000, 1000, t0.Add(time.Hour), later, g)
+	for i := range 99 {
+		if _, _, ok := c.Get(i, later); !ok {
+			t.Fatalf("live entry %d dropped although the expired one made room", i)
+		}
+	}
+	if got := c.Len(); got != 100 {
+		t.Errorf("Len = %d, want 100", got)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,11 +22,14 @@ import (
 type Issuer struct {
 	URL      string // the issuer identifier (the test server's URL)
 	Audience string
-	Key      *ecdsa.PrivateKey
-	KeyID    string
+	// Key and KeyID are the signing key, which Rotate replaces: read them
+	// while nothing rotates (tokens are signed under a lock).
+	Key   *ecdsa.PrivateKey
+	KeyID string
 	// JWKSFetches counts requests to the JWKS.
 	JWKSFetches atomic.Int64
 
+	mu   sync.Mutex // guards Key and KeyID
 	srv  *httptest.Server
 	keys atomic.Pointer[jose.JSONWebKeySet]
 }
@@ -34,7 +38,7 @@ type Issuer struct {
 // does both.
 func Start(audience string) (*Issuer, error) {
 	is := &Issuer{Audience: audience}
-	if err := is.rotate(); err != nil {
+	if err := is.RotateKey(); err != nil {
 		return nil, err
 	}
 	mux := http.NewServeMux()
@@ -64,30 +68,35 @@ func New(t testing.TB, audience string) *Issuer {
 	return is
 }
 
-// Rotate makes a new signing key and publishes only it.
+// Rotate is RotateKey for a test: it fails the test on an error.
 func (is *Issuer) Rotate(t testing.TB) {
 	t.Helper()
-	if err := is.rotate(); err != nil {
+	if err := is.RotateKey(); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func (is *Issuer) rotate() error {
+// RotateKey makes a new signing key and publishes only it. In a test,
+// Rotate does the same and fails the test on an error.
+func (is *Issuer) RotateKey() error {
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return err
 	}
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
-	is.Key, is.KeyID = k, hex.EncodeToString(b)
-	is.keys.Store(&jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: k.Public(), KeyID: is.KeyID, Algorithm: "ES256", Use: "sig"}}})
+	id := hex.EncodeToString(b)
+	is.mu.Lock()
+	defer is.mu.Unlock()
+	is.Key, is.KeyID = k, id
+	is.keys.Store(&jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: k.Public(), KeyID: id, Algorithm: "ES256", Use: "sig"}}})
 	return nil
 }
 
-// NewToken returns a signed access token for sub with the given scopes,
+// IssueToken returns a signed access token for sub with the given scopes,
 // valid for an hour. In a test, Token does the same and fails the test on
 // an error.
-func (is *Issuer) NewToken(sub string, scopes ...string) (string, error) {
+func (is *Issuer) IssueToken(sub string, scopes ...string) (string, error) {
 	return is.SignClaims("at+jwt", is.claims(sub, scopes))
 }
 
@@ -98,20 +107,20 @@ func (is *Issuer) Token(t testing.TB, sub string, scopes ...string) string {
 	return is.Sign(t, "at+jwt", is.claims(sub, scopes))
 }
 
-// NewTokenBound returns a signed access token for sub with the given
+// IssueTokenBound returns a signed access token for sub with the given
 // scopes, valid for an hour, bound to the DPoP key whose thumbprint is jkt
 // (its "cnf"."jkt", RFC 9449 §6.1; dpop.Key.JKT gives it): a resource
 // accepts it only under the DPoP scheme, with a proof of that key.
-func (is *Issuer) NewTokenBound(jkt, sub string, scopes ...string) (string, error) {
+func (is *Issuer) IssueTokenBound(jkt, sub string, scopes ...string) (string, error) {
 	c := is.claims(sub, scopes)
 	c["cnf"] = map[string]any{"jkt": jkt}
 	return is.SignClaims("at+jwt", c)
 }
 
-// TokenBound is NewTokenBound for a test: it fails the test on an error.
+// TokenBound is IssueTokenBound for a test: it fails the test on an error.
 func (is *Issuer) TokenBound(t testing.TB, jkt, sub string, scopes ...string) string {
 	t.Helper()
-	tok, err := is.NewTokenBound(jkt, sub, scopes...)
+	tok, err := is.IssueTokenBound(jkt, sub, scopes...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,11 +139,14 @@ func (is *Issuer) claims(sub string, scopes []string) map[string]any {
 
 // SignClaims signs arbitrary claims with the given typ header.
 func (is *Issuer) SignClaims(typ string, claims map[string]any) (string, error) {
-	opts := (&jose.SignerOptions{}).WithHeader(jose.HeaderKey("kid"), is.KeyID)
+	is.mu.Lock()
+	key, kid := is.Key, is.KeyID
+	is.mu.Unlock()
+	opts := (&jose.SignerOptions{}).WithHeader(jose.HeaderKey("kid"), kid)
 	if typ != "" {
 		opts = opts.WithType(jose.ContentType(typ))
 	}
-	sig, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: is.Key}, opts)
+	sig, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key}, opts)
 	if err != nil {
 		return "", err
 	}

@@ -471,7 +471,8 @@ const requirePARHelp = "the client must push its authorization requests to /par 
 
 // requireMFAHelp describes --require-mfa.
 const requireMFAHelp = "every sign-in for the client takes a second factor, whatever its authorization requests ask " +
-	"(as acr_values=aal2 would): a person without one sets one up, a login session without one signs in again"
+	"(as acr_values=aal2 would): a person without one sets one up, a login session without one signs in again, " +
+	"and refresh tokens from sign-ins without one stop working for it"
 
 // dpopBoundHelp describes --dpop-bound.
 const dpopBoundHelp = "the client's token requests must carry a DPoP proof (dpop_bound_access_tokens, RFC 9449): " +

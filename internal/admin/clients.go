@@ -534,8 +534,9 @@ func SetRequirePAR(ctx context.Context, clients storage.Clients, id string, requ
 }
 
 // SetRequireMFA sets whether every sign-in for client id must take a
-// second factor; every instance uses it at the client's next
-// authorization request.
+// second factor; every instance uses it within its client cache's
+// lifetime: for sign-ins under way, and for refresh tokens from sign-ins
+// without one, which then stop working for the client.
 func SetRequireMFA(ctx context.Context, clients storage.Clients, id string, require bool, now time.Time) error {
 	if _, err := lookupClient(ctx, clients, id); err != nil {
 		return err

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-	"unicode/utf8"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
@@ -48,7 +47,7 @@ func assertionClientID(assertion string) (string, error) {
 	if err := tok.UnsafeClaimsWithoutVerification(&claims); err != nil {
 		return "", errAssertion("unreadable claims")
 	}
-	if claims.Subject == "" || claims.Issuer != claims.Subject || !utf8.ValidString(claims.Subject) {
+	if claims.Subject == "" || claims.Issuer != claims.Subject || !validText(claims.Subject) {
 		return "", errAssertion("iss and sub must both be the client_id")
 	}
 	return claims.Subject, nil
@@ -125,7 +124,7 @@ func (a *assertionChecker) check(ctx context.Context, c storage.Client, assertio
 		return errAssertion("not yet valid (nbf)")
 	case claims.IssuedAt != nil && claims.IssuedAt.Time().After(now.Add(assertionLeeway)):
 		return errAssertion("issued in the future (iat)")
-	case claims.ID == "" || len(claims.ID) > maxJTI || !utf8.ValidString(claims.ID):
+	case claims.ID == "" || len(claims.ID) > maxJTI || !validText(claims.ID):
 		return errAssertion(fmt.Sprintf("jti missing or longer than %d bytes", maxJTI))
 	}
 	// Only now, signed and current, is its jti spent: nobody without the

@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"unicode/utf8"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 
@@ -201,7 +200,7 @@ func clientCredentials(header http.Header, form url.Values) (credentials, error)
 		}
 		cc.ClientID, cc.ClientSecret, cc.Method = id, secret, storage.AuthSecretBasic
 	}
-	if cc.ClientID == "" || !utf8.ValidString(cc.ClientID) || !utf8.ValidString(cc.ClientSecret) {
+	if cc.ClientID == "" || !validText(cc.ClientID) || !validText(cc.ClientSecret) {
 		return cc, errInvalidClient()
 	}
 	return cc, nil
@@ -217,7 +216,7 @@ func parseBasic(v string) (id, secret string, ok bool) {
 	}
 	id, err1 := url.QueryUnescape(user)
 	secret, err2 := url.QueryUnescape(pass)
-	if err1 != nil || err2 != nil || id == "" || !utf8.ValidString(id) || !utf8.ValidString(secret) {
+	if err1 != nil || err2 != nil || id == "" || !validText(id) || !validText(secret) {
 		return "", "", false
 	}
 	return id, secret, true

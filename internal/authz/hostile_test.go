@@ -36,6 +36,9 @@ func hostileInput(t *testing.T, e *env) {
 		want                            int    // 0: any 4xx
 		errCode                         string // JSON error expected ("" for pages)
 	}
+	// An assertion naming a client with a NUL in its ID (its signature is
+	// never checked: no such client exists).
+	nulAssertion := b64url(`{"alg":"ES256","typ":"JWT"}`) + "." + b64url(`{"iss":"a\u0000b","sub":"a\u0000b","aud":"x","exp":9999999999}`) + "." + b64url("sig")
 	jsonEndpoints := []string{"/token", "/revoke", "/introspect"}
 	var cases []tc
 	for _, p := range jsonEndpoints {
@@ -49,6 +52,11 @@ func hostileInput(t *testing.T, e *env) {
 			tc{name: "invalid UTF-8 name", method: "POST", path: p, ctype: form, body: url.QueryEscape(badUTF8) + "=1&token=x", basic: true, want: 400, errCode: "invalid_request"},
 			tc{name: "NUL in a value", method: "POST", path: p, ctype: form, body: "grant_type=client_credentials&token=a%00b&scope=a%00b", basic: true, want: 400, errCode: "invalid_request"},
 			tc{name: "NUL client_id", method: "POST", path: p, ctype: form, body: "grant_type=client_credentials&token=x&client_id=a%00b&client_secret=x", want: 400, errCode: "invalid_request"},
+			tc{name: "NUL in the Basic client ID", method: "POST", path: p, ctype: form, body: "grant_type=client_credentials&token=x",
+				header: map[string]string{"Authorization": "Basic " + b64("third%00:x")}, want: 401, errCode: "invalid_client"},
+			tc{name: "NUL in the assertion's client", method: "POST", path: p, ctype: form,
+				body: "grant_type=client_credentials&token=x&client_assertion_type=" + url.QueryEscape(assertionType) + "&client_assertion=" + nulAssertion,
+				want: 401, errCode: "invalid_client"},
 			tc{name: "duplicate parameter", method: "POST", path: p, ctype: form, body: "grant_type=client_credentials&token=a&token=b&scope=x&scope=y", basic: true, want: 400, errCode: "invalid_request"},
 			tc{name: "duplicate across query and body", method: "POST", path: p + "?token=a", ctype: form, body: "grant_type=client_credentials&token=b", basic: true, want: 400, errCode: "invalid_request"},
 			tc{name: "malformed form", method: "POST", path: p, ctype: form, body: "token=%zz", basic: true, want: 400, errCode: "invalid_request"},
@@ -172,3 +180,5 @@ func hostileInput(t *testing.T, e *env) {
 }
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+func b64url(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }

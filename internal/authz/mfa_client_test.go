@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/internal/storage/storagetest"
 )
@@ -168,4 +169,48 @@ func (e *env) passwordOnlyRefused() *http.Client {
 		e.t.Errorf("the client requiring a factor, prompt=none with a password-only session: %q, want login_required", got)
 	}
 	return c
+}
+
+// TestMFAClient_TurnedOnMidway: a client that comes to require a second
+// factor gets one from a sign-in whose login page was opened before, and
+// refresh tokens from password-only sign-ins stop working for it (the
+// person signs in again); a refresh token from a sign-in with a second
+// factor goes on.
+func TestMFAClient_TurnedOnMidway(t *testing.T) {
+	e := newEnvDSN(t, storagetest.SQLite(t), roomyLockout)
+	b32, _ := e.aliceWithTOTP(e.browser())
+	offline := func() url.Values {
+		p, _ := webappParams()
+		p.Set("scope", "openid offline_access todos:read")
+		return p
+	}
+	// Bob (no second factor) signs in with his password: a refresh token
+	// at aal1. Alice signs in with her app: one at aal2.
+	bc := e.browser()
+	e.plantSession(bc, "u-bob", amrPassword)
+	bob := e.offlineTokens(bc, "gatehouse-webapp", webappSecret, webappRedir, "openid offline_access todos:read")
+	c := e.browser()
+	p, v := webappParams()
+	p.Set("scope", "openid offline_access todos:read")
+	resp, _ := e.submitFactor(c, e.factorStep(c, p), "totp", e.totpCode(b32))
+	st, alice := e.exchange("gatehouse-webapp", webappSecret, callback(t, resp).Get("code"), webappRedir, v)
+	if st != http.StatusOK || bob.RefreshToken == "" || alice.RefreshToken == "" {
+		t.Fatalf("signing in: %d, refresh tokens %t %t", st, bob.RefreshToken != "", alice.RefreshToken != "")
+	}
+	// A login page opened now, before the client requires a factor.
+	early := e.browser()
+	_, page := e.get(early, e.ts.URL+"/authorize?"+offline().Encode())
+
+	e.setRequireMFA("gatehouse-webapp", true)
+	e.clock.Add(clientCacheTTL + time.Second)
+
+	if resp, _ := e.login(early, page, "bob", alicePassword); !at(resp, http.StatusOK, "/login/enrol") {
+		t.Errorf("the password on a login page opened before: %d at %s, want the enrolment page", resp.StatusCode, resp.Request.URL)
+	}
+	if st, tr := e.refresh("gatehouse-webapp", webappSecret, bob.RefreshToken); st != http.StatusBadRequest || tr.Error != "invalid_grant" {
+		t.Errorf("a password-only sign-in's refresh token: %d %q, want 400 invalid_grant", st, tr.Error)
+	}
+	if st, tr := e.refresh("gatehouse-webapp", webappSecret, alice.RefreshToken); st != http.StatusOK {
+		t.Errorf("a refresh token from a sign-in with a second factor: %d %s", st, tr.Error)
+	}
 }

@@ -551,14 +551,19 @@ func (s *Server) verifyNewPasskey(w http.ResponseWriter, r *http.Request, sess s
 // passkeyName is the name a passkey is listed by: what the person typed,
 // trimmed and cut to maxPasskeyName characters, or "Passkey".
 func passkeyName(name string) string {
-	// Control characters (tabs, line breaks, escapes) become spaces: the
-	// name is shown in pages and written to the audit log.
-	name = strings.TrimSpace(strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
+	// Control characters (tabs, line breaks, escapes) and line or
+	// paragraph separators become spaces, invisible format characters
+	// (bidirectional overrides among them) go, and runs of spaces become
+	// one: the name is shown in pages and written to the audit log.
+	name = strings.Join(strings.Fields(strings.Map(func(r rune) rune {
+		switch {
+		case unicode.IsControl(r), unicode.In(r, unicode.Zl, unicode.Zp):
 			return ' '
+		case unicode.Is(unicode.Cf, r):
+			return -1
 		}
 		return r
-	}, name))
+	}, name)), " ")
 	if utf8.RuneCountInString(name) > maxPasskeyName {
 		name = strings.TrimSpace(string([]rune(name)[:maxPasskeyName]))
 	}

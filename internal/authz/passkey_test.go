@@ -1004,6 +1004,8 @@ func TestPasskeyName(t *testing.T) {
 		{strings.Repeat("a", 63) + " b", strings.Repeat("a", 63)},
 		{"Work\tlaptop\r\n", "Work laptop"},
 		{"\x1b[31mred\u0085", "[31mred"},
+		{"a\t\tb\u2028c  d", "a b c d"},
+		{"\u202egnp.exe", "gnp.exe"},
 	} {
 		if got := passkeyName(tt.in); got != tt.want {
 			t.Errorf("passkeyName(%q) = %q, want %q", tt.in, got, tt.want)

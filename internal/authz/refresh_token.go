@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
@@ -59,6 +60,11 @@ func (s *Server) refresh(r *http.Request, client storage.Client, jkt string) (to
 	now := s.now()
 	if !now.Before(rec.IdleExpiresAt) || !now.Before(rec.ExpiresAt) {
 		return tokenResponse{}, invalidGrant("invalid refresh token")
+	}
+	if client.RequireMFA && !slices.Contains(rec.AMR, amrMFA) {
+		// The client came to require a second factor after this sign-in:
+		// the person signs in again, with one.
+		return tokenResponse{}, invalidGrant("the client requires a second factor: sign in again")
 	}
 	if rec.DPoPJKT != "" && rec.DPoPJKT != jkt {
 		// A bound token without its key: refused, and left as it is, so

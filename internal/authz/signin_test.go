@@ -825,6 +825,12 @@ func TestAccessTokenSaysHowThePersonSignedIn(t *testing.T) {
 	if ac := e.unsafeClaims(cc.AccessToken); ac.ACR != "" || ac.AMR != nil || ac.AuthTime != nil {
 		t.Errorf("a client's own token says how someone signed in: acr %q amr %v auth_time %v", ac.ACR, ac.AMR, ac.AuthTime)
 	}
+	in := e.introspectAs("third", thirdSecret, cc.AccessToken)
+	_, acr := in["acr"]
+	_, amr := in["amr"]
+	if in["active"] != true || acr || amr {
+		t.Errorf("introspecting a client's own token: %v, want it active without acr or amr", in)
+	}
 }
 
 func anySlice(s []string) []any {
