@@ -173,7 +173,8 @@ func (s *Server) loadAccount(ctx context.Context, sess storage.LoginSession, u s
 }
 
 // userApps lists the clients the person gave access: those holding a
-// grant or a remembered consent, by name.
+// grant or a remembered consent, by name, each with the scopes of its
+// grants and consents, sorted.
 func (s *Server) userApps(ctx context.Context, userID string, now time.Time) ([]appView, error) {
 	apps := map[string]*appView{}
 	add := func(clientID string, since time.Time, scopes []string) {
@@ -196,7 +197,7 @@ func (s *Server) userApps(ctx context.Context, userID string, now time.Time) ([]
 		return nil, fmt.Errorf("listing grants: %w", err)
 	}
 	for _, g := range grants {
-		add(g.ClientID, g.CreatedAt, nil)
+		add(g.ClientID, g.CreatedAt, g.Scopes)
 	}
 	consents, err := s.store.ListUserConsents(ctx, userID, now)
 	if err != nil {
@@ -207,6 +208,7 @@ func (s *Server) userApps(ctx context.Context, userID string, now time.Time) ([]
 	}
 	out := make([]appView, 0, len(apps))
 	for _, a := range apps {
+		slices.Sort(a.Scopes) // whatever order the grants and consents came in
 		a.Name = a.ClientID
 		if c, err := s.store.GetClient(ctx, a.ClientID); err == nil && c.Name != "" {
 			a.Name = c.Name

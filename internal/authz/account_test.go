@@ -430,3 +430,30 @@ func TestAccount_RemovePasskey(t *testing.T) {
 		})
 	}
 }
+
+// TestAccount_AppScopes: an application that signed the person in without
+// asking for consent (the first-party web app) is listed with the scopes
+// its grants hold, those of every sign-in merged, in sorted order.
+func TestAccount_AppScopes(t *testing.T) {
+	e := newEnv(t)
+	c, _ := e.accountPage("alice")
+	for _, scope := range []string{"todos:read openid", "profile openid"} {
+		v, ch := pkce()
+		q := e.authorizeCode(c, authParams("gatehouse-webapp", webappRedir, ch, scope))
+		if st, tr := e.exchange("gatehouse-webapp", webappSecret, q.Get("code"), webappRedir, v); st != http.StatusOK {
+			t.Fatalf("web app tokens for %q: %d %s", scope, st, tr.Error)
+		}
+	}
+	consents, err := e.store.ListUserConsents(context.Background(), "u-alice", e.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(consents) != 0 {
+		t.Fatalf("consents %+v, want none: the web app is first-party", consents)
+	}
+	_, page := e.get(c, e.ts.URL+"/account")
+	_, apps, _ := strings.Cut(page, `id="apps"`)
+	if want := "<td>Gatehouse Web App</td><td>openid, profile, todos:read</td>"; !strings.Contains(apps, want) {
+		t.Errorf("the account page does not list the web app as %s:\n%s", want, apps)
+	}
+}

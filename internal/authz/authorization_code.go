@@ -88,7 +88,8 @@ func (s *Server) exchangeCode(r *http.Request, client storage.Client, jkt string
 		return tokenResponse{}, serverError(err, "issuing tokens")
 	}
 	now := s.now()
-	record := storage.Grant{ID: req.ID, ClientID: req.ClientID, UserID: req.UserID, CreatedAt: now, ExpiresAt: s.issuer.grantExpiry(refresh)}
+	record := storage.Grant{ID: req.ID, ClientID: req.ClientID, UserID: req.UserID, Scopes: g.scopes,
+		CreatedAt: now, ExpiresAt: s.issuer.grantExpiry(refresh)}
 	req, err = s.store.RedeemAuthCode(ctx, hash, now, record, out.refresh)
 	switch {
 	case errors.Is(err, storage.ErrAlreadyUsed):

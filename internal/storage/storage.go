@@ -303,6 +303,7 @@ type Grant struct {
 	ID        string
 	ClientID  string
 	UserID    string
+	Scopes    []string // what the person granted: the authorization request's scopes
 	Revoked   bool
 	CreatedAt time.Time
 	// ExpiresAt: no token issued from the grant is valid after it (the

@@ -40,6 +40,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"RevokeUserClientGrants", testRevokeUserClientGrants},
 		{"RevokeRedeemRace", testRevokeRedeemRace},
 		{"ListUserGrants", testListUserGrants},
+		{"GrantScopes", testGrantScopes},
 		{"RefreshTokens", testRefreshTokens},
 		{"RotateRefreshToken", testRotateRefreshToken},
 		{"RotateRefreshTokenRace", testRotateRefreshTokenRace},

@@ -395,3 +395,31 @@ func testListUserGrants(t *testing.T, s storage.Store) {
 		checkEqual(t, "ListUserGrants "+tc.name, got, tc.want)
 	}
 }
+
+// testGrantScopes: the scopes of a grant, stored by RedeemAuthCode, read
+// back in their order from GetGrant and ListUserGrants; a grant without
+// scopes has none.
+func testGrantScopes(t *testing.T, s storage.Store) {
+	ctx := ctxFor(t)
+	var want []storage.Grant // ListUserGrants' order: created at once, so by ID
+	for i, tc := range []struct {
+		name   string
+		scopes []string
+	}{
+		{"several", []string{"openid", "profile", "offline_access", "api:read"}},
+		{"unsorted", []string{"profile", "openid"}},
+		{"unusual characters", []string{"urn:example:read", `a"b\c`, "café"}},
+		{"none", nil},
+	} {
+		g := newGrant(fmt.Sprint("ar-scopes-", i), at(48*time.Hour))
+		g.Scopes = tc.scopes
+		startGrant(t, s, g, nil)
+		got, err := s.GetGrant(ctx, g.ID)
+		must(t, err, "GetGrant "+tc.name)
+		checkEqual(t, "GetGrant of a grant with scopes "+tc.name, got, g)
+		want = append(want, g)
+	}
+	got, err := s.ListUserGrants(ctx, "u-alice", base)
+	must(t, err, "ListUserGrants")
+	checkEqual(t, "ListUserGrants of grants with scopes", got, want)
+}

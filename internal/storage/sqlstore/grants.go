@@ -16,18 +16,18 @@ import (
 // therefore serialise on the grant row, and a revocation cannot miss the
 // token a concurrent rotation inserts (see RotateRefreshToken).
 
-const grantColumns = "id, client_id, user_id, revoked, created_at, expires_at"
+const grantColumns = "id, client_id, user_id, scopes, revoked, created_at, expires_at"
 
 func scanGrant(g *storage.Grant) func(scanner) error {
 	return func(r scanner) error {
-		return r.Scan(&g.ID, &g.ClientID, &g.UserID, &g.Revoked, ts(&g.CreatedAt), ts(&g.ExpiresAt))
+		return r.Scan(&g.ID, &g.ClientID, &g.UserID, list(&g.Scopes), &g.Revoked, ts(&g.CreatedAt), ts(&g.ExpiresAt))
 	}
 }
 
 // createGrant stores g on q; storage.ErrAlreadyExists if its ID is taken.
 func (s *Store) createGrant(ctx context.Context, q querier, g storage.Grant) error {
-	_, err := s.exec(ctx, q, "INSERT INTO grants ("+grantColumns+") VALUES (?, ?, ?, ?, ?, ?)",
-		g.ID, g.ClientID, g.UserID, g.Revoked, micros(g.CreatedAt), micros(g.ExpiresAt))
+	_, err := s.exec(ctx, q, "INSERT INTO grants ("+grantColumns+") VALUES (?, ?, ?, ?, ?, ?, ?)",
+		g.ID, g.ClientID, g.UserID, encodeList(g.Scopes), g.Revoked, micros(g.CreatedAt), micros(g.ExpiresAt))
 	return err
 }
 

@@ -2,6 +2,9 @@ package sqlstore_test
 
 import (
 	"context"
+	"fmt"
+	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -112,7 +115,7 @@ func TestMigrateFromVersion1(t *testing.T) {
 				{ID: "fam-revoked", ClientID: "cli", UserID: "u-bob", Revoked: true, CreatedAt: time.UnixMicro(1000000).UTC(), ExpiresAt: time.UnixMicro(far).UTC()},
 			} {
 				got, err := s.GetGrant(ctx, want.ID)
-				if err != nil || got != want {
+				if err != nil || !sameGrant(got, want) {
 					t.Errorf("grant made of family %s = %+v, %v; want %+v", want.ID, got, err, want)
 				}
 			}
@@ -152,6 +155,90 @@ func TestMigrateFromVersion1(t *testing.T) {
 				t.Fatalf("Migrate after migrating down: %v", err)
 			}
 			checkRows("after migrating down and up again")
+		})
+	}
+}
+
+// sameGrant: a and b are equal, a nil list equal to an empty one.
+func sameGrant(a, b storage.Grant) bool {
+	if !slices.Equal(a.Scopes, b.Scopes) {
+		return false
+	}
+	a.Scopes, b.Scopes = nil, nil
+	return reflect.DeepEqual(a, b)
+}
+
+// TestMigrateGrantScopes: upgrading from version 10, a grant takes the
+// scopes of the newest refresh token of its family that is not revoked; a
+// grant whose tokens are all revoked, or that has none, has no scopes.
+// Other columns are kept.
+func TestMigrateGrantScopes(t *testing.T) {
+	ctx := context.Background()
+	const far = 4102444800000000 // 2100-01-01 in microseconds
+	for _, b := range storagetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			s, err := sqlstore.Open(ctx, b.DSN(t), sqlstore.Options{})
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			defer s.Close()
+			fsys, err := migrations.FS(s.Dialect())
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := goose.NewProvider(gooseDialects[s.Dialect()], s.DB(), fsys, goose.WithDisableGlobalRegistry(true))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := p.UpTo(ctx, 10); err != nil {
+				t.Fatalf("migrating to version 10: %v", err)
+			}
+			grant := func(id string, revoked bool) string {
+				return fmt.Sprintf("INSERT INTO grants (id, client_id, user_id, revoked, created_at, expires_at) "+
+					"VALUES ('%s', 'webapp', 'u-alice', %t, 1000000, %d)", id, revoked, int64(far))
+			}
+			refresh := func(id, family, scopes string, revoked bool, created int64) string {
+				return fmt.Sprintf("INSERT INTO refresh_tokens (id, token_hash, family_id, client_id, user_id, scopes, "+
+					"audience, auth_time, amr, used, revoked, idle_expires_at, expires_at, created_at) VALUES "+
+					"('%s', 'hash-%[1]s', '%s', 'webapp', 'u-alice', '%s', '[]', NULL, '[\"pwd\"]', FALSE, %t, %d, %[5]d, %d)",
+					id, family, scopes, revoked, int64(far), created)
+			}
+			for _, stmt := range []string{
+				grant("g-rotated", false),
+				refresh("rt-rotated-1", "g-rotated", `["openid"]`, false, 1000000),
+				refresh("rt-rotated-3", "g-rotated", `["openid","offline_access","api:read"]`, false, 3000000),
+				refresh("rt-rotated-2", "g-rotated", `["openid","offline_access"]`, false, 2000000),
+				grant("g-newest-revoked", false),
+				refresh("rt-newest-revoked-1", "g-newest-revoked", `["openid","email"]`, false, 1000000),
+				refresh("rt-newest-revoked-2", "g-newest-revoked", `["openid","profile"]`, true, 2000000),
+				grant("g-revoked", true),
+				refresh("rt-revoked", "g-revoked", `["openid"]`, true, 1000000),
+				grant("g-no-refresh", false),
+			} {
+				if _, err := s.DB().ExecContext(ctx, stmt); err != nil {
+					t.Fatalf("storing version-10 data: %v\n%s", err, stmt)
+				}
+			}
+			if err := s.Migrate(ctx); err != nil {
+				t.Fatalf("Migrate from version 10: %v", err)
+			}
+			for _, tc := range []struct {
+				id      string
+				revoked bool
+				scopes  []string
+			}{
+				{"g-rotated", false, []string{"openid", "offline_access", "api:read"}},
+				{"g-newest-revoked", false, []string{"openid", "email"}},
+				{"g-revoked", true, nil},
+				{"g-no-refresh", false, nil},
+			} {
+				want := storage.Grant{ID: tc.id, ClientID: "webapp", UserID: "u-alice", Scopes: tc.scopes, Revoked: tc.revoked,
+					CreatedAt: time.UnixMicro(1000000).UTC(), ExpiresAt: time.UnixMicro(far).UTC()}
+				got, err := s.GetGrant(ctx, tc.id)
+				if err != nil || !sameGrant(got, want) {
+					t.Errorf("grant %s after upgrading = %+v, %v; want %+v", tc.id, got, err, want)
+				}
+			}
 		})
 	}
 }
