@@ -64,13 +64,7 @@ func TestMFAClient_EnrolsAtSignIn(t *testing.T) {
 			if n := e.sessionCount("u-bob"); n != 0 {
 				t.Errorf("the password alone started %d sessions", n)
 			}
-			resp, page = e.enrol(c, page, "/login/enrol")
-			if resp.StatusCode != http.StatusOK {
-				t.Fatalf("enrolling: %d", resp.StatusCode)
-			}
-			checkRecoveryCodes(t, shownRecoveryCodes(t, page))
-			resp, _ = e.post(c, e.ts.URL+"/login/continue", hidden(page))
-			wantAuthn(t, e.webappClaims(resp, verifier), ACRMultiFactor, amrPassword, amrOTP, amrMFA)
+			e.enrolAtSignIn(c, page, verifier)
 		})
 	}
 }

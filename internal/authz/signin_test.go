@@ -761,13 +761,7 @@ func TestMFA_RequiredEnrolsAtSignIn(t *testing.T) {
 			if resp, page = e.post(c, e.ts.URL+"/login/enrol", f); resp.StatusCode != http.StatusUnprocessableEntity {
 				t.Fatalf("a wrong first code: %d, want 422", resp.StatusCode)
 			}
-			resp, page = e.enrol(c, page, "/login/enrol")
-			if resp.StatusCode != http.StatusOK {
-				t.Fatalf("enrolling: %d", resp.StatusCode)
-			}
-			checkRecoveryCodes(t, shownRecoveryCodes(t, page))
-			resp, _ = e.post(c, e.ts.URL+"/login/continue", hidden(page))
-			wantAuthn(t, e.webappClaims(resp, v), ACRMultiFactor, amrPassword, amrOTP, amrMFA)
+			e.enrolAtSignIn(c, page, v)
 			e.wantEvent("totp_enrolled")
 		})
 	}
@@ -839,4 +833,18 @@ func anySlice(s []string) []any {
 		out[i] = v
 	}
 	return out
+}
+
+// enrolAtSignIn sets up an app on the enrolment page of a web app
+// sign-in, checks the recovery codes shown, continues, and checks that the
+// ID token says aal2 with the password and a code.
+func (e *env) enrolAtSignIn(c *http.Client, page, verifier string) {
+	e.t.Helper()
+	resp, page := e.enrol(c, page, "/login/enrol")
+	if resp.StatusCode != http.StatusOK {
+		e.t.Fatalf("enrolling: %d", resp.StatusCode)
+	}
+	checkRecoveryCodes(e.t, shownRecoveryCodes(e.t, page))
+	resp, _ = e.post(c, e.ts.URL+"/login/continue", hidden(page))
+	wantAuthn(e.t, e.webappClaims(resp, verifier), ACRMultiFactor, amrPassword, amrOTP, amrMFA)
 }

@@ -36,22 +36,7 @@ func TestMigrateFromVersion1(t *testing.T) {
 	const far = 4102444800000000 // 2100-01-01 in microseconds
 	for _, b := range storagetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
-			s, err := sqlstore.Open(ctx, b.DSN(t), sqlstore.Options{})
-			if err != nil {
-				t.Fatalf("Open: %v", err)
-			}
-			defer s.Close()
-			fsys, err := migrations.FS(s.Dialect())
-			if err != nil {
-				t.Fatal(err)
-			}
-			p, err := goose.NewProvider(gooseDialects[s.Dialect()], s.DB(), fsys, goose.WithDisableGlobalRegistry(true))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := p.UpTo(ctx, 1); err != nil {
-				t.Fatalf("migrating to version 1: %v", err)
-			}
+			s, p := openAtVersion(t, ctx, b.DSN(t), 1)
 			// The columns of version 1 only; literal values, so the
 			// statements are the same on every dialect.
 			refreshColumns := "INSERT INTO refresh_tokens (id, token_hash, family_id, client_id, user_id, scopes, " +
@@ -177,22 +162,7 @@ func TestMigrateGrantScopes(t *testing.T) {
 	const far = 4102444800000000 // 2100-01-01 in microseconds
 	for _, b := range storagetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
-			s, err := sqlstore.Open(ctx, b.DSN(t), sqlstore.Options{})
-			if err != nil {
-				t.Fatalf("Open: %v", err)
-			}
-			defer s.Close()
-			fsys, err := migrations.FS(s.Dialect())
-			if err != nil {
-				t.Fatal(err)
-			}
-			p, err := goose.NewProvider(gooseDialects[s.Dialect()], s.DB(), fsys, goose.WithDisableGlobalRegistry(true))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := p.UpTo(ctx, 10); err != nil {
-				t.Fatalf("migrating to version 10: %v", err)
-			}
+			s, _ := openAtVersion(t, ctx, b.DSN(t), 10)
 			grant := func(id string, revoked bool) string {
 				return fmt.Sprintf("INSERT INTO grants (id, client_id, user_id, revoked, created_at, expires_at) "+
 					"VALUES ('%s', 'webapp', 'u-alice', %t, 1000000, %d)", id, revoked, int64(far))
@@ -241,4 +211,27 @@ func TestMigrateGrantScopes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// openAtVersion opens a store on dsn migrated up to version only, and the
+// goose provider that migrates it further; the store closes when t ends.
+func openAtVersion(t *testing.T, ctx context.Context, dsn string, version int64) (*sqlstore.Store, *goose.Provider) {
+	t.Helper()
+	s, err := sqlstore.Open(ctx, dsn, sqlstore.Options{})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	fsys, err := migrations.FS(s.Dialect())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := goose.NewProvider(gooseDialects[s.Dialect()], s.DB(), fsys, goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.UpTo(ctx, version); err != nil {
+		t.Fatalf("migrating to version %d: %v", version, err)
+	}
+	return s, p
 }
