@@ -30,8 +30,8 @@ const clientCacheTTL = 5 * time.Second
 
 // clientCacheSweepAt bounds the cache: a new entry in a full cache first
 // drops the expired ones (then, were all 1,024 clients still fresh, a
-// random quarter of them). Only registered clients are ever cached, under their exact ID
-// (misses are not), so an unknown ID cannot fill it.
+// random quarter of them). Only registered clients are ever cached, under
+// their exact ID (misses are not), so an unknown ID cannot fill it.
 const clientCacheSweepAt = 1024
 
 // clientLoadTimeout bounds one shared read of a client. The read runs
