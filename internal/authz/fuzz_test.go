@@ -48,13 +48,15 @@ func FuzzTokenEndpoint(f *testing.F) {
 
 // FuzzClientCredentials checks client authentication parsing (RFC 6749
 // §2.3.1, HTTP Basic per RFC 7617 with form-urlencoded parts) on arbitrary
-// headers and forms: it never panics, accepts only UTF-8 non-empty client
-// IDs, and reads back exactly what a conforming client sends.
+// headers and forms: it never panics, accepts only non-empty client IDs of
+// UTF-8 text without NUL, reads back exactly what a conforming client
+// sends, and refuses credentials with a NUL (no store keeps one in text).
 func FuzzClientCredentials(f *testing.F) {
 	f.Add("Basic dGhpcmQ6c2VjcmV0", "", "", "third", "s3cr:et")
 	f.Add("Basic !!!", "a", "b", "a b", "%zz")
 	f.Add("Bearer x", "client", "", "é", "")
 	f.Add("basic Og==", "", "x", "", "")
+	f.Add("Basic MCUwMDp4", "", "", "0", "\x00")
 	f.Fuzz(func(t *testing.T, header, formID, formSecret, id, secret string) {
 		form := url.Values{}
 		if formID != "" {
@@ -68,16 +70,23 @@ func FuzzClientCredentials(f *testing.F) {
 			h.Set("Authorization", header)
 		}
 		cc, err := clientCredentials(h, form)
-		if err == nil && (cc.ClientID == "" || !utf8.ValidString(cc.ClientID)) {
-			t.Fatalf("accepted client_id %q", cc.ClientID)
+		if err == nil && (cc.ClientID == "" || !validText(cc.ClientID) || !validText(cc.ClientSecret)) {
+			t.Fatalf("accepted client_id %q, secret %q", cc.ClientID, cc.ClientSecret)
 		}
-		// Round trip: what a conforming client sends is read back.
+		// Round trip: what a conforming client sends is read back, unless
+		// it holds a NUL, which is refused.
 		if id == "" || !utf8.ValidString(id) || !utf8.ValidString(secret) {
 			return
 		}
 		r := &http.Request{Header: http.Header{}}
 		r.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
 		gotID, gotSecret, ok := parseBasic(r.Header.Get("Authorization"))
+		if !validText(id) || !validText(secret) {
+			if ok {
+				t.Fatalf("accepted %q/%q, which hold a NUL", id, secret)
+			}
+			return
+		}
 		if !ok || gotID != id || gotSecret != secret {
 			t.Fatalf("round trip of %q/%q gave %q/%q (%v)", id, secret, gotID, gotSecret, ok)
 		}
@@ -101,7 +110,7 @@ func FuzzClientAssertion(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if cc.ClientID == "" || !utf8.ValidString(cc.ClientID) || cc.Method != storage.AuthPrivateKeyJWT ||
+		if cc.ClientID == "" || !validText(cc.ClientID) || cc.Method != storage.AuthPrivateKeyJWT ||
 			(clientID != "" && cc.ClientID != clientID) {
 			t.Fatalf("accepted %+v from client_id %q", cc, clientID)
 		}
