@@ -379,13 +379,20 @@ func (e *env) webappTokens() tokenResp {
 // another replica would be.
 func (e *env) sibling() *env {
 	e.t.Helper()
-	srv, err := New(context.Background(), e.cfg)
+	return e.siblingWith(e.cfg)
+}
+
+// siblingWith is a second instance on the same store and clock, configured
+// with cfg (a restart with other flags).
+func (e *env) siblingWith(cfg Config) *env {
+	e.t.Helper()
+	srv, err := New(context.Background(), cfg)
 	if err != nil {
 		e.t.Fatalf("second instance: %v", err)
 	}
 	ts := httptest.NewTLSServer(srv.Handler())
 	e.t.Cleanup(ts.Close)
-	return &env{t: e.t, srv: srv, ts: ts, store: e.store, clock: e.clock, logs: e.logs, secret: e.secret, cfg: e.cfg}
+	return &env{t: e.t, srv: srv, ts: ts, store: e.store, clock: e.clock, logs: e.logs, secret: e.secret, cfg: cfg}
 }
 
 // raceInstances runs do n times at once, alternating between e and a second

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -165,46 +166,66 @@ func (e *env) passwordOnlyRefused() *http.Client {
 	return c
 }
 
-// TestMFAClient_TurnedOnMidway: a client that comes to require a second
-// factor gets one from a sign-in whose login page was opened before, and
-// refresh tokens from password-only sign-ins stop working for it (the
-// person signs in again); a refresh token from a sign-in with a second
-// factor goes on.
-func TestMFAClient_TurnedOnMidway(t *testing.T) {
-	e := newEnvDSN(t, storagetest.SQLite(t), roomyLockout)
-	b32, _ := e.aliceWithTOTP(e.browser())
-	offline := func() url.Values {
-		p, _ := webappParams()
-		p.Set("scope", "openid offline_access todos:read")
-		return p
-	}
-	// Bob (no second factor) signs in with his password: a refresh token
-	// at aal1. Alice signs in with her app: one at aal2.
-	bc := e.browser()
-	e.plantSession(bc, "u-bob", amrPassword)
-	bob := e.offlineTokens(bc, "gatehouse-webapp", webappSecret, webappRedir, "openid offline_access todos:read")
-	c := e.browser()
-	p, v := webappParams()
-	p.Set("scope", "openid offline_access todos:read")
-	resp, _ := e.submitFactor(c, e.factorStep(c, p), "totp", e.totpCode(b32))
-	st, alice := e.exchange("gatehouse-webapp", webappSecret, callback(t, resp).Get("code"), webappRedir, v)
-	if st != http.StatusOK || bob.RefreshToken == "" || alice.RefreshToken == "" {
-		t.Fatalf("signing in: %d, refresh tokens %t %t", st, bob.RefreshToken != "", alice.RefreshToken != "")
-	}
-	// A login page opened now, before the client requires a factor.
-	early := e.browser()
-	_, page := e.get(early, e.ts.URL+"/authorize?"+offline().Encode())
+// TestMFA_TurnedOnMidway: once a second factor is required — of the web
+// app by its registration, or of everyone by a server restarted with
+// --require-mfa — a sign-in whose login page was opened before takes one,
+// and refresh tokens from password-only sign-ins stop working (the person
+// signs in again); a refresh token from a sign-in with a second factor
+// goes on.
+func TestMFA_TurnedOnMidway(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		turnOn func(e *env) *env // the instance that requires it
+	}{
+		{"the client's registration", func(e *env) *env {
+			e.setRequireMFA("gatehouse-webapp", true)
+			e.clock.Add(clientCacheTTL + time.Second)
+			return e
+		}},
+		{"the server's policy", func(e *env) *env {
+			cfg := e.cfg
+			cfg.RequireMFA = true
+			return e.siblingWith(cfg)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnvDSN(t, storagetest.SQLite(t), roomyLockout)
+			b32, _ := e.aliceWithTOTP(e.browser())
+			const scope = "openid offline_access todos:read"
+			// Bob (no second factor) signs in with his password: a
+			// refresh token at aal1. Alice signs in with her app: one at
+			// aal2.
+			bc := e.browser()
+			e.plantSession(bc, "u-bob", amrPassword)
+			bob := e.offlineTokens(bc, "gatehouse-webapp", webappSecret, webappRedir, scope)
+			c := e.browser()
+			p, v := webappParams()
+			p.Set("scope", scope)
+			resp, _ := e.submitFactor(c, e.factorStep(c, p), "totp", e.totpCode(b32))
+			st, alice := e.exchange("gatehouse-webapp", webappSecret, callback(t, resp).Get("code"), webappRedir, v)
+			if st != http.StatusOK || alice.RefreshToken == "" {
+				t.Fatalf("alice signing in: %d, refresh token %t", st, alice.RefreshToken != "")
+			}
+			// A login page opened now, before a factor is required.
+			early := e.browser()
+			p, _ = webappParams()
+			p.Set("scope", scope)
+			_, page := e.get(early, e.ts.URL+"/authorize?"+p.Encode())
 
-	e.setRequireMFA("gatehouse-webapp", true)
-	e.clock.Add(clientCacheTTL + time.Second)
-
-	if resp, _ := e.login(early, page, "bob", alicePassword); !at(resp, http.StatusOK, "/login/enrol") {
-		t.Errorf("the password on a login page opened before: %d at %s, want the enrolment page", resp.StatusCode, resp.Request.URL)
-	}
-	if st, tr := e.refresh("gatehouse-webapp", webappSecret, bob.RefreshToken); st != http.StatusBadRequest || tr.Error != "invalid_grant" {
-		t.Errorf("a password-only sign-in's refresh token: %d %q, want 400 invalid_grant", st, tr.Error)
-	}
-	if st, tr := e.refresh("gatehouse-webapp", webappSecret, alice.RefreshToken); st != http.StatusOK {
-		t.Errorf("a refresh token from a sign-in with a second factor: %d %s", st, tr.Error)
+			strict := tc.turnOn(e)
+			page = strings.ReplaceAll(page, e.ts.URL, strict.ts.URL) // the same page, served by the instance that requires it
+			// (The browser follows redirects on the first instance only:
+			// the second one's redirect to enrolment is read as it is.)
+			resp, _ = strict.login(early, page, "bob", alicePassword)
+			if !at(resp, http.StatusOK, "/login/enrol") && !strings.HasPrefix(resp.Header.Get("Location"), "/login/enrol?") {
+				t.Errorf("the password on a login page opened before: %d at %s (to %q), want the enrolment page", resp.StatusCode, resp.Request.URL, resp.Header.Get("Location"))
+			}
+			if st, tr := strict.refresh("gatehouse-webapp", webappSecret, bob.RefreshToken); st != http.StatusBadRequest || tr.Error != "invalid_grant" {
+				t.Errorf("a password-only sign-in's refresh token: %d %q, want 400 invalid_grant", st, tr.Error)
+			}
+			if st, tr := strict.refresh("gatehouse-webapp", webappSecret, alice.RefreshToken); st != http.StatusOK {
+				t.Errorf("a refresh token from a sign-in with a second factor: %d %s", st, tr.Error)
+			}
+		})
 	}
 }

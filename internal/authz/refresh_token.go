@@ -61,10 +61,10 @@ func (s *Server) refresh(r *http.Request, client storage.Client, jkt string) (to
 	if !now.Before(rec.IdleExpiresAt) || !now.Before(rec.ExpiresAt) {
 		return tokenResponse{}, invalidGrant("invalid refresh token")
 	}
-	if client.RequireMFA && !slices.Contains(rec.AMR, amrMFA) {
-		// The client came to require a second factor after this sign-in:
-		// the person signs in again, with one.
-		return tokenResponse{}, invalidGrant("the client requires a second factor: sign in again")
+	if (s.cfg.RequireMFA || client.RequireMFA) && !slices.Contains(rec.AMR, amrMFA) {
+		// A second factor came to be required (of everyone, or for this
+		// client) after this sign-in: the person signs in again, with one.
+		return tokenResponse{}, invalidGrant("a second factor is required: sign in again")
 	}
 	if rec.DPoPJKT != "" && rec.DPoPJKT != jkt {
 		// A bound token without its key: refused, and left as it is, so

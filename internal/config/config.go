@@ -183,7 +183,7 @@ func (s *Serve) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&s.Resources, "resources", "", "resource file (YAML) declaring the API's resources (default: built-in todos)")
 	fs.StringVar(&s.SessionStore, "session-store", "", "web app session store: empty for the database, or redis://host:port/db")
 	fs.StringVar(&s.TokenCheck, "token-check", "jwt", "how the API checks tokens: jwt (local signature check) or introspect")
-	fs.BoolVar(&s.RequireMFA, "require-mfa", false, "everyone signs in with a second factor (a passkey, or a code of an authenticator app); a person without one sets up an authenticator app at their next sign-in. Without it, those who have a second factor are asked for it, and everyone a client asks acr_values=aal2 for")
+	fs.BoolVar(&s.RequireMFA, "require-mfa", false, "everyone signs in with a second factor (a passkey, or a code of an authenticator app); a person without one sets up an authenticator app at their next sign-in, and refresh tokens from sign-ins without one stop working. Without it, those who have a second factor are asked for it, and everyone a client asks acr_values=aal2 for")
 	fs.BoolVar(&s.RequirePAR, "require-par", false, "every client must push its authorization requests to /par first (RFC 9126); without it, only clients registered with --require-par")
 	fs.BoolVar(&s.DPoPNonces, "dpop-nonces", false, "require a server nonce (use_dpop_nonce, rotated every 5 minutes) in every DPoP proof, at the authorization server and the API")
 	fs.DurationVar(&s.AccessTokenTTL, "access-token-ttl", 5*time.Minute, "access token lifetime")
