@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"strconv"
@@ -14,8 +15,22 @@ import (
 	"github.com/gatehouse-dev/gatehouse/internal/api/resource"
 )
 
-// FreeAddr returns a loopback address with a port free right now.
+// FreeAddr returns a loopback address with a port free right now, below
+// the system's ephemeral range where it can: a port from that range may
+// become the local end of some process's outgoing connection (a database
+// pool's, held for minutes) before the caller listens on it, while a port
+// below it is only ever taken by another listener.
 func FreeAddr() (string, error) {
+	low := ephemeralLow()
+	for i := 0; i < 100 && low > minPickedPort; i++ {
+		port := minPickedPort + rand.IntN(low-minPickedPort)
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err == nil {
+			addr := l.Addr().String()
+			l.Close()
+			return addr, nil
+		}
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", fmt.Errorf("free port: %w", err)
@@ -24,9 +39,33 @@ func FreeAddr() (string, error) {
 	return l.Addr().String(), nil
 }
 
+// minPickedPort is the lowest port FreeAddr picks: above the well-known
+// and most registered services' ports.
+const minPickedPort = 20000
+
+// ephemeralLow is the first port of the system's ephemeral range (Linux's
+// ip_local_port_range), or 0 where it cannot be read: FreeAddr then lets
+// the system choose.
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0
+	}
+	fields := strings.Fields(string(b))
+	if len(fields) != 2 {
+		return 0
+	}
+	low, err := strconv.Atoi(fields[0])
+	if err != nil {
+		return 0
+	}
+	return low
+}
+
 // MustFreeAddr is FreeAddr for a test: it fails t when no port is free.
-// Another process may take the port before the caller listens on it; on
-// loopback, with ports handed out in turn, that is rare enough for tests.
+// Another listener may take the port before the caller listens on it;
+// with ports picked at random below the ephemeral range, that is rare
+// enough for tests.
 func MustFreeAddr(t TB) string {
 	t.Helper()
 	a, err := FreeAddr()

@@ -3,6 +3,7 @@ package gatehouseproc
 import (
 	"net"
 	"os"
+	"strconv"
 	"testing"
 )
 
@@ -49,6 +50,35 @@ func TestMustFreeAddr(t *testing.T) {
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
 			t.Fatalf("%s is not free: %v", addr, err)
+		}
+		l.Close()
+	}
+}
+
+// TestFreeAddrBelowEphemeralRange: the ports FreeAddr picks lie below the
+// system's ephemeral range, where no outgoing connection takes them, and
+// can be listened on.
+func TestFreeAddrBelowEphemeralRange(t *testing.T) {
+	low := ephemeralLow()
+	if low <= minPickedPort {
+		t.Skipf("no ephemeral range above %d here (%d)", minPickedPort, low)
+	}
+	for range 20 {
+		addr, err := FreeAddr()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, portText, err := net.SplitHostPort(addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		port, err := strconv.Atoi(portText)
+		if err != nil || port < minPickedPort || port >= low {
+			t.Fatalf("FreeAddr() = %s, want a port in [%d, %d)", addr, minPickedPort, low)
+		}
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Fatalf("listening on %s: %v", addr, err)
 		}
 		l.Close()
 	}

@@ -118,9 +118,9 @@ func (in *installation) addClient(args ...string) string {
 // 200. The process is killed when the test ends, if it still runs.
 //
 // The installation keeps its addresses across restarts (its URLs are in
-// the tokens), and a port picked free may meanwhile be the local end of
-// some other process's outgoing connection for a moment: a start that
-// fails only because an address is in use is tried again, a few times.
+// the tokens), and another listener may meanwhile hold a port picked free
+// for a moment: a start that fails only because an address is in use is
+// tried again, a few times.
 func (in *installation) start() *gatehouseproc.Process {
 	in.t.Helper()
 	args := append([]string{"serve"}, in.storageFlags()...)
