@@ -173,12 +173,7 @@ func (s *Server) authorizationRequest(ctx context.Context, client storage.Client
 		req.CodeChallengeMethod = ""
 	}
 	p := pendingRequest{AuthRequest: req, ACRValues: strings.Fields(q.Get("acr_values"))}
-	if client.RequireMFA {
-		// The client's registration asks every sign-in for a second
-		// factor, whatever the request says (a browser can strip
-		// acr_values from the address).
-		p.ACRValues = []string{ACRMultiFactor}
-	}
+	p.holdToClient(client)
 	if hint := q.Get("id_token_hint"); hint != "" {
 		claims, _, err := s.verifyIDTokenHint(ctx, hint)
 		if err != nil {

@@ -204,11 +204,7 @@ func (s *Server) loginPending(w http.ResponseWriter, r *http.Request, sealed str
 		s.unavailable(w)
 		return req, client, false
 	}
-	if client.RequireMFA {
-		// As at /authorize: a request sealed before the client came to
-		// require a second factor takes one too.
-		req.ACRValues = []string{ACRMultiFactor}
-	}
+	req.holdToClient(client) // read again: the registration may have changed since /authorize
 	return req, client, true
 }
 

@@ -47,6 +47,16 @@ type pendingRequest struct {
 	ACRValues []string `json:",omitempty"`
 }
 
+// holdToClient applies what the client's registration requires whatever
+// the request says: a client with RequireMFA gets acr_values ACRMultiFactor
+// alone (a browser can strip the parameter, and a request sealed before
+// the client came to require it must take it too).
+func (p *pendingRequest) holdToClient(client storage.Client) {
+	if client.RequireMFA {
+		p.ACRValues = []string{ACRMultiFactor}
+	}
+}
+
 // pendingSealer seals and opens pending authorization requests.
 type pendingSealer struct {
 	key *secret.Key

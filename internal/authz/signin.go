@@ -172,12 +172,12 @@ func (s *Server) openSignIn(r *http.Request) (signInState, bool) {
 
 // mfaRequired reports whether the sign-in for p must take a second
 // factor: the server requires one of everyone, the client was registered
-// with RequireMFA (authorizationRequest and loginPending set its
-// acr_values to ACRMultiFactor alone, whatever it sent), or the client's
-// acr_values accept ACRMultiFactor and not ACRSingleFactor (acr_values are
-// a list of preferences: one that also names aal1 gets a second factor
-// from a person who has one, and an aal1 sign-in from one who has none,
-// which its ID token's acr says).
+// with RequireMFA (holdToClient sets its acr_values to ACRMultiFactor
+// alone, whatever it sent), or the client's acr_values accept
+// ACRMultiFactor and not ACRSingleFactor (acr_values are a list of
+// preferences: one that also names aal1 gets a second factor from a person
+// who has one, and an aal1 sign-in from one who has none, which its ID
+// token's acr says).
 func (s *Server) mfaRequired(p pendingRequest) bool {
 	return s.cfg.RequireMFA || slices.Contains(p.ACRValues, ACRMultiFactor) && !slices.Contains(p.ACRValues, ACRSingleFactor)
 }
